@@ -1,0 +1,209 @@
+"""GPU collector: one `nvidia-smi --query-gpu` round trip per poll (NVML when the node is local)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from console.transport.base import CommandTimeout, Transport, TransportError
+
+# The field list matches the real captures in tests/fixtures/gpu, so the replay there can serve it verbatim.
+QUERY_FIELDS: tuple[str, ...] = (
+    "index",
+    "uuid",
+    "name",
+    "driver_version",
+    "pci.bus_id",
+    "temperature.gpu",
+    "utilization.gpu",
+    "utilization.memory",
+    "memory.total",
+    "memory.used",
+    "memory.free",
+    "power.draw",
+    "power.limit",
+    "clocks.sm",
+    "clocks.mem",
+    "fan.speed",
+    "pstate",
+    "ecc.errors.uncorrected.volatile.total",
+    "compute_mode",
+)
+QUERY_COMMAND = f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv,noheader,nounits"
+
+# What nvidia-smi prints for a value the board does not report.
+_MISSING = {
+    "",
+    "[n/a]",
+    "n/a",
+    "[not supported]",
+    "not supported",
+    "[unknown error]",
+    "[insufficient permissions]",
+}
+
+GpuSource = Literal["nvidia-smi", "nvml"]
+GpuStatus = Literal["ok", "no_tooling", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class GpuReading:
+    """One GPU at one moment. A metric the board does not report is None."""
+
+    index: int
+    uuid: str
+    name: str
+    driver: str | None = None
+    pci_bus_id: str | None = None
+    temperature_c: float | None = None
+    util_gpu_pct: float | None = None
+    util_mem_pct: float | None = None
+    memory_total_mib: float | None = None
+    memory_used_mib: float | None = None
+    power_draw_w: float | None = None
+    power_limit_w: float | None = None
+    sm_clock_mhz: float | None = None
+    mem_clock_mhz: float | None = None
+    fan_pct: float | None = None
+    pstate: str | None = None
+    ecc_uncorrected: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSnapshot:
+    """Every GPU of one node from one poll. `status` says whether the tooling exists and answered."""
+
+    node: str
+    taken_at: datetime
+    source: GpuSource
+    status: GpuStatus
+    gpus: tuple[GpuReading, ...] = ()
+    error: str | None = None
+    duration_s: float | None = None
+
+    @property
+    def driver(self) -> str | None:
+        return next((gpu.driver for gpu in self.gpus if gpu.driver), None)
+
+
+class GpuParseError(ValueError):
+    """nvidia-smi printed something we cannot read as the query we sent."""
+
+
+def _text(raw: str) -> str | None:
+    value = raw.strip()
+    return None if value.lower() in _MISSING else value
+
+
+def _number(raw: str) -> float | None:
+    value = _text(raw)
+    if value is None:
+        return None
+    try:
+        return float(value.split()[0])  # tolerate units if a caller forgot `nounits`
+    except (ValueError, IndexError):
+        return None
+
+
+def _integer(raw: str) -> int | None:
+    number = _number(raw)
+    return None if number is None else int(number)
+
+
+def parse_query_gpu(text: str, fields: Sequence[str] = QUERY_FIELDS) -> tuple[GpuReading, ...]:
+    """Parse `--query-gpu=FIELDS --format=csv,noheader,nounits` output into readings."""
+    readings: list[GpuReading] = []
+    for row in csv.reader(io.StringIO(text), skipinitialspace=True):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(fields):
+            raise GpuParseError(f"expected {len(fields)} fields, got {len(row)}: {','.join(row)[:200]}")
+        cell = dict(zip(fields, row, strict=True))
+        index = _integer(cell.get("index", ""))
+        if index is None:
+            raise GpuParseError(f"row without a GPU index: {','.join(row)[:200]}")
+        readings.append(
+            GpuReading(
+                index=index,
+                uuid=_text(cell.get("uuid", "")) or f"gpu{index}",
+                name=_text(cell.get("name", "")) or "unknown GPU",
+                driver=_text(cell.get("driver_version", "")),
+                pci_bus_id=_text(cell.get("pci.bus_id", "")),
+                temperature_c=_number(cell.get("temperature.gpu", "")),
+                util_gpu_pct=_number(cell.get("utilization.gpu", "")),
+                util_mem_pct=_number(cell.get("utilization.memory", "")),
+                memory_total_mib=_number(cell.get("memory.total", "")),
+                memory_used_mib=_number(cell.get("memory.used", "")),
+                power_draw_w=_number(cell.get("power.draw", "")),
+                power_limit_w=_number(cell.get("power.limit", "")),
+                sm_clock_mhz=_number(cell.get("clocks.sm", "")),
+                mem_clock_mhz=_number(cell.get("clocks.mem", "")),
+                fan_pct=_number(cell.get("fan.speed", "")),
+                pstate=_text(cell.get("pstate", "")),
+                ecc_uncorrected=_integer(cell.get("ecc.errors.uncorrected.volatile.total", "")),
+            )
+        )
+    return tuple(readings)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nvidia_smi_failure(exit_status: int, output: str) -> tuple[GpuStatus, str]:
+    text = " ".join(output.split())
+    lowered = text.lower()
+    if exit_status == 127 or "nvidia-smi: not found" in lowered or "nvidia-smi: command not found" in lowered:
+        return "no_tooling", "no GPU tooling: nvidia-smi not found"
+    if "couldn't communicate with the nvidia driver" in lowered:
+        return "error", "nvidia-smi cannot talk to the NVIDIA driver (driver not loaded?)"
+    if "no devices were found" in lowered:
+        return "error", "nvidia-smi found no GPUs"
+    return "error", f"nvidia-smi exited {exit_status}: {text[:300] or 'no output'}"
+
+
+async def collect_gpus(
+    transport: Transport,
+    *,
+    timeout: float | None = None,
+    nvml_reader: Callable[[], tuple[GpuReading, ...] | None] | None = None,
+) -> GpuSnapshot:
+    """Read every GPU of the node in one round trip. Connection errors propagate; GPU trouble does not."""
+    started = time.monotonic()
+    if transport.is_local:
+        from console.collectors.nvml import read_nvml_threaded
+
+        readings = await read_nvml_threaded(nvml_reader)
+        if readings is not None:
+            return GpuSnapshot(
+                node=transport.node_name,
+                taken_at=_now(),
+                source="nvml",
+                status="ok",
+                gpus=readings,
+                duration_s=time.monotonic() - started,
+            )
+    try:
+        result = await transport.run(QUERY_COMMAND, timeout=timeout)
+    except CommandTimeout as exc:
+        return GpuSnapshot(transport.node_name, _now(), "nvidia-smi", "error", error=str(exc))
+    except TransportError:
+        raise
+    duration = time.monotonic() - started
+    if not result.ok:
+        status, message = _nvidia_smi_failure(result.exit_status, result.stdout + " " + result.stderr)
+        return GpuSnapshot(
+            transport.node_name, _now(), "nvidia-smi", status, error=message, duration_s=duration
+        )
+    try:
+        readings = parse_query_gpu(result.stdout)
+    except GpuParseError as exc:
+        return GpuSnapshot(
+            transport.node_name, _now(), "nvidia-smi", "error", error=f"unreadable nvidia-smi output: {exc}"
+        )
+    return GpuSnapshot(transport.node_name, _now(), "nvidia-smi", "ok", gpus=readings, duration_s=duration)

@@ -1,0 +1,22 @@
+"""Snapshot value types shared by the core, the TUI and the checks (no I/O here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from console.collectors.gpu import GpuReading, GpuSnapshot
+
+__all__ = ["GpuReading", "GpuSnapshot", "NodeSnapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSnapshot:
+    """What one poll learned about a node. `error` is set when the node could not be reached."""
+
+    node: str
+    taken_at: datetime
+    reachable: bool
+    error: str | None = None
+    gpu: GpuSnapshot | None = None
+    connect_s: float | None = None

@@ -1,0 +1,75 @@
+"""The one interface every node is reached through: run a command, open a stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+class TransportError(Exception):
+    """A node could not be reached or a command could not be run; the message is for people."""
+
+
+class ConnectError(TransportError):
+    """The connection to the node could not be made (refused, timed out, auth failed)."""
+
+
+class HostKeyError(ConnectError):
+    """The node's host key is unknown or does not match known_hosts: we refuse to talk to it."""
+
+
+class CommandTimeout(TransportError):
+    """A command ran past our own deadline; its channel or process was closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class ByteReader(Protocol):
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class ByteWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """How the core talks to one node. Implementations: SSHTransport, LocalTransport."""
+
+    @property
+    def node_name(self) -> str: ...
+
+    @property
+    def is_local(self) -> bool: ...
+
+    async def connect(self, *, force: bool = False) -> None:
+        """Make sure a connection exists; raise ConnectError (or HostKeyError). `force` skips the backoff."""
+
+    async def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
+        """Run a shell command; never waits past `timeout` (CommandTimeout)."""
+        ...
+
+    async def open_unix_socket(self, path: str) -> tuple[ByteReader, ByteWriter]:
+        """A byte stream to a unix socket on the node (the Docker socket, say)."""
+        ...
+
+    async def open_tcp(self, host: str, port: int) -> tuple[ByteReader, ByteWriter]:
+        """A byte stream to host:port as seen from the node (direct-tcpip over SSH)."""
+        ...
+
+    async def close(self) -> None: ...

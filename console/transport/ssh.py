@@ -1,0 +1,251 @@
+"""SSHTransport: one persistent asyncssh connection per node, reused for every command and stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from console.inventory.model import Node
+from console.transport.base import (
+    ByteReader,
+    ByteWriter,
+    CommandResult,
+    CommandTimeout,
+    ConnectError,
+    HostKeyError,
+    TransportError,
+)
+
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 60.0
+
+
+class _HostKeyPolicyClient(asyncssh.SSHClient):
+    """Called by asyncssh only for a key known_hosts does not trust: accept-new records it, strict refuses."""
+
+    def __init__(self, transport: SSHTransport) -> None:
+        self._transport = transport
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        return self._transport._accept_new_key(host, port, key)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport._connection_lost()
+
+
+class SSHTransport:
+    """Commands, unix sockets and TCP streams to one node over a single SSH connection.
+
+    Never prompts: no password or keyboard-interactive auth, and an encrypted key without an agent fails.
+    """
+
+    def __init__(self, node: Node, *, jump: SSHTransport | None = None) -> None:
+        self._node = node
+        self._jump = jump
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_error: ConnectError | None = None
+        self._had_known_entry = False
+
+    @property
+    def node_name(self) -> str:
+        return self._node.name
+
+    @property
+    def is_local(self) -> bool:
+        return False
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    @property
+    def address(self) -> str:
+        port = self._node.ssh.port
+        return f"{self._node.host}:{port}" if port else self._node.host
+
+    def _known_hosts_path(self) -> Path:
+        return Path(os.path.expanduser(self._node.ssh.known_hosts))
+
+    def _known_hosts_option(self) -> str | None:
+        """The known_hosts file to verify against; missing is an error unless accept-new may create it."""
+        path = self._known_hosts_path()
+        if not path.exists():
+            if self._node.ssh.host_key_policy != "accept-new":
+                raise HostKeyError(
+                    f"{self.address}: known_hosts file {path} does not exist; host key cannot be verified "
+                    "(add the node's key, or set ssh.host_key_policy: accept-new)"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+        port = self._node.ssh.port or 22
+        matches = asyncssh.read_known_hosts(str(path)).match(self._node.host, "", port)
+        self._had_known_entry = bool(matches[0] or matches[1])
+        return str(path)
+
+    def _accept_new_key(self, host: str, port: int, key: asyncssh.SSHKey) -> bool:
+        if self._node.ssh.host_key_policy != "accept-new" or self._had_known_entry:
+            return False
+        pattern = host if port == 22 else f"[{host}]:{port}"
+        line = f"{pattern} {key.export_public_key().decode().strip()}\n"
+        with self._known_hosts_path().open("a", encoding="utf-8") as known_hosts:
+            known_hosts.write(line)
+        return True
+
+    def _connection_lost(self) -> None:
+        self._conn = None
+
+    def _connect_options(self) -> dict[str, Any]:
+        ssh = self._node.ssh
+        options: dict[str, Any] = {
+            "known_hosts": self._known_hosts_option(),
+            "connect_timeout": ssh.connect_timeout,
+            "keepalive_interval": ssh.keepalive_interval,
+            "keepalive_count_max": 3,
+            "password": None,
+            "kbdint_auth": False,
+            "password_auth": False,
+        }
+        if ssh.user:
+            options["username"] = ssh.user
+        if ssh.port:
+            options["port"] = ssh.port
+        if ssh.identity_file:
+            options["client_keys"] = [os.path.expanduser(ssh.identity_file)]
+        return options
+
+    async def connect(self, *, force: bool = False) -> None:
+        """Reuse the open connection, or make one; after a failure wait out the backoff unless forced."""
+        if self.connected:
+            return
+        async with self._lock:
+            if self.connected:
+                return
+            if not force and self._last_error is not None and time.monotonic() < self._retry_at:
+                wait = self._retry_at - time.monotonic()
+                raise ConnectError(f"{self._last_error} (next try in {wait:.0f}s)")
+            try:
+                self._conn = await self._open()
+            except ConnectError as exc:
+                self._failures += 1
+                backoff = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
+                self._retry_at = time.monotonic() + backoff * random.uniform(0.8, 1.2)
+                self._last_error = exc
+                raise
+            self._failures = 0
+            self._last_error = None
+
+    async def _open(self) -> asyncssh.SSHClientConnection:
+        ssh = self._node.ssh
+        options = self._connect_options()
+        if self._jump is not None:
+            options["tunnel"] = await self._jump.connection()
+        elif ssh.jump:
+            options["tunnel"] = ssh.jump
+        try:
+            # connect_timeout covers TCP, banner, key exchange and auth: a hung sshd cannot hold us.
+            conn = await asyncio.wait_for(
+                asyncssh.connect(
+                    self._node.host, client_factory=lambda: _HostKeyPolicyClient(self), **options
+                ),
+                timeout=ssh.connect_timeout + 1,
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            if self._had_known_entry:
+                raise HostKeyError(
+                    f"{self.address}: host key does NOT match {self._known_hosts_path()} — refused "
+                    "(the host was reinstalled, or someone is in the middle: verify before updating it)"
+                ) from exc
+            raise HostKeyError(
+                f"{self.address}: unknown host key, not in {self._known_hosts_path()} — refused "
+                "(verify and add it, or set ssh.host_key_policy: accept-new)"
+            ) from exc
+        except asyncssh.PermissionDenied as exc:
+            raise ConnectError(f"{self.address}: authentication failed ({exc.reason})") from exc
+        except asyncssh.KeyImportError as exc:
+            raise ConnectError(f"{self.address}: cannot use identity file: {exc}") from exc
+        except TimeoutError as exc:
+            raise ConnectError(f"{self.address}: connect timed out after {ssh.connect_timeout:g}s") from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise ConnectError(f"{self.address}: {_describe(exc)}") from exc
+        return conn
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The live connection (for jump hosts behind which other nodes sit)."""
+        await self.connect()
+        assert self._conn is not None
+        return self._conn
+
+    async def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
+        conn = await self.connection()
+        deadline = timeout if timeout is not None else self._node.ssh.command_timeout
+        started = time.monotonic()
+        try:
+            process = await asyncio.wait_for(
+                conn.create_process(command, encoding="utf-8", errors="replace"), timeout=deadline
+            )
+        except TimeoutError as exc:
+            raise CommandTimeout(
+                f"{self.node_name}: no channel within {deadline:g}s for {command!r}"
+            ) from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise self._command_failed(exc) from exc
+        try:
+            remaining = max(0.0, deadline - (time.monotonic() - started))
+            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=remaining)
+        except TimeoutError as exc:
+            raise CommandTimeout(f"{self.node_name}: {command!r} still running after {deadline:g}s") from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise self._command_failed(exc) from exc
+        finally:
+            process.close()  # closing the channel is the real cancel on the node's side
+        exit_status = process.exit_status
+        if exit_status is None:  # killed by a signal, or the channel closed without a status
+            exit_status = -1
+        return CommandResult(
+            command=command,
+            exit_status=exit_status,
+            stdout=str(stdout or ""),
+            stderr=str(stderr or ""),
+            duration_s=time.monotonic() - started,
+        )
+
+    def _command_failed(self, exc: BaseException) -> TransportError:
+        if self._conn is not None and self._conn.is_closed():
+            self._conn = None
+        return TransportError(f"{self.node_name}: {_describe(exc)}")
+
+    async def open_unix_socket(self, path: str) -> tuple[ByteReader, ByteWriter]:
+        conn = await self.connection()
+        reader, writer = await conn.open_unix_connection(path, encoding=None)
+        return reader, writer
+
+    async def open_tcp(self, host: str, port: int) -> tuple[ByteReader, ByteWriter]:
+        conn = await self.connection()
+        reader, writer = await conn.open_connection(host, port, encoding=None)
+        return reader, writer
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"disconnected: {exc.reason}"
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        return f"channel refused: {exc.reason}"
+    text = str(exc) or type(exc).__name__
+    return text[:300]

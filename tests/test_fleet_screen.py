@@ -1,0 +1,132 @@
+"""The fleet screen, fed by recorded snapshots built from the real H100 captures (deterministic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from console.collectors.gpu import GpuSnapshot, parse_query_gpu
+from console.inventory.model import GpuExpectation, Inventory, Node
+from console.recorded import RecordedSource
+from console.snapshots import NodeSnapshot
+from screens.app import OpsConsoleApp
+from screens.fleet import FleetScreen
+from widgets.fleet_table import FleetTable
+
+H100 = Path(__file__).parent / "fixtures" / "gpu" / "h100-80gb-hbm3"
+AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def recorded_fleet() -> tuple[Inventory, RecordedSource]:
+    idle = parse_query_gpu((H100 / "idle-query-gpu-noheader-nounits.csv").read_text())
+    load_row = (H100 / "load-query-gpu-series.csv").read_text().splitlines()[0]
+    four = parse_query_gpu("\n".join(load_row.replace("0, GPU-", f"{i}, GPU-", 1) for i in range(4)))
+    nodes = (
+        Node("gpu1", "10.60.0.20", groups=("compute",), gpus=GpuExpectation(count=1), refresh=3600),
+        Node("rack-a1", "10.70.1.11", groups=("rack-a",), gpus=GpuExpectation(count=4), refresh=3600),
+        Node("atlas", "10.60.0.10", groups=("storage",), refresh=3600),
+        Node("cerberus", "10.60.0.1", refresh=3600),
+    )
+    snapshots = {
+        "gpu1": NodeSnapshot("gpu1", AT, True, gpu=GpuSnapshot("gpu1", AT, "nvidia-smi", "ok", idle)),
+        "rack-a1": NodeSnapshot(
+            "rack-a1", AT, True, gpu=GpuSnapshot("rack-a1", AT, "nvidia-smi", "ok", four)
+        ),
+        "atlas": NodeSnapshot(
+            "atlas",
+            AT,
+            True,
+            gpu=GpuSnapshot(
+                "atlas", AT, "nvidia-smi", "no_tooling", error="no GPU tooling: nvidia-smi not found"
+            ),
+        ),
+        "cerberus": NodeSnapshot("cerberus", AT, False, error="10.60.0.1:22: connection refused"),
+    }
+    return Inventory("pantheon", "recorded", nodes), RecordedSource(snapshots)
+
+
+def cell(app: OpsConsoleApp, node: str, column: str) -> str:
+    table = app.screen.query_one(FleetTable)
+    return str(table.get_cell(node, column))
+
+
+async def test_fleet_fills_in_from_the_source() -> None:
+    inventory, source = recorded_fleet()
+    app = OpsConsoleApp(inventory, source)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, FleetScreen)
+        table = app.screen.query_one(FleetTable)
+        assert table.row_count == 4
+        assert cell(app, "gpu1", "state") == "● up"
+        assert cell(app, "gpu1", "gpus") == "1"
+        assert cell(app, "gpu1", "temp") == "42°C"
+        assert cell(app, "rack-a1", "gpus") == "4"
+        assert cell(app, "rack-a1", "util") == "100%"
+        assert cell(app, "rack-a1", "power") == "2771/2800 W"
+        assert cell(app, "cerberus", "state") == "✖ down"
+        assert "connection refused" in cell(app, "cerberus", "detail")
+        assert "nvidia-smi not found" in cell(app, "atlas", "detail")
+
+
+async def test_refresh_key_polls_again_and_keeps_the_cursor() -> None:
+    inventory, source = recorded_fleet()
+    app = OpsConsoleApp(inventory, source)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("down", "down")
+        table = app.screen.query_one(FleetTable)
+        assert table.cursor_row == 2
+        before = dict(source.polls)
+        await pilot.press("r")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert all(source.polls[name] == before[name] + 1 for name in before)
+        assert table.cursor_row == 2  # rows are updated in place, never cleared
+        assert table.row_count == 4
+
+
+async def test_changed_snapshot_updates_only_its_row() -> None:
+    inventory, source = recorded_fleet()
+    app = OpsConsoleApp(inventory, source)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        source.snapshots["cerberus"] = NodeSnapshot(
+            "cerberus",
+            AT,
+            True,
+            gpu=GpuSnapshot("cerberus", AT, "nvidia-smi", "no_tooling", error="no GPU tooling"),
+        )
+        await pilot.press("r")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert cell(app, "cerberus", "state") == "● up"
+        assert cell(app, "gpu1", "temp") == "42°C"
+
+
+async def test_keys_panel_toggles() -> None:
+    inventory, source = recorded_fleet()
+    app = OpsConsoleApp(inventory, source)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
+
+
+@pytest.mark.parametrize("size", [(120, 30), (80, 24)])
+def test_fleet_screen_snapshot(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    inventory, source = recorded_fleet()
+
+    async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(OpsConsoleApp(inventory, source), terminal_size=size, run_before=settle)
