@@ -1,4 +1,4 @@
-"""Time `opsconsole --check` against real lab sshd nodes (the tests' lab): wall and CPU, cold process each run.
+"""Time `opsconsole --check` against real lab sshd nodes: wall and CPU, a cold process each run.
 
 Run as root from the repository root:  python3 bench/check_lab.py [--nodes 3] [--runs 10]
 """

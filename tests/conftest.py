@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.lab.fixtures"]
+pytest_plugins = [
+    "tests.lab.fixtures",
+    "tests.lab.docker_fixtures",
+    "tests.lab.nfs_fixtures",
+    "tests.lab.prometheus_fixtures",
+]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -23,14 +23,25 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from .model import GpuExpectation, Inventory, Node, SSHSettings, Threshold
+from .model import (
+    GpuExpectation,
+    HttpProbe,
+    Inventory,
+    MountSpec,
+    Node,
+    PrometheusSettings,
+    ServiceSpec,
+    SSHSettings,
+    Threshold,
+)
 
 SUPPORTED_VERSION = 1
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _JUMP_RE = re.compile(r"^(?:[^@\s:]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]{1,5}))?$")
-_TOP_KEYS = ("version", "name", "defaults", "nodes")
-_DEFAULTABLE = ("ssh", "gpus", "refresh", "thresholds")  # what `defaults` may set for every node
+_TOP_KEYS = ("version", "name", "defaults", "nodes", "prometheus")
+# What `defaults` may set for every node.
+_DEFAULTABLE = ("ssh", "gpus", "refresh", "thresholds", "docker", "mounts", "services")
 _TAG = "tag:yaml.org,2002:"
 _INVALID: Any = object()  # stands in for a value that already produced a problem
 Check = Callable[[Any], str | None]
@@ -79,6 +90,14 @@ def _check_host(value: str) -> str | None:
     return None
 
 
+def _check_address(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "must be an IP address such as 127.0.0.1, 0.0.0.0 or ::1"
+    return None
+
+
 def _check_jump(value: str) -> str | None:
     # Node names are valid host names, so this covers both forms; loops between nodes are checked later.
     match = _JUMP_RE.match(value)
@@ -97,6 +116,17 @@ _CHECKS: dict[tuple[type, str], Check] = {
     (SSHSettings, "command_timeout"): _positive,
     (SSHSettings, "keepalive_interval"): lambda v: None if v >= 0 else "must be 0 (off) or more",
     (GpuExpectation, "count"): lambda v: None if v >= 0 else "must be 0 or more",
+    (MountSpec, "path"): lambda v: None if v.startswith("/") else "must be an absolute path",
+    (MountSpec, "timeout"): _positive,
+    (ServiceSpec, "port"): lambda v: None if 1 <= v <= 65535 else "must be between 1 and 65535",
+    (ServiceSpec, "bind"): lambda v: _check_address(v),
+    (HttpProbe, "path"): lambda v: None if v.startswith("/") else "must start with /",
+    (HttpProbe, "expect"): lambda v: None if 100 <= v <= 599 else "must be an HTTP status (100-599)",
+    (HttpProbe, "timeout"): _positive,
+    (PrometheusSettings, "url"): lambda v: (
+        None if v.startswith(("http://", "https://")) else "must start with http:// or https://"
+    ),
+    (PrometheusSettings, "timeout"): _positive,
 }
 
 
@@ -118,6 +148,10 @@ def _hints(tp: type) -> dict[str, Any]:
 
 def _join(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
 def _is_null(node: Any) -> bool:
@@ -153,6 +187,9 @@ def _build(part: _Partial, base: Any) -> Any:
             if sub is None and callable(factory := fields[name].default_factory):
                 sub = factory()
             value = _build(value, sub)
+        elif isinstance(value, tuple) and any(isinstance(item, _Partial) for item in value):
+            value = tuple(_build(item, None) if isinstance(item, _Partial) else item for item in value)
+            value = _INVALID if _INVALID in value else value
         if value is _INVALID:
             return _INVALID
         kwargs[name] = value
@@ -227,6 +264,7 @@ class _Converter:
                 return _INVALID
             lines = [n.start_mark.line + 1 for n in node.value]
             items = [self.value(n, args[0], f"{key}[{i}]", lines[i], check) for i, n in enumerate(node.value)]
+            items = [self.complete(item, f"{key}[{i}]", lines[i]) for i, item in enumerate(items)]
             return _INVALID if _INVALID in items else tuple(items)
         expected, result = self.scalar(node, hint, origin, args)
         message = f"expected {expected}, got {_describe(node)}" if expected else check and check(result)
@@ -234,6 +272,16 @@ class _Converter:
             self.problem(line, key, message)
             return _INVALID
         return result
+
+    def complete(self, value: Any, key: str, line: int | None) -> Any:
+        """A list item or top-level section has no defaults under it: its required keys must be set."""
+        if not isinstance(value, _Partial):
+            return value
+        fields = dataclasses.fields(value.tp)
+        missing = [f.name for f in fields if _required(f) and f.name not in value.values]
+        for name in missing:
+            self.problem(line, _join(key, name), "missing required key")
+        return _INVALID if missing else value
 
     def scalar(self, node: Any, hint: Any, origin: Any, args: tuple[Any, ...]) -> tuple[str, Any]:
         """("", converted value), or (what was expected, None) on a mismatch."""
@@ -312,7 +360,23 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         line, vnode = top["defaults"]
         defaults = conv.mapping(vnode, Node, "defaults", line, _DEFAULTABLE) or defaults
     nodes = _convert_nodes(conv, top.get("nodes"), defaults)
-    return Inventory(name=name, path=path, nodes=nodes) if nodes else None
+    prometheus = None
+    if "prometheus" in top:
+        line, vnode = top["prometheus"]
+        hint = PrometheusSettings | None
+        partial = conv.complete(conv.value(vnode, hint, "prometheus", line), "prometheus", line)
+        prometheus = _build(partial, None) if isinstance(partial, _Partial) else partial
+        via = prometheus.via if isinstance(prometheus, PrometheusSettings) else None
+        names = (
+            [k.value for k, _ in top["nodes"][1].value]
+            if "nodes" in top and isinstance(top["nodes"][1], MappingNode)
+            else []
+        )
+        if via is not None and via not in names:
+            conv.problem(line, "prometheus.via", f"'{via}' is not a node of this inventory")
+    if not nodes or prometheus is _INVALID:
+        return None
+    return Inventory(name=name, path=path, nodes=nodes, prometheus=prometheus)
 
 
 def _convert_nodes(conv: _Converter, entry: tuple[int, Any] | None, defaults: _Partial) -> tuple[Node, ...]:
@@ -357,6 +421,21 @@ def _check_nodes(conv: _Converter, built: dict[str, tuple[Node, _Partial]]) -> N
             if bad and isinstance(thresholds, _Partial) and f.name in thresholds.origins:
                 line, key = thresholds.origins[f.name]  # the mapping that set them, node or defaults
                 conv.problem(line, key, f"warn ({limit.warn:g}) must not be above crit ({limit.crit:g})")
+        for section, attr in (("services", "name"), ("mounts", "path")):
+            seen: set[str] = set()
+            items = merged.values.get(section) or ()
+            for index, item in enumerate(getattr(node, section)):
+                value = getattr(item, attr)
+                if value in seen:
+                    line = (
+                        items[index].line
+                        if index < len(items) and isinstance(items[index], _Partial)
+                        else None
+                    )
+                    conv.problem(
+                        line, f"nodes.{name}.{section}[{index}].{attr}", f"duplicate {attr} '{value}'"
+                    )
+                seen.add(value)
         chain = [name]
         while (hop := built[chain[-1]][0].ssh.jump) in built and hop not in chain[1:]:
             chain.append(hop)

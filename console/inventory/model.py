@@ -9,6 +9,9 @@ from typing import Literal
 
 HostKeyPolicy = Literal["strict", "accept-new"]
 TransportKind = Literal["ssh", "local"]
+GpuSourceKind = Literal["nvidia-smi", "prometheus"]
+MountMode = Literal["ro", "rw"]
+HttpScheme = Literal["http", "https"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,54 @@ class GpuExpectation:
 
     count: int | None = None
     model: str | None = None  # substring match against the reported name, case-insensitive
+    source: GpuSourceKind = "nvidia-smi"  # prometheus: take the GPU pane from DCGM/simulator series
+
+
+@dataclass(frozen=True, slots=True)
+class DockerSettings:
+    """The node's Docker daemon, reached through its unix socket forwarded over SSH (never TCP)."""
+
+    socket: str = "/var/run/docker.sock"
+    containers: tuple[str, ...] = ()  # containers that must exist and be running
+
+
+@dataclass(frozen=True, slots=True)
+class MountSpec:
+    """A mount the node should have. mode ro marks an authoritative dataset: mounted rw is critical."""
+
+    path: str
+    source: str | None = None  # e.g. "atlas:/export/models"
+    mode: MountMode | None = None
+    fstype: str | None = None  # e.g. nfs4; None accepts any
+    timeout: float = 5.0  # seconds the responsiveness probe may take before the mount counts as hung
+
+
+@dataclass(frozen=True, slots=True)
+class HttpProbe:
+    path: str = "/"
+    expect: int = 200
+    scheme: HttpScheme = "http"
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """A service on the node, probed through the SSH connection so it can stay bound to localhost."""
+
+    name: str
+    port: int
+    container: str | None = None
+    bind: str | None = None  # the address it must listen on, e.g. 127.0.0.1; None: not audited
+    http: HttpProbe | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrometheusSettings:
+    """The fleet's Prometheus; with `via`, reached through an SSH tunnel from that node."""
+
+    url: str
+    via: str | None = None
+    timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +94,7 @@ class Threshold:
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     gpu_temperature: Threshold = field(default_factory=lambda: Threshold(warn=85.0, crit=95.0))
+    container_restarts: Threshold = field(default_factory=lambda: Threshold(warn=1.0, crit=5.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +109,9 @@ class Node:
     gpus: GpuExpectation | None = None
     refresh: float = 5.0
     thresholds: Thresholds = field(default_factory=Thresholds)
+    docker: DockerSettings | None = None  # None: Docker is not checked on this node
+    mounts: tuple[MountSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +119,7 @@ class Inventory:
     name: str
     path: str  # where it was read from, for messages
     nodes: tuple[Node, ...]
+    prometheus: PrometheusSettings | None = None
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

@@ -1,0 +1,1 @@
+"""pytest fixtures of the docker lab (placeholder until that lab lands)."""

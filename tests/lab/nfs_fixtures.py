@@ -1,0 +1,1 @@
+"""pytest fixtures of the nfs lab (placeholder until that lab lands)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures of the prometheus lab (placeholder until that lab lands)."""
