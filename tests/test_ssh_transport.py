@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from console.collectors.gpu import collect_gpus
-from console.inventory.model import Node, SSHSettings
+from console.inventory.model import Node
 from console.transport import CommandTimeout, ConnectError, HostKeyError, SSHTransport
+from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
 
 
 def lab_node(lab: SshLab, node: LabNode, **ssh: object) -> Node:
-    settings = SSHSettings(
-        user=lab.user,
-        port=node.port,
-        identity_file=str(lab.client_key_path),
-        known_hosts=str(lab.known_hosts_path),
-        connect_timeout=3,
-        command_timeout=5,
-    )
-    return Node(node.name, node.host, ssh=replace(settings, **ssh))  # type: ignore[arg-type]
+    return lab_node_model(lab, node, ssh=ssh)
 
 
 async def test_one_connection_is_reused_for_every_command(ssh_lab: SshLab, gpu_node: LabNode) -> None:
@@ -185,4 +177,35 @@ async def test_unix_socket_and_tcp_streams_through_the_connection(ssh_lab: SshLa
         writer.close()
         assert banner.startswith(b"SSH-2.0-OpenSSH")
     finally:
+        await transport.close()
+
+
+async def test_tcp_and_unix_forwards_reach_the_node(ssh_lab: SshLab, gpu_node: LabNode) -> None:
+    transport = SSHTransport(lab_node(ssh_lab, gpu_node))
+    server = None
+    try:
+        port = await transport.forward_tcp("127.0.0.1", gpu_node.port)
+        assert await transport.forward_tcp("127.0.0.1", gpu_node.port) == port  # reused, not re-forwarded
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await asyncio.wait_for(reader.read(64), 5)).startswith(b"SSH-2.0-OpenSSH")
+        writer.close()
+
+        # A unix socket on the node, served by the lab user's own process, reached through a local path.
+        remote = f"/tmp/opsconsole-fwd-{gpu_node.port}.sock"
+        serve = (
+            "exec /usr/bin/python3 -c 'import os,socket;p=\"%s\";"
+            "os.path.exists(p) and os.unlink(p);s=socket.socket(socket.AF_UNIX);s.bind(p);s.listen();"
+            "print(\"ready\",flush=True);c,_=s.accept();c.sendall(b\"hello from the node\");c.close()'"
+        ) % remote
+        conn = await transport.connection()
+        server = await conn.create_process(serve)
+        assert (await asyncio.wait_for(server.stdout.readline(), 5)).strip() == "ready"
+        local = await transport.forward_unix_socket(remote)
+        assert Path(local).stat().st_mode & 0o077 == 0 or Path(local).parent.stat().st_mode & 0o077 == 0
+        reader, writer = await asyncio.open_unix_connection(local)
+        assert await asyncio.wait_for(reader.read(64), 5) == b"hello from the node"
+        writer.close()
+    finally:
+        if server is not None:
+            server.close()
         await transport.close()

@@ -66,5 +66,13 @@ class LocalTransport:
     async def open_tcp(self, host: str, port: int) -> tuple[ByteReader, ByteWriter]:
         return await asyncio.open_connection(host, port)
 
+    async def forward_unix_socket(self, remote_path: str) -> str:
+        return remote_path  # already on this machine
+
+    async def forward_tcp(self, host: str, port: int) -> int:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"a local node reaches {host}:{port} directly; no forward needed")
+        return port
+
     async def close(self) -> None:
         return None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,8 @@ class SSHTransport:
         self._retry_at = 0.0
         self._last_error: ConnectError | None = None
         self._had_known_entry = False
+        self._forwards: dict[tuple[str, str, int], tuple[asyncssh.SSHListener, str, int]] = {}
+        self._forward_dir: str | None = None
 
     @property
     def node_name(self) -> str:
@@ -233,7 +238,38 @@ class SSHTransport:
         reader, writer = await conn.open_connection(host, port, encoding=None)
         return reader, writer
 
+    async def forward_unix_socket(self, remote_path: str) -> str:
+        """A local unix socket (in a private 0700 dir) forwarded to `remote_path` on the node; reused."""
+        key = ("unix", remote_path, 0)
+        if key in self._forwards and self.connected:
+            return self._forwards[key][1]
+        conn = await self.connection()
+        if self._forward_dir is None:
+            self._forward_dir = tempfile.mkdtemp(prefix=f"opsconsole-{self.node_name}-")  # mode 0700
+        local = os.path.join(self._forward_dir, f"fwd-{len(self._forwards)}.sock")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(local)
+        listener = await conn.forward_local_path(local, remote_path)
+        self._forwards[key] = (listener, local, 0)
+        return local
+
+    async def forward_tcp(self, host: str, port: int) -> int:
+        """A 127.0.0.1 port on this machine forwarded to host:port as seen from the node; reused."""
+        key = ("tcp", host, port)
+        if key in self._forwards and self.connected:
+            return self._forwards[key][2]
+        conn = await self.connection()
+        listener = await conn.forward_local_port("127.0.0.1", 0, host, port)
+        self._forwards[key] = (listener, "127.0.0.1", listener.get_port())
+        return listener.get_port()
+
     async def close(self) -> None:
+        for listener, _, _ in self._forwards.values():
+            listener.close()
+        self._forwards.clear()
+        if self._forward_dir is not None:
+            shutil.rmtree(self._forward_dir, ignore_errors=True)
+            self._forward_dir = None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
