@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -193,15 +194,15 @@ async def test_tcp_and_unix_forwards_reach_the_node(ssh_lab: SshLab, gpu_node: L
         # A unix socket on the node, served by the lab user's own process, reached through a local path.
         remote = f"/tmp/opsconsole-fwd-{gpu_node.port}.sock"
         serve = (
-            "exec /usr/bin/python3 -c 'import os,socket;p=\"%s\";"
+            f'exec /usr/bin/python3 -c \'import os,socket;p="{remote}";'
             "os.path.exists(p) and os.unlink(p);s=socket.socket(socket.AF_UNIX);s.bind(p);s.listen();"
-            "print(\"ready\",flush=True);c,_=s.accept();c.sendall(b\"hello from the node\");c.close()'"
-        ) % remote
+            'print("ready",flush=True);c,_=s.accept();c.sendall(b"hello from the node");c.close()\''
+        )
         conn = await transport.connection()
         server = await conn.create_process(serve)
         assert (await asyncio.wait_for(server.stdout.readline(), 5)).strip() == "ready"
         local = await transport.forward_unix_socket(remote)
-        assert Path(local).stat().st_mode & 0o077 == 0 or Path(local).parent.stat().st_mode & 0o077 == 0
+        assert os.stat(os.path.dirname(local)).st_mode & 0o077 == 0  # nobody else can use the forward
         reader, writer = await asyncio.open_unix_connection(local)
         assert await asyncio.wait_for(reader.read(64), 5) == b"hello from the node"
         writer.close()

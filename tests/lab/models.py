@@ -11,7 +11,7 @@ from tests.lab.sshd import SshLab
 
 
 def lab_node_model(lab: SshLab, node: LabNode, *, ssh: dict[str, Any] | None = None, **fields: Any) -> Node:
-    """A Node that reaches `node` over the lab's real sshd; `ssh` overrides SSH settings, `fields` the node's."""
+    """A Node reaching `node` through the real lab sshd; `ssh` overrides SSH settings, `fields` the node's."""
     settings = SSHSettings(
         user=lab.user,
         port=node.port,
