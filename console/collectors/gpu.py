@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
 from console.transport.base import CommandTimeout, Transport, TransportError
 
 # The field list matches the real captures in tests/fixtures/gpu, so the replay there can serve it verbatim.
@@ -35,6 +36,8 @@ QUERY_FIELDS: tuple[str, ...] = (
     "compute_mode",
 )
 QUERY_COMMAND = f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv,noheader,nounits"
+# One round trip per poll: the GPUs, then their processes and each process's cgroup (for its container).
+POLL_COMMAND = f"{QUERY_COMMAND} || exit $?; {apps_script()}"
 
 # What nvidia-smi prints for a value the board does not report.
 _MISSING = {
@@ -47,7 +50,7 @@ _MISSING = {
     "[insufficient permissions]",
 }
 
-GpuSource = Literal["nvidia-smi", "nvml"]
+GpuSource = Literal["nvidia-smi", "nvml", "prometheus"]
 GpuStatus = Literal["ok", "no_tooling", "error"]
 
 
@@ -85,6 +88,7 @@ class GpuSnapshot:
     gpus: tuple[GpuReading, ...] = ()
     error: str | None = None
     duration_s: float | None = None
+    processes: tuple[GpuProcess, ...] = ()
 
     @property
     def driver(self) -> str | None:
@@ -189,7 +193,7 @@ async def collect_gpus(
                 duration_s=time.monotonic() - started,
             )
     try:
-        result = await transport.run(QUERY_COMMAND, timeout=timeout)
+        result = await transport.run(POLL_COMMAND, timeout=timeout)
     except CommandTimeout as exc:
         return GpuSnapshot(transport.node_name, _now(), "nvidia-smi", "error", error=str(exc))
     except TransportError:
@@ -200,10 +204,19 @@ async def collect_gpus(
         return GpuSnapshot(
             transport.node_name, _now(), "nvidia-smi", status, error=message, duration_s=duration
         )
+    gpu_text, _, apps_text = result.stdout.partition(APPS_MARK)
     try:
-        readings = parse_query_gpu(result.stdout)
+        readings = parse_query_gpu(gpu_text)
     except GpuParseError as exc:
         return GpuSnapshot(
             transport.node_name, _now(), "nvidia-smi", "error", error=f"unreadable nvidia-smi output: {exc}"
         )
-    return GpuSnapshot(transport.node_name, _now(), "nvidia-smi", "ok", gpus=readings, duration_s=duration)
+    return GpuSnapshot(
+        transport.node_name,
+        _now(),
+        "nvidia-smi",
+        "ok",
+        gpus=readings,
+        duration_s=duration,
+        processes=parse_apps_output(apps_text),
+    )
