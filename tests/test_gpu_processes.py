@@ -1,4 +1,4 @@
-"""GPU processes: the real compute-apps capture, cgroup paths as runtimes write them, and the replay over SSH."""
+"""GPU processes: the real compute-apps capture, cgroup paths as runtimes write them, the replay over SSH."""
 
 from __future__ import annotations
 
