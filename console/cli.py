@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
 from collections.abc import Sequence
 
 from console import __version__
-from console.checks.model import CheckReport
-from console.checks.render import render_json, render_text
-from console.checks.runner import run_checks
-from console.fleet import LiveSource
+from console.checkmode import FORMATS, CheckOptions, SelectionError, run_check_mode, select_nodes
+from console.checks.lock import LockBusy
 from console.inventory import Inventory, InventoryError, load_inventory, locate_inventory
 
 EXIT_UNKNOWN = 3
@@ -32,12 +28,28 @@ def build_parser() -> argparse.ArgumentParser:
         "$XDG_CONFIG_HOME/opsconsole/inventory.yaml, then the bundled local inventory)",
     )
     parser.add_argument("--check", action="store_true", help="run the checks once, print, exit 0/1/2/3")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="--check output format")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="--check output format")
     parser.add_argument(
         "--timeout", type=float, default=60.0, metavar="SECONDS", help="--check ends by then (default 60)"
     )
     parser.add_argument(
         "--node", action="append", default=[], metavar="NAME", help="only this node (repeatable)"
+    )
+    parser.add_argument(
+        "--group", action="append", default=[], metavar="GROUP", help="only nodes in this group (repeatable)"
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="PATTERN", help="only check ids matching this glob"
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="PATTERN", help="drop check ids matching this glob"
+    )
+    parser.add_argument("--quiet", action="store_true", help="--check prints nothing when all is OK")
+    parser.add_argument(
+        "--output", metavar="FILE", help="write the --check report to FILE atomically (temp file + rename)"
+    )
+    parser.add_argument(
+        "--wait-lock", action="store_true", help="wait (up to --timeout) for a running --check to finish"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,40 +76,25 @@ def _inventory_check(path: str) -> int:
     return 0
 
 
-def _selected_nodes(inventory: Inventory, names: Sequence[str]) -> tuple[Inventory, tuple[str, ...]]:
-    unknown = [name for name in names if name not in {node.name for node in inventory.nodes}]
-    if unknown:
-        known = ", ".join(node.name for node in inventory.nodes)
-        raise SystemExit(f"opsconsole: unknown node {', '.join(unknown)} (inventory has: {known})")
-    return inventory, tuple(names)
-
-
-async def _check(inventory: Inventory, node_names: tuple[str, ...], timeout: float) -> CheckReport:
-    nodes = tuple(node for node in inventory.nodes if not node_names or node.name in node_names)
-    source = LiveSource(inventory, nodes)
-    try:
-        return await run_checks(inventory, source, nodes=nodes, timeout=timeout)
-    finally:
-        # Closing politely must not stretch the run past its deadline.
-        await asyncio.wait([asyncio.create_task(source.close())], timeout=1.0)
-
-
-def _run_check_mode(inventory: Inventory, args: argparse.Namespace) -> int:
-    _, names = _selected_nodes(inventory, args.node)
-    report = asyncio.run(_check(inventory, names, args.timeout))
-    if args.format == "json":
-        print(render_json(report))
-    else:
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        print(render_text(report, color=color))
-    return report.exit_code
+def _check_options(args: argparse.Namespace) -> CheckOptions:
+    return CheckOptions(
+        format=args.format,
+        timeout=args.timeout,
+        nodes=tuple(args.node),
+        groups=tuple(args.group),
+        only=tuple(args.only),
+        skip=tuple(args.skip),
+        quiet=args.quiet,
+        output=args.output,
+        wait_lock=args.wait_lock,
+    )
 
 
 def _run_tui(inventory: Inventory, args: argparse.Namespace) -> int:
-    _, names = _selected_nodes(inventory, args.node)
+    nodes = select_nodes(inventory, args.node, args.group)
     from screens.app import run_app  # the TUI is the only part that needs textual
 
-    return run_app(inventory, node_names=names)
+    return run_app(inventory, node_names=tuple(node.name for node in nodes))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,16 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _inventory_check(args.path)
         inventory = load_inventory(locate_inventory(args.inventory))
         if args.check:
-            return _run_check_mode(inventory, args)
+            return run_check_mode(inventory, _check_options(args))
         return _run_tui(inventory, args)
     except InventoryError as error:
         _print_inventory_error(error)
         return EXIT_UNKNOWN
-    except SystemExit as stop:
-        if isinstance(stop.code, str):
-            print(stop.code, file=sys.stderr)
-            return EXIT_UNKNOWN
-        raise
+    except (SelectionError, LockBusy) as error:
+        print(f"opsconsole: {error}", file=sys.stderr)
+        return EXIT_UNKNOWN
     except KeyboardInterrupt:
         return 130
     except Exception as error:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from console.checks.lock import lock_path
 from tests.lab.sshd import LabNode, SshLab
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,3 +172,91 @@ def test_version_and_help(flag: str) -> None:
     done = opsconsole(flag)
     assert done.returncode == 0
     assert "opsconsole" in done.stdout
+
+
+def test_quiet_prints_nothing_when_ok_and_everything_when_not(
+    ssh_lab: SshLab, gpu_node: LabNode, tmp_path: Path
+) -> None:
+    ok = write(tmp_path, ssh_lab.inventory_yaml([gpu_node]))
+    done = opsconsole("-i", str(ok), "--check", "--quiet")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(ssh_lab.inventory_yaml([gpu_node], gpus={"gpu1": {"count": 4}}))
+    done = opsconsole("-i", str(bad), "--check", "--quiet")
+    assert done.returncode == 2
+    assert "1 GPU found, inventory expects 4" in done.stdout
+
+
+def test_nagios_and_prometheus_outputs_end_to_end(ssh_lab: SshLab, gpu_node: LabNode, tmp_path: Path) -> None:
+    inventory = write(tmp_path, ssh_lab.inventory_yaml([gpu_node], gpus={"gpu1": {"count": 2}}))
+    nagios = opsconsole("-i", str(inventory), "--check", "--format", "nagios")
+    assert nagios.returncode == 2
+    assert nagios.stdout.startswith("OPSCONSOLE CRITICAL - 1 critical | ")
+    assert "gpu1_gpu0_temp=42;85;95" in nagios.stdout.splitlines()[0]
+    textfile = tmp_path / "opsconsole.prom"
+    done = opsconsole("-i", str(inventory), "--check", "--format", "prometheus", "--output", str(textfile))
+    assert (done.returncode, done.stdout) == (2, "")
+    text = textfile.read_text()
+    assert 'opsconsole_check_status{inventory="lab",node="gpu1",check="gpu.count",target=""} 2' in text
+    promtool = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
+
+
+def test_group_selection(ssh_lab: SshLab, gpu_node: LabNode, plain_node: LabNode, tmp_path: Path) -> None:
+    text = ssh_lab.inventory_yaml([gpu_node, plain_node]).replace(
+        "  plain1:\n", "  plain1:\n    groups: [storage]\n"
+    )
+    inventory = write(tmp_path, text)
+    _, report = check_json(inventory, "--group", "storage")
+    assert {r["node"] for r in report["results"]} == {"plain1"}
+    done = opsconsole("-i", str(inventory), "--check", "--group", "nosuch")
+    assert done.returncode == 3
+    assert "unknown group nosuch" in done.stderr
+
+
+def test_overlapping_runs_are_refused_or_wait(ssh_lab: SshLab, tmp_path: Path) -> None:
+    frozen = ssh_lab.start_node("slow", gpu_capture=None)
+    inventory = write(tmp_path, ssh_lab.inventory_yaml([frozen], connect_timeout=30))
+    frozen.freeze()
+    try:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "console", "-i", str(inventory), "--check", "--timeout", "4"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lock = lock_path(str(inventory))
+        for _ in range(200):  # until the first run holds the lock (its pid is written into the file)
+            if lock.exists() and lock.read_text() == str(first.pid):
+                break
+            time.sleep(0.05)
+        second = opsconsole("-i", str(inventory), "--check", "--timeout", "1")
+        assert second.returncode == 3
+        assert "another opsconsole --check is running" in second.stderr, second.stderr
+        waiter = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "-i",
+                str(inventory),
+                "--check",
+                "--wait-lock",
+                "--format",
+                "json",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        first.communicate(timeout=30)
+        assert first.returncode == 3  # its only node was frozen: timed out
+        frozen.thaw()  # the waiting run can only have started after this, or it would have timed out too
+        out, err = waiter.communicate(timeout=60)
+        assert waiter.returncode == 0, out + err
+        assert json.loads(out)["status"] == "ok"
+    finally:
+        frozen.thaw()
+        frozen.stop()

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from console.checks.model import CheckReport, CheckResult, Status
+from console.checks.model import CheckReport, CheckResult, Perf, Status
 from console.checks.render import render_json, render_text
 from console.checks.rules import evaluate, planned_checks
 from console.collectors.gpu import GpuSnapshot, parse_query_gpu
@@ -52,7 +52,7 @@ def test_temperature_thresholds_from_the_node() -> None:
     assert by_check(evaluate(hot, snap))["gpu.temperature"].status is Status.CRITICAL
     default = by_check(evaluate(Node("gpu1", "h"), snap))["gpu.temperature"]
     assert default.status is Status.OK
-    assert default.perfdata == (("gpu0_temp", 42.0),)
+    assert default.perfdata == (Perf("gpu0_temp", 42.0, "", 85.0, 95.0),)
 
 
 def test_no_tooling_is_ok_when_nothing_is_expected_and_critical_when_gpus_are() -> None:

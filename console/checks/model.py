@@ -32,6 +32,17 @@ _SEVERITY = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL
 
 
 @dataclass(frozen=True, slots=True)
+class Perf:
+    """One number a check measured, with the limits it was judged against (Nagios perfdata)."""
+
+    label: str
+    value: float
+    unit: str = ""
+    warn: float | None = None
+    crit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     node: str
     check: str  # area.what, e.g. gpu.count
@@ -39,7 +50,7 @@ class CheckResult:
     summary: str
     target: str | None = None  # the container / mount / service / GPU the result is about
     fix: str | None = None
-    perfdata: tuple[tuple[str, float], ...] = ()
+    perfdata: tuple[Perf, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -51,7 +62,7 @@ class CheckResult:
             "fix": self.fix,
         }
         if self.perfdata:
-            data["perfdata"] = dict(self.perfdata)
+            data["perfdata"] = {perf.label: perf.value for perf in self.perfdata}
         return data
 
 
@@ -80,4 +91,4 @@ class CheckReport:
             "exit_code": self.exit_code,
             "duration_s": round(self.duration_s, 3),
             "results": [result.to_json() for result in self.results],
-        }
+        } | ({"errors": list(self.errors)} if self.errors else {})

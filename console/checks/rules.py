@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.checks.model import CheckResult, Status
+from console.checks.model import CheckResult, Perf, Status
 from console.collectors.gpu import GpuSnapshot
 from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
@@ -80,7 +80,7 @@ def _gpu_results(node: Node, gpu: GpuSnapshot) -> list[CheckResult]:
         noun = "GPU" if found == 1 else "GPUs"
         summary = f"{found} {noun} found" + ("" if found == want else f", inventory expects {want}")
         results.append(
-            CheckResult(node.name, "gpu.count", status, summary, perfdata=(("gpu_count", float(found)),))
+            CheckResult(node.name, "gpu.count", status, summary, perfdata=(Perf("gpu_count", float(found)),))
         )
 
     if expected is not None and expected.model:
@@ -114,5 +114,8 @@ def _temperature(node: Node, gpu: GpuSnapshot) -> CheckResult:
     else:
         status = Status.OK
     summary = f"hottest GPU {hottest.index} at {temp:g} °C (warn {limits.warn:g}, crit {limits.crit:g})"
-    perfdata = tuple((f"gpu{reading.index}_temp", reading.temperature_c or 0.0) for reading in readings)
+    perfdata = tuple(
+        Perf(f"gpu{reading.index}_temp", reading.temperature_c or 0.0, "", limits.warn, limits.crit)
+        for reading in readings
+    )
     return CheckResult(node.name, "gpu.temperature", status, summary, perfdata=perfdata)
