@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from console.collectors.gpu import collect_gpus
+from console.collectors.gpu import GpuSnapshot, collect_gpus
+from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
+from console.collectors.prometheus import PrometheusError, open_prometheus
+from console.collectors.services import ServicesSnapshot, collect_services
 from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
 from console.transport import ConnectError, Transport, TransportError, transports_for
+
+T = TypeVar("T")
+GpuCollector = Callable[[Node, Transport], Awaitable[GpuSnapshot]]
 
 
 class SnapshotSource(Protocol):
@@ -21,31 +29,86 @@ class SnapshotSource(Protocol):
     async def close(self) -> None: ...
 
 
-async def poll_node(node: Node, transport: Transport, *, force: bool = False) -> NodeSnapshot:
-    """Connect (reusing the open connection) and collect; never raises for node trouble."""
+async def _nvidia_smi(node: Node, transport: Transport) -> GpuSnapshot:
+    return await collect_gpus(transport, timeout=node.ssh.command_timeout)
+
+
+async def poll_node(
+    node: Node, transport: Transport, *, force: bool = False, gpu_collector: GpuCollector = _nvidia_smi
+) -> NodeSnapshot:
+    """Connect (reusing the open connection), then run this node's collectors side by side.
+
+    Never raises for node trouble: an unreachable node is a snapshot with `error`; one collector failing
+    leaves the others' results standing.
+    """
     started = time.monotonic()
     try:
         await transport.connect(force=force)
     except ConnectError as exc:
         return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(exc))
     connect_s = time.monotonic() - started
+
+    services_task = _optional(bool(node.services), collect_services(transport, node))
     try:
-        gpu = await collect_gpus(transport, timeout=node.ssh.command_timeout)
+        gpu = await gpu_collector(node, transport)
     except TransportError as exc:
+        services_task.cancel()
         return NodeSnapshot(
             node.name, datetime.now(UTC), reachable=False, error=str(exc), connect_s=connect_s
         )
-    return NodeSnapshot(node.name, datetime.now(UTC), reachable=True, gpu=gpu, connect_s=connect_s)
+    services: ServicesSnapshot | None = await services_task
+    return NodeSnapshot(
+        node.name, datetime.now(UTC), reachable=True, gpu=gpu, connect_s=connect_s, services=services
+    )
+
+
+def _optional(wanted: bool, work: Awaitable[T]) -> asyncio.Future[T | None]:
+    """Start `work` now when wanted (so collectors overlap); otherwise a future already holding None."""
+    if wanted:
+        return asyncio.ensure_future(work)
+    if asyncio.iscoroutine(work):
+        work.close()  # never awaited: close it so Python does not warn
+    done: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 class LiveSource:
     """Snapshots from the real nodes, one persistent transport per node."""
 
     def __init__(self, inventory: Inventory, nodes: tuple[Node, ...] | None = None) -> None:
-        self.transports = transports_for(inventory, nodes)
+        self.inventory = inventory
+        wanted = nodes if nodes is not None else inventory.nodes
+        via = inventory.prometheus.via if inventory.prometheus is not None else None
+        if via and via not in {node.name for node in wanted}:
+            wanted = (*wanted, inventory.node(via))  # Prometheus is reached through this node's tunnel
+        self.transports = transports_for(inventory, wanted)
+
+    def prometheus_transport(self) -> Transport | None:
+        settings = self.inventory.prometheus
+        return self.transports.get(settings.via) if settings is not None and settings.via else None
+
+    async def _gpus_from_prometheus(self, node: Node, transport: Transport) -> GpuSnapshot:
+        settings = self.inventory.prometheus
+        if settings is None:
+            return GpuSnapshot(
+                node.name,
+                datetime.now(UTC),
+                "prometheus",
+                "error",
+                error="gpus.source is prometheus but the inventory has no prometheus section",
+            )
+        try:
+            # Opened per poll: after an SSH reconnect the tunnel has a new local port.
+            with await open_prometheus(settings, self.prometheus_transport()) as client:
+                return await collect_gpus_from_prometheus(client, node)
+        except (PrometheusError, TransportError) as exc:
+            return GpuSnapshot(node.name, datetime.now(UTC), "prometheus", "error", error=str(exc))
 
     async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot:
-        return await poll_node(node, self.transports[node.name], force=force)
+        from_prometheus = node.gpus is not None and node.gpus.source == "prometheus"
+        collector = self._gpus_from_prometheus if from_prometheus else _nvidia_smi
+        return await poll_node(node, self.transports[node.name], force=force, gpu_collector=collector)
 
     async def close(self) -> None:
         for transport in self.transports.values():

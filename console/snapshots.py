@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console.collectors.gpu import GpuReading, GpuSnapshot
+from console.collectors.services import ServicesSnapshot
 
-__all__ = ["GpuReading", "GpuSnapshot", "NodeSnapshot"]
+__all__ = ["GpuReading", "GpuSnapshot", "NodeSnapshot", "ServicesSnapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +21,4 @@ class NodeSnapshot:
     error: str | None = None
     gpu: GpuSnapshot | None = None
     connect_s: float | None = None
+    services: ServicesSnapshot | None = None

@@ -29,7 +29,7 @@ def by_check(results: tuple[CheckResult, ...]) -> dict[str, CheckResult]:
 def test_healthy_h100_node_is_ok() -> None:
     node = Node("gpu1", "h", gpus=GpuExpectation(count=1, model="H100"))
     results = by_check(evaluate(node, up("gpu1", GpuSnapshot("gpu1", AT, "nvidia-smi", "ok", IDLE))))
-    assert list(results) == list(planned_checks(node))
+    assert list(results) == [check for check, _ in planned_checks(node)]
     assert {r.status for r in results.values()} == {Status.OK}
     assert results["gpu.count"].summary == "1 GPU found"
     assert "NVIDIA H100 80GB HBM3" in results["gpu.present"].summary
@@ -73,7 +73,7 @@ def test_unreachable_node_is_critical_and_the_rest_unknown() -> None:
     assert results[0].check == "ssh.reachable"
     assert results[0].status is Status.CRITICAL
     assert {r.status for r in results[1:]} == {Status.UNKNOWN}
-    assert [r.check for r in results] == list(planned_checks(node))
+    assert [(r.check, r.target) for r in results] == list(planned_checks(node))
 
 
 def test_worst_status_wins_and_sets_the_exit_code() -> None:

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from console.checks.model import CheckResult, Perf, Status
+from console.checks.service_rules import evaluate_services, planned_services
 from console.collectors.gpu import GpuSnapshot
 from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
 
+Planned = tuple[tuple[str, str | None], ...]
 
-def planned_checks(node: Node) -> tuple[str, ...]:
-    """The check ids a node gets, known before anything runs (so a timeout can still name them)."""
-    checks = ["ssh.reachable", "gpu.present"]
+
+def planned_checks(node: Node) -> Planned:
+    """(check id, target) pairs a node gets, known before anything runs (so a timeout can name them)."""
+    return (
+        ("ssh.reachable", None),
+        *((check, None) for check in planned_gpu(node)),
+        *planned_services(node),
+    )
+
+
+def planned_gpu(node: Node) -> tuple[str, ...]:
+    checks = ["gpu.present"]
     if node.gpus is not None and node.gpus.count is not None:
         checks.append("gpu.count")
     if node.gpus is not None and node.gpus.model:
@@ -20,34 +31,34 @@ def planned_checks(node: Node) -> tuple[str, ...]:
 
 
 def unknown_results(node: Node, summary: str) -> tuple[CheckResult, ...]:
-    return tuple(CheckResult(node.name, check, Status.UNKNOWN, summary) for check in planned_checks(node))
+    return tuple(
+        CheckResult(node.name, check, Status.UNKNOWN, summary, target=target)
+        for check, target in planned_checks(node)
+    )
 
 
 def evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
     if not snapshot.reachable:
         reason = snapshot.error or "unreachable"
         unreachable = CheckResult(node.name, "ssh.reachable", Status.CRITICAL, reason)
-        rest = [
-            CheckResult(node.name, check, Status.UNKNOWN, "node unreachable")
-            for check in planned_checks(node)
-            if check != "ssh.reachable"
-        ]
-        return (unreachable, *rest)
+        return (unreachable, *unknown_results(node, "node unreachable")[1:])
     how = "local" if node.transport == "local" else f"connected in {snapshot.connect_s or 0:.2f}s"
     results = [CheckResult(node.name, "ssh.reachable", Status.OK, how)]
     if snapshot.gpu is None:
         results += [
-            CheckResult(node.name, check, Status.UNKNOWN, "no GPU data") for check in planned_checks(node)[1:]
+            CheckResult(node.name, check, Status.UNKNOWN, "no GPU data") for check in planned_gpu(node)
         ]
-        return tuple(results)
-    results += _gpu_results(node, snapshot.gpu)
+    else:
+        results += _gpu_results(node, snapshot.gpu)
+    if node.services:
+        results += evaluate_services(node, snapshot.services)
     return tuple(results)
 
 
 def _gpu_results(node: Node, gpu: GpuSnapshot) -> list[CheckResult]:
     expected = node.gpus
     expects_gpus = expected is not None and expected.count != 0
-    checks = planned_checks(node)
+    checks = planned_gpu(node)
     if gpu.status != "ok":
         message = gpu.error or gpu.status
         if gpu.status == "no_tooling" and not expects_gpus:
@@ -55,13 +66,13 @@ def _gpu_results(node: Node, gpu: GpuSnapshot) -> list[CheckResult]:
             return [present] + [
                 CheckResult(node.name, check, Status.OK, "no GPUs expected")
                 for check in checks
-                if check not in ("ssh.reachable", "gpu.present", "gpu.temperature")
+                if check not in ("gpu.present", "gpu.temperature")
             ]
         status = Status.CRITICAL if expects_gpus else Status.UNKNOWN
         return [CheckResult(node.name, "gpu.present", status, message)] + [
             CheckResult(node.name, check, Status.UNKNOWN, message)
             for check in checks
-            if check not in ("ssh.reachable", "gpu.present")
+            if check != "gpu.present"
         ]
 
     found = len(gpu.gpus)

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import time
 
-from console.checks.model import CheckReport, CheckResult
+from console.checks.model import CheckReport, CheckResult, Status
+from console.checks.prometheus_rules import evaluate_prometheus, planned_prometheus, prometheus_node
 from console.checks.rules import evaluate, unknown_results
-from console.fleet import SnapshotSource
+from console.collectors.prometheus import collect_prometheus
+from console.fleet import LiveSource, SnapshotSource
 from console.inventory.model import Inventory, Node
 
 
@@ -17,19 +19,34 @@ async def _check_node(node: Node, source: SnapshotSource) -> tuple[CheckResult, 
     return evaluate(node, snapshot)
 
 
+async def _check_prometheus(inventory: Inventory, source: SnapshotSource) -> tuple[CheckResult, ...]:
+    assert inventory.prometheus is not None
+    via = source.prometheus_transport() if isinstance(source, LiveSource) else None
+    snapshot = await collect_prometheus(inventory.prometheus, via)
+    return evaluate_prometheus(prometheus_node(inventory), snapshot)
+
+
 async def run_checks(
     inventory: Inventory,
     source: SnapshotSource,
     *,
     nodes: tuple[Node, ...] | None = None,
     timeout: float = 60.0,
+    fleet_checks: bool = True,
 ) -> CheckReport:
-    """Every node at once; whatever has not finished by `timeout` is reported UNKNOWN, "timed out"."""
+    """Every node at once; whatever has not finished by `timeout` is reported UNKNOWN, "timed out".
+
+    `fleet_checks` adds the checks that belong to no single node (the fleet's Prometheus).
+    """
     started = time.monotonic()
     selected = nodes if nodes is not None else inventory.nodes
     tasks = {node.name: asyncio.create_task(_check_node(node, source)) for node in selected}
-    if tasks:
-        await asyncio.wait(tasks.values(), timeout=timeout)
+    prometheus = None
+    if fleet_checks and inventory.prometheus is not None:
+        prometheus = asyncio.create_task(_check_prometheus(inventory, source))
+    waiting = [*tasks.values(), *([prometheus] if prometheus else [])]
+    if waiting:
+        await asyncio.wait(waiting, timeout=timeout)
     results: list[CheckResult] = []
     errors: list[str] = []
     stragglers = []
@@ -45,6 +62,20 @@ async def run_checks(
             results += unknown_results(node, f"internal error: {error}")
         else:
             results += task.result()
+    if prometheus is not None:
+        where = prometheus_node(inventory)
+        if not prometheus.done():
+            prometheus.cancel()
+            stragglers.append(prometheus)
+            results += [
+                CheckResult(where, check, Status.UNKNOWN, f"timed out after {timeout:g}s", target=target)
+                for check, target in planned_prometheus(inventory)
+            ]
+        elif prometheus.exception() is not None:
+            error = prometheus.exception()
+            errors.append(f"prometheus: internal error: {type(error).__name__}: {error}")
+        else:
+            results += prometheus.result()
     if stragglers:
         # Give cancelled polls a moment to close their channels, but never wait on them.
         with contextlib.suppress(Exception):

@@ -1,0 +1,101 @@
+"""`--check` over the whole lab: services probed through SSH, the fleet's Prometheus through a tunnel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lab.http_services import LabHttpServer
+from tests.lab.prometheus import PrometheusLab
+from tests.lab.sshd import LabNode, SshLab
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[LabHttpServer]:
+    with LabHttpServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def exposed() -> Iterator[LabHttpServer]:
+    # Bound to every interface, as a mis-published service would be; only ever probed on 127.0.0.1.
+    with LabHttpServer(bind="0.0.0.0") as server:
+        yield server
+
+
+def run_check(inventory: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "console", "-i", str(inventory), "--check", "--format", "json", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stderr == "", done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def by_key(report: dict[str, Any]) -> dict[tuple[str, str, str | None], dict[str, Any]]:
+    return {(r["node"], r["check"], r["target"]): r for r in report["results"]}
+
+
+def test_services_and_prometheus_in_one_check_run(
+    ssh_lab: SshLab,
+    gpu_node: LabNode,
+    prometheus_lab: PrometheusLab,
+    web: LabHttpServer,
+    exposed: LabHttpServer,
+    tmp_path: Path,
+) -> None:
+    text = ssh_lab.inventory_yaml([gpu_node])
+    text = text.replace("nodes:\n", f"prometheus: {{url: '{prometheus_lab.url}', via: gpu1}}\nnodes:\n", 1)
+    text += (
+        "    services:\n"
+        f"      - {{name: comfy, port: {web.port}, bind: 127.0.0.1, http: {{path: /, expect: 200}}}}\n"
+        f"      - {{name: webui, port: {exposed.port}, bind: 127.0.0.1, http: {{scheme: https}}}}\n"
+    )
+    inventory = tmp_path / "lab.yaml"
+    inventory.write_text(text)
+    code, report = run_check(inventory)
+    results = by_key(report)
+    assert results[("gpu1", "service.http", "comfy")]["status"] == "ok"
+    assert results[("gpu1", "service.bind", "comfy")]["status"] == "ok"
+    assert results[("gpu1", "service.bind", "webui")]["status"] == "critical"  # listens on 0.0.0.0
+    mismatch = results[("gpu1", "service.tls_mismatch", "webui")]
+    assert mismatch["status"] == "critical"
+    assert mismatch["fix"] == f"use http://127.0.0.1:{exposed.port}/"
+    # The fleet's Prometheus, reached through gpu1's SSH connection: one target down, one alert firing.
+    down = [r for r in report["results"] if r["check"] == "prometheus.targets" and r["status"] == "critical"]
+    assert len(down) == 1 and down[0]["node"] == "gpu1"
+    alerts = [r for r in report["results"] if r["check"] == "prometheus.alerts"]
+    assert any(r["status"] == "critical" and r["target"] == "LabAlwaysFiring" for r in alerts)
+    assert code == 2
+
+    only_gpu = run_check(inventory, "--only", "gpu.*", "--only", "ssh.*")[1]
+    assert {r["check"].split(".")[0] for r in only_gpu["results"]} == {"gpu", "ssh"}
+
+
+def test_gpu_pane_from_prometheus(
+    ssh_lab: SshLab, plain_node: LabNode, prometheus_lab: PrometheusLab, tmp_path: Path
+) -> None:
+    # plain1 has no nvidia-smi at all: its GPUs come from the DCGM series the lab exporter publishes for gpu1.
+    text = ssh_lab.inventory_yaml(
+        [plain_node], gpus={"plain1": {"count": 2, "model": "H100", "source": "prometheus"}}
+    )
+    text = text.replace("nodes:\n", f"prometheus: {{url: '{prometheus_lab.url}'}}\nnodes:\n", 1)
+    text = text.replace("  plain1:\n", "  gpu1:\n", 1)  # the exporter labels its series Hostname=gpu1
+    inventory = tmp_path / "lab.yaml"
+    inventory.write_text(text.replace("plain1", "gpu1"))
+    _, report = run_check(inventory, "--node", "gpu1")
+    results = by_key(report)
+    assert results[("gpu1", "gpu.count", None)]["status"] == "ok"
+    assert results[("gpu1", "gpu.model", None)]["status"] == "ok"
+    assert results[("gpu1", "gpu.temperature", None)]["summary"].startswith("hottest GPU")
