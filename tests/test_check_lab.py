@@ -74,7 +74,8 @@ def test_services_and_prometheus_in_one_check_run(
     assert mismatch["fix"] == f"use http://127.0.0.1:{exposed.port}/"
     # The fleet's Prometheus, reached through gpu1's SSH connection: one target down, one alert firing.
     down = [r for r in report["results"] if r["check"] == "prometheus.targets" and r["status"] == "critical"]
-    assert len(down) == 1 and down[0]["node"] == "gpu1"
+    assert len(down) == 1
+    assert down[0]["node"] == "gpu1"
     alerts = [r for r in report["results"] if r["check"] == "prometheus.alerts"]
     assert any(r["status"] == "critical" and r["target"] == "LabAlwaysFiring" for r in alerts)
     assert code == 2
