@@ -11,6 +11,7 @@ from typing import Protocol, TypeVar
 
 from console.collectors.gpu import GpuSnapshot, collect_gpus
 from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
+from console.collectors.mounts import MountsSnapshot, collect_mounts
 from console.collectors.prometheus import PrometheusError, open_prometheus
 from console.collectors.services import ServicesSnapshot, collect_services
 from console.inventory.model import Inventory, Node
@@ -49,16 +50,27 @@ async def poll_node(
     connect_s = time.monotonic() - started
 
     services_task = _optional(bool(node.services), collect_services(transport, node))
+    mounts_task = _optional(
+        bool(node.mounts), collect_mounts(transport, node.mounts, timeout=node.ssh.command_timeout)
+    )
     try:
         gpu = await gpu_collector(node, transport)
     except TransportError as exc:
         services_task.cancel()
+        mounts_task.cancel()
         return NodeSnapshot(
             node.name, datetime.now(UTC), reachable=False, error=str(exc), connect_s=connect_s
         )
     services: ServicesSnapshot | None = await services_task
+    mounts: MountsSnapshot | None = await mounts_task
     return NodeSnapshot(
-        node.name, datetime.now(UTC), reachable=True, gpu=gpu, connect_s=connect_s, services=services
+        node.name,
+        datetime.now(UTC),
+        reachable=True,
+        gpu=gpu,
+        connect_s=connect_s,
+        services=services,
+        mounts=mounts,
     )
 
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console.collectors.gpu import GpuReading, GpuSnapshot
+from console.collectors.mounts import MountsSnapshot
 from console.collectors.services import ServicesSnapshot
 
-__all__ = ["GpuReading", "GpuSnapshot", "NodeSnapshot", "ServicesSnapshot"]
+__all__ = ["GpuReading", "GpuSnapshot", "MountsSnapshot", "NodeSnapshot", "ServicesSnapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +23,4 @@ class NodeSnapshot:
     gpu: GpuSnapshot | None = None
     connect_s: float | None = None
     services: ServicesSnapshot | None = None
+    mounts: MountsSnapshot | None = None

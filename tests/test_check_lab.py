@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.lab.fusefs import FuseMount
 from tests.lab.http_services import LabHttpServer
+from tests.lab.nfs import NfsServer
+from tests.lab.nfs_fixtures import MountLab
 from tests.lab.prometheus import PrometheusLab
 from tests.lab.sshd import LabNode, SshLab
 
@@ -100,3 +103,35 @@ def test_gpu_pane_from_prometheus(
     assert results[("gpu1", "gpu.count", None)]["status"] == "ok"
     assert results[("gpu1", "gpu.model", None)]["status"] == "ok"
     assert results[("gpu1", "gpu.temperature", None)]["summary"].startswith("hottest GPU")
+
+
+def test_a_hung_mount_does_not_hold_up_the_run(
+    ssh_lab: SshLab,
+    gpu_node: LabNode,
+    mount_lab: MountLab,
+    frozen_mount: FuseMount,
+    nfs_server: NfsServer,
+    tmp_path: Path,
+) -> None:
+    # nfs1's FUSE mounts pass for NFS in its own mount namespace; one has its daemon frozen: a hung mount.
+    text = ssh_lab.inventory_yaml([gpu_node, mount_lab.node])
+    text += (
+        "    mounts:\n"
+        f"      - {{path: '{mount_lab.models.mountpoint}', source: '127.0.0.1:/export/models', mode: ro}}\n"
+        f"      - {{path: '{frozen_mount.mountpoint}', mode: ro, timeout: 2}}\n"
+        "      - {path: /mnt/nowhere, fstype: nfs4}\n"
+    )
+    inventory = tmp_path / "lab.yaml"
+    inventory.write_text(text)
+    code, report = run_check(inventory, "--timeout", "20")
+    results = by_key(report)
+    frozen = results[("nfs1", "nfs.responsive", frozen_mount.mountpoint)]
+    assert frozen["status"] == "critical", frozen
+    assert frozen["summary"].startswith("hung")
+    assert results[("nfs1", "nfs.responsive", mount_lab.models.mountpoint)]["status"] == "ok"
+    assert results[("nfs1", "nfs.mode", mount_lab.models.mountpoint)]["status"] == "ok"
+    assert results[("nfs1", "nfs.mounted", "/mnt/nowhere")]["status"] == "critical"
+    assert results[("nfs1", "nfs.server", "127.0.0.1")]["status"] == "ok"  # the real ganesha answers on 2049
+    assert results[("gpu1", "gpu.present", None)]["status"] == "ok"  # the other node is complete
+    assert report["duration_s"] < 20  # bounded by the mount's own 2 s deadline, not the run's timeout
+    assert code == 2

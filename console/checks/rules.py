@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from console.checks.model import CheckResult, Perf, Status
+from console.checks.mount_rules import evaluate_mounts, planned_mounts
 from console.checks.service_rules import evaluate_services, planned_services
 from console.collectors.gpu import GpuSnapshot
 from console.inventory.model import Node
@@ -17,6 +18,7 @@ def planned_checks(node: Node) -> Planned:
         ("ssh.reachable", None),
         *((check, None) for check in planned_gpu(node)),
         *planned_services(node),
+        *planned_mounts(node),
     )
 
 
@@ -52,6 +54,8 @@ def evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
         results += _gpu_results(node, snapshot.gpu)
     if node.services:
         results += evaluate_services(node, snapshot.services)
+    if node.mounts:
+        results += evaluate_mounts(node, snapshot.mounts)
     return tuple(results)
 
 

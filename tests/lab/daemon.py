@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,12 +66,22 @@ def sshd_config(
     )
 
 
-def spawn_sshd(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start `sshd -D -e -f config_path` in a session of its own, logging to log_path."""
+UNSHARE_MOUNT = ("unshare", "--mount", "--propagation", "private", "--")
+
+
+def spawn_sshd(
+    config_path: Path, log_path: Path, *, mount_namespace: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start `sshd -D -e -f config_path` in a session of its own, logging to log_path.
+
+    With mount_namespace, sshd runs in a private mount namespace of its own (unshare execs it, so the pid is
+    sshd's): what is mounted there with ns_exec() only this node's sessions see.
+    """
     in_main_thread = threading.current_thread() is threading.main_thread()
+    prefix = list(UNSHARE_MOUNT) if mount_namespace else []
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(config_path)],
+            [*prefix, SSHD, "-D", "-e", "-f", str(config_path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -97,3 +108,20 @@ def wait_ready(node: LabNode) -> str:
             last_error = f"unexpected banner {banner!r}"
         time.sleep(_POLL_S)
     return f"no SSH banner within {START_TIMEOUT_S:.0f} s (last: {last_error})"
+
+
+def ns_argv(pid: int, argv: Sequence[str]) -> list[str]:
+    """argv run inside the mount namespace of process pid (a node's sshd started with mount_namespace)."""
+    return ["nsenter", "--target", str(pid), "--mount", "--", *argv]
+
+
+def ns_exec(pid: int, argv: Sequence[str], *, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
+    """Run argv inside the mount namespace of process pid, as root; never waits past timeout."""
+    return subprocess.run(
+        ns_argv(pid, argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )

@@ -129,8 +129,14 @@ class SshLab:
         """The nodes started and not stopped yet."""
         return tuple(node for node in self._nodes if node.running)
 
-    def start_node(self, name: str, *, gpu_capture: GpuCapture | None = "idle") -> LabNode:
-        """Start one sshd on a free 127.0.0.1 port; return once it sends its SSH banner."""
+    def start_node(
+        self, name: str, *, gpu_capture: GpuCapture | None = "idle", mount_namespace: bool = False
+    ) -> LabNode:
+        """Start one sshd on a free 127.0.0.1 port; return once it sends its SSH banner.
+
+        mount_namespace: run this sshd in a private mount namespace of its own, so that what is mounted
+        there (tests/lab/daemon.py: ns_exec(node.process.pid, argv)) only this node sees.
+        """
         if self._closed:
             raise LabError("the SSH lab is closed")
         if gpu_capture is not None and gpu_capture not in GPU_CAPTURES:
@@ -171,7 +177,7 @@ class SshLab:
                 ),
                 encoding="utf-8",
             )
-            process = spawn_sshd(config_path, log_path)
+            process = spawn_sshd(config_path, log_path, mount_namespace=mount_namespace)
             node = LabNode(
                 name=name,
                 host=LAB_HOST,

@@ -1,0 +1,165 @@
+"""Parse `/proc/self/mountinfo` (proc(5)): a pure function on the text, no I/O.
+
+One line per mount:
+
+    36 25 0:32 / /mnt/atlas/models ro,relatime shared:17 - nfs4 atlas:/export/models rw,vers=4.2,...
+    (1)(2) (3) (4)      (5)          (6)         (7)    (8) (9)       (10)               (11)
+
+mount id, parent id, major:minor, root, mount point, per-mount options, zero or more optional fields ending
+at a lone "-", filesystem type, source, per-superblock options. The kernel escapes space, tab, newline and
+backslash (and "#" in some fields) in paths as three-digit octal (`\\040` is a space).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from console.inventory.model import MountMode
+
+# Filesystems whose data lives on another machine: a dead server can hang every process that touches them.
+NETWORK_FSTYPES = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "beegfs",
+        "gpfs",
+        "afs",
+        "davfs",
+        "fuse.sshfs",
+        "fuse.glusterfs",
+        "fuse.ceph",
+        "fuse.ceph-fuse",
+        "fuse.s3fs",
+        "fuse.rclone",
+        "fuse.juicefs",
+        "fuse.gcsfuse",
+        "fuse.mount-s3",
+        "fuse.davfs",
+    }
+)
+NFS_FSTYPES = frozenset({"nfs", "nfs4"})
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
+# "host:/path", "[fe80::1]:/path"; not "//host/share" (SMB) nor "/dev/sda1".
+_NFS_SOURCE = re.compile(r"^(\[[0-9A-Fa-f:.%\w]+\]|[^:/\s\[\]]+):(/.*)$")
+
+
+class MountinfoParseError(ValueError):
+    """A line that is not in the mountinfo format."""
+
+
+@dataclass(frozen=True, slots=True)
+class MountEntry:
+    """One line of mountinfo, unescaped."""
+
+    mount_id: int
+    parent_id: int
+    major_minor: str
+    root: str
+    mount_point: str
+    mount_options: tuple[str, ...]
+    fstype: str
+    source: str
+    super_options: tuple[str, ...]
+    optional_fields: tuple[str, ...] = ()  # shared:N, master:N, propagate_from:N, unbindable
+
+    @property
+    def mode(self) -> MountMode | None:
+        """ro/rw from the per-mount options (a bind mount can be ro over an rw superblock)."""
+        if "ro" in self.mount_options:
+            return "ro"
+        if "rw" in self.mount_options:
+            return "rw"
+        return None
+
+    @property
+    def is_network(self) -> bool:
+        return is_network_fstype(self.fstype)
+
+    def super_option(self, name: str) -> str | None:
+        """The value of `name=value` among the superblock options (vers, addr, proto, ...), or None."""
+        prefix = name + "="
+        for option in self.super_options:
+            if option.startswith(prefix):
+                return option[len(prefix) :]
+        return None
+
+
+def unescape(field: str) -> str:
+    """Undo the kernel's octal escapes: `\\040` → space, `\\011` → tab, `\\012` → newline, `\\134` → `\\`."""
+    if "\\" not in field:
+        return field
+    return _OCTAL.sub(lambda match: chr(int(match.group(1), 8)), field)
+
+
+def is_nfs_fstype(fstype: str) -> bool:
+    """nfs, nfs4, and FUSE filesystems that present themselves as NFS (fuse.nfs4, fuse.nfs)."""
+    return fstype in NFS_FSTYPES or fstype.startswith("fuse.nfs")
+
+
+def is_network_fstype(fstype: str) -> bool:
+    return fstype in NETWORK_FSTYPES or is_nfs_fstype(fstype)
+
+
+def split_nfs_source(source: str | None) -> tuple[str, str] | None:
+    """`atlas:/export/models` → ("atlas", "/export/models"); `[fd00::10]:/x` → ("fd00::10", "/x")."""
+    if not source:
+        return None
+    match = _NFS_SOURCE.match(source.strip())
+    if match is None:
+        return None
+    return match.group(1).strip("[]"), match.group(2)
+
+
+def nfs_server_host(source: str | None) -> str | None:
+    """The server of an NFS source (`atlas` of `atlas:/export/models`), None for anything else."""
+    parts = split_nfs_source(source)
+    return None if parts is None else parts[0]
+
+
+def _options(field: str) -> tuple[str, ...]:
+    return tuple(unescape(option) for option in field.split(",") if option)
+
+
+def parse_mountinfo_line(line: str) -> MountEntry:
+    fields = line.split(" ")
+    try:
+        separator = fields.index("-", 6)
+    except ValueError:
+        raise MountinfoParseError(f"no ' - ' separator: {line[:200]!r}") from None
+    after = fields[separator + 1 :]
+    if separator < 6 or len(after) < 2:
+        raise MountinfoParseError(f"too few fields: {line[:200]!r}")
+    try:
+        mount_id, parent_id = int(fields[0]), int(fields[1])
+    except ValueError:
+        raise MountinfoParseError(f"mount ids are not numbers: {line[:200]!r}") from None
+    return MountEntry(
+        mount_id=mount_id,
+        parent_id=parent_id,
+        major_minor=fields[2],
+        root=unescape(fields[3]),
+        mount_point=unescape(fields[4]),
+        mount_options=_options(fields[5]),
+        optional_fields=tuple(field for field in fields[6:separator] if field),
+        fstype=unescape(after[0]),
+        source=unescape(after[1]),
+        super_options=_options(after[2]) if len(after) > 2 else (),
+    )
+
+
+def parse_mountinfo(text: str) -> tuple[MountEntry, ...]:
+    """Every mount in a mountinfo text, in the kernel's order (later entries stack on earlier ones)."""
+    return tuple(parse_mountinfo_line(line) for line in text.splitlines() if line.strip())
+
+
+def visible_mounts(entries: tuple[MountEntry, ...]) -> dict[str, MountEntry]:
+    """Mount point → the mount a path lookup reaches there: the last one mounted on it (stacked mounts)."""
+    return {entry.mount_point: entry for entry in entries}
