@@ -262,7 +262,7 @@ async def test_probe_state_dir_defaults_per_user_and_must_be_the_users(
 ) -> None:
     uid = pwd.getpwnam(LAB_USER).pw_uid
     default = f"/tmp/opsconsole-mounts-{uid}"  # the lab's sessions have no XDG_RUNTIME_DIR
-    # Abandoned probes of other tests (a frozen mount's) may have left files here: compare, don't assume empty.
+    # Abandoned probes of other tests (a frozen mount's) may leave files here: compare, don't assume empty.
     before = set(os.listdir(default)) if os.path.isdir(default) else set()  # noqa: ASYNC240
     try:
         _, snapshot = await poll(ssh_lab, plain_node, [MountSpec("/")], None)
