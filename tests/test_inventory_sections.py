@@ -121,3 +121,64 @@ def test_duplicate_service_names_and_mount_paths(lab: Path) -> None:
     )
     assert "lab.yaml:5: nodes.a.mounts[1].path: duplicate path '/m'" in found
     assert "lab.yaml:8: nodes.a.services[1].name: duplicate name 's'" in found
+
+
+def test_group_settings_merge_between_defaults_and_node(lab: Path) -> None:
+    lab.write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            defaults:
+              thresholds: {gpu_temperature: {warn: 85, crit: 95}}
+              sshd: {}
+            groups:
+              rack-a:
+                power_budget_w: 2800
+                thresholds: {gpu_temperature: {warn: 80}}
+                gpus: {count: 4, model: A100, driver: "590"}
+              hot:
+                thresholds: {gpu_temperature: {crit: 90}}
+            nodes:
+              a1: {host: h1, groups: [rack-a, hot]}
+              a2: {host: h2, groups: [rack-a], power_budget_w: 3000, thresholds: {gpu_temperature: {warn: 70}}}
+              lone:
+                host: h3
+                storage:
+                  - {path: /mnt/local/nvme/ai/services/comfy-mnt, owner: "1024:1024", mode: 775}
+                  - {path: /mnt/local/nvme/ai/models}
+            """
+        )
+    )
+    inventory = load_inventory(lab.name)
+    a1, a2, lone = inventory.nodes
+    assert a1.power_budget_w == 2800
+    assert (a1.thresholds.gpu_temperature.warn, a1.thresholds.gpu_temperature.crit) == (80, 90)
+    assert a1.gpus is not None and a1.gpus.driver == "590"
+    assert (a2.power_budget_w, a2.thresholds.gpu_temperature.warn) == (3000, 70)  # the node wins
+    assert a2.thresholds.gpu_temperature.crit == 95
+    assert lone.power_budget_w is None and lone.gpus is None
+    assert lone.sshd is not None and lone.sshd.root_login == ("no", "prohibit-password")
+    assert lone.storage[0].owner == "1024:1024" and lone.storage[0].mode == "775"
+    assert lone.storage[1].owner is None
+
+
+def test_group_and_storage_errors(lab: Path) -> None:
+    found = problems(
+        lab,
+        """\
+        version: 1
+        groups:
+          rack-a: {host: x, power_budget_w: -1}
+        nodes:
+          a:
+            host: h
+            storage: [{path: rel, owner: ops, mode: "999"}]
+        """,
+    )
+    assert found == [
+        "lab.yaml:3: groups.rack-a.host: not allowed here",
+        "lab.yaml:3: groups.rack-a.power_budget_w: must be greater than 0",
+        "lab.yaml:7: nodes.a.storage[0].path: must be an absolute path",
+        "lab.yaml:7: nodes.a.storage[0].owner: must be numeric uid:gid, e.g. 1024:1024",
+        "lab.yaml:7: nodes.a.storage[0].mode: must be octal, e.g. 775",
+    ]

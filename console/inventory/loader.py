@@ -32,6 +32,7 @@ from .model import (
     PrometheusSettings,
     ServiceSpec,
     SSHSettings,
+    StorageSpec,
     Threshold,
 )
 
@@ -39,9 +40,20 @@ SUPPORTED_VERSION = 1
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _JUMP_RE = re.compile(r"^(?:[^@\s:]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]{1,5}))?$")
-_TOP_KEYS = ("version", "name", "defaults", "nodes", "prometheus")
-# What `defaults` may set for every node.
-_DEFAULTABLE = ("ssh", "gpus", "refresh", "thresholds", "docker", "mounts", "services")
+_TOP_KEYS = ("version", "name", "defaults", "groups", "nodes", "prometheus")
+# What `defaults` (every node) and `groups.NAME` (that group's nodes) may set.
+_DEFAULTABLE = (
+    "ssh",
+    "gpus",
+    "refresh",
+    "thresholds",
+    "docker",
+    "mounts",
+    "services",
+    "power_budget_w",
+    "sshd",
+    "storage",
+)
 _TAG = "tag:yaml.org,2002:"
 _INVALID: Any = object()  # stands in for a value that already produced a problem
 Check = Callable[[Any], str | None]
@@ -127,6 +139,12 @@ _CHECKS: dict[tuple[type, str], Check] = {
         None if v.startswith(("http://", "https://")) else "must start with http:// or https://"
     ),
     (PrometheusSettings, "timeout"): _positive,
+    (Node, "power_budget_w"): _positive,
+    (StorageSpec, "path"): lambda v: None if v.startswith("/") else "must be an absolute path",
+    (StorageSpec, "owner"): lambda v: (
+        None if re.fullmatch(r"[0-9]+:[0-9]+", v) else "must be numeric uid:gid, e.g. 1024:1024"
+    ),
+    (StorageSpec, "mode"): lambda v: None if re.fullmatch(r"[0-7]{3,4}", v) else "must be octal, e.g. 775",
 }
 
 
@@ -359,7 +377,8 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
     if "defaults" in top and not _is_null(top["defaults"][1]):  # an all-commented-out `defaults:` is fine
         line, vnode = top["defaults"]
         defaults = conv.mapping(vnode, Node, "defaults", line, _DEFAULTABLE) or defaults
-    nodes = _convert_nodes(conv, top.get("nodes"), defaults)
+    groups = _convert_groups(conv, top.get("groups"))
+    nodes = _convert_nodes(conv, top.get("nodes"), defaults, groups)
     prometheus = None
     if "prometheus" in top:
         line, vnode = top["prometheus"]
@@ -379,7 +398,26 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
     return Inventory(name=name, path=path, nodes=nodes, prometheus=prometheus)
 
 
-def _convert_nodes(conv: _Converter, entry: tuple[int, Any] | None, defaults: _Partial) -> tuple[Node, ...]:
+def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str, _Partial]:
+    """`groups: {NAME: {...}}`: settings merged over defaults for every node in that group."""
+    if entry is None or _is_null(entry[1]):
+        return {}
+    if not isinstance(entry[1], MappingNode):
+        conv.problem(
+            entry[0], "groups", f"expected a mapping of group name to settings, got {_describe(entry[1])}"
+        )
+        return {}
+    groups = {}
+    for name, line, vnode in conv.pairs(entry[1], "groups"):
+        part = conv.mapping(vnode, Node, f"groups.{name}", line, _DEFAULTABLE)
+        if part is not None:
+            groups[name] = part
+    return groups
+
+
+def _convert_nodes(
+    conv: _Converter, entry: tuple[int, Any] | None, defaults: _Partial, groups: dict[str, _Partial]
+) -> tuple[Node, ...]:
     if entry is None:
         conv.problem(None, "nodes", "missing required key (a mapping of node name to node)")
         return ()
@@ -396,7 +434,12 @@ def _convert_nodes(conv: _Converter, entry: tuple[int, Any] | None, defaults: _P
         part = conv.mapping(vnode, Node, key, line, body_keys)
         if part is None:
             continue
-        merged = _merge(defaults, part)
+        merged = defaults
+        member_of = part.values.get("groups", defaults.values.get("groups", ()))
+        for group in member_of if isinstance(member_of, tuple) else ():
+            if group in groups:  # defaults, then each group in the node's order, then the node itself
+                merged = _merge(merged, groups[group])
+        merged = _merge(merged, part)
         transport = merged.values.get("transport", "ssh")
         if "host" not in merged.values:
             if transport == "ssh":

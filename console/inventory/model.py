@@ -36,6 +36,24 @@ class GpuExpectation:
     count: int | None = None
     model: str | None = None  # substring match against the reported name, case-insensitive
     source: GpuSourceKind = "nvidia-smi"  # prometheus: take the GPU pane from DCGM/simulator series
+    driver: str | None = None  # pinned driver version prefix, e.g. "590" or "580.159"
+
+
+@dataclass(frozen=True, slots=True)
+class SshdPolicy:
+    """What the node's sshd must allow (checked from `sshd -T`, or its config files when that needs root)."""
+
+    root_login: tuple[str, ...] = ("no", "prohibit-password")  # allowed PermitRootLogin values
+    password_auth: bool = False  # whether PasswordAuthentication may be yes
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSpec:
+    """A directory of the node's storage layout, with the owner and mode it must have."""
+
+    path: str
+    owner: str | None = None  # "uid:gid", numeric, e.g. "1024:1024"
+    mode: str | None = None  # octal, e.g. "775"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +130,9 @@ class Node:
     docker: DockerSettings | None = None  # None: Docker is not checked on this node
     mounts: tuple[MountSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()
+    power_budget_w: float | None = None  # the node's GPUs together may draw at most this
+    sshd: SshdPolicy | None = None  # None: the node's sshd settings are not checked
+    storage: tuple[StorageSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
