@@ -140,7 +140,8 @@ def test_group_settings_merge_between_defaults_and_node(lab: Path) -> None:
                 thresholds: {gpu_temperature: {crit: 90}}
             nodes:
               a1: {host: h1, groups: [rack-a, hot]}
-              a2: {host: h2, groups: [rack-a], power_budget_w: 3000, thresholds: {gpu_temperature: {warn: 70}}}
+              a2:
+                {host: h2, groups: [rack-a], power_budget_w: 3000, thresholds: {gpu_temperature: {warn: 70}}}
               lone:
                 host: h3
                 storage:
@@ -153,12 +154,16 @@ def test_group_settings_merge_between_defaults_and_node(lab: Path) -> None:
     a1, a2, lone = inventory.nodes
     assert a1.power_budget_w == 2800
     assert (a1.thresholds.gpu_temperature.warn, a1.thresholds.gpu_temperature.crit) == (80, 90)
-    assert a1.gpus is not None and a1.gpus.driver == "590"
+    assert a1.gpus is not None
+    assert a1.gpus.driver == "590"
     assert (a2.power_budget_w, a2.thresholds.gpu_temperature.warn) == (3000, 70)  # the node wins
     assert a2.thresholds.gpu_temperature.crit == 95
-    assert lone.power_budget_w is None and lone.gpus is None
-    assert lone.sshd is not None and lone.sshd.root_login == ("no", "prohibit-password")
-    assert lone.storage[0].owner == "1024:1024" and lone.storage[0].mode == "775"
+    assert lone.power_budget_w is None
+    assert lone.gpus is None
+    assert lone.sshd is not None
+    assert lone.sshd.root_login == ("no", "prohibit-password")
+    assert lone.storage[0].owner == "1024:1024"
+    assert lone.storage[0].mode == "775"
     assert lone.storage[1].owner is None
 
 
