@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
+from console.collectors.docker import close_docker_clients, collect_docker
+from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuSnapshot, collect_gpus
 from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
 from console.collectors.mounts import MountsSnapshot, collect_mounts
@@ -53,16 +55,21 @@ async def poll_node(
     mounts_task = _optional(
         bool(node.mounts), collect_mounts(transport, node.mounts, timeout=node.ssh.command_timeout)
     )
+    docker_task = _optional(
+        node.docker is not None, collect_docker(transport, node, timeout=node.ssh.command_timeout)
+    )
     try:
         gpu = await gpu_collector(node, transport)
     except TransportError as exc:
         services_task.cancel()
         mounts_task.cancel()
+        docker_task.cancel()
         return NodeSnapshot(
             node.name, datetime.now(UTC), reachable=False, error=str(exc), connect_s=connect_s
         )
     services: ServicesSnapshot | None = await services_task
     mounts: MountsSnapshot | None = await mounts_task
+    docker: DockerSnapshot | None = await docker_task
     return NodeSnapshot(
         node.name,
         datetime.now(UTC),
@@ -71,6 +78,7 @@ async def poll_node(
         connect_s=connect_s,
         services=services,
         mounts=mounts,
+        docker=docker,
     )
 
 
@@ -126,4 +134,5 @@ class LiveSource:
         for transport in self.transports.values():
             # Closing a dead connection has nothing left to tell us.
             with contextlib.suppress(OSError, TransportError):
+                await close_docker_clients(transport)
                 await transport.close()

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.collectors.mounts import MountsSnapshot
 from console.collectors.services import ServicesSnapshot
 
-__all__ = ["GpuReading", "GpuSnapshot", "MountsSnapshot", "NodeSnapshot", "ServicesSnapshot"]
+__all__ = [
+    "DockerSnapshot",
+    "GpuReading",
+    "GpuSnapshot",
+    "MountsSnapshot",
+    "NodeSnapshot",
+    "ServicesSnapshot",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +32,4 @@ class NodeSnapshot:
     connect_s: float | None = None
     services: ServicesSnapshot | None = None
     mounts: MountsSnapshot | None = None
+    docker: DockerSnapshot | None = None

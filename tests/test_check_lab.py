@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.lab.docker_fixtures import DockerLab
 from tests.lab.fusefs import FuseMount
 from tests.lab.http_services import LabHttpServer
 from tests.lab.nfs import NfsServer
@@ -134,4 +135,33 @@ def test_a_hung_mount_does_not_hold_up_the_run(
     assert results[("nfs1", "nfs.server", "127.0.0.1")]["status"] == "ok"  # the real ganesha answers on 2049
     assert results[("gpu1", "gpu.present", None)]["status"] == "ok"  # the other node is complete
     assert report["duration_s"] < 20  # bounded by the mount's own 2 s deadline, not the run's timeout
+    assert code == 2
+
+
+def test_docker_through_the_ssh_connection(
+    ssh_lab: SshLab, gpu_node: LabNode, docker_lab: DockerLab, tmp_path: Path
+) -> None:
+    # The real dockerd's socket, forwarded over gpu1's SSH connection; containers publish in their own netns.
+    text = ssh_lab.inventory_yaml([gpu_node], gpus={"gpu1": {"count": 1}})
+    text += (
+        f"    docker: {{socket: '{docker_lab.socket}', containers: [web, done, crash]}}\n"
+        "    services:\n"
+        "      - {name: public, container: public, port: 18081, bind: 127.0.0.1}\n"
+    )
+    inventory = tmp_path / "lab.yaml"
+    inventory.write_text(text)
+    code, report = run_check(inventory)
+    results = by_key(report)
+    assert results[("gpu1", "docker.engine", None)]["status"] == "ok"
+    assert results[("gpu1", "docker.tcp_api", None)]["status"] == "ok"
+    # GPUs expected, but this daemon has no nvidia runtime.
+    assert results[("gpu1", "docker.nvidia_runtime", None)]["status"] == "critical"
+    assert results[("gpu1", "container.running", "web")]["status"] == "ok"
+    assert results[("gpu1", "container.running", "done")]["status"] == "critical"
+    assert results[("gpu1", "container.restarts", "crash")]["status"] == "critical"
+    assert results[("gpu1", "container.health", "sick")]["status"] == "critical"
+    # Docker publishes `public` on 0.0.0.0 although the inventory wants 127.0.0.1.
+    bind = results[("gpu1", "service.bind", "public")]
+    assert bind["status"] == "critical"
+    assert "127.0.0.1:18081" in (bind["fix"] or "")
     assert code == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from console.checks.docker_rules import evaluate_docker, planned_docker
 from console.checks.model import CheckResult, Perf, Status
 from console.checks.mount_rules import evaluate_mounts, planned_mounts
 from console.checks.service_rules import evaluate_services, planned_services
@@ -19,6 +20,7 @@ def planned_checks(node: Node) -> Planned:
         *((check, None) for check in planned_gpu(node)),
         *planned_services(node),
         *planned_mounts(node),
+        *planned_docker(node),
     )
 
 
@@ -53,9 +55,12 @@ def evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
     else:
         results += _gpu_results(node, snapshot.gpu)
     if node.services:
-        results += evaluate_services(node, snapshot.services)
+        published = snapshot.docker.published() if snapshot.docker is not None else ()
+        results += evaluate_services(node, snapshot.services, published)
     if node.mounts:
         results += evaluate_mounts(node, snapshot.mounts)
+    if node.docker is not None:
+        results += evaluate_docker(node, snapshot.docker)
     return tuple(results)
 
 

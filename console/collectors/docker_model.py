@@ -1,0 +1,358 @@
+"""Docker snapshot types, and the pure parsers that build them from Engine API answers and the host probe.
+
+No I/O here: console/collectors/docker.py does the talking, these functions only read what came back, so they
+are tested on real answers without a daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from console.inventory.model import Node
+
+Health = Literal["healthy", "unhealthy", "starting"]
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+TCP_API_PORTS = (2375, 2376)  # Docker's registered ports: plain and TLS
+DEFAULT_SOCKET = "/var/run/docker.sock"
+DEFAULT_DATA_ROOT = "/var/lib/docker"
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPort:
+    host_ip: str  # "127.0.0.1", "0.0.0.0", "::"
+    host_port: int
+    container_port: int
+    protocol: str  # tcp | udp | sctp
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    """One container. restart_count and started_at come from inspect: None when it was not inspected."""
+
+    id: str
+    name: str  # without the leading slash
+    image: str
+    state: str  # running | exited | restarting | paused | created | dead | removing
+    status: str  # Docker's own words: "Up 5 minutes (healthy)"
+    health: Health | None = None  # None: the container has no healthcheck
+    restart_count: int | None = None
+    ports: tuple[PublishedPort, ...] = ()  # what is published now (a stopped container publishes nothing)
+    started_at: datetime | None = None
+    compose_project: str | None = None
+    compose_service: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    version: str
+    api_version: str
+    runtimes: tuple[str, ...]
+    default_runtime: str | None
+    nvidia_runtime: bool
+    tcp_listeners: tuple[str, ...] | None  # () unix socket only; None: could not be determined
+    snap: bool  # the snap package's dockerd (/snap/..., /var/snap/docker)
+    root_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DockerSnapshot:
+    node: str
+    taken_at: datetime
+    engine: EngineInfo | None
+    containers: tuple[ContainerInfo, ...] = ()
+    error: str | None = None
+    duration_s: float | None = None
+
+    def container(self, name: str) -> ContainerInfo | None:
+        return next((container for container in self.containers if container.name == name), None)
+
+    def published(self) -> tuple[tuple[str, str, int], ...]:
+        """(container, host_ip, host_port) of every published port: the bind audit's `Published`."""
+        return tuple(
+            (container.name, port.host_ip, port.host_port)
+            for container in self.containers
+            for port in container.ports
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonProcess:
+    """One dockerd seen in /proc on the node, with its config file and its namespace's API-port listeners."""
+
+    pid: int
+    argv: tuple[str, ...]
+    config: Mapping[str, Any] | None = None  # daemon.json, parsed; None when missing or not JSON
+    config_unreadable: bool = False
+    api_port_listeners: tuple[str, ...] = ()  # "ip:port" listening on 2375/2376 in its network namespace
+
+
+def watched_containers(node: Node) -> tuple[str, ...]:
+    """Containers the inventory names: docker.containers, then services' containers, without repeats."""
+    names = list(node.docker.containers) if node.docker is not None else []
+    names += [service.container for service in node.services if service.container]
+    return tuple(dict.fromkeys(names))
+
+
+def parse_time(text: object) -> datetime | None:
+    """Docker's RFC 3339 times (nanoseconds, Z); its zero time "0001-01-01T00:00:00Z" is None."""
+    if not isinstance(text, str) or not text or text.startswith("0001-01-01"):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def health_from_status(status: str) -> Health | None:
+    """The health Docker appends to a list entry's Status: "Up 3 seconds (health: starting)"."""
+    if "(unhealthy)" in status:
+        return "unhealthy"
+    if "(healthy)" in status:
+        return "healthy"
+    if "(health: starting)" in status:
+        return "starting"
+    return None
+
+
+def _health(value: object) -> Health | None:
+    if value in ("healthy", "unhealthy", "starting"):
+        return value
+    return None
+
+
+def parse_ports(entries: object) -> tuple[PublishedPort, ...]:
+    """The list call's Ports; entries without a PublicPort are only exposed, not published."""
+    ports: list[PublishedPort] = []
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, Mapping) or not entry.get("PublicPort"):
+            continue
+        ports.append(
+            PublishedPort(
+                host_ip=str(entry.get("IP") or "0.0.0.0"),
+                host_port=int(entry["PublicPort"]),
+                container_port=int(entry.get("PrivatePort") or 0),
+                protocol=str(entry.get("Type") or "tcp"),
+            )
+        )
+    return tuple(sorted(set(ports), key=lambda port: (port.host_port, port.host_ip, port.protocol)))
+
+
+def parse_container(entry: Mapping[str, Any]) -> ContainerInfo:
+    """One entry of `GET /containers/json?all=1`."""
+    names = entry.get("Names") or []
+    name = str(names[0]) if names else str(entry.get("Id", ""))[:12]
+    labels = entry.get("Labels") or {}
+    status = str(entry.get("Status") or "")
+    return ContainerInfo(
+        id=str(entry.get("Id", "")),
+        name=name.lstrip("/"),
+        image=str(entry.get("Image", "")),
+        state=str(entry.get("State", "")),
+        status=status,
+        health=health_from_status(status),
+        ports=parse_ports(entry.get("Ports")),
+        compose_project=labels.get(COMPOSE_PROJECT),
+        compose_service=labels.get(COMPOSE_SERVICE),
+    )
+
+
+def apply_inspect(container: ContainerInfo, inspect: Mapping[str, Any]) -> ContainerInfo:
+    """Add what only inspect knows: restart count, start time, health (fresher than the list's text)."""
+    state = inspect.get("State") or {}
+    health = state.get("Health") or {}
+    return replace(
+        container,
+        state=str(state.get("Status") or container.state),
+        restart_count=int(inspect.get("RestartCount") or 0),
+        started_at=parse_time(state.get("StartedAt")),
+        health=_health(health.get("Status")) if health else None,
+    )
+
+
+# --- the engine and the host probe -------------------------------------------------------------------------
+
+
+def _flag_values(argv: Sequence[str], long: str, short: str | None = None) -> list[str]:
+    """Values of a repeatable flag in any of pflag's spellings: --host X, --host=X, -H X, -H=X, -HX."""
+    values: list[str] = []
+    args = list(argv[1:])
+    for index, arg in enumerate(args):
+        names = [long] + ([short] if short else [])
+        if arg in names and index + 1 < len(args):
+            values.append(args[index + 1])
+        elif any(arg.startswith(name + "=") for name in names):
+            values.append(arg.split("=", 1)[1])
+        elif short and arg.startswith(short) and not arg.startswith("--") and len(arg) > len(short):
+            values.append(arg[len(short) :])
+    return values
+
+
+def daemon_hosts(daemon: DaemonProcess) -> tuple[str, ...]:
+    """Where the daemon listens: -H flags plus daemon.json "hosts"; Docker's default when neither says."""
+    hosts = _flag_values(daemon.argv, "--host", "-H")
+    configured = (daemon.config or {}).get("hosts")
+    if isinstance(configured, list):
+        hosts += [str(host) for host in configured]
+    return tuple(dict.fromkeys(hosts)) or (f"unix://{DEFAULT_SOCKET}",)
+
+
+def daemon_data_root(daemon: DaemonProcess) -> str:
+    values = _flag_values(daemon.argv, "--data-root", None) + _flag_values(daemon.argv, "--graph", "-g")
+    config = daemon.config or {}
+    configured = config.get("data-root") or config.get("graph")
+    return (values[-1] if values else None) or (str(configured) if configured else DEFAULT_DATA_ROOT)
+
+
+def _same_path(left: str, right: str) -> bool:
+    def norm(path: str) -> str:
+        path = path.rstrip("/")
+        return path[4:] if path.startswith("/var/run/") else path  # /var/run -> /run on every modern distro
+
+    return norm(left) == norm(right)
+
+
+def _serves_socket(daemon: DaemonProcess, path: str) -> bool:
+    for host in daemon_hosts(daemon):
+        if host.startswith("unix://") and _same_path(host[len("unix://") :], path):
+            return True
+        if host.startswith("fd://") and _same_path(path, DEFAULT_SOCKET):  # systemd socket activation
+            return True
+    return False
+
+
+def pick_daemon(
+    daemons: Sequence[DaemonProcess], socket_path: str, root_dir: str | None
+) -> DaemonProcess | None:
+    """The dockerd behind socket_path: the one naming the socket, else the one with /info's root dir, else
+    the only one. None when that cannot be told (several daemons, none matching)."""
+    for matches in (
+        [daemon for daemon in daemons if _serves_socket(daemon, socket_path)],
+        [daemon for daemon in daemons if root_dir and _same_path(daemon_data_root(daemon), root_dir)],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+    return daemons[0] if len(daemons) == 1 else None
+
+
+def _tcp_host(host: str) -> str | None:
+    if host.startswith(("tcp://", "http://", "https://")):
+        return host
+    if "://" not in host and ":" in host:  # dockerd reads a bare host:port as TCP
+        return f"tcp://{host}"
+    return None
+
+
+def tcp_listeners(
+    daemons: Sequence[DaemonProcess], host_listeners: Sequence[str], socket_path: str, root_dir: str | None
+) -> tuple[str, ...] | None:
+    """The daemon's TCP API addresses: () none, None when it cannot be told.
+
+    From its command line and daemon.json "hosts", plus anything listening on 2375/2376 in its network
+    namespace (a systemd socket unit, a proxy). Without the daemon in /proc only a listener on 2375/2376 in
+    the node's namespace is evidence; silence there proves nothing, so that is None.
+    """
+    daemon = pick_daemon(daemons, socket_path, root_dir)
+    if daemon is None:
+        return tuple(f"tcp://{address}" for address in host_listeners) or None
+    found = [tcp for host in daemon_hosts(daemon) if (tcp := _tcp_host(host))]
+    ports = {found_host.rsplit(":", 1)[-1] for found_host in found}
+    found += [
+        f"tcp://{address}" for address in daemon.api_port_listeners if address.rsplit(":", 1)[-1] not in ports
+    ]
+    if not found and daemon.config_unreadable:
+        return None  # its daemon.json may name a TCP host we cannot read
+    return tuple(dict.fromkeys(found))
+
+
+def decode_proc_address(hex_address: str) -> str:
+    """/proc/net/tcp{,6} "0100007F:0947" -> "127.0.0.1:2375" (IPv6 as "[::1]:2375")."""
+    address, _, port_hex = hex_address.partition(":")
+    port = int(port_hex, 16)
+    raw = bytes.fromhex(address)
+    if len(raw) == 4:
+        return f"{socket.inet_ntop(socket.AF_INET, raw[::-1])}:{port}"
+    words = struct.unpack("<4I", raw)  # four host-order (little-endian) 32-bit words
+    return f"[{socket.inet_ntop(socket.AF_INET6, struct.pack('>4I', *words))}]:{port}"
+
+
+def parse_host_probe(text: str) -> tuple[tuple[DaemonProcess, ...], tuple[str, ...]]:
+    """Read HOST_PROBE's output (console/collectors/docker.py): the daemons, and 2375/2376 listeners in the
+    node's own namespace."""
+    daemons: list[dict[str, Any]] = []
+    host_listeners: list[str] = []
+    section = ""
+    body: list[str] = []
+
+    def flush() -> None:
+        if section == "config" and daemons:
+            try:
+                parsed = json.loads("\n".join(body) or "{}")
+            except ValueError:
+                parsed = None
+            daemons[-1]["config"] = parsed if isinstance(parsed, dict) else None
+
+    for line in text.splitlines():
+        if line.startswith("@@ "):
+            flush()
+            words = line.split()
+            section, body = words[1], []
+            if section == "pid":
+                daemons.append({"pid": int(words[2]), "argv": [], "listeners": []})
+            elif section == "unreadable" and daemons:
+                daemons[-1]["unreadable"] = True
+            continue
+        if section == "pid" and daemons and line:
+            daemons[-1]["argv"].append(line)
+        elif section == "config":
+            body.append(line)
+        elif section in ("listen", "hostlisten") and line.strip():
+            try:
+                address = decode_proc_address(line.strip())
+            except (ValueError, struct.error):
+                continue
+            (daemons[-1]["listeners"] if section == "listen" and daemons else host_listeners).append(address)
+    flush()
+    return (
+        tuple(
+            DaemonProcess(
+                pid=daemon["pid"],
+                argv=tuple(daemon["argv"]),
+                config=daemon.get("config"),
+                config_unreadable=daemon.get("unreadable", False),
+                api_port_listeners=tuple(dict.fromkeys(daemon["listeners"])),
+            )
+            for daemon in daemons
+        ),
+        tuple(dict.fromkeys(host_listeners)),
+    )
+
+
+def parse_engine(
+    version: Mapping[str, Any],
+    info: Mapping[str, Any],
+    *,
+    tcp: tuple[str, ...] | None,
+    daemon: DaemonProcess | None = None,
+) -> EngineInfo:
+    """EngineInfo from `GET /version`, `GET /info` and what the host probe found."""
+    runtimes = tuple(sorted(str(name) for name in (info.get("Runtimes") or {})))
+    root_dir = info.get("DockerRootDir")
+    binary = daemon.argv[0] if daemon is not None and daemon.argv else ""
+    snap = binary.startswith("/snap/") or str(root_dir or "").startswith(("/var/snap/", "/snap/"))
+    return EngineInfo(
+        version=str(version.get("Version") or info.get("ServerVersion") or "unknown"),
+        api_version=str(version.get("ApiVersion") or "unknown"),
+        runtimes=runtimes,
+        default_runtime=info.get("DefaultRuntime"),
+        nvidia_runtime="nvidia" in runtimes,
+        tcp_listeners=tcp,
+        snap=snap,
+        root_dir=str(root_dir) if root_dir else None,
+    )
