@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import re
 
 import pytest
 
@@ -110,7 +110,8 @@ def test_this_machines_live_mountinfo() -> None:
     by_point = visible_mounts(entries)
     assert by_point["/"].mode in ("ro", "rw")
     assert by_point["/proc"].fstype == "proc"
-    assert all(os.path.ismount(point) for point in by_point if os.path.exists(point))
+    # Every escape was undone (ismount is no test: a dockerd bind-mounts its data root onto itself).
+    assert not any(re.search(r"\\[0-7]{3}", point) for point in by_point)
     assert len({entry.mount_id for entry in entries}) == len(entries)
 
 
