@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,12 @@ from console.collectors.gpu import (
     collect_gpus,
     parse_query_gpu,
 )
-from console.collectors.nvml import read_nvml, read_nvml_readings
+from console.collectors.nvml import (
+    read_nvml,
+    read_nvml_processes,
+    read_nvml_readings,
+    read_nvml_with_processes,
+)
 from console.transport import LocalTransport
 
 H100 = Path(__file__).parent / "fixtures" / "gpu" / "h100-80gb-hbm3"
@@ -151,6 +157,14 @@ class RecordedNvml:
     def nvmlDeviceGetTotalEccErrors(self, handle: int, kind: int, counter: int) -> int:
         return 0
 
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
+        return [SimpleNamespace(**proc) for proc in self._gpu(handle)["procs"]]
+
+    def nvmlSystemGetProcessName(self, pid: int) -> bytes:
+        return f"/usr/bin/{self.names.get(pid, 'python3')}".encode()
+
+    names: dict[int, str] = {}  # noqa: RUF012 - a replay table, never mutated
+
 
 def test_nvml_mapping_matches_the_nvidia_smi_path_for_the_same_gpu() -> None:
     capture = json.loads((H100 / "nvml-idle.json").read_text())
@@ -169,11 +183,25 @@ def test_nvml_mapping_matches_the_nvidia_smi_path_for_the_same_gpu() -> None:
     assert nvml.power_draw_w == pytest.approx(70.47)
 
 
+def test_nvml_processes_are_mapped_like_compute_apps() -> None:
+    capture = json.loads((H100 / "nvml-idle.json").read_text())
+    nvml = RecordedNvml(capture)
+    readings = read_nvml_readings(nvml)
+    assert read_nvml_processes(nvml, readings) == ()  # idle: the capture's process list is empty
+    # Under load the real board listed one python3 holding 21610 MiB (load-compute-apps.csv); replay that
+    # through NVML's shape with this test's own pid, whose real /proc/PID/cgroup is on the host.
+    capture["gpus"][0]["procs"] = [{"pid": os.getpid(), "usedGpuMemory": 21610 * 1024 * 1024}]
+    (process,) = read_nvml_processes(nvml, readings)
+    assert (process.pid, process.name, process.used_memory_mib) == (os.getpid(), "python3", 21610)
+    assert process.gpu_uuid == "GPU-862d267a-20ce-32e4-f9da-22573272ba66"
+    assert process.container_id is None  # a process on this host, not in a container
+
+
 async def test_local_node_without_gpu_tooling_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")  # no nvidia-smi anywhere here
-    snapshot = await collect_gpus(LocalTransport("here"), nvml_reader=read_nvml)
+    snapshot = await collect_gpus(LocalTransport("here"), nvml_reader=read_nvml_with_processes)
     if read_nvml() is None:
         assert snapshot.status == "no_tooling"
         assert snapshot.source == "nvidia-smi"

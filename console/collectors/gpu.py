@@ -175,22 +175,23 @@ async def collect_gpus(
     transport: Transport,
     *,
     timeout: float | None = None,
-    nvml_reader: Callable[[], tuple[GpuReading, ...] | None] | None = None,
+    nvml_reader: Callable[[], tuple[tuple[GpuReading, ...], tuple[GpuProcess, ...]] | None] | None = None,
 ) -> GpuSnapshot:
     """Read every GPU of the node in one round trip. Connection errors propagate; GPU trouble does not."""
     started = time.monotonic()
     if transport.is_local:
         from console.collectors.nvml import read_nvml_threaded
 
-        readings = await read_nvml_threaded(nvml_reader)
-        if readings is not None:
+        nvml = await read_nvml_threaded(nvml_reader)
+        if nvml is not None:
             return GpuSnapshot(
                 node=transport.node_name,
                 taken_at=_now(),
                 source="nvml",
                 status="ok",
-                gpus=readings,
+                gpus=nvml[0],
                 duration_s=time.monotonic() - started,
+                processes=nvml[1],
             )
     try:
         result = await transport.run(POLL_COMMAND, timeout=timeout)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from console.collectors.gpu import GpuReading
+from console.collectors.gpu_processes import GpuProcess, container_id_from_cgroup
 
 _MIB = 1024 * 1024
 _lock = threading.Lock()
@@ -95,6 +96,44 @@ def _scaled(value: Any, divisor: int) -> float | None:
     return None if value is None else round(float(value) / divisor, 2)
 
 
+def read_nvml_processes(nvml: Any, readings: tuple[GpuReading, ...]) -> tuple[GpuProcess, ...]:
+    """Compute processes per GPU (NVML), each with its container from this machine's /proc/PID/cgroup."""
+    processes = []
+    for reading in readings:
+        handle = nvml.nvmlDeviceGetHandleByIndex(reading.index)
+        for info in _safe(nvml.nvmlDeviceGetComputeRunningProcesses, handle) or ():
+            pid = int(info.pid)
+            used = getattr(info, "usedGpuMemory", None)
+            name = _decode(_safe(nvml.nvmlSystemGetProcessName, pid)) or ""
+            try:
+                with open(f"/proc/{pid}/cgroup", encoding="utf-8") as cgroup:
+                    container = container_id_from_cgroup(cgroup.read())
+            except OSError:
+                container = None
+            processes.append(
+                GpuProcess(
+                    pid=pid,
+                    name=name.rsplit("/", 1)[-1],
+                    used_memory_mib=None if used is None else round(float(used) / _MIB, 2),
+                    gpu_uuid=reading.uuid,
+                    container_id=container,
+                )
+            )
+    return tuple(processes)
+
+
+def read_nvml_with_processes() -> tuple[tuple[GpuReading, ...], tuple[GpuProcess, ...]] | None:
+    """Readings and compute processes in one NVML pass; None when NVML is not usable here."""
+    nvml = _init_nvml()
+    if nvml is None:
+        return None
+    try:
+        readings = read_nvml_readings(nvml)
+        return readings, read_nvml_processes(nvml, readings)
+    except Exception:
+        return None
+
+
 def read_nvml() -> tuple[GpuReading, ...] | None:
     """Every local GPU through NVML, or None when NVML is not usable here (then nvidia-smi is tried)."""
     nvml = _init_nvml()
@@ -106,8 +145,11 @@ def read_nvml() -> tuple[GpuReading, ...] | None:
         return None
 
 
+NvmlReader = Callable[[], tuple[tuple[GpuReading, ...], tuple[GpuProcess, ...]] | None]
+
+
 async def read_nvml_threaded(
-    reader: Callable[[], tuple[GpuReading, ...] | None] | None = None,
-) -> tuple[GpuReading, ...] | None:
+    reader: NvmlReader | None = None,
+) -> tuple[tuple[GpuReading, ...], tuple[GpuProcess, ...]] | None:
     """NVML calls block in the driver: keep them off the event loop."""
-    return await asyncio.to_thread(reader or read_nvml)
+    return await asyncio.to_thread(reader or read_nvml_with_processes)
