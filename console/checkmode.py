@@ -67,7 +67,7 @@ def filter_results(report: CheckReport, only: Sequence[str], skip: Sequence[str]
 
 
 async def _run(inventory: Inventory, nodes: tuple[Node, ...], timeout: float) -> CheckReport:
-    source = LiveSource(inventory, nodes)
+    source = LiveSource(inventory, nodes, read_only=True)  # --check never mutates: structurally
     try:
         return await run_checks(inventory, source, nodes=nodes, timeout=timeout)
     finally:

@@ -14,11 +14,13 @@ from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuSnapshot, collect_gpus
 from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
 from console.collectors.mounts import MountsSnapshot, collect_mounts
+from console.collectors.node_facts import NodeFacts, collect_node_facts
 from console.collectors.prometheus import PrometheusError, open_prometheus
 from console.collectors.services import ServicesSnapshot, collect_services
 from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
 from console.transport import ConnectError, Transport, TransportError, transports_for
+from console.transport.readonly import ReadOnlyTransport
 
 T = TypeVar("T")
 GpuCollector = Callable[[Node, Transport], Awaitable[GpuSnapshot]]
@@ -58,18 +60,22 @@ async def poll_node(
     docker_task = _optional(
         node.docker is not None, collect_docker(transport, node, timeout=node.ssh.command_timeout)
     )
+    facts_task = _optional(
+        node.sshd is not None or bool(node.storage),
+        collect_node_facts(transport, node, timeout=node.ssh.command_timeout),
+    )
     try:
         gpu = await gpu_collector(node, transport)
     except TransportError as exc:
-        services_task.cancel()
-        mounts_task.cancel()
-        docker_task.cancel()
+        for task in (services_task, mounts_task, docker_task, facts_task):
+            task.cancel()
         return NodeSnapshot(
             node.name, datetime.now(UTC), reachable=False, error=str(exc), connect_s=connect_s
         )
     services: ServicesSnapshot | None = await services_task
     mounts: MountsSnapshot | None = await mounts_task
     docker: DockerSnapshot | None = await docker_task
+    facts: NodeFacts | None = await facts_task
     return NodeSnapshot(
         node.name,
         datetime.now(UTC),
@@ -79,6 +85,7 @@ async def poll_node(
         services=services,
         mounts=mounts,
         docker=docker,
+        facts=facts,
     )
 
 
@@ -96,13 +103,17 @@ def _optional(wanted: bool, work: Awaitable[T]) -> asyncio.Future[T | None]:
 class LiveSource:
     """Snapshots from the real nodes, one persistent transport per node."""
 
-    def __init__(self, inventory: Inventory, nodes: tuple[Node, ...] | None = None) -> None:
+    def __init__(
+        self, inventory: Inventory, nodes: tuple[Node, ...] | None = None, *, read_only: bool = False
+    ) -> None:
         self.inventory = inventory
         wanted = nodes if nodes is not None else inventory.nodes
         via = inventory.prometheus.via if inventory.prometheus is not None else None
         if via and via not in {node.name for node in wanted}:
             wanted = (*wanted, inventory.node(via))  # Prometheus is reached through this node's tunnel
         self.transports = transports_for(inventory, wanted)
+        if read_only:  # after transports_for, so nodes behind a jump host still share its connection
+            self.transports = {name: ReadOnlyTransport(t) for name, t in self.transports.items()}
 
     def prometheus_transport(self) -> Transport | None:
         settings = self.inventory.prometheus

@@ -8,6 +8,7 @@ from datetime import datetime
 from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.collectors.mounts import MountsSnapshot
+from console.collectors.node_facts import NodeFacts
 from console.collectors.services import ServicesSnapshot
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "GpuReading",
     "GpuSnapshot",
     "MountsSnapshot",
+    "NodeFacts",
     "NodeSnapshot",
     "ServicesSnapshot",
 ]
@@ -33,3 +35,4 @@ class NodeSnapshot:
     services: ServicesSnapshot | None = None
     mounts: MountsSnapshot | None = None
     docker: DockerSnapshot | None = None
+    facts: NodeFacts | None = None

@@ -52,7 +52,14 @@ def test_check_json_end_to_end_over_ssh(ssh_lab: SshLab, gpu_node: LabNode, tmp_
     code, report = check_json(inventory)
     assert (code, report["status"], report["exit_code"], report["inventory"]) == (0, "ok", 0, "lab")
     results = results_of(report, "gpu1")
-    assert list(results) == ["ssh.reachable", "gpu.present", "gpu.count", "gpu.model", "gpu.temperature"]
+    assert list(results) == [
+        "ssh.reachable",
+        "gpu.present",
+        "gpu.count",
+        "gpu.model",
+        "gpu.temperature",
+        "gpu.ecc",
+    ]
     assert results["gpu.present"]["summary"].startswith("1 GPU: NVIDIA H100 80GB HBM3 (driver 580.159.04)")
     assert results["gpu.temperature"]["perfdata"] == {"gpu0_temp": 42.0}
     assert set(results["gpu.count"]) >= {"node", "check", "target", "status", "summary", "fix"}

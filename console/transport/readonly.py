@@ -1,0 +1,484 @@
+"""A read-only handle on a node, for `--check`: only registered read commands run, Docker only answers GETs.
+
+`ReadOnlyTransport(inner)` implements the Transport protocol over any other transport:
+- `run()` runs a command only when its text matches a read-only command a collector registered with
+  `register_read_only(...)`: an exact command, an `Argv` (a plain command whose words are literals or
+  `Word`s), or a `Text` (a script with `Word` holes). A `Word` is one shell word as `shlex.quote` writes
+  it, so whatever value a collector puts there (a path, a host) is data to the shell, never code. Anything
+  else raises ReadOnlyViolation and nothing reaches the node.
+- `open_tcp` / `forward_tcp` pass through: probes are reads.
+- `forward_unix_socket` (the Docker socket) returns a local filtering proxy instead of the forwarded socket:
+  it passes GET and HEAD requests without a body or an Upgrade, streaming the answers back (keep-alive,
+  Content-Length, chunked, the endless `GET /events`), and answers anything else `403` with a JSON
+  `{"message": ...}` as dockerd's own errors look, so even a buggy collector cannot restart a container.
+  `open_unix_socket` goes through the same proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+from console.transport.base import ByteReader, ByteWriter, CommandResult, Transport
+
+__all__ = [
+    "Argv",
+    "ReadOnlyTransport",
+    "ReadOnlyViolation",
+    "Text",
+    "Word",
+    "is_read_only",
+    "register_read_only",
+]
+
+
+class ReadOnlyViolation(RuntimeError):
+    """Something asked a read-only handle to run a command nobody registered as a read: a bug, never run."""
+
+
+# One word as shlex.quote writes it: safe characters bare, anything else single-quoted ('"'"' for a quote).
+_BARE = r"[A-Za-z0-9_@%+=:,./-]+"
+_QUOTED = r"'[^']*'(?:\"'\"'[^']*')*"
+_SHELL_WORD = f"(?:{_BARE}|{_QUOTED})"
+
+
+def _unquote(word: str) -> str:
+    if word.startswith("'"):
+        return word[1:-1].replace("'\"'\"'", "'")
+    return word
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A hole for one shell word (`shlex.quote`d); its value must fullmatch `pattern`.
+
+    `many`: zero or more words, as the last part of an Argv only.
+    """
+
+    pattern: str
+    many: bool = False
+
+    def accepts(self, value: str) -> bool:
+        return re.fullmatch(self.pattern, value, re.DOTALL) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A command or script: literal text with Word holes (each followed by a non-word character)."""
+
+    parts: tuple[str | Word, ...]
+    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __init__(self, *parts: str | Word) -> None:
+        object.__setattr__(self, "parts", parts)
+        pattern = "".join(re.escape(part) if isinstance(part, str) else f"({_SHELL_WORD})" for part in parts)
+        object.__setattr__(self, "_regex", re.compile(pattern, re.DOTALL))
+
+    def matches(self, text: str) -> bool:
+        match = self._regex.fullmatch(text)
+        if match is None:
+            return False
+        words = [part for part in self.parts if isinstance(part, Word)]
+        return all(word.accepts(_unquote(value)) for word, value in zip(words, match.groups(), strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Argv:
+    """A plain command (no operators, every word as `shlex.quote` writes it) whose words match `parts`.
+
+    A Text part matches a word that is itself a script (`sh -c SCRIPT`).
+    """
+
+    parts: tuple[str | Word | Text, ...]
+
+    def __init__(self, *parts: str | Word | Text) -> None:
+        object.__setattr__(self, "parts", parts)
+
+    def matches(self, command: str) -> bool:
+        try:
+            argv = shlex.split(command)
+        except ValueError:
+            return False
+        if " ".join(shlex.quote(word) for word in argv) != command:
+            return False  # operators, expansions, odd quoting: not a plain command
+        parts = list(self.parts)
+        if parts and isinstance(parts[-1], Word) and parts[-1].many:
+            rest = parts.pop()
+            assert isinstance(rest, Word)
+            if len(argv) < len(parts) or not all(rest.accepts(word) for word in argv[len(parts) :]):
+                return False
+            argv = argv[: len(parts)]
+        if len(argv) != len(parts):
+            return False
+        for part, word in zip(parts, argv, strict=True):
+            if isinstance(part, str):
+                if part != word:
+                    return False
+            elif not (part.accepts(word) if isinstance(part, Word) else part.matches(word)):
+                return False
+        return True
+
+
+_EXACT: set[str] = set()
+_PATTERNS: list[Argv | Text] = []
+_builtins_loaded = False
+
+
+def register_read_only(rule: str | Argv | Text) -> None:
+    """Declare a command a collector runs as a pure read (a str: that exact text)."""
+    if isinstance(rule, str):
+        _EXACT.add(rule)
+    elif rule not in _PATTERNS:
+        _PATTERNS.append(rule)
+
+
+def _load_builtins() -> None:
+    """The read commands of the collectors that do not register their own (imported late: no cycles)."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    from console.collectors import docker, gpu, listeners, mounts
+
+    for command in (
+        gpu.POLL_COMMAND,
+        listeners.LISTENERS_COMMAND,
+        mounts.MOUNTINFO_COMMAND,
+        docker.HOST_PROBE,
+    ):
+        register_read_only(command)
+    # The mount probe: `stat -f` under `timeout`, with pid bookkeeping in the per-user state directory
+    # (state dir "" = the default one; nothing else is written). Built from a real one, holes where it varies.
+    sample = shlex.split(mounts.probe_command("/opsconsole-path", timeout=86398.5, state_dir=None))
+    key = Word("m-[0-9a-f]{16}")
+    holes = {"/opsconsole-path": Word("/.*"), "86400": Word("[0-9]{1,6}"), "": Word("")}
+    register_read_only(Argv(*(holes.get(word, key if key.accepts(word) else word) for word in sample)))
+    # The NFS server detail: rpcinfo / showmount against the mount source's host.
+    host = Word(r"[A-Za-z0-9._:%\[\]-]+")
+    chunks = mounts._RPC_SCRIPT.format(limit=mounts.RPC_TOOL_TIMEOUT_S, host="\0").split("\0")
+    script = [part for chunk in chunks for part in (host, chunk)][1:]
+    register_read_only(Argv("LC_ALL=C", "sh", "-c", Text(*script)))
+    # docker.diagnose_socket: who am I, the socket's group, can I read and write it.
+    register_read_only(
+        Text(
+            "s=",
+            Word("/.*"),
+            "; id -un; stat -c %G \"$s\" 2>/dev/null || echo '?'; "
+            'if [ -S "$s" ]; then if [ -r "$s" ] && [ -w "$s" ]; then echo ok; else echo denied; fi; '
+            'elif [ -e "$s" ]; then echo notsocket; '
+            'elif [ -d "$(dirname "$s")" ] && [ ! -x "$(dirname "$s")" ]; then echo denied; '
+            "else echo missing; fi",
+        )
+    )
+    _builtins_loaded = True
+
+
+def is_read_only(command: str) -> bool:
+    _load_builtins()
+    return command in _EXACT or any(rule.matches(command) for rule in _PATTERNS)
+
+
+class ReadOnlyTransport:
+    """`inner`, restricted to reads: see the module's docstring."""
+
+    def __init__(self, inner: Transport) -> None:
+        self._inner = inner
+        self._proxies: dict[str, _DockerApiFilter] = {}
+        self._dir: str | None = None
+
+    @property
+    def inner(self) -> Transport:
+        return self._inner
+
+    @property
+    def node_name(self) -> str:
+        return self._inner.node_name
+
+    @property
+    def is_local(self) -> bool:
+        return self._inner.is_local
+
+    @property
+    def connected(self) -> bool:
+        return bool(getattr(self._inner, "connected", False))
+
+    async def connect(self, *, force: bool = False) -> None:
+        await self._inner.connect(force=force)
+
+    async def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
+        if not is_read_only(command):
+            first = " ".join(command.split())[:120]
+            raise ReadOnlyViolation(f"{self.node_name}: read-only mode refused to run {first!r}")
+        return await self._inner.run(command, timeout=timeout)
+
+    async def open_tcp(self, host: str, port: int) -> tuple[ByteReader, ByteWriter]:
+        return await self._inner.open_tcp(host, port)
+
+    async def forward_tcp(self, host: str, port: int) -> int:
+        return await self._inner.forward_tcp(host, port)
+
+    async def forward_unix_socket(self, remote_path: str) -> str:
+        proxy = self._proxies.get(remote_path)
+        if proxy is None:
+            if self._dir is None:
+                self._dir = tempfile.mkdtemp(prefix="opsconsole-ro-")  # mode 0700
+            local = os.path.join(self._dir, f"docker-{len(self._proxies)}.sock")
+            proxy = _DockerApiFilter(self._inner, remote_path, local)
+            await proxy.start()
+            self._proxies[remote_path] = proxy
+        return proxy.path
+
+    async def open_unix_socket(self, path: str) -> tuple[ByteReader, ByteWriter]:
+        return await asyncio.open_unix_connection(await self.forward_unix_socket(path))
+
+    async def close(self) -> None:
+        proxies, self._proxies = list(self._proxies.values()), {}
+        for proxy in proxies:
+            await proxy.close()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+        await self._inner.close()
+
+
+MAX_HEAD = 64 * 1024
+_CHUNK = 64 * 1024
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_TARGET = re.compile(r"/[\x21-\x7e]*")
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    target: str
+    version: str
+    headers: tuple[tuple[str, str], ...]
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in self.headers if key.lower() == name), None)
+
+    def encode(self) -> bytes:
+        """Written afresh from what was parsed, so dockerd reads exactly the request that was judged."""
+        lines = [f"{self.method} {self.target} {self.version}", *(f"{k}: {v}" for k, v in self.headers)]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def parse_request(head: bytes) -> _Request:
+    """A request head (through the blank line), strictly: CRLF only, no folding, tokens where due."""
+    lines = head.decode("latin-1").split("\r\n")
+    if lines[-2:] != ["", ""] or any("\r" in line or "\n" in line for line in lines):
+        raise _Refused(400, "Bad Request", "malformed request head")
+    words = lines[0].split(" ")
+    if len(words) != 3 or not _TOKEN.fullmatch(words[0]) or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
+        raise _Refused(400, "Bad Request", "malformed request line")
+    if not _TARGET.fullmatch(words[1]):
+        raise _Refused(400, "Bad Request", "request target must be an absolute path")
+    headers = []
+    for line in lines[1:-2]:
+        name, colon, value = line.partition(":")
+        if not colon or not _TOKEN.fullmatch(name) or any(ord(c) < 32 and c != "\t" for c in value):
+            raise _Refused(400, "Bad Request", "malformed header line")
+        headers.append((name, value.strip(" \t")))
+    return _Request(words[0], words[1], words[2], tuple(headers))
+
+
+def judge(request: _Request) -> None:
+    """Raise _Refused unless the request only reads: GET/HEAD, no body, no protocol upgrade."""
+    call = f"{request.method} {request.target.split('?', 1)[0]}"
+    if request.method not in READ_METHODS:
+        raise _Refused(
+            403, "Forbidden", f"opsconsole read-only mode: {call} refused (only GET and HEAD pass)"
+        )
+    body = [
+        value for name, value in request.headers if name.lower() in ("content-length", "transfer-encoding")
+    ]
+    if any(value.strip() != "0" for value in body):  # Transfer-Encoding is never "0"
+        raise _Refused(403, "Forbidden", f"opsconsole read-only mode: {call} with a body refused")
+    connection = {token.strip().lower() for token in (request.header("connection") or "").split(",")}
+    if request.header("upgrade") is not None or "upgrade" in connection or call.endswith("/attach/ws"):
+        raise _Refused(403, "Forbidden", f"opsconsole read-only mode: {call} upgrade refused (attach)")
+
+
+class _Gone(Exception):
+    """The client or dockerd went away: drop the connection."""
+
+
+class _DockerApiFilter:
+    """A unix-socket server here; each connection gets its own upstream connection to dockerd."""
+
+    def __init__(self, inner: Transport, remote_path: str, path: str) -> None:
+        self._inner, self._remote, self.path = inner, remote_path, path
+        self._server: asyncio.AbstractServer | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self._server = await asyncio.start_unix_server(self._accept, path=self.path, limit=MAX_HEAD)
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=1.0)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        opened = [writer]
+        try:
+            await self._serve(_Buffered(reader), writer, opened)
+        except (Exception, asyncio.CancelledError):
+            pass  # a broken client, dockerd gone, the transport closing: this connection just ends
+        finally:
+            self._handlers.discard(task)
+            for stream in opened:
+                stream.close()
+
+    async def _serve(
+        self, client: _Buffered, writer: asyncio.StreamWriter, opened: list[asyncio.StreamWriter]
+    ) -> None:
+        upstream: asyncio.StreamReader | None = None
+        while (head := await client.read_head()) is not None:
+            try:
+                request = parse_request(head)
+                judge(request)
+            except _Refused as refused:
+                await _refuse(writer, refused)
+                return
+            if upstream is None:
+                # Asked per connection: after an SSH reconnect the forward has a new local path.
+                local = await self._inner.forward_unix_socket(self._remote)
+                upstream, up_writer = await asyncio.open_unix_connection(local, limit=MAX_HEAD)
+                opened.append(up_writer)
+            opened[-1].write(request.encode())
+            await opened[-1].drain()
+            keep = await _relay_watching(client, upstream, writer, request)
+            if not keep or (request.header("connection") or "").strip().lower() == "close":
+                return
+
+
+class _Buffered:
+    """The client side: request heads, with bytes read ahead (a pipelined request) kept for the next one."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader, self.buffer = reader, b""
+
+    async def read_head(self) -> bytes | None:
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            if len(self.buffer) > MAX_HEAD:
+                raise _Gone("request head too long")
+            data = await self.reader.read(_CHUNK)
+            if not data:
+                return None  # closed between requests (or mid-head: nothing to answer)
+            self.buffer += data
+        head, self.buffer = self.buffer[: end + 4], self.buffer[end + 4 :]
+        return head
+
+
+async def _refuse(writer: asyncio.StreamWriter, refused: _Refused) -> None:
+    body = ('{"message": "' + refused.message.replace("\\", "\\\\").replace('"', '\\"') + '"}\n').encode()
+    head = (
+        f"HTTP/1.1 {refused.status} {refused.reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(head.encode("latin-1") + body)
+    with contextlib.suppress(OSError):
+        await writer.drain()
+
+
+async def _relay_watching(
+    client: _Buffered, upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, request: _Request
+) -> bool:
+    """Relay one response while watching the client: gone → stop (ends an endless `GET /events`)."""
+    relay = asyncio.ensure_future(_relay_response(upstream, writer, request.method == "HEAD"))
+    watch = asyncio.ensure_future(client.reader.read(_CHUNK))
+    try:
+        done, _ = await asyncio.wait({relay, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if watch in done:
+            data = watch.result()
+            if not data:
+                raise _Gone("client closed")
+            client.buffer += data  # a pipelined request: its turn comes after this response
+        return await relay
+    finally:
+        relay.cancel()
+        watch.cancel()  # still waiting for data, so no byte is lost
+        # Let both unwind before the next read_head(): a StreamReader takes one waiting reader at a time.
+        await asyncio.gather(relay, watch, return_exceptions=True)
+
+
+async def _relay_response(
+    upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, head_only: bool
+) -> bool:
+    """Copy one response through; True when the connection may carry another request."""
+    while True:
+        head = await upstream.readuntil(b"\r\n\r\n")
+        writer.write(head)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        if status == 101:
+            raise _Gone("upgrade")  # never asked for: refused on the way in
+        if 100 <= status < 200:
+            continue
+        headers = {
+            key.strip().lower(): value.strip()
+            for key, _, value in (line.partition(":") for line in lines[1:])
+        }
+        keep = headers.get("connection", "").lower() != "close" and lines[0].startswith("HTTP/1.1")
+        if head_only or status in (204, 304):
+            await writer.drain()
+            return keep
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            await _relay_chunked(upstream, writer)
+            return keep
+        if "content-length" in headers:
+            await _relay_exactly(upstream, writer, int(headers["content-length"]))
+            return keep
+        while data := await upstream.read(_CHUNK):  # until dockerd closes
+            writer.write(data)
+            await writer.drain()
+        return False
+
+
+async def _relay_exactly(upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int) -> None:
+    while size > 0:
+        data = await upstream.read(min(size, _CHUNK))
+        if not data:
+            raise _Gone("dockerd closed mid-body")
+        writer.write(data)
+        await writer.drain()
+        size -= len(data)
+
+
+async def _relay_chunked(upstream: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Chunk by chunk, flushed as each arrives: the events and log streams stay live."""
+    while True:
+        line = await upstream.readuntil(b"\r\n")
+        writer.write(line)
+        size = int(line.split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while (trailer := await upstream.readuntil(b"\r\n")) != b"\r\n":
+                writer.write(trailer)
+            writer.write(b"\r\n")
+            await writer.drain()
+            return
+        await _relay_exactly(upstream, writer, size + 2)
