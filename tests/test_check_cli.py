@@ -109,6 +109,7 @@ def test_run_timeout_bounds_a_frozen_node(ssh_lab: SshLab, gpu_node: LabNode, tm
     assert code == 3
     assert {r["summary"] for r in results_of(report, "frozen").values()} == {"timed out after 2s"}
     assert results_of(report, "gpu1")["gpu.present"]["status"] == "ok"
+    assert report["duration_s"] <= 2 + 1  # the run's own deadline held (not a speed figure)
 
 
 def test_wrong_host_key_is_reported_per_node(ssh_lab: SshLab, gpu_node: LabNode, tmp_path: Path) -> None:
