@@ -33,16 +33,18 @@ SSHD_DEFAULTS = {"permitrootlogin": "prohibit-password", "passwordauthentication
 _COMMAND_SOURCES: dict[str | None, SshdSource] = {"sshd -T": "sshd -T", "sudo -n sshd -T": "sudo -n sshd -T"}
 _OLD_SPELLINGS = {"without-password": "prohibit-password"}
 
-# $1: "sshd" or "-" (skip sshd); the rest: storage paths. Every section starts with a MARK line.
+# $1: "sshd", "sshd-sudo" (may also try `sudo -n sshd -T`) or "-" (skip sshd); the rest: storage paths.
+# Every section starts with a MARK line.
 FACTS_SCRIPT = r"""
 want=$1; shift
 PATH=$PATH:/usr/sbin:/sbin; export PATH
 M=@@@opsconsole
-if [ "$want" = sshd ]; then
+if [ "$want" != - ]; then
   if out=$(sshd -T 2>&1); then echo "$M sshd sshd -T"; printf '%s\n' "$out"
   else
     echo "$M failed sshd -T"; printf '%s\n' "$out" | tail -n 2
     s=$(command -v sshd)
+    [ "$want" = sshd-sudo ] || s=
     if [ -n "$s" ] && command -v sudo >/dev/null 2>&1 && out=$(sudo -n "$s" -T 2>&1); then
       echo "$M sshd sudo -n sshd -T"; printf '%s\n' "$out"
     else
@@ -76,7 +78,7 @@ done
 SCRIPT_NAME = "opsconsole-node-facts"
 
 register_read_only(
-    Argv("LC_ALL=C", "sh", "-c", FACTS_SCRIPT, SCRIPT_NAME, Word("sshd|-"), Word("/.*", many=True))
+    Argv("LC_ALL=C", "sh", "-c", FACTS_SCRIPT, SCRIPT_NAME, Word("sshd|sshd-sudo|-"), Word("/.*", many=True))
 )
 
 
@@ -155,7 +157,9 @@ def facts_command(node: Node) -> str | None:
     paths = [spec.path for spec in node.storage]
     if node.sshd is None and not paths:
         return None
-    words = ["LC_ALL=C", "sh", "-c", FACTS_SCRIPT, SCRIPT_NAME, "sshd" if node.sshd else "-", *paths]
+    # sudo is opt-in: where the user has no sudo rights every attempt is logged (and mailed to root).
+    want = "-" if node.sshd is None else ("sshd-sudo" if node.sshd.sudo else "sshd")
+    words = ["LC_ALL=C", "sh", "-c", FACTS_SCRIPT, SCRIPT_NAME, want, *paths]
     return " ".join(shlex.quote(word) for word in words)
 
 

@@ -45,6 +45,7 @@ class SshdPolicy:
 
     root_login: tuple[str, ...] = ("no", "prohibit-password")  # allowed PermitRootLogin values
     password_auth: bool = False  # whether PasswordAuthentication may be yes
+    sudo: bool = False  # may try `sudo -n sshd -T` when plain `sshd -T` needs root (never prompts)
 
 
 @dataclass(frozen=True, slots=True)
