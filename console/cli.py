@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--wait-lock", action="store_true", help="wait (up to --timeout) for a running --check to finish"
     )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PATH",
+        help="save an SVG of the fleet screen once every node answered, then exit (headless)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     inventory = commands.add_parser("inventory", help="inventory tools")
@@ -94,7 +99,7 @@ def _run_tui(inventory: Inventory, args: argparse.Namespace) -> int:
     nodes = select_nodes(inventory, args.node, args.group)
     from screens.app import run_app  # the TUI is the only part that needs textual
 
-    return run_app(inventory, node_names=tuple(node.name for node in nodes))
+    return run_app(inventory, node_names=tuple(node.name for node in nodes), screenshot=args.screenshot)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

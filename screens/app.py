@@ -1,34 +1,261 @@
-"""The Textual app: holds the snapshot source and opens the fleet screen."""
+"""The Textual app: holds the session, owns the per-node poll workers, and opens the screens.
+
+Polls: one worker per node (group `poll-NODE`, exclusive), rescheduled `interval` seconds after each
+answer; never two polls of one node in flight. Answers reach the screen in short batches (at most
+MAX_BATCH_S; `batch_window_s` fixes the window, 0 shows each answer at once). Only the nodes the active
+screen displays are polled: a node whose turn comes while it is not shown (or while refresh is paused)
+waits, and is polled as soon as a screen showing it is back. A poll that runs long is reported to the
+screen every SLOW_AFTER_S seconds, so a slow or hung node shows that in place while the rest keeps moving.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
+from pathlib import Path
 
-from textual.app import App
+from rich.text import Text
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+from textual.theme import Theme
+from textual.timer import Timer
 
-from console.fleet import LiveSource, SnapshotSource
-from console.inventory.model import Inventory
-from screens.fleet import FleetScreen
+from console.actions import ActionError, ActionResult
+from console.inventory.model import Inventory, Node
+from console.session import ConsoleSession, state_dir
+from console.snapshots import NodeSnapshot
+from screens.base import ConsoleScreen
+from screens.commands import ConsoleCommands
+from screens.messages import ActionDone, NodePolled
+
+INTERVALS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+SLOW_AFTER_S = 5.0
+# Snapshots reach the screen in batches: a DataTable redraws every visible row after any cell changes, so
+# with many nodes one redraw per batch instead of one per answer keeps the CPU low and the keys quick.
+BATCH_PER_NODE_S = 0.005
+MAX_BATCH_S = 0.5
+SCREENSHOT_DEADLINE_S = 30.0
+SCREENSHOT_SETTLE_S = 0.3
+_INTERVAL = Binding.Group("Interval", compact=True)
 
 
 class OpsConsoleApp(App[None]):
     CSS_PATH = "console.tcss"
     TITLE = "opsconsole"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False)]
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("r", "refresh_now", "Refresh"),
+        Binding("plus", "interval(1)", "slower", key_display="+", group=_INTERVAL, show=False),
+        Binding("minus", "interval(-1)", "faster", key_display="-", group=_INTERVAL, show=False),
+        Binding("question_mark", "toggle_keys", "Keys", key_display="?"),
+        Binding("ctrl+t", "change_theme", "Theme", show=False),
+        Binding("ctrl+s", "screenshot_now", "Screenshot", show=False),
+        Binding("q", "quit", "Quit", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False),
+    ]
 
     def __init__(
-        self, inventory: Inventory, source: SnapshotSource, *, node_names: Sequence[str] = ()
+        self,
+        session: ConsoleSession,
+        *,
+        node_names: Sequence[str] = (),
+        screenshot: str | None = None,
+        cursor_blink: bool = True,
+        batch_window_s: float | None = None,
     ) -> None:
         super().__init__()
-        self.inventory = inventory
-        self.source = source
-        self.selected_nodes = tuple(
-            node for node in inventory.nodes if not node_names or node.name in node_names
-        )
+        self.session = session
+        self.inventory: Inventory = session.inventory
+        selected = [node for node in session.inventory.nodes if not node_names or node.name in node_names]
+        self.nodes: dict[str, Node] = {node.name: node for node in selected}
+        self.paused = False
+        self.interval_override: float | None = None
+        self.cursor_blink = cursor_blink
+        self.batch_window_s = batch_window_s
+        self._unshown: dict[str, NodeSnapshot] = {}
+        self._batch_timer: Timer | None = None
+        self.screenshot_path = screenshot
+        self._screenshot_taken = False
+        self._in_flight: dict[str, float] = {}
+        self._poll_timers: dict[str, Timer] = {}
+        self._waiting: set[str] = set(self.nodes)
+        self.action_log: list[tuple[str, Text]] = []  # (node, line): actions asked and their results
+
+    # --- start and stop ------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.push_screen(FleetScreen(self.inventory, self.source, self.selected_nodes))
+        self.title = f"opsconsole — {self.inventory.name}"
+        saved = self.session.theme
+        if saved and saved in self.available_themes:
+            self.theme = saved
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        from screens.fleet import FleetScreen
+
+        self.push_screen(FleetScreen())
+        if self.screenshot_path:
+            self.set_timer(SCREENSHOT_DEADLINE_S, self._cli_screenshot)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        self.session.remember_theme(theme.name)
+
+    async def on_unmount(self) -> None:
+        await self.session.close()
+
+    # --- polls ---------------------------------------------------------------------------------------
+
+    def active_screen(self) -> ConsoleScreen | None:
+        """The top screen that is not a modal (a confirm dialog or the palette does not change what shows)."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, ModalScreen):
+                continue
+            return screen if isinstance(screen, ConsoleScreen) else None
+        return None
+
+    def wanted(self) -> set[str]:
+        screen = self.active_screen()
+        return {name for name in screen.polled_nodes() if name in self.nodes} if screen is not None else set()
+
+    def interval_for(self, node: Node) -> float:
+        return self.interval_override or node.refresh
+
+    @property
+    def base_interval(self) -> float:
+        return self.interval_override or min((node.refresh for node in self.nodes.values()), default=5.0)
+
+    def in_flight(self, name: str) -> bool:
+        return name in self._in_flight
+
+    def wake_polls(self) -> None:
+        """Poll every shown node whose turn came while it was not shown (or refresh was paused)."""
+        if self.paused:
+            return
+        for name in sorted(self._waiting & self.wanted()):
+            self.poll_node(name)
+
+    def poll_node(self, name: str, *, force: bool = False) -> None:
+        """Start a poll unless one is in flight: never two polls of one node at once."""
+        if name in self._in_flight or name not in self.nodes:
+            return
+        timer = self._poll_timers.pop(name, None)
+        if timer is not None:
+            timer.stop()
+        self._waiting.discard(name)
+        started = time.monotonic()
+        self._in_flight[name] = started
+        node = self.nodes[name]
+        self.run_worker(
+            self._poll_once(node, force),
+            name=f"poll {name}",
+            group=f"poll-{name}",
+            exclusive=True,
+            exit_on_error=False,
+        )
+        self.set_timer(SLOW_AFTER_S, partial(self._still_polling, name, started))
+
+    async def _poll_once(self, node: Node, force: bool) -> None:
+        try:
+            snapshot = await self.session.poll(node, force=force)
+        finally:
+            self._in_flight.pop(node.name, None)
+        self.post_message(NodePolled(snapshot))
+
+    def _still_polling(self, name: str, started: float) -> None:
+        if self._in_flight.get(name) != started:
+            return
+        screen = self.active_screen()
+        if screen is not None:
+            screen.show_slow(name, time.monotonic() - started)
+        self.set_timer(SLOW_AFTER_S, partial(self._still_polling, name, started))
+
+    def on_node_polled(self, message: NodePolled) -> None:
+        name = message.snapshot.node
+        if name not in self.nodes:
+            return
+        self._schedule(name)
+        self._unshown[name] = message.snapshot
+        window = self.batch_window_s
+        if window is None:  # the more nodes on screen, the longer a batch: a table redraw costs the same
+            window = min(MAX_BATCH_S, BATCH_PER_NODE_S * len(self.wanted()))
+        if window <= 0:
+            self._show_polled()
+        elif self._batch_timer is None:
+            self._batch_timer = self.set_timer(window, self._show_polled)
+
+    def _show_polled(self) -> None:
+        """Hand the snapshots that came in since the last batch to the screen, in one update."""
+        self._batch_timer = None
+        snapshots, self._unshown = self._unshown, {}
+        screen = self.active_screen()
+        if screen is not None:
+            shown = set(screen.polled_nodes())
+            with self.batch_update():
+                for name, snapshot in snapshots.items():
+                    if name in shown:
+                        screen.show_snapshot(snapshot)
+        if self.screenshot_path and all(
+            n in self.session.latest and n not in self._in_flight for n in self.wanted()
+        ):
+            self.set_timer(SCREENSHOT_SETTLE_S, self._cli_screenshot)  # let the footer and last rows paint
+
+    def _schedule(self, name: str) -> None:
+        if self.paused or name not in self.wanted():
+            self._waiting.add(name)
+            return
+        self._poll_timers[name] = self.set_timer(
+            self.interval_for(self.nodes[name]), partial(self._due, name)
+        )
+
+    def _due(self, name: str) -> None:
+        self._poll_timers.pop(name, None)
+        if self.paused or name not in self.wanted():
+            self._waiting.add(name)
+            return
+        self.poll_node(name)
+
+    # --- actions -------------------------------------------------------------------------------------
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused:
+            for name, timer in list(self._poll_timers.items()):
+                timer.stop()
+                self._waiting.add(name)
+            self._poll_timers.clear()
+        self._tell_screens()
+        self.notify("refresh paused: p resumes" if self.paused else "refresh resumed", timeout=2)
+        screen = self.active_screen()
+        if not self.paused and screen is not None:
+            screen.catch_up()  # screens with polls of their own (Prometheus) pick them up again
+        self.wake_polls()
+
+    def action_refresh_now(self) -> None:
+        for name in sorted(self.wanted()):
+            self.poll_node(name, force=True)
+        screen = self.active_screen()
+        if screen is not None:
+            screen.refresh_now()
+
+    def action_interval(self, direction: int) -> None:
+        current = self.base_interval
+        if direction > 0:
+            chosen = next((step for step in INTERVALS if step > current), INTERVALS[-1])
+        else:
+            chosen = next((step for step in reversed(INTERVALS) if step < current), INTERVALS[0])
+        self.interval_override = chosen
+        for name, timer in list(self._poll_timers.items()):  # retime what is waiting for its turn
+            timer.stop()
+            self._poll_timers[name] = self.set_timer(chosen, partial(self._due, name))
+        self._tell_screens()
+        self.notify(f"refresh every {chosen:g}s", timeout=2)
+
+    def _tell_screens(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                screen.show_status()
 
     def action_toggle_keys(self) -> None:
         if self.screen.query("HelpPanel"):
@@ -36,11 +263,116 @@ class OpsConsoleApp(App[None]):
         else:
             self.action_show_help_panel()
 
-    async def on_unmount(self) -> None:
-        await self.source.close()
+    def restart_container(self, node: Node, container: str, *, confirmed: bool) -> None:
+        """After the confirm dialog: restart in an app worker (leaving the screen does not cancel it)."""
+        stamp = f"{self.session.now():%H:%M:%S}"
+        if not confirmed:
+            self._log_action(
+                node.name, Text(f"{stamp}  restart {container}: cancelled, nothing done", style="dim")
+            )
+            return
+        self._log_action(node.name, Text(f"{stamp}  restart {container}: requested…", style="yellow"))
+        self.run_worker(
+            self._restart(node, container),
+            name=f"restart {container} on {node.name}",
+            group=f"action-{node.name}-{container}",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _restart(self, node: Node, container: str) -> None:
+        try:
+            result = await self.session.restart_container(node, container, confirmed=True)
+        except ActionError as exc:
+            result = ActionResult(node.name, "docker.restart", container, "", False, str(exc))
+        self.post_message(ActionDone(result))
+
+    def on_action_done(self, message: ActionDone) -> None:
+        result = message.result
+        stamp = f"{self.session.now():%H:%M:%S}"
+        verdict = "✔ ok" if result.ok else "✖ FAILED"
+        line = f"{stamp}  restart {result.target}: {verdict}: {result.detail}"
+        self._log_action(result.node, Text(line, style="green" if result.ok else "bold red"))
+        self.notify(
+            f"{result.target} on {result.node}: {verdict}: {result.detail}",
+            severity="information" if result.ok else "error",
+            timeout=6,
+        )
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                screen.show_action(result)
+        self.poll_node(result.node, force=True)  # show the container's new state at once
+
+    def _log_action(self, node: str, line: Text) -> None:
+        self.action_log.append((node, line))
+        del self.action_log[:-100]
+
+    def open_node(self, name: str, tab: str | None = None) -> None:
+        from screens.node import NodeScreen
+
+        if name in self.nodes:
+            self._pop_to_fleet()
+            self.push_screen(NodeScreen(self.nodes[name], tab=tab))
+
+    def action_open_promql(self) -> None:
+        from screens.promql import PromQLScreen
+
+        self._pop_to_fleet()
+        self.push_screen(PromQLScreen())
+
+    def action_open_checks(self) -> None:
+        from screens.checks import ChecksScreen
+
+        self._pop_to_fleet()
+        self.push_screen(ChecksScreen())
+
+    def action_open_fleet(self) -> None:
+        self._pop_to_fleet()
+
+    def _pop_to_fleet(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    # --- screenshots ---------------------------------------------------------------------------------
+
+    def save_screenshot_to(self, path: str | Path) -> str:
+        """Save an SVG of the current screen at `path` (for `--screenshot PATH` and bug reports)."""
+        target = Path(path).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return self.save_screenshot(filename=target.name, path=str(target.parent))
+
+    def action_screenshot_now(self) -> None:
+        screen = type(self.screen).__name__.removesuffix("Screen").lower() or "screen"
+        stamp = datetime.now().astimezone().strftime("%Y%m%dT%H%M%S")
+        saved = self.save_screenshot_to(state_dir() / "screenshots" / f"opsconsole-{screen}-{stamp}.svg")
+        self.notify(f"screenshot saved: {saved}", timeout=6)
+
+    def _cli_screenshot(self) -> None:
+        if self._screenshot_taken or not self.screenshot_path:
+            return
+        self._screenshot_taken = True
+        self.save_screenshot_to(self.screenshot_path)
+        self.exit()
+
+    def get_system_commands(self, screen: Screen[object]):  # type: ignore[no-untyped-def]
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Pause or resume refresh", "p: stop or restart polling", self.action_toggle_pause)
+        yield SystemCommand("Refresh now", "r: poll the shown nodes now", self.action_refresh_now)
 
 
-def run_app(inventory: Inventory, *, node_names: Sequence[str] = ()) -> int:
-    app = OpsConsoleApp(inventory, LiveSource(inventory), node_names=node_names)
-    app.run()
+def run_app(
+    inventory: Inventory,
+    *,
+    node_names: Sequence[str] = (),
+    screenshot: str | None = None,
+    size: tuple[int, int] = (160, 48),
+) -> int:
+    """Run the console on the live fleet; with `screenshot`, headless: save an SVG of the fleet once every
+    node answered (or after SCREENSHOT_DEADLINE_S) and exit."""
+    nodes = [node for node in inventory.nodes if not node_names or node.name in node_names]
+    app = OpsConsoleApp(ConsoleSession.live(inventory, nodes), node_names=node_names, screenshot=screenshot)
+    if screenshot:
+        app.run(headless=True, size=size)
+    else:
+        app.run()
     return app.return_code or 0

@@ -1,121 +1,188 @@
-"""Fleet screen: one row per node, each node polled by its own worker, rescheduled after it answers."""
+"""Fleet screen (home): one row per node, grouped by inventory group; filter, sort, fold; Enter opens it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from console.fleet import SnapshotSource
-from console.inventory.model import Inventory, Node
+from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
-from widgets.fleet_table import FleetTable
+from screens.base import ConsoleScreen
+from widgets.fleet_table import GROUP_PREFIX, SORTABLE, FleetTable, NodeView
 
 
-@dataclass
-class NodePolled(Message):
-    """A poll of one node finished (successfully or not: the snapshot says)."""
-
-    snapshot: NodeSnapshot
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, NodePolled) and message.snapshot.node == self.snapshot.node
-
-
-class FleetScreen(Screen[None]):
+class FleetScreen(ConsoleScreen):
     CSS_PATH = "fleet.tcss"
     BINDINGS = [
-        Binding("r", "refresh_now", "Refresh"),
-        Binding("q", "app.quit", "Quit"),
-        Binding("question_mark", "app.toggle_keys", "Keys", key_display="?"),
+        Binding("enter", "open", "Open"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "reverse", "Reverse sort", show=False),
+        Binding("z", "fold", "Fold", show=False),
+        Binding("Z", "fold_all", "Fold all", show=False),
+        Binding("c", "app.open_checks", "Checks"),
+        Binding("e", "app.open_promql", "PromQL"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self, inventory: Inventory, source: SnapshotSource, nodes: tuple[Node, ...]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.inventory = inventory
-        self.source = source
-        self.nodes = {node.name: node for node in nodes}
-        self.snapshots: dict[str, NodeSnapshot] = {}
-        self._polls_in_flight: set[str] = set()
-        self._poll_timers: dict[str, Timer] = {}
+        self._slow: dict[str, float] = {}
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        return self.console.nodes
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(self._summary(), id="fleet-summary")
+        yield Static(id="fleet-summary")
         yield FleetTable(id="fleet-table")
-        yield Footer()
+        yield Input(
+            placeholder="filter: node, group, host, state…  (Enter keeps it, Esc clears)",
+            id="fleet-filter",
+            compact=True,
+        )
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.title = f"opsconsole — {self.inventory.name}"
-        table = self.query_one(FleetTable)
-        for node in self.nodes.values():
-            table.show_node(node, None)
-        for node in self.nodes.values():
-            self.poll_node(node)
+        self.query_one("#fleet-filter", Input).cursor_blink = self.console.cursor_blink
+        self.query_one(FleetTable).set_nodes(list(self.nodes.values()))
 
-    def poll_node(self, node: Node, *, force: bool = False) -> None:
-        """Start a poll unless one is in flight: never two polls of one node at once."""
-        if node.name in self._polls_in_flight:
-            return
-        timer = self._poll_timers.pop(node.name, None)
-        if timer is not None:
-            timer.stop()
-        self._polls_in_flight.add(node.name)
-        self._poll(node, force)
+    def polled_nodes(self) -> Iterable[str]:
+        return self.nodes
 
-    def _poll(self, node: Node, force: bool) -> None:
-        self.run_worker(
-            self._poll_once(node, force),
-            name=f"poll {node.name}",
-            group=f"poll-{node.name}",
-            exclusive=True,
-            exit_on_error=False,
+    @property
+    def table(self) -> FleetTable:
+        return self.query_one(FleetTable)
+
+    def view(self, node: Node) -> NodeView:
+        name = node.name
+        return NodeView(
+            node,
+            self.session.latest.get(name),
+            self.session.checks(node),
+            self.session.history.node(name),
+            self._slow.get(name) if self.console.in_flight(name) else None,
         )
 
-    async def _poll_once(self, node: Node, force: bool) -> None:
-        try:
-            snapshot = await self.source.poll(node, force=force)
-        except Exception as error:  # a bug in one poll must not stop that node's refresh for good
-            snapshot = NodeSnapshot(
-                node.name, datetime.now(UTC), reachable=False, error=f"internal error: {error}"
-            )
-        finally:
-            self._polls_in_flight.discard(node.name)
-        self.post_message(NodePolled(snapshot))
+    # --- the app's hooks -----------------------------------------------------------------------------
 
-    def on_node_polled(self, message: NodePolled) -> None:
-        snapshot = message.snapshot
-        node = self.nodes.get(snapshot.node)
-        if node is None:
-            return
-        self.snapshots[node.name] = snapshot
-        self.query_one(FleetTable).show_node(node, snapshot)
-        self.query_one("#fleet-summary", Static).update(self._summary())
-        self._poll_timers[node.name] = self.set_timer(node.refresh, lambda: self._scheduled_poll(node))
+    def show_snapshot(self, snapshot: NodeSnapshot) -> None:
+        self._slow.pop(snapshot.node, None)
+        self.table.show(self.view(self.nodes[snapshot.node]))
+        self.show_status()
 
-    def _scheduled_poll(self, node: Node) -> None:
-        if not self.is_current:  # another screen covers us: look again later instead of polling unseen
-            self._poll_timers[node.name] = self.set_timer(node.refresh, lambda: self._scheduled_poll(node))
-            return
-        self.poll_node(node)
+    def show_slow(self, node: str, seconds: float) -> None:
+        self._slow[node] = seconds
+        if node in self.nodes:
+            self.table.show(self.view(self.nodes[node]))
+            self.show_status()
 
-    def action_refresh_now(self) -> None:
+    def catch_up(self) -> None:
+        table = self.table
         for node in self.nodes.values():
-            self.poll_node(node, force=True)
+            table.show(self.view(node), rearrange=False)
+        table.regroup()
+        self.show_status()
 
-    def _summary(self) -> str:
-        total = len(self.nodes)
-        up = sum(1 for snapshot in self.snapshots.values() if snapshot.reachable)
-        down = sum(1 for snapshot in self.snapshots.values() if not snapshot.reachable)
-        gpus = sum(len(s.gpu.gpus) for s in self.snapshots.values() if s.gpu is not None)
-        waiting = total - up - down
-        parts = [f"{total} nodes", f"{up} up", f"{down} down", f"{gpus} GPUs"]
-        if waiting:
-            parts.append(f"{waiting} waiting")
-        return "  ·  ".join(parts)
+    def show_status(self) -> None:
+        latest = self.session.latest
+        names = list(self.nodes)
+        seen = [latest[name] for name in names if name in latest]
+        up = sum(1 for snapshot in seen if snapshot.reachable)
+        gpus = sum(
+            len(s.gpu.gpus) for s in seen if s.reachable and s.gpu is not None and s.gpu.status == "ok"
+        )
+        parts = [f"{len(names)} node{'s' if len(names) != 1 else ''}", f"{up} up", f"{len(seen) - up} down"]
+        slow = sum(1 for name in names if name in self._slow and self.console.in_flight(name))
+        if slow:
+            parts.append(f"{slow} slow")
+        if len(seen) < len(names):
+            parts.append(f"{len(names) - len(seen)} waiting")
+        parts += [f"{gpus} GPUs", f"every {self.console.base_interval:g}s"]
+        table = self.table
+        arrow = "↑" if table.sort_reverse else "↓"
+        parts.append(f"sort {table.sort_column} {arrow}")
+        if table.filter:
+            parts.append(f'filter "{table.filter}"')
+        if table.folded:
+            parts.append(f"{len(table.folded)} folded")
+        text = Text("  ·  ".join(parts))
+        if self.console.paused:
+            text = Text.assemble(("⏸ PAUSED  ", "bold reverse"), text)
+        self.set_text("#fleet-summary", text)
+
+    # --- keys ----------------------------------------------------------------------------------------
+
+    def action_open(self) -> None:
+        key = self.table.cursor_key
+        if key is None:
+            return
+        if key.startswith(GROUP_PREFIX):
+            self.table.toggle_fold(key[len(GROUP_PREFIX) :])
+            self.show_status()
+        else:
+            self.console.open_node(key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        column = event.column_key.value or "node"
+        if column in SORTABLE:
+            table = self.table
+            table.sort_by(column, reverse=not table.sort_reverse if column == table.sort_column else False)
+            self.show_status()
+
+    def action_sort(self) -> None:
+        table = self.table
+        columns = [column for column in SORTABLE if column in table.shown_columns]
+        current = columns.index(table.sort_column) if table.sort_column in columns else -1
+        table.sort_by(columns[(current + 1) % len(columns)], reverse=False)
+        self.show_status()
+
+    def action_reverse(self) -> None:
+        self.table.sort_by(self.table.sort_column, reverse=not self.table.sort_reverse)
+        self.show_status()
+
+    def action_fold(self) -> None:
+        group = self.table.group_at_cursor()
+        if group is not None:
+            self.table.toggle_fold(group)
+            self.show_status()
+
+    def action_fold_all(self) -> None:
+        table = self.table
+        table.folded = set() if table.folded else set(table.groups)
+        table.regroup()
+        self.show_status()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#fleet-filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "fleet-filter":
+            self.table.set_filter(event.value)
+            self.show_status()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "fleet-filter":
+            if not event.value.strip():
+                event.input.remove_class("-shown")
+            self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#fleet-filter", Input)
+        box.value = ""
+        box.remove_class("-shown")
+        self.table.set_filter("")
+        self.table.focus()
+        self.show_status()

@@ -1,19 +1,20 @@
-"""The fleet screen, fed by recorded snapshots built from the real H100 captures (deterministic)."""
+"""The fleet screen, fed by recorded snapshots built from the real H100 captures (deterministic).
+
+(Its screenshots are in tests/test_tui_snapshots.py, with every other screen's.)"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from console.collectors.gpu import GpuSnapshot, parse_query_gpu
 from console.inventory.model import GpuExpectation, Inventory, Node
 from console.recorded import RecordedSource
+from console.session import ConsoleSession
 from console.snapshots import NodeSnapshot
 from screens.app import OpsConsoleApp
 from screens.fleet import FleetScreen
-from widgets.fleet_table import FleetTable
+from widgets.fleet_table import GROUP_PREFIX, FleetTable
 
 H100 = Path(__file__).parent / "fixtures" / "gpu" / "h100-80gb-hbm3"
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -47,6 +48,10 @@ def recorded_fleet() -> tuple[Inventory, RecordedSource]:
     return Inventory("pantheon", "recorded", nodes), RecordedSource(snapshots)
 
 
+def make_app(inventory: Inventory, source: RecordedSource) -> OpsConsoleApp:
+    return OpsConsoleApp(ConsoleSession(inventory, source), cursor_blink=False, batch_window_s=0)
+
+
 def cell(app: OpsConsoleApp, node: str, column: str) -> str:
     table = app.screen.query_one(FleetTable)
     return str(table.get_cell(node, column))
@@ -54,13 +59,16 @@ def cell(app: OpsConsoleApp, node: str, column: str) -> str:
 
 async def test_fleet_fills_in_from_the_source() -> None:
     inventory, source = recorded_fleet()
-    app = OpsConsoleApp(inventory, source)
+    app = make_app(inventory, source)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(app.screen, FleetScreen)
         table = app.screen.query_one(FleetTable)
-        assert table.row_count == 4
+        assert [row.key.value for row in table.ordered_rows] == [
+            f"{GROUP_PREFIX}compute", "gpu1", f"{GROUP_PREFIX}rack-a", "rack-a1",
+            f"{GROUP_PREFIX}storage", "atlas", f"{GROUP_PREFIX}ungrouped", "cerberus",
+        ]  # fmt: skip
         assert cell(app, "gpu1", "state") == "● up"
         assert cell(app, "gpu1", "gpus") == "1"
         assert cell(app, "gpu1", "temp") == "42°C"
@@ -74,25 +82,27 @@ async def test_fleet_fills_in_from_the_source() -> None:
 
 async def test_refresh_key_polls_again_and_keeps_the_cursor() -> None:
     inventory, source = recorded_fleet()
-    app = OpsConsoleApp(inventory, source)
+    app = make_app(inventory, source)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        await pilot.press("down", "down")
         table = app.screen.query_one(FleetTable)
-        assert table.cursor_row == 2
+        assert table.cursor_key == "gpu1"  # the cursor starts on the first node, under its group's header
+        await pilot.press("down", "down")
+        assert table.cursor_row == 3
+        assert table.cursor_key == "rack-a1"
         before = dict(source.polls)
         await pilot.press("r")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         assert all(source.polls[name] == before[name] + 1 for name in before)
-        assert table.cursor_row == 2  # rows are updated in place, never cleared
-        assert table.row_count == 4
+        assert table.cursor_key == "rack-a1"  # rows are updated in place, never cleared
+        assert table.row_count == 8
 
 
 async def test_changed_snapshot_updates_only_its_row() -> None:
     inventory, source = recorded_fleet()
-    app = OpsConsoleApp(inventory, source)
+    app = make_app(inventory, source)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
@@ -111,7 +121,7 @@ async def test_changed_snapshot_updates_only_its_row() -> None:
 
 async def test_keys_panel_toggles() -> None:
     inventory, source = recorded_fleet()
-    app = OpsConsoleApp(inventory, source)
+    app = make_app(inventory, source)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
@@ -119,14 +129,3 @@ async def test_keys_panel_toggles() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert not app.screen.query("HelpPanel")
-
-
-@pytest.mark.parametrize("size", [(120, 30), (80, 24)])
-def test_fleet_screen_snapshot(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    inventory, source = recorded_fleet()
-
-    async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-    assert snap_compare(OpsConsoleApp(inventory, source), terminal_size=size, run_before=settle)

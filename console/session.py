@@ -1,0 +1,374 @@
+"""The console's session: everything the screens ask of the fleet, without Textual.
+
+A `ConsoleSession` holds the inventory, the snapshot source, the latest snapshot of every node and their
+metric history, the audit log, and the two backends the screens act through: Prometheus (PromQL, targets,
+alerts, metric names) and node actions (container logs and restarts). The live backends talk to the real
+fleet through the source's transports; recorded ones (console/recorded.py) make the UI tests deterministic.
+It also keeps what outlives a run: the PromQL history and the chosen theme.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from console.actions import ActionError, ActionResult, AuditLog, require_confirmation
+from console.actions import docker as docker_actions
+from console.checks.model import CheckResult
+from console.checks.prometheus_rules import evaluate_prometheus, prometheus_node
+from console.checks.rules import evaluate
+from console.collectors.docker import close_docker_clients
+from console.collectors.prometheus import (
+    AlertInfo,
+    InstantResult,
+    PrometheusError,
+    PrometheusSnapshot,
+    PrometheusUnreachable,
+    RangeResult,
+    TargetInfo,
+    open_prometheus,
+)
+from console.fleet import LiveSource, SnapshotSource
+from console.history import MetricHistory
+from console.inventory.model import Inventory, Node, PrometheusSettings
+from console.snapshots import NodeSnapshot
+from console.transport import Transport
+
+HISTORY_LIMIT = 500  # PromQL queries kept
+WINDOWS: dict[str, timedelta] = {
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+}
+RANGE_POINTS = 120  # points per series in a range query: about one per column of a wide graph
+
+
+class PrometheusAccess(Protocol):
+    async def query(self, promql: str) -> InstantResult: ...
+
+    async def query_range(self, promql: str, start: datetime, end: datetime, step: float) -> RangeResult: ...
+
+    async def targets(self) -> tuple[TargetInfo, ...]: ...
+
+    async def alerts(self) -> tuple[AlertInfo, ...]: ...
+
+    async def metric_names(self) -> tuple[str, ...]: ...
+
+
+class NodeActions(Protocol):
+    def tail_logs(
+        self, node: Node, container: str, lines: int, follow: bool, audit: AuditLog | None
+    ) -> AsyncIterator[str]: ...
+
+    async def restart(self, node: Node, container: str, audit: AuditLog) -> ActionResult: ...
+
+
+class LivePrometheus:
+    """The inventory's Prometheus, opened per request (through `via`'s tunnel, which the transport reuses)."""
+
+    def __init__(self, settings: PrometheusSettings, via: Transport | None) -> None:
+        self.settings = settings
+        self.via = via
+
+    async def query(self, promql: str) -> InstantResult:
+        with await open_prometheus(self.settings, self.via) as client:
+            return await client.query(promql)
+
+    async def query_range(self, promql: str, start: datetime, end: datetime, step: float) -> RangeResult:
+        with await open_prometheus(self.settings, self.via) as client:
+            return await client.query_range(promql, start, end, step)
+
+    async def targets(self) -> tuple[TargetInfo, ...]:
+        with await open_prometheus(self.settings, self.via) as client:
+            return await client.targets()
+
+    async def alerts(self) -> tuple[AlertInfo, ...]:
+        with await open_prometheus(self.settings, self.via) as client:
+            return await client.alerts()
+
+    async def metric_names(self) -> tuple[str, ...]:
+        with await open_prometheus(self.settings, self.via) as client:
+            return await client.metric_names()
+
+
+class LiveActions:
+    """Container actions on the real nodes, over each node's own transport (console/actions/docker.py)."""
+
+    def __init__(self, transports: Mapping[str, Transport]) -> None:
+        self.transports = transports
+
+    def _transport(self, node: Node) -> Transport:
+        transport = self.transports.get(node.name)
+        if transport is None:
+            raise ActionError(f"{node.name}: no connection to this node")
+        return transport
+
+    def tail_logs(
+        self, node: Node, container: str, lines: int, follow: bool, audit: AuditLog | None
+    ) -> AsyncIterator[str]:
+        transport = self._transport(node)
+        return docker_actions.tail_logs(transport, node, container, lines, follow, audit=audit)
+
+    async def restart(self, node: Node, container: str, audit: AuditLog) -> ActionResult:
+        return await docker_actions.restart_container(
+            self._transport(node), node, container, audit=audit, confirmed=True
+        )
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "opsconsole"
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "opsconsole"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+class QueryHistory:
+    """PromQL queries across runs: JSON lines {"query", "time"} in $XDG_STATE_HOME/opsconsole/promql_history.
+
+    The path is resolved at each call, so tests pointing XDG_STATE_HOME elsewhere stay isolated.
+    """
+
+    def __init__(self, path: Path | None = None, *, limit: int = HISTORY_LIMIT) -> None:
+        self._path = path
+        self.limit = limit
+
+    @property
+    def path(self) -> Path:
+        return self._path if self._path is not None else state_dir() / "promql_history"
+
+    def load(self) -> list[str]:
+        """Oldest first, each query once (its latest use counts); unreadable lines are skipped."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        queries: dict[str, None] = {}
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            query = entry.get("query") if isinstance(entry, dict) else None
+            if isinstance(query, str) and query.strip():
+                queries.pop(query, None)
+                queries[query] = None
+        return list(queries)[-self.limit :]
+
+    def add(self, query: str, *, at: datetime | None = None) -> list[str]:
+        """Remember a query (appended; the file is compacted once it holds twice the limit)."""
+        query = query.strip()
+        if not query:
+            return self.load()
+        line = json.dumps({"query": query, "time": (at or datetime.now(UTC)).isoformat()}, ensure_ascii=False)
+        path = self.path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+        queries = self.load()
+        with contextlib.suppress(OSError):
+            if sum(1 for _ in path.open(encoding="utf-8")) > 2 * self.limit:
+                _write_atomically(path, "".join(json.dumps({"query": q}) + "\n" for q in queries))
+        return queries
+
+
+class Settings:
+    """UI settings remembered across runs, in `$XDG_CONFIG_HOME/opsconsole/settings.json`."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+
+    @property
+    def path(self) -> Path:
+        return self._path if self._path is not None else config_dir() / "settings.json"
+
+    def load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> Any:
+        return self.load().get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        data = self.load()
+        if data.get(key) == value:
+            return
+        data[key] = value
+        _write_atomically(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+class ConsoleSession:
+    """What the app holds: the fleet, its latest state, and the actions and queries the screens run."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        source: SnapshotSource,
+        *,
+        transports: Mapping[str, Transport] | None = None,
+        audit: AuditLog | None = None,
+        prometheus: PrometheusAccess | None = None,
+        actions: NodeActions | None = None,
+        clock: Callable[[], datetime] | None = None,
+        history: MetricHistory | None = None,
+        query_history: QueryHistory | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.inventory = inventory
+        self.source = source
+        self.transports = dict(transports or {})
+        self.audit = audit or AuditLog()
+        self.prometheus = prometheus
+        self.actions = (
+            actions if actions is not None else (LiveActions(self.transports) if transports else None)
+        )
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.history = history or MetricHistory()
+        self.query_history = query_history or QueryHistory()
+        self.settings = settings or Settings()
+        self.latest: dict[str, NodeSnapshot] = {}
+
+    @classmethod
+    def live(cls, inventory: Inventory, nodes: Sequence[Node] | None = None) -> ConsoleSession:
+        """The real fleet: one persistent transport per node, Prometheus through the inventory's `via`."""
+        source = LiveSource(inventory, tuple(nodes) if nodes is not None else None)
+        prometheus = None
+        if inventory.prometheus is not None:
+            prometheus = LivePrometheus(inventory.prometheus, source.prometheus_transport())
+        return cls(inventory, source, transports=source.transports, prometheus=prometheus)
+
+    # --- the fleet -------------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def node(self, name: str) -> Node:
+        return self.inventory.node(name)
+
+    def seed(self, snapshots: Sequence[NodeSnapshot]) -> None:
+        """Take earlier polls as if they had just been made (a recorded past, oldest first)."""
+        for snapshot in snapshots:
+            self.record(snapshot)
+
+    def record(self, snapshot: NodeSnapshot) -> None:
+        self.latest[snapshot.node] = snapshot
+        self.history.record(snapshot)
+
+    async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot:
+        """One poll of a node; never raises (a bug in a poll shows as that node's error)."""
+        try:
+            snapshot = await self.source.poll(node, force=force)
+        except Exception as error:
+            snapshot = NodeSnapshot(node.name, self.now(), reachable=False, error=f"internal error: {error}")
+        self.record(snapshot)
+        return snapshot
+
+    def checks(self, node: Node) -> tuple[CheckResult, ...]:
+        """The node's check results from its latest snapshot (the rules `--check` runs); () before any."""
+        snapshot = self.latest.get(node.name)
+        return evaluate(node, snapshot) if snapshot is not None else ()
+
+    async def fleet_checks(self) -> tuple[CheckResult, ...]:
+        """The checks that belong to the fleet (its Prometheus), asked now; () without a Prometheus."""
+        settings = self.inventory.prometheus
+        if settings is None or self.prometheus is None:
+            return ()
+        started = self.now()
+        try:
+            targets, alerts = await self.prometheus.targets(), await self.prometheus.alerts()
+            snapshot = PrometheusSnapshot(self.now(), settings.url, targets, alerts)
+        except PrometheusError as exc:
+            snapshot = PrometheusSnapshot(started, settings.url, error=str(exc))
+        return evaluate_prometheus(prometheus_node(self.inventory), snapshot)
+
+    # --- actions ---------------------------------------------------------------------------------------
+
+    def _actions(self) -> NodeActions:
+        if self.actions is None:
+            raise ActionError("this console has no connection to act through")
+        return self.actions
+
+    def tail_logs(
+        self, node: Node, container: str, *, lines: int = 200, follow: bool = True
+    ) -> AsyncIterator[str]:
+        """The container's last `lines` lines, then (with follow) new ones until the iterator is closed."""
+        return self._actions().tail_logs(node, container, lines, follow, self.audit)
+
+    async def restart_container(self, node: Node, container: str, *, confirmed: bool = False) -> ActionResult:
+        """Restart a container: nothing happens without confirmed=True (NotConfirmed); always audited."""
+        require_confirmation("docker.restart", container, confirmed)
+        return await self._actions().restart(node, container, self.audit)
+
+    # --- Prometheus ------------------------------------------------------------------------------------
+
+    def _prometheus(self) -> PrometheusAccess:
+        if self.prometheus is None:
+            raise PrometheusUnreachable("the inventory has no prometheus section")
+        return self.prometheus
+
+    async def query(self, promql: str) -> InstantResult:
+        return await self._prometheus().query(promql)
+
+    def window(self, name: str) -> tuple[datetime, datetime, float]:
+        """(start, end, step seconds) of the last `name` (5m, 1h, 6h, 24h): about RANGE_POINTS points."""
+        span = WINDOWS[name]
+        end = self.now()
+        return end - span, end, max(1.0, span.total_seconds() / RANGE_POINTS)
+
+    async def query_range(self, promql: str, window: str) -> RangeResult:
+        """A range query over the last `window` (see `window`)."""
+        start, end, step = self.window(window)
+        return await self._prometheus().query_range(promql, start, end, step)
+
+    async def targets(self) -> tuple[TargetInfo, ...]:
+        return await self._prometheus().targets()
+
+    async def alerts(self) -> tuple[AlertInfo, ...]:
+        return await self._prometheus().alerts()
+
+    async def metric_names(self) -> tuple[str, ...]:
+        return await self._prometheus().metric_names()
+
+    def remember_query(self, promql: str) -> list[str]:
+        return self.query_history.add(promql, at=self.now())
+
+    # --- settings and teardown -------------------------------------------------------------------------
+
+    @property
+    def theme(self) -> str | None:
+        theme = self.settings.get("theme")
+        return theme if isinstance(theme, str) else None
+
+    def remember_theme(self, theme: str) -> None:
+        self.settings.set("theme", theme)
+
+    async def close(self) -> None:
+        for transport in self.transports.values():
+            with contextlib.suppress(Exception):  # the connection may be gone: nothing left to release
+                await close_docker_clients(transport)
+        await self.source.close()

@@ -1,0 +1,130 @@
+"""Checks: every check result across the fleet (the same rules `--check` runs), filterable by status.
+
+Node results come from each node's latest snapshot (the app polls every node while this screen shows);
+the fleet's Prometheus checks are asked by this screen's own worker, rescheduled while it is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Static
+
+from console.checks.model import CheckResult, Status
+from console.snapshots import NodeSnapshot
+from screens.base import ConsoleScreen
+from widgets.checks_table import FILTERS, FleetChecksTable, detail_text
+from widgets.status import STATUS_WORD, status_text
+
+
+@dataclass
+class FleetChecksAnswered(Message):
+    results: tuple[CheckResult, ...]
+
+
+class ChecksScreen(ConsoleScreen):
+    CSS_PATH = "checks.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f", "filter", "Filter status"),
+        Binding("enter", "open", "Open node"),
+    ]
+
+    def __init__(self, *, status_filter: str = "all") -> None:
+        super().__init__()
+        self.status_filter = status_filter if status_filter in FILTERS else "all"
+        self.fleet_results: tuple[CheckResult, ...] = ()
+        self.shown: dict[str, CheckResult] = {}
+        self._fleet_waiting = True
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="checks-summary")
+        yield FleetChecksTable(id="fleet-checks")
+        yield Static(id="checks-detail")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "checks across the fleet"
+        self.query_one(FleetChecksTable).focus()
+
+    def polled_nodes(self) -> Iterable[str]:
+        return self.console.nodes
+
+    def all_results(self) -> list[CheckResult]:
+        results = [result for node in self.console.nodes.values() for result in self.session.checks(node)]
+        return results + list(self.fleet_results)
+
+    def show_snapshot(self, snapshot: NodeSnapshot) -> None:
+        self._show()
+
+    def catch_up(self) -> None:
+        self._show()
+        if self._fleet_waiting:
+            self.poll_fleet()
+
+    def refresh_now(self) -> None:
+        self.poll_fleet()
+
+    @work(group="checks-fleet", exclusive=True, exit_on_error=False)
+    async def poll_fleet(self) -> None:
+        self._fleet_waiting = False
+        self.post_message(FleetChecksAnswered(await self.session.fleet_checks()))
+
+    def on_fleet_checks_answered(self, message: FleetChecksAnswered) -> None:
+        self.fleet_results = message.results
+        self._show()
+        if self.session.prometheus is not None:
+            self.set_timer(self.console.base_interval, self._fleet_due)
+
+    def _fleet_due(self) -> None:
+        if self.is_current and not self.console.paused:
+            self.poll_fleet()
+        else:
+            self._fleet_waiting = True
+
+    def _show(self) -> None:
+        results = self.all_results()
+        allowed = FILTERS[self.status_filter]
+        self.shown = self.query_one(FleetChecksTable).show(r for r in results if r.status in allowed)
+        counts = {status: sum(r.status is status for r in results) for status in Status}
+        parts: list[Text] = [Text(f"{len(results)} results", style="bold")]
+        parts += [status_text(status, f"{counts[status]} {STATUS_WORD[status]}") for status in Status]
+        parts.append(Text(f"showing: {self.status_filter} (f)"))
+        if self.console.paused:
+            parts.insert(0, Text("⏸ PAUSED", style="bold reverse"))
+        self.set_text("#checks-summary", Text("  ·  ").join(parts))
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        key = self.query_one(FleetChecksTable).cursor_key
+        self.set_text("#checks-detail", detail_text(self.shown.get(key or "")))
+
+    def show_status(self) -> None:
+        self._show()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_filter(self) -> None:
+        names = list(FILTERS)
+        self.status_filter = names[(names.index(self.status_filter) + 1) % len(names)]
+        self._show()
+
+    def action_open(self) -> None:
+        result = self.shown.get(self.query_one(FleetChecksTable).cursor_key or "")
+        if result is not None and result.node in self.console.nodes:
+            self.console.open_node(result.node, tab="checks")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

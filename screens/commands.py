@@ -1,0 +1,54 @@
+"""The command palette (Ctrl+P): every key binding of the screen it was opened from, "go to node …" for
+every node, and the console's screens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from screens.app import OpsConsoleApp
+
+Command = tuple[str, str, Callable[[], object]]
+
+
+class ConsoleCommands(Provider):
+    def _commands(self) -> list[Command]:
+        app = cast("OpsConsoleApp", self.app)
+        commands: list[Command] = [
+            ("Fleet", "the fleet overview", app.action_open_fleet),
+            ("Checks across the fleet", "every check result, filterable by status", app.action_open_checks),
+            ("PromQL explorer", "query the fleet's Prometheus", app.action_open_promql),
+        ]
+        for name, node in app.nodes.items():
+            commands.append((f"Go to node {name}", f"{node.host}: GPUs, containers, mounts, services, checks",
+                             partial(app.open_node, name)))  # fmt: skip
+        seen: set[str] = set()
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or binding.action in seen or not active.enabled:
+                continue
+            seen.add(binding.action)
+            shown = app.get_key_display(binding)
+            label = (
+                binding.description
+                if not binding.group
+                else f"{binding.group.description} {binding.description}"
+            )
+            commands.append((f"{label} ({shown})", binding.tooltip or f"key: {shown or key}",
+                             partial(app.run_action, binding.action, active.node)))  # fmt: skip
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

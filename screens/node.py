@@ -1,0 +1,258 @@
+"""Node detail: tabs for GPUs, Containers, Mounts, Services and Checks of one node; logs and restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from console.actions import ActionResult
+from console.checks.model import CheckResult
+from console.collectors.listeners import audit_binds
+from console.inventory.model import Node
+from console.snapshots import NodeSnapshot
+from screens.base import ConsoleScreen
+from screens.confirm import ConfirmScreen
+from widgets.checks_table import ChecksTable, detail_text
+from widgets.fleet_table import NodeView, checks_cell, state_cell
+from widgets.gpu_tables import GpuTable, ProcessTable
+from widgets.keyed_table import KeyedTable
+from widgets.node_tables import ContainersTable, MountsTable, ServicesTable
+
+TABS = ("gpus", "containers", "mounts", "services", "checks")
+
+
+class NodeScreen(ConsoleScreen):
+    CSS_PATH = "node.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("1", "tab('gpus')", "Tabs", key_display="1-5"),
+        *(
+            Binding(str(number), f"tab('{tab}')", f"{tab.capitalize()} tab", show=False)
+            for number, tab in enumerate(TABS[1:], start=2)
+        ),
+        Binding("l", "logs", "Logs"),
+        Binding("R", "restart", "Restart"),
+    ]
+
+    def __init__(self, node: Node, *, tab: str | None = None) -> None:
+        super().__init__()
+        self.node = node
+        self.initial_tab = tab if tab in TABS else "gpus"
+        self.checks: dict[str, CheckResult] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="node-status")
+        with TabbedContent(initial=self.initial_tab, id="node-tabs"):
+            with TabPane("1 GPUs", id="gpus"):
+                yield Static(id="gpu-note", classes="note")
+                yield GpuTable(id="gpu-table")
+                yield Static("Processes holding GPU memory", classes="section")
+                yield ProcessTable(id="process-table")
+            with TabPane("2 Containers", id="containers"):
+                yield Static(id="containers-note", classes="note")
+                yield ContainersTable(id="containers-table")
+                yield Static(id="action-log")
+            with TabPane("3 Mounts", id="mounts"):
+                yield Static(id="mounts-note", classes="note")
+                yield MountsTable(id="mounts-table")
+            with TabPane("4 Services", id="services"):
+                yield Static(id="services-note", classes="note")
+                yield ServicesTable(id="services-table")
+            with TabPane("5 Checks", id="checks"):
+                yield ChecksTable(id="checks-table")
+                yield Static(id="check-detail")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.node.name} ({self.node.host})"
+        self._focus_tab(self.initial_tab)
+
+    def polled_nodes(self) -> Iterable[str]:
+        return (self.node.name,)
+
+    # --- the app's hooks -----------------------------------------------------------------------------
+
+    def show_snapshot(self, snapshot: NodeSnapshot) -> None:
+        self.catch_up()
+
+    def show_slow(self, node: str, seconds: float) -> None:
+        self.show_status(polling_for=seconds)
+
+    def catch_up(self) -> None:
+        snapshot = self.session.latest.get(self.node.name)
+        self.show_status()
+        self._show_gpus(snapshot)
+        self._show_containers(snapshot)
+        self._show_mounts(snapshot)
+        self._show_services(snapshot)
+        self.checks = self.query_one(ChecksTable).show(self.session.checks(self.node))
+        self._show_check_detail()
+        self._show_action_log()
+
+    def show_status(self, polling_for: float | None = None) -> None:
+        node, snapshot = self.node, self.session.latest.get(self.node.name)
+        view = NodeView(node, snapshot, self.session.checks(node), polling_for=polling_for)
+        parts: list[Text | str] = [Text(node.name, style="bold"), node.host, state_cell(view)]
+        if node.groups:
+            parts.insert(2, ", ".join(node.groups))
+        if snapshot is not None and snapshot.reachable:
+            if snapshot.connect_s is not None and node.transport != "local":
+                parts.append(f"connected in {snapshot.connect_s:.2f}s")
+            if snapshot.gpu is not None and snapshot.gpu.driver:
+                parts.append(f"driver {snapshot.gpu.driver}")
+        if snapshot is not None:
+            parts.append(f"polled {snapshot.taken_at:%H:%M:%S} UTC")
+        elif polling_for is not None:
+            parts.append(f"no answer for {polling_for:.0f}s")
+        parts += ["checks", checks_cell(view.results)]
+        if self.console.paused:
+            parts.insert(0, Text("⏸ PAUSED", style="bold reverse"))
+        text = Text("  ·  ").join(Text(part) if isinstance(part, str) else part for part in parts)
+        if snapshot is not None and not snapshot.reachable:
+            text.append(f"\n{snapshot.error or 'unreachable'}", style="bold red")
+        self.set_text("#node-status", text)
+
+    def _note(self, pane: str, text: str | Text | None) -> None:
+        self.set_text(f"#{pane}-note", text or "")
+        note = self.query_one(f"#{pane}-note", Static)
+        if note.display != bool(text):
+            note.display = bool(text)
+
+    def _show_gpus(self, snapshot: NodeSnapshot | None) -> None:
+        gpu = snapshot.gpu if snapshot is not None else None
+        history = partial(self.session.history.gpu, self.node.name)
+        self.query_one(GpuTable).show(self.node, gpu, history)
+        self.query_one(ProcessTable).show(gpu, snapshot.docker if snapshot is not None else None)
+        if snapshot is None:
+            self._note("gpu", Text("waiting for the first poll…", style="dim"))
+        elif not snapshot.reachable:
+            self._note("gpu", Text(f"✖ unreachable: {snapshot.error}", style="bold red"))
+        elif gpu is None or gpu.status != "ok":
+            self._note("gpu", Text((gpu.error if gpu else None) or "no GPU data", style="yellow"))
+        else:
+            self._note("gpu", None)
+
+    def _show_containers(self, snapshot: NodeSnapshot | None) -> None:
+        docker = snapshot.docker if snapshot is not None else None
+        self.query_one(ContainersTable).show(self.node, docker, self.session.now())
+        if self.node.docker is None:
+            self._note(
+                "containers", Text("Docker is not watched on this node (no docker: section)", style="dim")
+            )
+        elif docker is not None and docker.error:
+            self._note("containers", Text(f"✖ Docker: {docker.error}", style="bold red"))
+        elif docker is not None and docker.engine is not None:
+            engine = docker.engine
+            runtime = "nvidia runtime" if engine.nvidia_runtime else "no nvidia runtime"
+            self._note(
+                "containers", Text(f"Docker {engine.version} · {runtime} · l logs · R restart", style="dim")
+            )
+        else:
+            self._note("containers", Text("no Docker data yet", style="dim"))
+
+    def _show_mounts(self, snapshot: NodeSnapshot | None) -> None:
+        mounts = snapshot.mounts if snapshot is not None else None
+        self.query_one(MountsTable).show(mounts)
+        if not self.node.mounts:
+            self._note("mounts", Text("no mounts in the inventory for this node", style="dim"))
+        elif mounts is not None and mounts.error:
+            self._note("mounts", Text(f"✖ {mounts.error}", style="bold red"))
+        else:
+            self._note("mounts", None)
+
+    def _show_services(self, snapshot: NodeSnapshot | None) -> None:
+        services = snapshot.services if snapshot is not None else None
+        findings = {}
+        if services is not None and services.error is None:
+            published = snapshot.docker.published() if snapshot and snapshot.docker else ()
+            findings = {f.service: f for f in audit_binds(self.node.services, services.listeners, published)}
+        self.query_one(ServicesTable).show(self.node, services, findings)
+        if not self.node.services:
+            self._note("services", Text("no services in the inventory for this node", style="dim"))
+        elif services is not None and services.error:
+            self._note("services", Text(f"✖ {services.error}", style="bold red"))
+        else:
+            self._note("services", None)
+
+    def _show_check_detail(self) -> None:
+        table = self.query_one(ChecksTable)
+        key = table.cursor_key
+        self.set_text("#check-detail", detail_text(self.checks.get(key or "")))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, ChecksTable):
+            self._show_check_detail()
+        self.refresh_bindings()
+
+    def _show_action_log(self) -> None:
+        lines = [entry for entry in self.console.action_log if entry[0] == self.node.name][-3:]
+        text = Text()
+        for _, line in lines:
+            text.append_text(line)
+            text.append("\n")
+        self.set_text("#action-log", text)
+
+    def show_action(self, result: ActionResult) -> None:
+        self._show_action_log()
+
+    # --- keys ----------------------------------------------------------------------------------------
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def _focus_tab(self, tab: str) -> None:
+        tables = self.query_one(f"#{tab}", TabPane).query(KeyedTable)
+        if tables:
+            tables.first().focus()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self._focus_tab(tab)
+        self.refresh_bindings()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_tab(self.active_tab)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("logs", "restart"):
+            if not self.is_mounted or self.active_tab != "containers":
+                return False
+            return self.query_one(ContainersTable).cursor_key is not None or None
+        return True
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def _selected_container(self) -> str | None:
+        return self.query_one(ContainersTable).cursor_key if self.active_tab == "containers" else None
+
+    def action_logs(self) -> None:
+        name = self._selected_container()
+        if name is not None:
+            from screens.logs import LogScreen
+
+            self.app.push_screen(LogScreen(self.node, name))
+
+    def action_restart(self) -> None:
+        name = self._selected_container()
+        if name is None:
+            return
+        question = ConfirmScreen(
+            f"Restart container {name}?",
+            f"docker restart {name} on node {self.node.name} ({self.node.host}). "
+            "Its processes are stopped (SIGTERM, then SIGKILL after 10 s) and started again.",
+            confirm="Restart",
+        )
+        self.app.push_screen(question, partial(self._restart_answered, name))
+
+    def _restart_answered(self, container: str, confirmed: bool | None) -> None:
+        self.console.restart_container(self.node, container, confirmed=bool(confirmed))
+        self._show_action_log()

@@ -1,0 +1,236 @@
+"""The console's pure pieces: metric history, sparklines, column fitting, the plot, and the keyed table."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from console.checks.model import CheckResult, Status
+from console.collectors.docker_model import ContainerInfo, DockerSnapshot, PublishedPort
+from console.history import MetricHistory
+from console.recorded_fleet import AT, container_id, recorded_fleet
+from console.snapshots import NodeSnapshot
+from widgets.checks_table import ranked, result_key
+from widgets.gpu_tables import find_container
+from widgets.keyed_table import Column, KeyedTable, fit_columns
+from widgets.node_tables import container_cells, ports_text
+from widgets.plot import compact, render_plot
+from widgets.prom_tables import series_name, short_label, varying
+from widgets.promql_input import HistoryInput, MetricSuggester
+from widgets.sparkline import spark
+
+
+def gpu1_series() -> tuple[NodeSnapshot, ...]:
+    return recorded_fleet().past["gpu1"]
+
+
+def test_history_records_each_poll_once_and_keeps_the_last_n() -> None:
+    series = gpu1_series()
+    history = MetricHistory(length=5)
+    assert history.record(series[0])
+    assert not history.record(series[0])  # the same poll again adds nothing
+    for snapshot in series[1:]:
+        history.record(snapshot)
+    utils = history.node("gpu1")
+    assert len(utils) == 5
+    assert utils == tuple(s.gpu.gpus[0].util_gpu_pct for s in series[-5:])  # type: ignore[union-attr]
+    assert history.gpu("gpu1", 0, "memory")[-1] == 100 * 21619 / 81559
+    assert history.gpu("gpu1", 0, "power")[-1] == series[-1].gpu.gpus[0].power_draw_w  # type: ignore[union-attr]
+    history.forget("gpu1")
+    assert history.node("gpu1") == ()
+
+
+def test_history_skips_a_node_that_did_not_answer() -> None:
+    history = MetricHistory()
+    down = NodeSnapshot("cerberus", AT, False, error="refused")
+    assert not history.record(down)
+    assert history.node("cerberus") == ()
+
+
+def test_sparkline_uses_a_fixed_scale() -> None:
+    assert spark([0, 50, 100], 3, 0, 100).plain == "▁▅█"
+    assert spark([41, 42], 4, 20, 100).plain == "  ▃▃"  # one degree is not a spike
+    assert spark([150, -5], 2, 0, 100).plain == "█▁"  # clipped
+    assert spark(range(100), 4, 0, 100).plain == "████"[:0] + spark(range(96, 100), 4, 0, 100).plain
+    assert spark([1, 2], 0, 0, 100).plain == ""
+
+
+def test_columns_drop_by_priority_and_keep_their_order() -> None:
+    columns = (
+        Column("a", "A", 10, 0),
+        Column("b", "B", 10, 2),
+        Column("c", "C", 10, 1),
+        Column("d", "D", 10, 0, flex=True),
+    )
+    assert [c.key for c, _ in fit_columns(columns, 48)] == ["a", "b", "c", "d"]
+    assert [c.key for c, _ in fit_columns(columns, 40)] == ["a", "c", "d"]
+    assert dict((c.key, w) for c, w in fit_columns(columns, 45)) == {"a": 10, "c": 10, "d": 19}
+    assert [c.key for c, _ in fit_columns(columns, 5)] == ["a"]  # always at least one
+
+
+def test_plot_draws_braille_with_axes_and_legend() -> None:
+    series = [("gpu=0", [(0.0, 0.0), (50.0, 100.0), (100.0, 50.0)]), ("gpu=1", [(0.0, 20.0), (100.0, 20.0)])]
+    text = render_plot(series, 0.0, 100.0, 40, 10)
+    lines = text.plain.split("\n")
+    assert len(lines) == 10
+    assert lines[0].startswith("    100┤")
+    assert lines[6].startswith("      0┤")
+    assert any("\u2800" < char <= "\u28ff" for char in text.plain)
+    assert lines[8].startswith("        -1m")
+    assert lines[8].rstrip().endswith("now")
+    assert "1━ gpu=0" in lines[9]
+    assert "2━ gpu=1" in lines[9]
+    assert render_plot([], 0, 1, 40, 10).plain == "no data in this window"
+    assert (compact(21619.0), compact(0.0034), compact(700.0), compact(1.5e9)) == (
+        "21.6k",
+        "0.0034",
+        "700",
+        "1.5G",
+    )
+
+
+def test_public_ports_stand_out_in_words() -> None:
+    ports = (PublishedPort("127.0.0.1", 11434, 11434, "tcp"), PublishedPort("0.0.0.0", 8188, 8188, "tcp"))
+    text = ports_text(ports)
+    assert text.plain == "127.0.0.1:11434→11434, ⚠ PUBLIC 0.0.0.0:8188→8188"
+    assert any("red" in str(span.style) for span in text.spans)
+    assert ports_text((PublishedPort("::", 53, 53, "udp"),)).plain == "⚠ PUBLIC [::]:53→53/udp"
+
+
+def test_a_gpu_process_is_matched_to_its_container_by_id_prefix() -> None:
+    full = container_id("gpu1", "comfyui")
+    web = ContainerInfo(full, "comfyui", "img", "running", "Up")
+    docker = DockerSnapshot("gpu1", AT, None, (web,))
+    assert find_container(docker, full) is web
+    assert find_container(docker, full[:12]) is web
+    assert find_container(replace(docker, containers=(replace(web, id=full[:12]),)), full) is not None
+    assert find_container(docker, "0" * 64) is None
+    assert find_container(docker, None) is None
+
+
+def test_container_cells_read_without_colour() -> None:
+    fleet = recorded_fleet()
+    node = fleet.inventory.node("gpu1")
+    docker = fleet.source.snapshots["gpu1"].docker
+    assert docker is not None
+    cells = {c.name: container_cells(node, c, AT) for c in docker.containers}
+    assert cells["open-webui"]["health"].plain == "✖ unhealthy"
+    assert cells["open-webui"]["uptime"].plain == "12m"
+    assert cells["watchtower"]["state"].plain == "✖ exited"
+    assert cells["comfyui"]["uptime"].plain == "3d 4h"
+    restarted = replace(docker.containers[0], started_at=AT - timedelta(seconds=42))
+    assert container_cells(node, restarted, AT)["uptime"].plain == "42s"
+
+
+def test_series_names_lead_with_the_labels_that_differ() -> None:
+    a = (("__name__", "up"), ("instance", "a:9100"), ("job", "node"))
+    b = (("__name__", "up"), ("instance", "b:9100"), ("job", "node"))
+    first = varying([a, b])
+    assert first == frozenset({"instance"})
+    assert series_name(a) == 'up{instance="a:9100", job="node"}'
+    assert series_name((("job", "x"), ("__name__", "up"), ("zone", "1")), frozenset({"zone"})) == (
+        'up{zone="1", job="x"}'
+    )
+    assert short_label((("Hostname", "gpu1"), ("gpu", "0"), ("instance", "x"))) == "gpu1 gpu=0"
+
+
+def test_check_results_rank_worst_first() -> None:
+    results = [
+        CheckResult("b", "gpu.count", Status.OK, "ok"),
+        CheckResult("a", "nfs.mounted", Status.WARNING, "w", target="/m"),
+        CheckResult("c", "ssh.reachable", Status.CRITICAL, "down"),
+        CheckResult("a", "gpu.present", Status.UNKNOWN, "?"),
+    ]
+    assert [r.node for r in ranked(results)] == ["c", "a", "a", "b"]
+    assert result_key(results[1]) == "a|nfs.mounted|/m"
+
+
+async def test_metric_names_complete_the_last_token() -> None:
+    suggester = MetricSuggester()
+    suggester.set_names(["DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_GPU_TEMP", "up"])
+    assert await suggester.get_suggestion("rate(DCGM_FI_DEV_GPU_U") == "rate(DCGM_FI_DEV_GPU_UTIL"
+    assert await suggester.get_suggestion("up") is None  # complete already
+    assert await suggester.get_suggestion("sum(") is None
+
+
+class TableApp(App[None]):
+    def __init__(self, table: KeyedTable) -> None:
+        super().__init__()
+        self.table = table
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+
+
+class Pair(KeyedTable):
+    COLUMNS = (Column("name", "Name", 10, 0), Column("value", "Value", 8, 0), Column("extra", "Extra", 30, 5))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates: list[tuple[str, str]] = []
+
+    def update_cell(self, row_key, column_key, value, *, update_width=False):  # type: ignore[no-untyped-def,override]
+        self.updates.append((str(row_key), str(column_key)))
+        return super().update_cell(row_key, column_key, value, update_width=update_width)
+
+
+def rows(*pairs: tuple[str, str]) -> dict[str, dict[str, Text]]:
+    return {name: {"name": Text(name), "value": Text(value), "extra": Text("x")} for name, value in pairs}
+
+
+async def test_keyed_table_changes_only_what_changed_and_keeps_the_cursor() -> None:
+    table = Pair()
+    async with TableApp(table).run_test(size=(80, 10)) as pilot:
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "3")))
+        await pilot.pause()
+        table.move_cursor(row=1)
+        assert table.cursor_key == "b"
+        table.updates.clear()
+        table.sync(rows(("a", "1"), ("b", "20"), ("c", "3")))
+        assert table.updates == [("b", "value")]
+        table.sync(rows(("c", "3"), ("b", "20"), ("d", "4")))  # a goes, d comes, order changes
+        await pilot.pause()
+        assert [row.key.value for row in table.ordered_rows] == ["c", "b", "d"]
+        assert table.cursor_key == "b"
+        assert table.get_cell("b", "value").plain == "20"
+        # a style change alone is a change (Text equality ignores the base style)
+        table.updates.clear()
+        table.set_row("d", {"name": Text("d"), "value": Text("4", style="bold red"), "extra": Text("x")})
+        assert table.updates == [("d", "value")]
+
+
+async def test_keyed_table_drops_columns_when_narrow_and_keeps_the_cursor() -> None:
+    table = Pair()
+    async with TableApp(table).run_test(size=(80, 10)) as pilot:
+        table.sync(rows(("a", "1"), ("b", "2")))
+        await pilot.pause()
+        assert table.shown_columns == ("name", "value", "extra")
+        table.move_cursor(row=1)
+        await pilot.resize_terminal(40, 10)
+        await pilot.pause()
+        assert table.shown_columns == ("name", "value")
+        assert table.cursor_key == "b"
+        assert table.get_cell("b", "value").plain == "2"
+
+
+class InputApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield HistoryInput(["up", "DCGM_FI_DEV_GPU_UTIL"])
+
+
+async def test_history_input_walks_back_and_forth() -> None:
+    async with InputApp().run_test() as pilot:
+        box = pilot.app.query_one(HistoryInput)
+        box.focus()
+        await pilot.press(*"sum(")
+        await pilot.press("up")
+        assert box.value == "DCGM_FI_DEV_GPU_UTIL"
+        await pilot.press("up", "up")
+        assert box.value == "up"
+        await pilot.press("down")
+        assert box.value == "DCGM_FI_DEV_GPU_UTIL"
+        await pilot.press("down")
+        assert box.value == "sum("  # what was being typed comes back

@@ -1,0 +1,219 @@
+"""The node screen's Containers, Mounts and Services tables. Render only: the screen hands them data."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+
+from rich.text import Text
+
+from console.collectors.docker_model import ContainerInfo, DockerSnapshot, PublishedPort
+from console.collectors.listeners import BindFinding
+from console.collectors.mounts import MountsSnapshot, MountStatus
+from console.collectors.services import ProbeResult, ServicesSnapshot
+from console.inventory.model import Node, ServiceSpec
+from widgets.keyed_table import Column, KeyedTable
+from widgets.status import DASH, duration, latency
+
+STATE = {
+    "running": ("●", "green"),
+    "restarting": ("↻", "bold red"),
+    "paused": ("⏸", "yellow"),
+    "created": ("○", "dim"),
+    "exited": ("✖", "bold red"),
+    "dead": ("✖", "bold red"),
+    "removing": ("…", "dim"),
+}
+HEALTH = {"healthy": ("♥", "green"), "unhealthy": ("✖", "bold red"), "starting": ("…", "yellow")}
+
+
+def is_public(port: PublishedPort) -> bool:
+    """Published on every address (0.0.0.0, ::): reachable from anywhere the node is."""
+    try:
+        return ipaddress.ip_address(port.host_ip or "0.0.0.0").is_unspecified
+    except ValueError:
+        return False
+
+
+def ports_text(ports: tuple[PublishedPort, ...]) -> Text:
+    """'127.0.0.1:11434→11434', and a 0.0.0.0 binding in bold red with the word PUBLIC."""
+    if not ports:
+        return DASH
+    text = Text()
+    for number, port in enumerate(ports):
+        if number:
+            text.append(", ")
+        host = f"[{port.host_ip}]" if ":" in port.host_ip else port.host_ip
+        label = f"{host}:{port.host_port}→{port.container_port}"
+        label += "" if port.protocol == "tcp" else f"/{port.protocol}"
+        if is_public(port):
+            text.append(f"⚠ PUBLIC {label}", style="bold red")
+        else:
+            text.append(label)
+    return text
+
+
+def container_cells(node: Node, container: ContainerInfo, now: datetime) -> dict[str, Text]:
+    icon, style = STATE.get(container.state, ("?", "yellow"))
+    health = HEALTH.get(container.health or "")
+    restarts = container.restart_count
+    limits = node.thresholds.container_restarts
+    if restarts is None:
+        restart_text = DASH
+    else:
+        tone = "bold red" if restarts >= limits.crit else ("bold yellow" if restarts >= limits.warn else "")
+        restart_text = Text(str(restarts), style=tone, justify="right")
+    running = container.state == "running" and container.started_at is not None
+    compose = f"{container.compose_project}/{container.compose_service}" if container.compose_project else ""
+    return {
+        "name": Text(container.name, style="bold"),
+        "state": Text(f"{icon} {container.state}", style=style),
+        "health": Text(f"{health[0]} {container.health}", style=health[1]) if health else DASH,
+        "uptime": Text(duration((now - container.started_at).total_seconds()), justify="right")  # type: ignore[operator]
+        if running
+        else DASH,
+        "restarts": restart_text,
+        "ports": ports_text(container.ports),
+        "image": Text(container.image, style="dim"),
+        "compose": Text(compose) if compose else DASH,
+    }
+
+
+class ContainersTable(KeyedTable):
+    COLUMNS = (
+        Column("name", "Container", 14, 0),
+        Column("state", "State", 12, 0),
+        Column("health", "Health", 11, 2),
+        Column("uptime", "Up", 6, 3),
+        Column("restarts", "Rst", 3, 1),
+        Column("ports", "Ports", 16, 1, flex=True),
+        Column("image", "Image", 30, 5),
+        Column("compose", "Compose", 16, 6),
+    )
+
+    def show(self, node: Node, docker: DockerSnapshot | None, now: datetime) -> None:
+        containers = docker.containers if docker is not None else ()
+        self.sync({c.name: container_cells(node, c, now) for c in containers})
+
+
+def mount_cells(status: MountStatus) -> dict[str, Text]:
+    spec, entry = status.spec, status.entry
+    if entry is None:
+        actual = Text("✖ not mounted", style="bold red")
+    elif status.source_ok is False or status.fstype_ok is False:
+        actual = Text(f"▲ {entry.source} ({entry.fstype})", style="bold yellow")
+    else:
+        actual = Text(f"● {entry.source}", style="green")
+    if status.mode is None:
+        mode = Text(spec.mode or "–", style="dim")
+    elif status.mode_ok is False:
+        mode = Text(f"✖ {status.mode} (want {spec.mode})", style="bold red")
+    else:
+        mode = Text(status.mode)
+    if status.responsive == "ok":
+        answer = Text.assemble(("● ok ", "green"), latency(status.latency_s))
+    elif status.responsive == "hung":
+        answer = Text("✖ HUNG", style="bold red")
+    elif status.responsive == "error":
+        answer = Text(f"✖ {'unusable' if status.fatal else 'error'}", style="bold red")
+    else:
+        answer = DASH
+    if status.server == "reachable":
+        server = Text("● reachable", style="green")
+    elif status.server == "unreachable":
+        server = Text("✖ unreachable", style="bold red")
+    else:
+        server = DASH
+    detail = status.probe_detail or status.server_detail or ""
+    return {
+        "path": Text(spec.path, style="bold"),
+        "expected": Text(spec.source or "any", style="dim" if spec.source is None else ""),
+        "actual": actual,
+        "mode": mode,
+        "responsive": answer,
+        "server": server,
+        "detail": Text(detail, style="dim"),
+    }
+
+
+class MountsTable(KeyedTable):
+    COLUMNS = (
+        Column("path", "Mount", 14, 0),
+        Column("expected", "Expected", 22, 3),
+        Column("actual", "Actual", 26, 1),
+        Column("mode", "Mode", 4, 1),
+        Column("responsive", "Responds", 14, 0),
+        Column("server", "Server", 13, 2),
+        Column("detail", "Detail", 12, 4, flex=True),
+    )
+
+    def show(self, mounts: MountsSnapshot | None) -> None:
+        if mounts is None:
+            self.sync({})
+            return
+        rows = {status.spec.path: mount_cells(status) for status in mounts.mounts}
+        for entry in mounts.extra_network_mounts:
+            rows[entry.mount_point] = {
+                "path": Text(entry.mount_point),
+                "expected": Text("not in inventory", style="dim"),
+                "actual": Text(f"● {entry.source}"),
+                "mode": Text(entry.mode or "–"),
+            }
+        self.sync(rows)
+
+
+def service_cells(
+    spec: ServiceSpec, probe: ProbeResult | None, finding: BindFinding | None
+) -> dict[str, Text]:
+    if spec.http is None:
+        status = Text("not probed", style="dim")
+    elif probe is None:
+        status = DASH
+    elif probe.outcome == "ok":
+        status = Text(f"● {probe.status_code} ok", style="green")
+    elif probe.outcome == "unexpected_status":
+        status = Text(f"✖ {probe.status_code}", style="bold red")
+    else:
+        status = Text(f"✖ {probe.outcome.replace('_', ' ')}", style="bold red")
+    if finding is None:
+        bind = Text("not audited", style="dim")
+    elif finding.verdict == "exposed":
+        bind = Text(f"⚠ EXPOSED {', '.join(finding.exposed)}", style="bold red")
+    elif finding.verdict == "not_listening":
+        bind = Text("▲ not listening", style="bold yellow")
+    else:
+        bind = Text(f"● {finding.expected}", style="green")
+    return {
+        "name": Text(spec.name, style="bold"),
+        "port": Text(str(spec.port), justify="right"),
+        "status": status,
+        "latency": latency(probe.latency_s) if probe is not None else DASH,
+        "bind": bind,
+        "container": Text(spec.container) if spec.container else DASH,
+        "detail": Text(
+            (finding.detail if finding and finding.verdict != "ok" else None)
+            or (probe.detail if probe else ""),
+            style="dim",
+        ),
+    }
+
+
+class ServicesTable(KeyedTable):
+    COLUMNS = (
+        Column("name", "Service", 12, 0),
+        Column("port", "Port", 5, 0),
+        Column("status", "Probe", 12, 0),
+        Column("latency", "Latency", 9, 1),
+        Column("bind", "Bind audit", 18, 0),
+        Column("container", "Container", 12, 3),
+        Column("detail", "Detail", 12, 2, flex=True),
+    )
+
+    def show(self, node: Node, services: ServicesSnapshot | None, findings: dict[str, BindFinding]) -> None:
+        probes = {probe.service: probe for probe in services.probes} if services is not None else {}
+        self.sync(
+            {
+                spec.name: service_cells(spec, probes.get(spec.name), findings.get(spec.name))
+                for spec in node.services
+            }
+        )
