@@ -10,6 +10,7 @@ from console import __version__
 from console.checkmode import FORMATS, CheckOptions, SelectionError, run_check_mode, select_nodes
 from console.checks.lock import LockBusy
 from console.inventory import Inventory, InventoryError, load_inventory, locate_inventory
+from console.wizards.cli import WIZARD_COMMANDS, add_wizard_commands, run_wizard_command
 
 EXIT_UNKNOWN = 3
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     inventory_commands = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
     check = inventory_commands.add_parser("check", help="validate an inventory file and print its problems")
     check.add_argument("path", metavar="PATH")
+    add_wizard_commands(commands)
     return parser
 
 
@@ -108,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "inventory":
             return _inventory_check(args.path)
         inventory = load_inventory(locate_inventory(args.inventory))
+        if args.command in WIZARD_COMMANDS:
+            return run_wizard_command(args, inventory)
         if args.check:
             return run_check_mode(inventory, _check_options(args))
         return _run_tui(inventory, args)

@@ -21,6 +21,7 @@ from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
 from console.transport import ConnectError, Transport, TransportError, transports_for
 from console.transport.readonly import ReadOnlyTransport
+from console.wizards.stack_checks import StackSnapshot, collect_stack
 
 T = TypeVar("T")
 GpuCollector = Callable[[Node, Transport], Awaitable[GpuSnapshot]]
@@ -64,10 +65,11 @@ async def poll_node(
         node.sshd is not None or bool(node.storage),
         collect_node_facts(transport, node, timeout=node.ssh.command_timeout),
     )
+    stack_task = _optional(node.ai_stack is not None, collect_stack(transport, node))
     try:
         gpu = await gpu_collector(node, transport)
     except TransportError as exc:
-        for task in (services_task, mounts_task, docker_task, facts_task):
+        for task in (services_task, mounts_task, docker_task, facts_task, stack_task):
             task.cancel()
         return NodeSnapshot(
             node.name, datetime.now(UTC), reachable=False, error=str(exc), connect_s=connect_s
@@ -76,6 +78,7 @@ async def poll_node(
     mounts: MountsSnapshot | None = await mounts_task
     docker: DockerSnapshot | None = await docker_task
     facts: NodeFacts | None = await facts_task
+    stack: StackSnapshot | None = await stack_task
     return NodeSnapshot(
         node.name,
         datetime.now(UTC),
@@ -86,6 +89,7 @@ async def poll_node(
         mounts=mounts,
         docker=docker,
         facts=facts,
+        stack=stack,
     )
 
 

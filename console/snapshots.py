@@ -10,6 +10,7 @@ from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.collectors.mounts import MountsSnapshot
 from console.collectors.node_facts import NodeFacts
 from console.collectors.services import ServicesSnapshot
+from console.wizards.stack_checks import StackSnapshot
 
 __all__ = [
     "DockerSnapshot",
@@ -19,6 +20,7 @@ __all__ = [
     "NodeFacts",
     "NodeSnapshot",
     "ServicesSnapshot",
+    "StackSnapshot",
 ]
 
 
@@ -36,3 +38,4 @@ class NodeSnapshot:
     mounts: MountsSnapshot | None = None
     docker: DockerSnapshot | None = None
     facts: NodeFacts | None = None
+    stack: StackSnapshot | None = None

@@ -37,6 +37,7 @@ class NodeScreen(ConsoleScreen):
         ),
         Binding("l", "logs", "Logs"),
         Binding("R", "restart", "Restart"),
+        Binding("w", "bringup", "Bring-up wizard", show=False),
     ]
 
     def __init__(self, node: Node, *, tab: str | None = None) -> None:
@@ -252,6 +253,20 @@ class NodeScreen(ConsoleScreen):
             confirm="Restart",
         )
         self.app.push_screen(question, partial(self._restart_answered, name))
+
+    def action_bringup(self) -> None:
+        """The AI stack bring-up for this node: every step planned and confirmed on the wizard screen."""
+        transport = self.session.transports.get(self.node.name)
+        if transport is None:
+            self.notify("no live connection to this node (recorded data)", severity="warning")
+            return
+        from console.wizards.bringup import bringup_wizard
+        from console.wizards.engine import NodeContext
+        from console.wizards.settings import stack_settings
+        from screens.wizard import WizardScreen
+
+        context = NodeContext(transport, self.node, self.session.audit)
+        self.app.push_screen(WizardScreen(bringup_wizard(stack_settings(self.node)), context))
 
     def _restart_answered(self, container: str, confirmed: bool | None) -> None:
         self.console.restart_container(self.node, container, confirmed=bool(confirmed))

@@ -75,7 +75,7 @@ def test_services_and_prometheus_in_one_check_run(
     assert results[("gpu1", "service.bind", "webui")]["status"] == "critical"  # listens on 0.0.0.0
     mismatch = results[("gpu1", "service.tls_mismatch", "webui")]
     assert mismatch["status"] == "critical"
-    assert mismatch["fix"] == f"use http://127.0.0.1:{exposed.port}/"
+    assert mismatch["fix"] == f"troubleshoot tls-mismatch (use http://127.0.0.1:{exposed.port}/)"
     # The fleet's Prometheus, reached through gpu1's SSH connection: one target down, one alert firing.
     down = [r for r in report["results"] if r["check"] == "prometheus.targets" and r["status"] == "critical"]
     assert len(down) == 1
@@ -169,3 +169,23 @@ def test_docker_through_the_ssh_connection(
     assert bind["status"] == "critical"
     assert "127.0.0.1:18081" in (bind["fix"] or "")
     assert code == 2
+
+
+def test_stack_detector_runs_under_the_read_only_handle(
+    ssh_lab: SshLab, gpu_node: LabNode, docker_lab: DockerLab, tmp_path: Path
+) -> None:
+    # --check wraps every transport read-only: the AI stack detector's reads must be registered as such.
+    root = tmp_path / "node"
+    text = ssh_lab.inventory_yaml([gpu_node])
+    text += (
+        f"    docker: {{socket: '{docker_lab.socket}'}}\n"
+        f"    ai_stack: {{nvme_root: '{root}/nvme', ssd_root: '{root}/ssd', project_dir: '{root}/proj'}}\n"
+    )
+    inventory = tmp_path / "lab.yaml"
+    inventory.write_text(text)
+    _, report = run_check(inventory)
+    assert "errors" not in report
+    stack = by_key(report)[("gpu1", "stack.comfy_mnt", "comfy")]
+    assert stack["status"] == "critical"
+    assert stack["summary"].startswith("AI stack not brought up")
+    assert stack["fix"].startswith("troubleshoot comfy-mnt-ownership")

@@ -10,6 +10,8 @@ from console.checks.node_rules import evaluate_node_facts, planned_node_facts
 from console.checks.service_rules import evaluate_services, planned_services
 from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
+from console.wizards.fixes import name_fix
+from console.wizards.stack_checks import evaluate_stack, planned_stack
 
 Planned = tuple[tuple[str, str | None], ...]
 
@@ -23,6 +25,7 @@ def planned_checks(node: Node) -> Planned:
         *planned_mounts(node),
         *planned_docker(node),
         *planned_node_facts(node),
+        *planned_stack(node),
     )
 
 
@@ -50,4 +53,7 @@ def evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
         results += evaluate_docker(node, snapshot.docker)
     if node.sshd is not None or node.storage:
         results += evaluate_node_facts(node, snapshot.facts)
-    return tuple(results)
+    if node.ai_stack is not None:
+        results += evaluate_stack(node, snapshot.stack)
+    # Failures the troubleshooting catalogue repairs name their fix: "troubleshoot NAME".
+    return tuple(name_fix(result) for result in results)

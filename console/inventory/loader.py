@@ -23,6 +23,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from console.wizards.settings import AiStackSettings
+
 from .model import (
     GpuExpectation,
     HttpProbe,
@@ -53,6 +55,7 @@ _DEFAULTABLE = (
     "power_budget_w",
     "sshd",
     "storage",
+    "ai_stack",
 )
 _TAG = "tag:yaml.org,2002:"
 _INVALID: Any = object()  # stands in for a value that already produced a problem
@@ -102,6 +105,18 @@ def _check_host(value: str) -> str | None:
     return None
 
 
+def _octal(value: str) -> str | None:
+    return None if re.fullmatch(r"[0-7]{3,4}", value) else "must be octal, e.g. 775"
+
+
+def _port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "must be between 1 and 65535"
+
+
+def _absolute(value: str) -> str | None:
+    return None if value.startswith("/") else "must be an absolute path"
+
+
 def _check_address(value: str) -> str | None:
     try:
         ipaddress.ip_address(value)
@@ -144,7 +159,16 @@ _CHECKS: dict[tuple[type, str], Check] = {
     (StorageSpec, "owner"): lambda v: (
         None if re.fullmatch(r"[0-9]+:[0-9]+", v) else "must be numeric uid:gid, e.g. 1024:1024"
     ),
-    (StorageSpec, "mode"): lambda v: None if re.fullmatch(r"[0-7]{3,4}", v) else "must be octal, e.g. 775",
+    (StorageSpec, "mode"): _octal,
+    **{(AiStackSettings, f"{name}_port"): _port for name in ("comfy", "ollama", "openwebui")},
+    **{(AiStackSettings, name): _absolute for name in ("nvme_root", "ssd_root", "project_dir")},
+    (AiStackSettings, "comfy_mode"): lambda v: (
+        None if re.fullmatch(r"[0-7]{3,4}", v) else "must be octal, e.g. 775"
+    ),
+    (AiStackSettings, "comfy_uid"): lambda v: None if v >= 0 else "must be 0 or more",
+    (AiStackSettings, "comfy_gid"): lambda v: None if v >= 0 else "must be 0 or more",
+    (AiStackSettings, "first_run_timeout"): _positive,
+    (AiStackSettings, "poll_interval"): _positive,
 }
 
 

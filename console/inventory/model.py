@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from console.wizards.settings import AiStackSettings
+
 HostKeyPolicy = Literal["strict", "accept-new"]
 TransportKind = Literal["ssh", "local"]
 GpuSourceKind = Literal["nvidia-smi", "prometheus"]
@@ -134,6 +136,7 @@ class Node:
     power_budget_w: float | None = None  # the node's GPUs together may draw at most this
     sshd: SshdPolicy | None = None  # None: the node's sshd settings are not checked
     storage: tuple[StorageSpec, ...] = ()
+    ai_stack: AiStackSettings | None = None  # the AI stack bring-up's paths, images and ports (wizards)
 
 
 @dataclass(frozen=True, slots=True)
