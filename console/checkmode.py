@@ -14,8 +14,8 @@ from console.checks.lock import check_lock, lock_path
 from console.checks.model import CheckReport, Status
 from console.checks.render import render_json, render_text
 from console.checks.runner import run_checks
-from console.fleet import LiveSource
 from console.inventory.model import Inventory, Node
+from console.streaming import StreamingSource
 
 FORMATS = ("text", "json", "nagios", "prometheus")
 
@@ -67,7 +67,8 @@ def filter_results(report: CheckReport, only: Sequence[str], skip: Sequence[str]
 
 
 async def _run(inventory: Inventory, nodes: tuple[Node, ...], timeout: float) -> CheckReport:
-    source = LiveSource(inventory, nodes, read_only=True)  # --check never mutates: structurally
+    # The same streaming source as the TUI, once: each stream's first row; never mutates (structurally).
+    source = StreamingSource(inventory, nodes, one_shot=True, read_only=True)
     try:
         return await run_checks(inventory, source, nodes=nodes, timeout=timeout)
     finally:

@@ -34,10 +34,11 @@ from console.collectors.prometheus import (
     TargetInfo,
     open_prometheus,
 )
-from console.fleet import LiveSource, SnapshotSource
+from console.fleet import SnapshotSource
 from console.history import MetricHistory
 from console.inventory.model import Inventory, Node, PrometheusSettings
 from console.snapshots import NodeSnapshot
+from console.streaming import StreamingSource
 from console.transport import Transport
 
 HISTORY_LIMIT = 500  # PromQL queries kept
@@ -256,7 +257,7 @@ class ConsoleSession:
     @classmethod
     def live(cls, inventory: Inventory, nodes: Sequence[Node] | None = None) -> ConsoleSession:
         """The real fleet: one persistent transport per node, Prometheus through the inventory's `via`."""
-        source = LiveSource(inventory, tuple(nodes) if nodes is not None else None)
+        source = StreamingSource(inventory, tuple(nodes) if nodes is not None else None)
         prometheus = None
         if inventory.prometheus is not None:
             prometheus = LivePrometheus(inventory.prometheus, source.prometheus_transport())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from console.collectors.basics import NodeBasics
 from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.collectors.mounts import MountsSnapshot
@@ -17,6 +18,7 @@ __all__ = [
     "GpuReading",
     "GpuSnapshot",
     "MountsSnapshot",
+    "NodeBasics",
     "NodeFacts",
     "NodeSnapshot",
     "ServicesSnapshot",
@@ -39,3 +41,4 @@ class NodeSnapshot:
     docker: DockerSnapshot | None = None
     facts: NodeFacts | None = None
     stack: StackSnapshot | None = None
+    basics: NodeBasics | None = None  # load, memory, disk, uptime, kernel (filled by the streaming source)

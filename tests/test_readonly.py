@@ -443,3 +443,15 @@ async def test_check_run_changes_nothing_on_the_node(
         await raw.close()
         await handle.close()
     assert tree(watched) != files
+
+
+async def test_streams_through_the_read_only_handle_are_checked_too(
+    ssh_lab: SshLab, gpu_node: LabNode
+) -> None:
+    transport = ReadOnlyTransport(SSHTransport(lab_node_model(ssh_lab, gpu_node)))
+    try:
+        with pytest.raises(ReadOnlyViolation):
+            await transport.open_stream("touch /tmp/opsconsole-readonly-stream")
+    finally:
+        await transport.close()
+    assert not os.path.exists("/tmp/opsconsole-readonly-stream")  # noqa: ASYNC240

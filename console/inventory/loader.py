@@ -56,6 +56,7 @@ _DEFAULTABLE = (
     "sshd",
     "storage",
     "ai_stack",
+    "scratch",
 )
 _TAG = "tag:yaml.org,2002:"
 _INVALID: Any = object()  # stands in for a value that already produced a problem

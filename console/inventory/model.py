@@ -136,6 +136,9 @@ class Node:
     power_budget_w: float | None = None  # the node's GPUs together may draw at most this
     sshd: SshdPolicy | None = None  # None: the node's sshd settings are not checked
     storage: tuple[StorageSpec, ...] = ()
+    scratch: tuple[
+        str, ...
+    ] = ()  # local scratch paths whose disk use is shown (never NFS: statfs could hang)
     ai_stack: AiStackSettings | None = None  # the AI stack bring-up's paths, images and ports (wizards)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -81,3 +82,49 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class LineStream(Protocol):
+    """A long-lived process on the node (`StreamingTransport.open_stream`), holding one session channel.
+
+    Lines come without their newline; `readline()` returns None once the process's output ended (then
+    `exit_status` / `exit_signal` say how it ended, when the node told us). `close()` ends the process
+    (a signal, then closing the channel) and gives the channel back; closing is idempotent.
+    """
+
+    @property
+    def command(self) -> str: ...
+
+    @property
+    def exit_status(self) -> int | None: ...
+
+    @property
+    def exit_signal(self) -> str | None: ...
+
+    @property
+    def error(self) -> str | None:
+        """Why reading stopped when it was not a plain end of output (a lost connection)."""
+
+    async def readline(self) -> str | None: ...
+
+    def write(self, text: str) -> None:
+        """Send text to the process's stdin (request/response streams)."""
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingTransport(Transport, Protocol):
+    """A transport that can keep processes running on the node and read their output as it comes.
+
+    SSHTransport implements it. Consumers fall back to `run()` where a transport does not (LocalTransport,
+    a wrapper without `open_stream`): `isinstance(transport, StreamingTransport)`.
+    """
+
+    async def open_stream(self, command: str, *, timeout: float | None = None) -> LineStream:
+        """Start `command` on the node and keep it; waits at most `timeout` for a channel (CommandTimeout)."""
+        ...
+
+    def stream(self, command: str, *, timeout: float | None = None) -> AsyncIterator[str]:
+        """The lines `command` prints, as they come; closing or cancelling the iteration ends it."""
+        ...

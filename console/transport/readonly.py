@@ -23,9 +23,18 @@ import re
 import shlex
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from console.transport.base import ByteReader, ByteWriter, CommandResult, Transport
+from console.transport.base import (
+    ByteReader,
+    ByteWriter,
+    CommandResult,
+    LineStream,
+    StreamingTransport,
+    Transport,
+    TransportError,
+)
 
 __all__ = [
     "Argv",
@@ -235,6 +244,22 @@ class ReadOnlyTransport:
 
     async def open_unix_socket(self, path: str) -> tuple[ByteReader, ByteWriter]:
         return await asyncio.open_unix_connection(await self.forward_unix_socket(path))
+
+    async def open_stream(self, command: str, *, timeout: float | None = None) -> LineStream:
+        """A long-lived read (a GPU stream) passes when its command is registered read-only."""
+        if not is_read_only(command):
+            raise ReadOnlyViolation(f"{self.node_name}: read-only mode refused to run {command[:120]!r}")
+        if not isinstance(self._inner, StreamingTransport):
+            raise TransportError(f"{self.node_name}: no streams over this transport")
+        return await self._inner.open_stream(command, timeout=timeout)
+
+    async def stream(self, command: str, *, timeout: float | None = None) -> AsyncIterator[str]:
+        lines = await self.open_stream(command, timeout=timeout)
+        try:
+            while (line := await lines.readline()) is not None:
+                yield line
+        finally:
+            await lines.close()
 
     async def close(self) -> None:
         proxies, self._proxies = list(self._proxies.values()), {}

@@ -9,6 +9,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,27 @@ from console.transport.base import (
     HostKeyError,
     TransportError,
 )
+from console.transport.pool import DEFAULT_MAX_SESSIONS, ChannelBudget, ChannelSlot, connect_slot
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
+REFUSED_RETRY_FIRST_S = 0.01  # sshd frees a closed session a moment after we see it close
+REFUSED_RETRY_MAX_S = 0.2
+EXIT_STATUS_WAIT_S = 2.0
+
+
+# Parsed known_hosts files, shared by every transport: parsing one of N entries per connect is O(N²) for a
+# fleet (300 nodes: 90,000 key decodes). Re-read when the file changes (accept-new appends to it).
+_KNOWN_HOSTS: dict[str, tuple[tuple[int, int, int], asyncssh.SSHKnownHosts]] = {}
+
+
+def _parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    stat = path.stat()
+    version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    cached = _KNOWN_HOSTS.get(str(path))
+    if cached is None or cached[0] != version:
+        cached = _KNOWN_HOSTS[str(path)] = (version, asyncssh.read_known_hosts(str(path)))
+    return cached[1]
 
 
 class _HostKeyPolicyClient(asyncssh.SSHClient):
@@ -46,11 +65,19 @@ class SSHTransport:
     """Commands, unix sockets and TCP streams to one node over a single SSH connection.
 
     Never prompts: no password or keyboard-interactive auth, and an encrypted key without an agent fails.
+
+    Session channels (commands and streams) go through a `ChannelBudget` of `max_sessions` (sshd's
+    MaxSessions): beyond it they queue, within their own deadline, instead of being refused.
     """
 
-    def __init__(self, node: Node, *, jump: SSHTransport | None = None) -> None:
+    def __init__(
+        self, node: Node, *, jump: SSHTransport | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS
+    ) -> None:
         self._node = node
         self._jump = jump
+        self._max_sessions = max_sessions
+        self._budget = ChannelBudget(max_sessions)
+        self._lingering: set[asyncio.Task[None]] = set()
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = asyncio.Lock()
         self._failures = 0
@@ -73,6 +100,11 @@ class SSHTransport:
         return self._conn is not None and not self._conn.is_closed()
 
     @property
+    def budget(self) -> ChannelBudget:
+        """The session-channel budget of the current connection (a new one per connection)."""
+        return self._budget
+
+    @property
     def address(self) -> str:
         port = self._node.ssh.port
         return f"{self._node.host}:{port}" if port else self._node.host
@@ -80,8 +112,8 @@ class SSHTransport:
     def _known_hosts_path(self) -> Path:
         return Path(os.path.expanduser(self._node.ssh.known_hosts))
 
-    def _known_hosts_option(self) -> str | None:
-        """The known_hosts file to verify against; missing is an error unless accept-new may create it."""
+    def _known_hosts_option(self) -> asyncssh.SSHKnownHosts:
+        """The parsed known_hosts to verify against; missing is an error unless accept-new may create it."""
         path = self._known_hosts_path()
         if not path.exists():
             if self._node.ssh.host_key_policy != "accept-new":
@@ -92,9 +124,10 @@ class SSHTransport:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
         port = self._node.ssh.port or 22
-        matches = asyncssh.read_known_hosts(str(path)).match(self._node.host, "", port)
+        known = _parsed_known_hosts(path)
+        matches = known.match(self._node.host, "", port)
         self._had_known_entry = bool(matches[0] or matches[1])
-        return str(path)
+        return known
 
     def _accept_new_key(self, host: str, port: int, key: asyncssh.SSHKey) -> bool:
         if self._node.ssh.host_key_policy != "accept-new" or self._had_known_entry:
@@ -139,6 +172,7 @@ class SSHTransport:
                 raise ConnectError(f"{self._last_error} (next try in {wait:.0f}s)")
             try:
                 self._conn = await self._open()
+                self._budget = ChannelBudget(self._max_sessions)  # a fresh connection: every slot free
             except ConnectError as exc:
                 self._failures += 1
                 backoff = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
@@ -152,17 +186,19 @@ class SSHTransport:
         ssh = self._node.ssh
         options = self._connect_options()
         if self._jump is not None:
-            options["tunnel"] = await self._jump.connection()
+            options["tunnel"] = await self._jump.connection()  # before our handshake slot: no deadlock
         elif ssh.jump:
             options["tunnel"] = ssh.jump
         try:
             # connect_timeout covers TCP, banner, key exchange and auth: a hung sshd cannot hold us.
-            conn = await asyncio.wait_for(
-                asyncssh.connect(
-                    self._node.host, client_factory=lambda: _HostKeyPolicyClient(self), **options
-                ),
-                timeout=ssh.connect_timeout + 1,
-            )
+            # Waiting for a handshake slot (bounded concurrent connects) does not count against it.
+            async with connect_slot():
+                conn = await asyncio.wait_for(
+                    asyncssh.connect(
+                        self._node.host, client_factory=lambda: _HostKeyPolicyClient(self), **options
+                    ),
+                    timeout=ssh.connect_timeout + 1,
+                )
         except asyncssh.HostKeyNotVerifiable as exc:
             if self._had_known_entry:
                 raise HostKeyError(
@@ -189,20 +225,75 @@ class SSHTransport:
         assert self._conn is not None
         return self._conn
 
-    async def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
+    async def _session(
+        self, command: str, deadline: float, *, stream: bool
+    ) -> tuple[asyncssh.SSHClientProcess[str], ChannelSlot]:
+        """A session channel running `command`, within the budget; queued (never refused) until `deadline`.
+
+        sshd answers "open failed" beyond MaxSessions, and also for a moment after a session closed (it
+        frees sessions lazily): both are retried until the deadline.
+        """
         conn = await self.connection()
+        budget = self._budget
+        started = time.monotonic()
+        retry = REFUSED_RETRY_FIRST_S
+
+        def no_channel() -> CommandTimeout:
+            return CommandTimeout(f"{self.node_name}: no channel within {deadline:g}s for {command!r}")
+
+        while True:
+            slot = budget.try_acquire(stream=stream)
+            if slot is None:
+                try:
+                    slot = await asyncio.wait_for(
+                        budget.acquire(stream=stream), max(0.0, deadline - (time.monotonic() - started))
+                    )
+                except TimeoutError as exc:
+                    raise no_channel() from exc
+            try:
+                remaining = max(0.0, deadline - (time.monotonic() - started))
+                process = await asyncio.wait_for(
+                    conn.create_process(command, encoding="utf-8", errors="replace"), timeout=remaining
+                )
+            except asyncssh.ChannelOpenError as exc:
+                slot.release()
+                remaining = deadline - (time.monotonic() - started)
+                if conn.is_closed() or not _refused_for_sessions(exc, budget):
+                    raise self._command_failed(exc) from exc
+                if remaining <= retry:
+                    raise no_channel() from exc
+                await asyncio.sleep(retry)
+                retry = min(REFUSED_RETRY_MAX_S, retry * 2)
+                continue
+            except TimeoutError as exc:
+                slot.release()
+                raise no_channel() from exc
+            except (OSError, asyncssh.Error) as exc:
+                slot.release()
+                raise self._command_failed(exc) from exc
+            except BaseException:
+                slot.release()
+                raise
+            return process, slot
+
+    def _done_with(self, process: asyncssh.SSHClientProcess[str], slot: ChannelSlot) -> None:
+        """Close the channel; give its slot back once sshd has let the session go.
+
+        A process that ended frees its session now. One still running (cut at our deadline, a stream) keeps
+        its session on the node until it exits, so the slot stays taken until the channel has closed.
+        """
+        process.close()  # closing the channel is the real cancel on the node's side
+        if process.exit_status is not None or process.exit_signal is not None:
+            slot.release()
+            return
+        task = asyncio.ensure_future(_release_when_closed(process, slot))
+        self._lingering.add(task)
+        task.add_done_callback(self._lingering.discard)
+
+    async def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
         deadline = timeout if timeout is not None else self._node.ssh.command_timeout
         started = time.monotonic()
-        try:
-            process = await asyncio.wait_for(
-                conn.create_process(command, encoding="utf-8", errors="replace"), timeout=deadline
-            )
-        except TimeoutError as exc:
-            raise CommandTimeout(
-                f"{self.node_name}: no channel within {deadline:g}s for {command!r}"
-            ) from exc
-        except (OSError, asyncssh.Error) as exc:
-            raise self._command_failed(exc) from exc
+        process, slot = await self._session(command, deadline, stream=False)
         try:
             remaining = max(0.0, deadline - (time.monotonic() - started))
             stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=remaining)
@@ -211,7 +302,7 @@ class SSHTransport:
         except (OSError, asyncssh.Error) as exc:
             raise self._command_failed(exc) from exc
         finally:
-            process.close()  # closing the channel is the real cancel on the node's side
+            self._done_with(process, slot)
         exit_status = process.exit_status
         if exit_status is None:  # killed by a signal, or the channel closed without a status
             exit_status = -1
@@ -222,6 +313,24 @@ class SSHTransport:
             stderr=str(stderr or ""),
             duration_s=time.monotonic() - started,
         )
+
+    async def open_stream(self, command: str, *, timeout: float | None = None) -> SSHLineStream:
+        """Start a long-lived `command`; it holds one of the streams' slots until closed."""
+        deadline = timeout if timeout is not None else self._node.ssh.command_timeout
+        try:
+            process, slot = await self._session(command, deadline, stream=True)
+        except ValueError as exc:  # the budget leaves no slot to streams
+            raise TransportError(f"{self.node_name}: {exc}") from exc
+        return SSHLineStream(self, process, slot)
+
+    async def stream(self, command: str, *, timeout: float | None = None) -> AsyncIterator[str]:
+        """The lines `command` prints as they come; leaving the loop (or cancelling it) ends the process."""
+        lines = await self.open_stream(command, timeout=timeout)
+        try:
+            while (line := await lines.readline()) is not None:
+                yield line
+        finally:
+            await lines.close()
 
     def _command_failed(self, exc: BaseException) -> TransportError:
         if self._conn is not None and self._conn.is_closed():
@@ -274,6 +383,96 @@ class SSHTransport:
         if conn is not None:
             conn.close()
             await conn.wait_closed()
+        lingering, self._lingering = set(self._lingering), set()
+        for task in lingering:
+            task.cancel()
+        if lingering:
+            await asyncio.wait(lingering)
+
+
+# OpenSSH refuses a session beyond MaxSessions with code 2 ("open failed"); others may use 1 or 4.
+_SESSION_LIMIT_CODES = frozenset(
+    {asyncssh.OPEN_CONNECT_FAILED, asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, asyncssh.OPEN_RESOURCE_SHORTAGE}
+)
+
+
+def _refused_for_sessions(exc: asyncssh.ChannelOpenError, budget: ChannelBudget) -> bool:
+    """A refusal that other sessions explain (open now, or closed a moment ago): worth queueing again.
+
+    With nothing else open, a refused session is the node's policy, not a limit: fail at once.
+    """
+    recent = time.monotonic() - budget.last_release < 1.0
+    return exc.code in _SESSION_LIMIT_CODES and (budget.in_use > 0 or recent)
+
+
+async def _release_when_closed(process: asyncssh.SSHClientProcess[str], slot: ChannelSlot) -> None:
+    try:
+        await process.wait_closed()
+    finally:
+        slot.release()
+
+
+class SSHLineStream:
+    """A long-lived process on the node over one session channel (see base.LineStream)."""
+
+    def __init__(
+        self, transport: SSHTransport, process: asyncssh.SSHClientProcess[str], slot: ChannelSlot
+    ) -> None:
+        self._transport = transport
+        self._process = process
+        self._slot = slot
+        self._closed = False
+        self._error: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    @property
+    def command(self) -> str:
+        return str(self._process.command or "")
+
+    @property
+    def exit_status(self) -> int | None:
+        return self._process.exit_status
+
+    @property
+    def exit_signal(self) -> str | None:
+        signal = self._process.exit_signal
+        return str(signal[0]) if signal else None
+
+    async def readline(self) -> str | None:
+        if self._closed:
+            return None
+        try:
+            line = await self._process.stdout.readline()
+        except (OSError, asyncssh.Error) as exc:
+            self._error = _describe(exc)
+            return None
+        if not line:
+            # sshd may send the exit status just after the end of output: wait (briefly) for it.
+            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
+                await asyncio.wait_for(self._process.wait_closed(), EXIT_STATUS_WAIT_S)
+            return None
+        return line[:-1] if line.endswith("\n") else line
+
+    def write(self, text: str) -> None:
+        if self._closed:
+            raise TransportError(f"{self._transport.node_name}: stream already closed")
+        try:
+            self._process.stdin.write(text)
+        except (OSError, asyncssh.Error) as exc:
+            raise TransportError(f"{self._transport.node_name}: {_describe(exc)}") from exc
+
+    async def close(self) -> None:
+        """TERM the process (sshd passes the signal on), close the channel; never waits on the node."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._process.exit_status is None and self._process.exit_signal is None:
+            with contextlib.suppress(OSError, asyncssh.Error):
+                self._process.terminate()
+        self._transport._done_with(self._process, self._slot)
 
 
 def _describe(exc: BaseException) -> str:

@@ -125,3 +125,29 @@ def ns_exec(pid: int, argv: Sequence[str], *, timeout: float = 10.0) -> subproce
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def sshd_config_at(
+    address: str,
+    port: int,
+    host_key: Path,
+    pid_file: Path,
+    bin_dir: Path,
+    *,
+    authorized_keys: Path,
+    user: str,
+    max_sessions: int | None = None,
+) -> str:
+    """sshd_config() listening on address:port; MaxSessions as given (None: sshd's default, 10)."""
+    lines = []
+    for line in sshd_config(
+        port, host_key, pid_file, bin_dir, authorized_keys=authorized_keys, user=user
+    ).splitlines():
+        if line.startswith("ListenAddress "):
+            line = f"ListenAddress {address}:{port}"
+        elif line.startswith("MaxSessions "):
+            if max_sessions is None:
+                continue
+            line = f"MaxSessions {max_sessions}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,295 @@
+"""Node basics: load, memory, uptime, kernel from /proc; root and local scratch disk use from statfs.
+
+The /proc part is read by shell builtins only (`read` from a file, `case`, `echo`), so the long-lived
+request/response shell of console/streams/basics.py answers each refresh without starting a process on the
+node; `collect_basics` runs the same script once per call where no stream is kept (LocalTransport, `--check`
+through a read-only wrapper).
+
+Disk use needs statfs, so it is one `stat -f` under a remote `timeout`, and only for `/` and the paths the
+caller names as local scratch: never for a network mount (a hung NFS server would block the call in the
+kernel). Paths the inventory lists under `mounts` are refused here, whatever the caller passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from console.transport.base import Transport, TransportError
+from console.transport.readonly import Argv, Word, register_read_only
+
+MARK = "@@basics"
+DISK_TIMEOUT_S = 3
+MEMINFO_KEYS = ("MemTotal", "MemAvailable", "SwapTotal", "SwapFree")
+
+# Builtins only: no process per report. One line per report: `@@basics ID|loadavg|uptime|kernel|hostname|
+# online cpus| MemTotal:N MemAvailable:N SwapTotal:N SwapFree:N` (meminfo stops after SwapFree, ~16 lines in).
+REPORT_FUNCTION = r"""M=@@basics
+r() { v=; IFS= read -r v 2>/dev/null <"$1"; }
+report() {
+  r /proc/loadavg; l=$v; r /proc/uptime; u=$v; r /proc/sys/kernel/osrelease; k=$v
+  r /proc/sys/kernel/hostname; h=$v; r /sys/devices/system/cpu/online; c=$v; m=
+  { while read -r key val unit; do
+      case $key in
+        MemTotal:|MemAvailable:|SwapTotal:) m="$m $key$val" ;;
+        SwapFree:) m="$m $key$val"; break ;;
+      esac
+    done </proc/meminfo; } 2>/dev/null
+  echo "$M $1|$l|$u|$k|$h|$c|$m"
+}
+"""
+# The stream: one report per request line (its id), so an answer is never taken for a later request's.
+STREAM_SCRIPT = REPORT_FUNCTION + 'while read -r id; do report "$id"; done\n'
+STREAM_COMMAND = f"exec sh -c {shlex.quote(STREAM_SCRIPT)} opsconsole-basics"
+ONESHOT_COMMAND = f"sh -c {shlex.quote(REPORT_FUNCTION + 'report -')} opsconsole-basics"
+DISK_FORMAT = "%n|%T|%S|%b|%f|%a"
+
+for _command in (STREAM_COMMAND, ONESHOT_COMMAND):
+    register_read_only(_command)
+register_read_only(
+    Argv("LC_ALL=C", "timeout", "-s", "KILL", Word("[0-9]{1,3}"), "stat", "-f", "-c", DISK_FORMAT, "--",
+         Word("/.*", many=True))
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUse:
+    """One filesystem's use as statfs saw it (bytes). `error`: it could not be read."""
+
+    path: str
+    fstype: str | None = None
+    total_bytes: int | None = None
+    free_bytes: int | None = None  # free for an unprivileged user (f_bavail), as df's Avail
+    used_bytes: int | None = None  # total - free-to-root (f_bfree), as df's Used
+    error: str | None = None
+
+    @property
+    def used_pct(self) -> float | None:
+        """As df's Use%: used / (used + available)."""
+        if self.used_bytes is None or self.free_bytes is None or self.used_bytes + self.free_bytes == 0:
+            return None
+        return 100.0 * self.used_bytes / (self.used_bytes + self.free_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeBasics:
+    """What an operator wants next to GPU data. A value the node did not give is None."""
+
+    node: str
+    taken_at: datetime
+    load: tuple[float, float, float] | None = None  # 1, 5, 15 minutes
+    cpus: int | None = None  # online CPUs
+    mem_total_kib: int | None = None
+    mem_available_kib: int | None = None
+    swap_total_kib: int | None = None
+    swap_free_kib: int | None = None
+    uptime_s: float | None = None
+    kernel: str | None = None
+    hostname: str | None = None
+    disks: tuple[DiskUse, ...] = ()
+    disks_at: datetime | None = None  # disk use is read less often than the rest
+    error: str | None = None
+    duration_s: float | None = None
+
+    @property
+    def mem_used_pct(self) -> float | None:
+        if not self.mem_total_kib or self.mem_available_kib is None:
+            return None
+        return 100.0 * (self.mem_total_kib - self.mem_available_kib) / self.mem_total_kib
+
+    def disk(self, path: str) -> DiskUse | None:
+        return next((disk for disk in self.disks if disk.path == path), None)
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def count_cpus(ranges: str) -> int | None:
+    """/sys/devices/system/cpu/online: "0-127", "0,2-5" → how many."""
+    total = 0
+    for part in ranges.strip().split(","):
+        first, dash, last = part.partition("-")
+        low, high = _int(first), _int(last) if dash else _int(first)
+        if low is None or high is None or high < low:
+            return None
+        total += high - low + 1
+    return total or None
+
+
+def report_line(text: str, request: str = "-") -> str | None:
+    """The report line answering `request` in text, if there is one."""
+    prefix = f"{MARK} {request}|"
+    return next((line for line in text.splitlines() if line.startswith(prefix)), None)
+
+
+def parse_report(
+    node: str, line: str | None, *, taken_at: datetime, duration_s: float | None = None
+) -> NodeBasics:
+    """One report line of REPORT_FUNCTION (see report_line)."""
+    fields = line.split("|") if line is not None else []
+    if len(fields) != 7:
+        return NodeBasics(node, taken_at, error="incomplete basics report", duration_s=duration_s)
+    _, loadavg, uptime, kernel, hostname, cpus, meminfo = (field.strip() for field in fields)
+    loads = [number for word in loadavg.split()[:3] if (number := _float(word)) is not None]
+    memory: dict[str, int | None] = {}
+    for item in meminfo.split():
+        key, _, kib = item.partition(":")
+        memory[key] = _int(kib)
+    uptime_words = uptime.split()
+    return NodeBasics(
+        node,
+        taken_at,
+        load=(loads[0], loads[1], loads[2]) if len(loads) == 3 else None,
+        cpus=count_cpus(cpus) if cpus else None,
+        mem_total_kib=memory.get("MemTotal"),
+        mem_available_kib=memory.get("MemAvailable"),
+        swap_total_kib=memory.get("SwapTotal"),
+        swap_free_kib=memory.get("SwapFree"),
+        uptime_s=_float(uptime_words[0]) if uptime_words else None,
+        kernel=kernel or None,
+        hostname=hostname or None,
+        duration_s=duration_s,
+    )
+
+
+def disk_paths(scratch: Iterable[str], network_mounts: Iterable[str] = ()) -> tuple[str, ...]:
+    """`/` and the local scratch paths, without repeats; never a path the inventory lists as a mount."""
+    refused = {path.rstrip("/") or "/" for path in network_mounts}
+    paths = ["/"]
+    for path in scratch:
+        clean = path.rstrip("/") or "/"
+        if clean.startswith("/") and clean not in refused and clean not in paths:
+            paths.append(clean)
+    return tuple(paths)
+
+
+def disk_command(paths: Sequence[str]) -> str:
+    words = ["LC_ALL=C", "timeout", "-s", "KILL", str(DISK_TIMEOUT_S), "stat", "-f", "-c", DISK_FORMAT]
+    return " ".join(shlex.quote(word) for word in [*words, "--", *paths])
+
+
+def parse_disks(paths: Sequence[str], stdout: str, stderr: str, exit_status: int) -> tuple[DiskUse, ...]:
+    """`stat -f -c '%n|%T|%S|%b|%f|%a'` output: one line per path that answered, in order."""
+    found: dict[str, DiskUse] = {}
+    for line in stdout.splitlines():
+        parts = line.rsplit("|", 5)
+        if len(parts) != 6:
+            continue
+        path, fstype, block, blocks, free, avail = parts
+        size, total, root_free, user_free = _int(block), _int(blocks), _int(free), _int(avail)
+        if size is None or total is None or root_free is None or user_free is None:
+            continue
+        found[path] = DiskUse(
+            path, fstype or None, total * size, user_free * size, (total - root_free) * size
+        )
+    timed_out = exit_status in (124, 137)
+    results = []
+    for path in paths:
+        if path in found:
+            results.append(found[path])
+        elif timed_out:
+            results.append(DiskUse(path, error=f"no answer from statfs within {DISK_TIMEOUT_S}s"))
+        else:
+            why = (
+                next((line for line in stderr.splitlines() if path in line), "")
+                or f"stat exited {exit_status}"
+            )
+            results.append(DiskUse(path, error=" ".join(why.split())[:200]))
+    return tuple(results)
+
+
+async def collect_disks(
+    transport: Transport, paths: Sequence[str], *, timeout: float = 6.0
+) -> tuple[DiskUse, ...]:
+    """statfs of `paths` (from disk_paths) in one command; never raises for node trouble."""
+    try:
+        result = await transport.run(disk_command(paths), timeout=timeout)
+    except TransportError as exc:  # CommandTimeout too
+        return tuple(DiskUse(path, error=str(exc)) for path in paths)
+    return parse_disks(paths, result.stdout, result.stderr, result.exit_status)
+
+
+def _first_line(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.readline().strip()
+    except OSError:
+        return ""
+
+
+def local_report_line() -> str:
+    """REPORT_FUNCTION's line for this machine, read in-process (a local node: no process at all)."""
+    memory = []
+    try:
+        with open("/proc/meminfo", encoding="ascii", errors="replace") as file:
+            for line in file:
+                key, _, rest = line.partition(":")
+                if key in MEMINFO_KEYS:
+                    memory.append(f"{key}:{rest.split()[0] if rest.split() else ''}")
+                if key == "SwapFree":
+                    break
+    except OSError:
+        pass
+    files = ("/proc/loadavg", "/proc/uptime", "/proc/sys/kernel/osrelease", "/proc/sys/kernel/hostname")
+    values = [_first_line(path) for path in (*files, "/sys/devices/system/cpu/online")]
+    return f"{MARK} -|" + "|".join(values) + "| " + " ".join(memory)
+
+
+def local_disks(paths: Sequence[str]) -> tuple[DiskUse, ...]:
+    """statfs of local paths, in-process (call it in a thread: only `/` and local scratch are ever asked)."""
+    disks = []
+    for path in paths:
+        try:
+            stat = os.statvfs(path)
+        except OSError as exc:
+            disks.append(DiskUse(path, error=f"{exc.strerror or exc}"))
+            continue
+        size = stat.f_frsize
+        disks.append(
+            DiskUse(
+                path, None, stat.f_blocks * size, stat.f_bavail * size, (stat.f_blocks - stat.f_bfree) * size
+            )
+        )
+    return tuple(disks)
+
+
+async def collect_basics(
+    transport: Transport,
+    *,
+    disks: Sequence[str] = (),
+    timeout: float | None = None,
+) -> NodeBasics:
+    """The /proc report in one round trip, plus disk use of `disks` (from disk_paths) when given."""
+    started = time.monotonic()
+    name = transport.node_name
+    if transport.is_local:
+        basics = parse_report(name, local_report_line(), taken_at=datetime.now(UTC), duration_s=0.0)
+        if not disks:
+            return basics
+        return replace(basics, disks=await asyncio.to_thread(local_disks, disks), disks_at=datetime.now(UTC))
+    try:
+        result = await transport.run(ONESHOT_COMMAND, timeout=timeout)
+    except TransportError as exc:
+        return NodeBasics(name, datetime.now(UTC), error=str(exc), duration_s=time.monotonic() - started)
+    basics = parse_report(
+        name, result.stdout, taken_at=datetime.now(UTC), duration_s=time.monotonic() - started
+    )
+    if not disks or basics.error:
+        return basics
+    return replace(basics, disks=await collect_disks(transport, disks), disks_at=datetime.now(UTC))

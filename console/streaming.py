@@ -1,0 +1,236 @@
+"""StreamingSource: node snapshots assembled from long-lived streams, for the TUI and `--check` alike.
+
+Per node, started lazily on its first poll and restarted when they die:
+- GPU: one `nvidia-smi --query-gpu=... -lms N` (console/streams/gpu_stream.py); N = the node's refresh.
+- Containers: the Docker events stream, re-listing only on change (console/streams/docker_events.py).
+- Basics: a kept shell answering one /proc report per poll with builtins (console/streams/basics.py).
+Services and mounts stay on demand (their collectors run per poll). So a warm poll of a node with GPUs and
+Docker starts no process on the node: it reads the latest GPU sample and container list, and asks the
+basics shell one question. GPU processes (who holds GPU memory) are one command every `processes_every`
+seconds in the background, and disk use one `stat -f` every `disk_every` seconds.
+
+Where a transport cannot keep a stream (a local node: NVML in-process, or a wrapper without
+`open_stream`) the one-shot collectors run instead, per poll, with the same snapshot types.
+
+`one_shot=True` is `--check`: the first poll of a node waits for the first sample of each stream and for
+disk use, and starts no background process list; `close()` tears everything down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from console.collectors.basics import NodeBasics, disk_paths
+from console.collectors.gpu import GpuSnapshot, collect_gpus
+from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
+from console.collectors.mounts import collect_mounts
+from console.collectors.node_facts import collect_node_facts
+from console.collectors.services import collect_services
+from console.fleet import LiveSource
+from console.inventory.model import Inventory, Node
+from console.snapshots import NodeSnapshot
+from console.streams.basics import DISK_EVERY_S, BasicsStream
+from console.streams.docker_events import SAFETY_RELIST_S, DockerWatcher
+from console.streams.gpu_stream import GpuStream
+from console.transport.base import ConnectError, StreamingTransport, Transport, TransportError
+from console.transport.pool import jittered
+from console.transport.readonly import register_read_only
+from console.wizards.stack_checks import collect_stack
+
+PROCESSES_EVERY_S = 30.0
+GPU_INTERVAL_MIN_S, GPU_INTERVAL_MAX_S = 0.5, 10.0
+APPS_COMMAND = apps_script()
+register_read_only(APPS_COMMAND)
+# Until NodeSnapshot has a `basics` field, basics are only in StreamingSource.latest_basics.
+_SNAPSHOT_HAS_BASICS = "basics" in {field.name for field in dataclasses.fields(NodeSnapshot)}
+
+
+def scratch_paths(node: Node) -> tuple[str, ...]:
+    """The node's local scratch paths, when the inventory model has them (`Node.scratch`)."""
+    value = getattr(node, "scratch", ())
+    return tuple(str(path) for path in value) if isinstance(value, (tuple, list)) else ()
+
+
+class NodeStreams:
+    """One node's streams and its slower background reads."""
+
+    def __init__(self, node: Node, transport: Transport, source: StreamingSource) -> None:
+        self.node = node
+        self.transport = transport
+        streaming = isinstance(transport, StreamingTransport) and not transport.is_local
+        from_prometheus = node.gpus is not None and node.gpus.source == "prometheus"
+        self.gpu: GpuStream | None = None
+        if streaming and not from_prometheus:
+            assert isinstance(transport, StreamingTransport)
+            interval = source.gpu_interval or min(max(node.refresh, GPU_INTERVAL_MIN_S), GPU_INTERVAL_MAX_S)
+            self.gpu = GpuStream(transport, interval=interval, open_timeout=node.ssh.command_timeout)
+        self.docker: DockerWatcher | None = None
+        if node.docker is not None:
+            self.docker = DockerWatcher(transport, node, safety_every=source.docker_safety_every)
+        scratch = (*scratch_paths(node), *source.scratch.get(node.name, ()))
+        self.basics = BasicsStream(
+            transport,
+            disks=disk_paths(scratch, [mount.path for mount in node.mounts]),
+            disk_every=source.disk_every,
+            timeout=node.ssh.command_timeout,
+        )
+        self.processes_every = source.processes_every
+        self.processes: tuple[GpuProcess, ...] = ()
+        self.process_reads = 0
+        self.polls = 0
+        self._processes_due = 0.0
+        self._processes_task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        if self.gpu is not None:
+            self.gpu.kick()
+
+    def with_processes(self, gpu: GpuSnapshot, *, due: bool = True) -> GpuSnapshot:
+        """The stream's sample with the latest process list; starts a background read when one is due."""
+        if self.processes_every is None or gpu.status != "ok":
+            return gpu
+        running = self._processes_task is not None and not self._processes_task.done()
+        if due and not running and time.monotonic() >= self._processes_due:
+            self._processes_due = time.monotonic() + jittered(self.processes_every)
+            self._processes_task = asyncio.create_task(
+                self._read_processes(), name=f"gpu-apps {self.node.name}"
+            )
+        return dataclasses.replace(gpu, processes=self.processes) if self.processes else gpu
+
+    async def _read_processes(self) -> None:
+        with contextlib.suppress(TransportError):
+            result = await self.transport.run(APPS_COMMAND, timeout=self.node.ssh.command_timeout)
+            if result.ok:
+                self.processes = parse_apps_output(result.stdout.partition(APPS_MARK)[2])
+                self.process_reads += 1
+
+    async def close(self) -> None:
+        task, self._processes_task = self._processes_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for stream in (self.gpu, self.docker, self.basics):
+            if stream is not None:
+                await stream.close()
+
+
+class StreamingSource(LiveSource):
+    """The live fleet through streams: `poll(node)` returns the latest snapshot, mostly without I/O."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        nodes: tuple[Node, ...] | None = None,
+        *,
+        one_shot: bool = False,
+        gpu_interval: float | None = None,
+        docker_safety_every: float = SAFETY_RELIST_S,
+        disk_every: float = DISK_EVERY_S,
+        processes_every: float | None = PROCESSES_EVERY_S,
+        first_timeout: float | None = None,
+        scratch: Mapping[str, Sequence[str]] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        super().__init__(inventory, nodes, read_only=read_only)
+        self.one_shot = one_shot
+        self.gpu_interval = gpu_interval
+        self.docker_safety_every = docker_safety_every
+        self.disk_every = disk_every
+        self.processes_every = None if one_shot else processes_every
+        self.first_timeout = first_timeout
+        self.scratch = {name: tuple(paths) for name, paths in (scratch or {}).items()}
+        self.streams: dict[str, NodeStreams] = {}
+        self.latest_basics: dict[str, NodeBasics] = {}
+
+    def streams_for(self, node: Node) -> NodeStreams:
+        streams = self.streams.get(node.name)
+        if streams is None:
+            streams = self.streams[node.name] = NodeStreams(node, self.transports[node.name], self)
+        return streams
+
+    async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot:
+        transport = self.transports[node.name]
+        started = time.monotonic()
+        try:
+            await transport.connect(force=force)
+        except ConnectError as exc:
+            return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(exc))
+        connect_s = time.monotonic() - started
+        streams = self.streams_for(node)
+        streams.kick()  # connected: a stream waiting out a connection backoff may start now
+        warm = streams.polls > 0 or self.one_shot  # a cold start leaves the slow reads to the next poll
+        streams.polls += 1
+        wait = self.first_timeout if self.first_timeout is not None else node.ssh.command_timeout
+        # Only what needs I/O is awaited; the streams' latest values are read in place.
+        jobs: dict[str, Awaitable[Any]] = {
+            "basics": streams.basics.read(wait_disks=self.one_shot, disks_due=warm),
+        }
+        gpu = streams.gpu.snapshot() if streams.gpu is not None and streams.gpu.answered else None
+        if gpu is None:
+            jobs["gpu"] = self._gpu(node, transport, streams, wait)
+        docker = streams.docker.latest if streams.docker is not None else None
+        if streams.docker is not None and (docker is None or not streams.docker.running):
+            jobs["docker"] = streams.docker.first(wait)
+        if node.services:
+            jobs["services"] = collect_services(transport, node)
+        if node.mounts:
+            jobs["mounts"] = collect_mounts(transport, node.mounts, timeout=node.ssh.command_timeout)
+        # The other on-demand collectors, as poll_node runs them (console/fleet.py): keep the two in step.
+        if node.sshd is not None or node.storage:
+            jobs["facts"] = collect_node_facts(transport, node, timeout=node.ssh.command_timeout)
+        if node.ai_stack is not None:
+            jobs["stack"] = collect_stack(transport, node)
+        if len(jobs) == 1:
+            results = {"basics": await jobs["basics"]}
+        else:
+            done = await asyncio.gather(*jobs.values(), return_exceptions=True)
+            results = dict(zip(jobs, done, strict=True))
+        failed = results.get("gpu")
+        if isinstance(failed, TransportError):  # the one-shot GPU collector lost the connection
+            return NodeSnapshot(
+                node.name, datetime.now(UTC), reachable=False, error=str(failed), connect_s=connect_s
+            )
+        for result in results.values():
+            if isinstance(result, BaseException):
+                raise result  # collectors never raise for node trouble: this is a bug, let it show
+        basics = results["basics"]
+        assert isinstance(basics, NodeBasics)
+        self.latest_basics[node.name] = basics
+        if gpu is None:
+            gpu = results["gpu"]
+        if gpu is not None and streams.gpu is not None:
+            gpu = streams.with_processes(gpu, due=warm)
+        extra: dict[str, Any] = {"basics": basics} if _SNAPSHOT_HAS_BASICS else {}
+        return NodeSnapshot(
+            node.name,
+            datetime.now(UTC),
+            reachable=True,
+            gpu=gpu,
+            connect_s=connect_s,
+            services=results.get("services"),
+            mounts=results.get("mounts"),
+            docker=results.get("docker", docker),
+            facts=results.get("facts"),
+            stack=results.get("stack"),
+            **extra,
+        )
+
+    async def _gpu(self, node: Node, transport: Transport, streams: NodeStreams, wait: float) -> GpuSnapshot:
+        if node.gpus is not None and node.gpus.source == "prometheus":
+            return await self._gpus_from_prometheus(node, transport)
+        if streams.gpu is None:  # local (NVML in-process) or a transport without streams
+            return await collect_gpus(transport, timeout=node.ssh.command_timeout)
+        return await streams.gpu.first(wait)
+
+    async def close(self) -> None:
+        streams, self.streams = list(self.streams.values()), {}
+        if streams:
+            await asyncio.gather(*(node_streams.close() for node_streams in streams), return_exceptions=True)
+        await super().close()

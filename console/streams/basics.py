@@ -1,0 +1,147 @@
+"""Node basics over one long-lived shell: a line in, a /proc report out, no process started per refresh.
+
+The shell (console/collectors/basics.py STREAM_SCRIPT) answers each request with shell builtins only. Disk
+use (statfs) needs a `stat` process, so it is read in the background at most every `disk_every` seconds
+(jittered) and the latest result rides along with every report. A transport that cannot keep a stream
+(LocalTransport, a read-only wrapper without `open_stream`) gets `collect_basics`, one command per read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from console.collectors.basics import (
+    MARK,
+    STREAM_COMMAND,
+    DiskUse,
+    NodeBasics,
+    collect_basics,
+    collect_disks,
+    local_disks,
+    parse_report,
+)
+from console.transport.base import LineStream, StreamingTransport, Transport, TransportError
+from console.transport.pool import jittered
+
+DISK_EVERY_S = 60.0
+
+
+class BasicsStream:
+    """Node basics of one node, one request per `read()` on a kept shell."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        disks: tuple[str, ...] = ("/",),
+        disk_every: float = DISK_EVERY_S,
+        timeout: float = 10.0,
+    ) -> None:
+        self.transport = transport
+        # A runtime Protocol check costs tens of microseconds: once, not per read.
+        self._streaming = isinstance(transport, StreamingTransport) and not transport.is_local
+        self.disk_paths = disks
+        self.disk_every = disk_every
+        self.timeout = timeout
+        self.starts = 0  # shells started
+        self.reports = 0
+        self.disk_reads = 0
+        self._lines: LineStream | None = None
+        self._requests = 0
+        self._lock = asyncio.Lock()
+        self._disks: tuple[DiskUse, ...] = ()
+        self._disks_at: datetime | None = None
+        self._disk_due = 0.0  # monotonic
+        self._disk_task: asyncio.Task[None] | None = None
+
+    @property
+    def node(self) -> str:
+        return self.transport.node_name
+
+    async def read(self, *, wait_disks: bool = False, disks_due: bool = True) -> NodeBasics:
+        """A fresh /proc report with the latest disk use.
+
+        `disks_due=False` starts no disk read now (a cold start leaves it to the next read); `wait_disks`
+        waits for a disk read started now.
+        """
+        if disks_due:
+            self._maybe_read_disks()
+        if wait_disks and self._disk_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._disk_task)
+        if self._streaming:
+            basics = await self._ask()
+        else:
+            basics = await collect_basics(self.transport, timeout=self.timeout)
+        self.reports += basics.error is None
+        if not self.disk_paths or basics.error is not None:
+            return basics
+        return replace(basics, disks=self._disks, disks_at=self._disks_at)
+
+    async def _ask(self) -> NodeBasics:
+        started = time.monotonic()
+        async with self._lock:  # one request in flight per shell: answers come back in order
+            try:
+                async with asyncio.timeout(self.timeout):
+                    lines = await self._shell()
+                    self._requests += 1
+                    lines.write(f"{self._requests}\n")
+                    line = await self._answer(lines, f"{MARK} {self._requests}|")
+            except (TransportError, TimeoutError) as exc:
+                await self._drop()
+                why = str(exc) or f"no basics report within {self.timeout:g}s"
+                return NodeBasics(
+                    self.node, datetime.now(UTC), error=why, duration_s=time.monotonic() - started
+                )
+        return parse_report(
+            self.node, line, taken_at=datetime.now(UTC), duration_s=time.monotonic() - started
+        )
+
+    async def _shell(self) -> LineStream:
+        if self._lines is None:
+            assert isinstance(self.transport, StreamingTransport)
+            self._lines = await self.transport.open_stream(STREAM_COMMAND, timeout=self.timeout)
+            self.starts += 1
+        return self._lines
+
+    async def _answer(self, lines: LineStream, prefix: str) -> str:
+        """The report line starting with prefix; what is left of an earlier, abandoned request is skipped."""
+        while True:
+            line = await lines.readline()
+            if line is None:
+                raise TransportError(f"{self.node}: basics shell ended ({lines.error or lines.exit_status})")
+            if line.startswith(prefix):
+                return line
+
+    async def _drop(self) -> None:
+        lines, self._lines = self._lines, None
+        if lines is not None:
+            await lines.close()
+
+    def _maybe_read_disks(self) -> None:
+        if not self.disk_paths or time.monotonic() < self._disk_due:
+            return
+        if self._disk_task is not None and not self._disk_task.done():
+            return
+        self._disk_due = time.monotonic() + jittered(self.disk_every)
+        self._disk_task = asyncio.create_task(self._read_disks(), name=f"disks {self.node}")
+
+    async def _read_disks(self) -> None:
+        if self.transport.is_local:
+            self._disks = await asyncio.to_thread(local_disks, self.disk_paths)
+        else:
+            self._disks = await collect_disks(self.transport, self.disk_paths, timeout=self.timeout)
+        self._disks_at = datetime.now(UTC)
+        self.disk_reads += 1
+
+    async def close(self) -> None:
+        task, self._disk_task = self._disk_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._drop()
