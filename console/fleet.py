@@ -7,23 +7,21 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol
 
 from console.collectors.docker import close_docker_clients, collect_docker
-from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuSnapshot, collect_gpus
 from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
-from console.collectors.mounts import MountsSnapshot, collect_mounts
-from console.collectors.node_facts import NodeFacts, collect_node_facts
+from console.collectors.mounts import collect_mounts
+from console.collectors.node_facts import collect_node_facts
 from console.collectors.prometheus import PrometheusError, open_prometheus
-from console.collectors.services import ServicesSnapshot, collect_services
+from console.collectors.services import collect_services
 from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
 from console.transport import ConnectError, Transport, TransportError, transports_for
 from console.transport.readonly import ReadOnlyTransport
-from console.wizards.stack_checks import StackSnapshot, collect_stack
+from console.wizards.stack_checks import collect_stack
 
-T = TypeVar("T")
 GpuCollector = Callable[[Node, Transport], Awaitable[GpuSnapshot]]
 
 
@@ -54,54 +52,50 @@ async def poll_node(
         return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(exc))
     connect_s = time.monotonic() - started
 
-    services_task = _optional(bool(node.services), collect_services(transport, node))
-    mounts_task = _optional(
-        bool(node.mounts), collect_mounts(transport, node.mounts, timeout=node.ssh.command_timeout)
-    )
-    docker_task = _optional(
-        node.docker is not None, collect_docker(transport, node, timeout=node.ssh.command_timeout)
-    )
-    facts_task = _optional(
-        node.sshd is not None or bool(node.storage),
-        collect_node_facts(transport, node, timeout=node.ssh.command_timeout),
-    )
-    stack_task = _optional(node.ai_stack is not None, collect_stack(transport, node))
+    jobs = on_demand_collectors(node, transport)
+    if node.docker is not None:
+        jobs["docker"] = collect_docker(transport, node, timeout=node.ssh.command_timeout)
+    tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}  # they overlap the GPU read
     try:
         gpu = await gpu_collector(node, transport)
     except TransportError as exc:
-        for task in (services_task, mounts_task, docker_task, facts_task, stack_task):
+        for task in tasks.values():
             task.cancel()
         return NodeSnapshot(
             node.name, datetime.now(UTC), reachable=False, error=str(exc), connect_s=connect_s
         )
-    services: ServicesSnapshot | None = await services_task
-    mounts: MountsSnapshot | None = await mounts_task
-    docker: DockerSnapshot | None = await docker_task
-    facts: NodeFacts | None = await facts_task
-    stack: StackSnapshot | None = await stack_task
+    results = {name: await task for name, task in tasks.items()}
     return NodeSnapshot(
         node.name,
         datetime.now(UTC),
         reachable=True,
         gpu=gpu,
         connect_s=connect_s,
-        services=services,
-        mounts=mounts,
-        docker=docker,
-        facts=facts,
-        stack=stack,
+        services=results.get("services"),
+        mounts=results.get("mounts"),
+        docker=results.get("docker"),
+        facts=results.get("facts"),
+        stack=results.get("stack"),
     )
 
 
-def _optional(wanted: bool, work: Awaitable[T]) -> asyncio.Future[T | None]:
-    """Start `work` now when wanted (so collectors overlap); otherwise a future already holding None."""
-    if wanted:
-        return asyncio.ensure_future(work)
-    if asyncio.iscoroutine(work):
-        work.close()  # never awaited: close it so Python does not warn
-    done: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
-    done.set_result(None)
-    return done
+def on_demand_collectors(node: Node, transport: Transport) -> dict[str, Awaitable[Any]]:
+    """The collectors a poll runs each time for what the node's inventory asks, keyed by NodeSnapshot field.
+
+    Both sources run exactly these (LiveSource here, StreamingSource beside its streams), so a new section
+    is added in one place.
+    """
+    timeout = node.ssh.command_timeout
+    jobs: dict[str, Awaitable[Any]] = {}
+    if node.services:
+        jobs["services"] = collect_services(transport, node)
+    if node.mounts:
+        jobs["mounts"] = collect_mounts(transport, node.mounts, timeout=timeout)
+    if node.sshd is not None or node.storage:
+        jobs["facts"] = collect_node_facts(transport, node, timeout=timeout)
+    if node.ai_stack is not None:
+        jobs["stack"] = collect_stack(transport, node)
+    return jobs
 
 
 class LiveSource:

@@ -29,10 +29,7 @@ from typing import Any
 from console.collectors.basics import NodeBasics, disk_paths
 from console.collectors.gpu import GpuSnapshot, collect_gpus
 from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
-from console.collectors.mounts import collect_mounts
-from console.collectors.node_facts import collect_node_facts
-from console.collectors.services import collect_services
-from console.fleet import LiveSource
+from console.fleet import LiveSource, on_demand_collectors
 from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
 from console.streams.basics import DISK_EVERY_S, BasicsStream
@@ -41,7 +38,6 @@ from console.streams.gpu_stream import GpuStream
 from console.transport.base import ConnectError, StreamingTransport, Transport, TransportError
 from console.transport.pool import jittered
 from console.transport.readonly import register_read_only
-from console.wizards.stack_checks import collect_stack
 
 PROCESSES_EVERY_S = 30.0
 GPU_INTERVAL_MIN_S, GPU_INTERVAL_MAX_S = 0.5, 10.0
@@ -178,15 +174,7 @@ class StreamingSource(LiveSource):
         docker = streams.docker.latest if streams.docker is not None else None
         if streams.docker is not None and (docker is None or not streams.docker.running):
             jobs["docker"] = streams.docker.first(wait)
-        if node.services:
-            jobs["services"] = collect_services(transport, node)
-        if node.mounts:
-            jobs["mounts"] = collect_mounts(transport, node.mounts, timeout=node.ssh.command_timeout)
-        # The other on-demand collectors, as poll_node runs them (console/fleet.py): keep the two in step.
-        if node.sshd is not None or node.storage:
-            jobs["facts"] = collect_node_facts(transport, node, timeout=node.ssh.command_timeout)
-        if node.ai_stack is not None:
-            jobs["stack"] = collect_stack(transport, node)
+        jobs.update(on_demand_collectors(node, transport))  # the same on-demand reads as LiveSource
         if len(jobs) == 1:
             results = {"basics": await jobs["basics"]}
         else:
