@@ -18,7 +18,7 @@ from console.collectors.prometheus import PrometheusError, open_prometheus
 from console.collectors.services import collect_services
 from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
-from console.transport import ConnectError, Transport, TransportError, transports_for
+from console.transport import ConnectError, SSHTransport, Transport, TransportError, transports_for
 from console.transport.readonly import ReadOnlyTransport
 from console.wizards.stack_checks import collect_stack
 
@@ -145,3 +145,18 @@ class LiveSource:
             with contextlib.suppress(OSError, TransportError):
                 await close_docker_clients(transport)
                 await transport.close()
+        # Jump hosts that are not selected nodes themselves still hold a connection each.
+        for jump in self._unlisted_jumps():
+            with contextlib.suppress(OSError, TransportError):
+                await jump.close()
+
+    def _unlisted_jumps(self) -> list[SSHTransport]:
+        listed = {id(getattr(t, "inner", t)) for t in self.transports.values()}
+        jumps: dict[int, SSHTransport] = {}
+        for transport in self.transports.values():
+            jump = getattr(getattr(transport, "inner", transport), "jump", None)
+            while isinstance(jump, SSHTransport):
+                if id(jump) not in listed:
+                    jumps[id(jump)] = jump
+                jump = jump.jump
+        return list(jumps.values())

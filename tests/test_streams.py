@@ -258,6 +258,32 @@ async def test_nodes_behind_a_jump_host_share_its_one_connection(
     assert len(connections) == 1
 
 
+async def test_closing_closes_a_jump_host_that_is_not_a_selected_node(
+    ssh_lab: SshLab, gpu_node: LabNode
+) -> None:
+    bastion = ssh_lab.start_node("bastion2", gpu_capture=None)
+    jumped = lab_node_model(ssh_lab, gpu_node, ssh={"jump": "bastion2"})
+    inventory = Inventory("lab", "lab.yaml", (lab_node_model(ssh_lab, bastion), jumped))
+    source = StreamingSource(inventory, (jumped,))  # only the node behind the jump host is selected
+
+    def connections() -> list[int]:  # sshd forks one child per connection
+        levels = descendant_levels(bastion.process.pid)
+        return levels[0] if levels else []
+
+    try:
+        assert (await source.poll(jumped)).reachable
+        assert len(connections()) == 1
+        await source.close()
+        for _ in range(200):  # the bastion's sshd child exits once our side closed: up to 10 s
+            if not connections():
+                break
+            await asyncio.sleep(0.05)
+        left = connections()
+    finally:
+        bastion.stop()
+    assert left == []  # the bastion's connection was closed too, not leaked
+
+
 async def test_on_demand_collectors_run_as_in_a_live_poll(ssh_lab: SshLab, plain_node: LabNode) -> None:
     node = lab_node_model(ssh_lab, plain_node, storage=(StorageSpec("/tmp"),))
     inventory = Inventory("lab", "lab.yaml", (node,))

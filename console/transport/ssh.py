@@ -88,6 +88,11 @@ class SSHTransport:
         self._forward_dir: str | None = None
 
     @property
+    def jump(self) -> SSHTransport | None:
+        """The transport of the jump host this node is reached through, when it is an inventory node."""
+        return self._jump
+
+    @property
     def node_name(self) -> str:
         return self._node.name
 
