@@ -44,7 +44,6 @@ GPU_INTERVAL_MIN_S, GPU_INTERVAL_MAX_S = 0.5, 10.0
 APPS_COMMAND = apps_script()
 register_read_only(APPS_COMMAND)
 # Until NodeSnapshot has a `basics` field, basics are only in StreamingSource.latest_basics.
-_SNAPSHOT_HAS_BASICS = "basics" in {field.name for field in dataclasses.fields(NodeSnapshot)}
 
 
 def scratch_paths(node: Node) -> tuple[str, ...]:
@@ -195,7 +194,6 @@ class StreamingSource(LiveSource):
             gpu = results["gpu"]
         if gpu is not None and streams.gpu is not None:
             gpu = streams.with_processes(gpu, due=warm)
-        extra: dict[str, Any] = {"basics": basics} if _SNAPSHOT_HAS_BASICS else {}
         return NodeSnapshot(
             node.name,
             datetime.now(UTC),
@@ -207,7 +205,7 @@ class StreamingSource(LiveSource):
             docker=results.get("docker", docker),
             facts=results.get("facts"),
             stack=results.get("stack"),
-            **extra,
+            basics=basics,
         )
 
     async def _gpu(self, node: Node, transport: Transport, streams: NodeStreams, wait: float) -> GpuSnapshot:
