@@ -1,0 +1,63 @@
+"""The one sanitiser every collector uses: remote text can never drive the operator's terminal."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from console.text import LINE_LIMIT, clean_line, clean_optional, clean_text, finite
+
+HOSTILE = "\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J[bold]x[/]\u202eevil\u2028next\r\nline\x9b31m"
+
+
+def test_clean_line_leaves_no_control_character() -> None:
+    cleaned = clean_line(HOSTILE)
+    assert not any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in cleaned)
+    assert "\u202e" not in cleaned
+    assert "\u2028" not in cleaned
+    # What was there stays readable: the operator sees that someone tried.
+    assert "\\x1b]0;pwned\\x07" in cleaned
+    assert "\\u202eevil" in cleaned
+    assert "\\nline" in cleaned
+    # Markup is data, not removed: rendering must use Text, never markup.
+    assert "[bold]x[/]" in cleaned
+
+
+def test_clean_line_caps_length() -> None:
+    cleaned = clean_line("x" * 10_000_000)
+    assert len(cleaned) == LINE_LIMIT
+    assert cleaned.endswith("…")
+    assert len(clean_line("\x1b" * 10_000, limit=50)) == 50
+
+
+def test_clean_text_keeps_newlines_and_shows_the_last_redraw() -> None:
+    assert clean_text("a\nb\r\nc") == "a\nb\nc"
+    assert clean_text("10%\r50%\r100%\nnext") == "100%\nnext"
+    assert clean_text("\x1b[2Jgone") == "\\x1b[2Jgone"
+    assert clean_text("bad \udcff byte") == "bad \ufffd byte"
+
+
+def test_clean_optional_keeps_none() -> None:
+    assert clean_optional(None) is None
+    assert clean_optional("a\nb") == "a\\nb"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1, 1.0),
+        (2.5, 2.5),
+        (" 3.5 ", 3.5),
+        (math.nan, None),
+        (math.inf, None),
+        ("nan", None),
+        ("-inf", None),
+        ("[N/A]", None),
+        (True, None),
+        (None, None),
+        ("²", None),
+    ],
+)
+def test_finite(value: object, expected: float | None) -> None:
+    assert finite(value) == expected
