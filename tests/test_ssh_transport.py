@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from console.collectors.gpu import collect_gpus
 from console.inventory.model import Node
-from console.transport import CommandTimeout, ConnectError, HostKeyError, SSHTransport
+from console.transport import CommandTimeout, ConnectError, HostKeyError, LocalTransport, SSHTransport
+from console.transport.readonly import ReadOnlyTransport
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
 
@@ -210,3 +212,28 @@ async def test_tcp_and_unix_forwards_reach_the_node(ssh_lab: SshLab, gpu_node: L
         if server is not None:
             server.close()
         await transport.close()
+
+
+async def test_connect_time_is_the_handshake_not_the_reuse(ssh_lab: SshLab, gpu_node: LabNode) -> None:
+    transport = SSHTransport(lab_node(ssh_lab, gpu_node))
+    assert (transport.connect_seconds, transport.connected_at) == (None, None)
+    try:
+        before = datetime.now(UTC)
+        await transport.connect()
+        seconds, at = transport.connect_seconds, transport.connected_at
+        assert seconds is not None
+        assert seconds > 0
+        assert at is not None
+        assert before <= at <= datetime.now(UTC)  # aware UTC: comparing with a naive one would raise
+        await transport.run("true")  # reuse: neither changes
+        assert (transport.connect_seconds, transport.connected_at) == (seconds, at)
+    finally:
+        await transport.close()
+    assert transport.connected_at is None  # no connection, no age
+    assert transport.connect_seconds == seconds  # the last handshake is still what it was
+
+
+def test_local_transport_has_no_handshake() -> None:
+    local = LocalTransport("here")
+    assert (local.connect_seconds, local.connected_at) == (None, None)
+    assert ReadOnlyTransport(local).connect_seconds is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 
@@ -57,6 +58,16 @@ class Transport(Protocol):
 
     @property
     def is_local(self) -> bool: ...
+
+    @property
+    def connect_seconds(self) -> float | None:
+        """How long the last real handshake took (TCP, key exchange, auth); None before one, and for local."""
+        ...
+
+    @property
+    def connected_at(self) -> datetime | None:
+        """When the current connection was made (UTC, aware); None while not connected, and for local."""
+        ...
 
     async def connect(self, *, force: bool = False) -> None:
         """Make sure a connection exists; raise ConnectError (or HostKeyError). `force` skips the backoff."""

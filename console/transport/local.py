@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import time
+from datetime import datetime
 
 from console.transport.base import ByteReader, ByteWriter, CommandResult, CommandTimeout
 
@@ -27,6 +28,14 @@ class LocalTransport:
     @property
     def connected(self) -> bool:
         return True
+
+    @property
+    def connect_seconds(self) -> float | None:
+        return None  # nothing to connect to
+
+    @property
+    def connected_at(self) -> datetime | None:
+        return None
 
     async def connect(self, *, force: bool = False) -> None:
         return None

@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from console.transport.base import (
     ByteReader,
@@ -215,6 +216,14 @@ class ReadOnlyTransport:
     @property
     def connected(self) -> bool:
         return bool(getattr(self._inner, "connected", False))
+
+    @property
+    def connect_seconds(self) -> float | None:
+        return self._inner.connect_seconds
+
+    @property
+    def connected_at(self) -> datetime | None:
+        return self._inner.connected_at
 
     async def connect(self, *, force: bool = False) -> None:
         await self._inner.connect(force=force)

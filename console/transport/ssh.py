@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,8 @@ class SSHTransport:
         self._had_known_entry = False
         self._forwards: dict[tuple[str, str, int], tuple[asyncssh.SSHListener, str, int]] = {}
         self._forward_dir: str | None = None
+        self._connect_seconds: float | None = None
+        self._connected_at: datetime | None = None
 
     @property
     def jump(self) -> SSHTransport | None:
@@ -103,6 +106,16 @@ class SSHTransport:
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.is_closed()
+
+    @property
+    def connect_seconds(self) -> float | None:
+        """The last real handshake's duration (a reused connection keeps it; None before the first)."""
+        return self._connect_seconds
+
+    @property
+    def connected_at(self) -> datetime | None:
+        """When the current connection was made, UTC; None while there is none."""
+        return self._connected_at if self.connected else None
 
     @property
     def budget(self) -> ChannelBudget:
@@ -198,6 +211,7 @@ class SSHTransport:
             # connect_timeout covers TCP, banner, key exchange and auth: a hung sshd cannot hold us.
             # Waiting for a handshake slot (bounded concurrent connects) does not count against it.
             async with connect_slot():
+                started = time.monotonic()  # the handshake itself, not the wait for a slot
                 conn = await asyncio.wait_for(
                     asyncssh.connect(
                         self._node.host, client_factory=lambda: _HostKeyPolicyClient(self), **options
@@ -222,6 +236,8 @@ class SSHTransport:
             raise ConnectError(f"{self.address}: connect timed out after {ssh.connect_timeout:g}s") from exc
         except (OSError, asyncssh.Error) as exc:
             raise ConnectError(f"{self.address}: {_describe(exc)}") from exc
+        self._connect_seconds = time.monotonic() - started
+        self._connected_at = datetime.now(UTC)
         return conn
 
     async def connection(self) -> asyncssh.SSHClientConnection:
