@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from console.collectors.docker_model import ContainerInfo, DockerSnapshot, EngineInfo, Health, PublishedPort
-from console.collectors.gpu import GpuReading, GpuSnapshot, parse_query_gpu
+from console.collectors.gpu import GpuReading, GpuSnapshot, parse_query_gpu, parse_query_gpu_series
 from console.collectors.gpu_processes import parse_compute_apps
 from console.collectors.listeners import Listener
 from console.collectors.mountinfo import MountEntry
@@ -65,7 +65,7 @@ class Captures:
     @classmethod
     def read(cls, directory: Path = CAPTURES) -> Captures:
         idle = parse_query_gpu((directory / "idle-query-gpu-noheader-nounits.csv").read_text())
-        load = parse_query_gpu((directory / "load-query-gpu-series.csv").read_text())
+        load = parse_query_gpu_series((directory / "load-query-gpu-series.csv").read_text())
         return cls(idle[0], load, (directory / "load-compute-apps.csv").read_text())
 
 

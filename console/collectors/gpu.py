@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
+from console.text import clean_line, finite
 from console.transport.base import CommandTimeout, Transport, TransportError
 
 # The field list matches the real captures in tests/fixtures/gpu, so the replay there can serve it verbatim.
@@ -38,6 +40,11 @@ QUERY_FIELDS: tuple[str, ...] = (
 QUERY_COMMAND = f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv,noheader,nounits"
 # One round trip per poll: the GPUs, then their processes and each process's cgroup (for its container).
 POLL_COMMAND = f"{QUERY_COMMAND} || exit $?; {apps_script()}"
+
+# A node has at most a few dozen GPUs; more rows than this is output we cannot trust, not a bigger node.
+MAX_GPUS = 64
+# nvidia-smi's index is a small decimal number; str.isdigit() would also take "²" or "٣".
+_INDEX = re.compile(r"[0-9]{1,4}")
 
 # What nvidia-smi prints for a value the board does not report.
 _MISSING = {
@@ -101,17 +108,14 @@ class GpuParseError(ValueError):
 
 def _text(raw: str) -> str | None:
     value = raw.strip()
-    return None if value.lower() in _MISSING else value
+    return None if value.lower() in _MISSING else clean_line(value)
 
 
 def _number(raw: str) -> float | None:
-    value = _text(raw)
-    if value is None:
+    value = raw.strip()
+    if value.lower() in _MISSING or not value.split():
         return None
-    try:
-        return float(value.split()[0])  # tolerate units if a caller forgot `nounits`
-    except (ValueError, IndexError):
-        return None
+    return finite(value.split()[0])  # tolerate units if a caller forgot `nounits`; nan/inf are unknown
 
 
 def _integer(raw: str) -> int | None:
@@ -119,40 +123,76 @@ def _integer(raw: str) -> int | None:
     return None if number is None else int(number)
 
 
+def _quote(row: Sequence[str]) -> str:
+    return clean_line(",".join(row), limit=200)
+
+
+def parse_index(raw: str) -> int | None:
+    """A GPU index as nvidia-smi prints it (ASCII digits), or None."""
+    value = raw.strip()
+    return int(value) if _INDEX.fullmatch(value) else None
+
+
 def parse_query_gpu(text: str, fields: Sequence[str] = QUERY_FIELDS) -> tuple[GpuReading, ...]:
-    """Parse `--query-gpu=FIELDS --format=csv,noheader,nounits` output into readings."""
+    """Parse `--query-gpu=FIELDS --format=csv,noheader,nounits` output (one sample) into readings.
+
+    Raises GpuParseError for output that is not that query's answer: a wrong field count, an index that is
+    not a number, the same index twice (one sample lists each GPU once: 64 rows of "GPU 0" are garbled
+    output, not one GPU and not 64), more than MAX_GPUS rows. Every string is cleaned (console/text.py)
+    and every number finite or None.
+    """
+    return _parse(text, fields, series=False)
+
+
+def parse_query_gpu_series(text: str, fields: Sequence[str] = QUERY_FIELDS) -> tuple[GpuReading, ...]:
+    """A recorded series (`-lms N` output of one GPU, one row per sample): a reading per row, in order."""
+    return _parse(text, fields, series=True)
+
+
+def _parse(text: str, fields: Sequence[str], *, series: bool) -> tuple[GpuReading, ...]:
     readings: list[GpuReading] = []
-    for row in csv.reader(io.StringIO(text), skipinitialspace=True):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != len(fields):
-            raise GpuParseError(f"expected {len(fields)} fields, got {len(row)}: {','.join(row)[:200]}")
-        cell = dict(zip(fields, row, strict=True))
-        index = _integer(cell.get("index", ""))
-        if index is None:
-            raise GpuParseError(f"row without a GPU index: {','.join(row)[:200]}")
-        readings.append(
-            GpuReading(
-                index=index,
-                uuid=_text(cell.get("uuid", "")) or f"gpu{index}",
-                name=_text(cell.get("name", "")) or "unknown GPU",
-                driver=_text(cell.get("driver_version", "")),
-                pci_bus_id=_text(cell.get("pci.bus_id", "")),
-                temperature_c=_number(cell.get("temperature.gpu", "")),
-                util_gpu_pct=_number(cell.get("utilization.gpu", "")),
-                util_mem_pct=_number(cell.get("utilization.memory", "")),
-                memory_total_mib=_number(cell.get("memory.total", "")),
-                memory_used_mib=_number(cell.get("memory.used", "")),
-                power_draw_w=_number(cell.get("power.draw", "")),
-                power_limit_w=_number(cell.get("power.limit", "")),
-                sm_clock_mhz=_number(cell.get("clocks.sm", "")),
-                mem_clock_mhz=_number(cell.get("clocks.mem", "")),
-                fan_pct=_number(cell.get("fan.speed", "")),
-                pstate=_text(cell.get("pstate", "")),
-                ecc_uncorrected=_integer(cell.get("ecc.errors.uncorrected.volatile.total", "")),
-            )
-        )
+    seen_index: set[int] = set()
+    try:
+        for row in csv.reader(io.StringIO(text), skipinitialspace=True):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(readings) == MAX_GPUS and not series:
+                raise GpuParseError(f"more than {MAX_GPUS} GPU rows")
+            if len(row) != len(fields):
+                raise GpuParseError(f"expected {len(fields)} fields, got {len(row)}: {_quote(row)}")
+            reading = _reading(dict(zip(fields, row, strict=True)), row)
+            if reading.index in seen_index and not series:
+                raise GpuParseError(f"GPU index {reading.index} appears more than once: {_quote(row)}")
+            seen_index.add(reading.index)
+            readings.append(reading)
+    except csv.Error as exc:  # a field past csv's size limit, and the like
+        raise GpuParseError(f"not CSV: {clean_line(exc, limit=200)}") from None
     return tuple(readings)
+
+
+def _reading(cell: dict[str, str], row: Sequence[str]) -> GpuReading:
+    index = parse_index(cell.get("index", ""))
+    if index is None:
+        raise GpuParseError(f"row without a GPU index: {_quote(row)}")
+    return GpuReading(
+        index=index,
+        uuid=_text(cell.get("uuid", "")) or f"gpu{index}",
+        name=_text(cell.get("name", "")) or "unknown GPU",
+        driver=_text(cell.get("driver_version", "")),
+        pci_bus_id=_text(cell.get("pci.bus_id", "")),
+        temperature_c=_number(cell.get("temperature.gpu", "")),
+        util_gpu_pct=_number(cell.get("utilization.gpu", "")),
+        util_mem_pct=_number(cell.get("utilization.memory", "")),
+        memory_total_mib=_number(cell.get("memory.total", "")),
+        memory_used_mib=_number(cell.get("memory.used", "")),
+        power_draw_w=_number(cell.get("power.draw", "")),
+        power_limit_w=_number(cell.get("power.limit", "")),
+        sm_clock_mhz=_number(cell.get("clocks.sm", "")),
+        mem_clock_mhz=_number(cell.get("clocks.mem", "")),
+        fan_pct=_number(cell.get("fan.speed", "")),
+        pstate=_text(cell.get("pstate", "")),
+        ecc_uncorrected=_integer(cell.get("ecc.errors.uncorrected.volatile.total", "")),
+    )
 
 
 def _now() -> datetime:
@@ -160,7 +200,7 @@ def _now() -> datetime:
 
 
 def _nvidia_smi_failure(exit_status: int, output: str) -> tuple[GpuStatus, str]:
-    text = " ".join(output.split())
+    text = clean_line(" ".join(output[:4096].split()), limit=300)
     lowered = text.lower()
     if exit_status == 127 or "nvidia-smi: not found" in lowered or "nvidia-smi: command not found" in lowered:
         return "no_tooling", "no GPU tooling: nvidia-smi not found"
@@ -168,7 +208,7 @@ def _nvidia_smi_failure(exit_status: int, output: str) -> tuple[GpuStatus, str]:
         return "error", "nvidia-smi cannot talk to the NVIDIA driver (driver not loaded?)"
     if "no devices were found" in lowered:
         return "error", "nvidia-smi found no GPUs"
-    return "error", f"nvidia-smi exited {exit_status}: {text[:300] or 'no output'}"
+    return "error", f"nvidia-smi exited {exit_status}: {text or 'no output'}"
 
 
 async def collect_gpus(

@@ -7,9 +7,14 @@ import io
 import re
 from dataclasses import dataclass
 
+from console.text import clean_line, finite
+
 APPS_FIELDS = ("pid", "process_name", "used_gpu_memory", "gpu_uuid")
 APPS_QUERY = f"nvidia-smi --query-compute-apps={','.join(APPS_FIELDS)} --format=csv,noheader,nounits"
 APPS_MARK = "@@compute-apps"
+# Processes accepted from one answer: far more than GPUs can hold, few enough that a node cannot flood us.
+MAX_PROCESSES = 1024
+_PID = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes "²"
 CGROUP_MARK = "@@cgroup "
 
 # Runtimes name a container's cgroup after its id: docker-<id>.scope (systemd driver), /docker/<id>
@@ -46,26 +51,28 @@ def _number(raw: str) -> float | None:
     value = raw.strip()
     if not value or value.lower().strip("[]") in ("n/a", "not supported", "insufficient permissions"):
         return None
-    try:
-        return float(value.split()[0])
-    except ValueError:
-        return None
+    return finite(value.split()[0])  # nan/inf are unknown
 
 
 def parse_compute_apps(text: str) -> tuple[GpuProcess, ...]:
     """`--query-compute-apps=pid,process_name,used_gpu_memory,gpu_uuid --format=csv,noheader,nounits`."""
-    processes = []
-    for row in csv.reader(io.StringIO(text), skipinitialspace=True):
-        if len(row) != len(APPS_FIELDS) or not row[0].strip().isdigit():
-            continue  # blank lines, headers, or "No running processes found"
-        processes.append(
-            GpuProcess(
-                pid=int(row[0]),
-                name=row[1].strip(),
-                used_memory_mib=_number(row[2]),
-                gpu_uuid=row[3].strip() or None,
+    processes: list[GpuProcess] = []
+    try:
+        for row in csv.reader(io.StringIO(text), skipinitialspace=True):
+            if len(row) != len(APPS_FIELDS) or not _PID.fullmatch(row[0].strip()):
+                continue  # blank lines, headers, or "No running processes found"
+            if len(processes) == MAX_PROCESSES:
+                break
+            processes.append(
+                GpuProcess(
+                    pid=int(row[0]),
+                    name=clean_line(row[1].strip()),
+                    used_memory_mib=_number(row[2]),
+                    gpu_uuid=clean_line(row[3].strip()) or None,
+                )
             )
-        )
+    except csv.Error:  # a garbled tail: keep the processes read so far
+        pass
     return tuple(processes)
 
 
@@ -86,7 +93,7 @@ def parse_apps_output(text: str) -> tuple[GpuProcess, ...]:
     cgroups: dict[int, str] = {}
     for chunk in (CGROUP_MARK + rest).split(CGROUP_MARK)[1:] if rest else ():
         head, _, body = chunk.partition("\n")
-        if head.strip().isdigit():
+        if _PID.fullmatch(head.strip()):
             cgroups[int(head.strip())] = body
     return tuple(
         GpuProcess(

@@ -18,7 +18,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from console.collectors.gpu import QUERY_FIELDS, GpuReading, parse_query_gpu
+from console.collectors.gpu import QUERY_FIELDS, GpuReading, parse_query_gpu_series
 from tests.lab.common import CAPTURE_DIR, LAB_HOST
 
 MIB = 1024 * 1024
@@ -27,7 +27,7 @@ DCGM_LABELS = ("gpu", "UUID", "device", "modelName", "Hostname", "DCGM_FI_DRIVER
 
 
 def _first_row(name: str) -> GpuReading:
-    return parse_query_gpu((CAPTURE_DIR / name).read_text(encoding="utf-8"))[0]
+    return parse_query_gpu_series((CAPTURE_DIR / name).read_text(encoding="utf-8"))[0]
 
 
 def _first_row_free_mib(name: str) -> float:
