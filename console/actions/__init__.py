@@ -1,21 +1,26 @@
 """Actions: what the console does to a node when an operator asks (restart a container, tail its logs).
 
-Kept apart from collectors, which only read and never call an action. Every action is audited: one JSON line
-per action in `$XDG_STATE_HOME/opsconsole/audit.jsonl` (XDG_STATE_HOME defaults to ~/.local/state) and the
-same on the `opsconsole.audit` logger. Nothing that changes a node runs without `confirmed=True`.
+Kept apart from collectors, which only read and never call an action. Every mutation is audited: an intent
+line before it and a result line after, in `$XDG_STATE_HOME/opsconsole/audit.jsonl` (XDG_STATE_HOME defaults
+to ~/.local/state) and on the `opsconsole.audit` logger. Reading logs is not a mutation and is not audited.
+Nothing that changes a node runs without `confirmed=True`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("opsconsole.audit")
+
+INTERRUPTED = "interrupted before a result came: the change may or may not have happened"
 
 
 class ActionError(Exception):
@@ -49,8 +54,11 @@ def default_audit_path() -> Path:
 
 
 class AuditLog:
-    """Append-only JSON lines: time (UTC ISO), node, action, target, call, ok, detail.
+    """Append-only JSON lines: time (UTC ISO), id, phase, node, action, target, call, ok, detail.
 
+    A mutation writes two lines with one `id`: an "intent" line before anything is sent to the node (ok null)
+    and a "result" line after (ok true/false). A console killed or cancelled between the two still leaves
+    the intent: the log never misses a change that may have happened. Reads (log views) are not audited.
     The path is resolved when a line is written: a changed XDG_STATE_HOME applies (tests stay isolated).
     """
 
@@ -61,18 +69,7 @@ class AuditLog:
     def path(self) -> Path:
         return self._path if self._path is not None else default_audit_path()
 
-    def record(
-        self, *, node: str, action: str, target: str, call: str, ok: bool, detail: str
-    ) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "node": node,
-            "action": action,
-            "target": target,
-            "call": call,
-            "ok": ok,
-            "detail": detail,
-        }
+    def _append(self, entry: dict[str, Any]) -> None:
         path = self.path
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
@@ -82,6 +79,53 @@ class AuditLog:
             os.write(fd, line)
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _entry(
+        audit_id: str,
+        phase: str,
+        node: str,
+        action: str,
+        target: str,
+        call: str,
+        ok: bool | None,
+        detail: str,
+    ) -> dict[str, Any]:
+        return {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "id": audit_id,
+            "phase": phase,
+            "node": node,
+            "action": action,
+            "target": target,
+            "call": call,
+            "ok": ok,
+            "detail": detail,
+        }
+
+    def intent(self, *, node: str, action: str, target: str, call: str) -> str:
+        """Write the line that says a mutation is about to be sent; returns the id its result must carry."""
+        audit_id = uuid.uuid4().hex[:16]
+        self._append(self._entry(audit_id, "intent", node, action, target, call, None, "about to run"))
+        log.info("starting %s %s on %s (%s) [%s]", action, target, node, call, audit_id)
+        return audit_id
+
+    def record(
+        self,
+        *,
+        node: str,
+        action: str,
+        target: str,
+        call: str,
+        ok: bool,
+        detail: str,
+        audit_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The result line of a mutation (with the id its intent returned; a new id when it had none)."""
+        entry = self._entry(
+            audit_id or uuid.uuid4().hex[:16], "result", node, action, target, call, ok, detail
+        )
+        self._append(entry)
         log.log(
             logging.INFO if ok else logging.WARNING,
             "%s %s %s on %s: %s (%s)",
@@ -94,15 +138,43 @@ class AuditLog:
         )
         return entry
 
-    def write(self, result: ActionResult) -> dict[str, Any]:
+    def interrupted(self, audit_id: str, *, node: str, action: str, target: str, call: str) -> None:
+        """The result line of a mutation cancelled before its result came (best effort: the disk may fail)."""
+        with contextlib.suppress(OSError):
+            self.record(
+                node=node,
+                action=action,
+                target=target,
+                call=call,
+                ok=False,
+                detail=INTERRUPTED,
+                audit_id=audit_id,
+            )
+
+    def write(self, result: ActionResult, audit_id: str | None = None) -> dict[str, Any]:
         fields = asdict(result)
         fields.pop("duration_s")
-        return self.record(**fields)
+        return self.record(**fields, audit_id=audit_id)
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every line written so far (oldest first); [] when there is no log yet."""
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line written so far, intents and results (oldest first); [] when there is no log yet."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [json.loads(line) for line in text.split("\n") if line.strip()]
+
+    def entries(self) -> list[dict[str, Any]]:
+        """One entry per action, in the order they started: its result line, or its intent line alone
+        (phase "intent", ok None) when no result was ever written (the console died mid-way)."""
+        merged: list[dict[str, Any]] = []
+        where: dict[str, int] = {}
+        for entry in self.lines():
+            key = entry.get("id")
+            if isinstance(key, str) and key in where:
+                merged[where[key]] = entry
+                continue
+            if isinstance(key, str):
+                where[key] = len(merged)
+            merged.append(entry)
+        return merged

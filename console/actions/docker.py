@@ -1,16 +1,17 @@
 """Docker actions: tail a container's logs, restart a container. Through the same forwarded socket as the
-collector (never TCP), audited, and restart only with confirmed=True."""
+collector (never TCP); a restart only with confirmed=True, audited before (intent) and after (result)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator
 
 import aiodocker
 import aiohttp
 
-from console.actions import ActionError, ActionResult, AuditLog, require_confirmation
+from console.actions import ActionResult, AuditLog, require_confirmation
+from console.actions.logs import LogLine, LogQuery, stream_logs
 from console.collectors.docker import docker_client
 from console.inventory.model import Node
 from console.transport.base import Transport, TransportError
@@ -31,14 +32,6 @@ def _describe(exc: BaseException, container: str) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _lines(chunks: Iterable[str], pending: list[str]) -> list[str]:
-    """Split log frames into lines; a frame may hold several lines or end mid-line (kept in pending)."""
-    text = "".join(pending) + "".join(chunks)
-    *complete, rest = text.split("\n")
-    pending[:] = [rest] if rest else []
-    return [line.rstrip("\r") for line in complete]
-
-
 async def tail_logs(
     transport: Transport,
     node: Node,
@@ -48,39 +41,22 @@ async def tail_logs(
     *,
     audit: AuditLog | None = None,
 ) -> AsyncGenerator[str, None]:
-    """The container's last `lines` lines (stdout and stderr), then, with follow, new ones as they come.
+    """The container's last `lines` lines (stdout and stderr), then, with follow, new ones until the stream
+    ends (the container stopped). Each line cleaned (`clean_text`: controls visible, a `\\r` progress bar as
+    its last redraw) and capped. Raises ActionError when the daemon or the container cannot be reached.
 
-    Read-only, so no confirmation; audited when an AuditLog is given. Raises ActionError when the daemon
-    or the container cannot be reached. Closing the iterator closes the stream.
+    Reading is not a mutation: `audit` is accepted for older callers and never written to. The log view
+    uses `console.actions.logs.stream_logs` (statuses, timestamps, reconnect across restarts).
     """
-    call = f"GET /containers/{container}/logs?tail={lines}&follow={int(follow)}"
-
-    def audited(ok: bool, detail: str) -> None:
-        if audit is not None:
-            audit.record(
-                node=node.name, action="docker.logs", target=container, call=call, ok=ok, detail=detail
-            )
-
+    del audit
+    query = LogQuery(tail=max(lines, 0), follow=follow)
+    stream = stream_logs(transport, node, container, query, reconnect=False)
     try:
-        client = await docker_client(transport, node)
-        handle = await client.containers.get(container)  # a missing container fails here, not mid-stream
-        pending: list[str] = []
-        if not follow:
-            found = _lines(await handle.log(stdout=True, stderr=True, tail=lines), pending) + pending
-            audited(True, f"{len(found)} lines")
-            for line in found:
-                yield line
-            return
-        audited(True, "following")
-        async for chunk in handle.log(stdout=True, stderr=True, follow=True, tail=lines):
-            for line in _lines((chunk,), pending):
-                yield line
-        if pending:
-            yield pending[0]
-    except _ERRORS as exc:
-        message = _describe(exc, container)
-        audited(False, message)
-        raise ActionError(f"{node.name}: logs of {container}: {message}") from exc
+        async for event in stream:
+            if isinstance(event, LogLine):
+                yield event.text
+    finally:
+        await stream.aclose()
 
 
 async def restart_container(
@@ -100,6 +76,8 @@ async def restart_container(
     require_confirmation("docker.restart", container, confirmed)
     call = f"POST /containers/{container}/restart?t={stop_timeout}"
     started = time.monotonic()
+    # The intent is on disk before the request leaves: a console killed mid-way still left a trace.
+    audit_id = audit.intent(node=node.name, action="docker.restart", target=container, call=call)
     try:
         client = await docker_client(transport, node)
         async with asyncio.timeout(deadline):
@@ -111,8 +89,11 @@ async def restart_container(
         detail = f"restarted in {took:.1f}s: {state.get('Status')} since {state.get('StartedAt')}"
     except _ERRORS as exc:
         ok, detail = False, _describe(exc, container)
+    except asyncio.CancelledError:
+        audit.interrupted(audit_id, node=node.name, action="docker.restart", target=container, call=call)
+        raise
     result = ActionResult(
         node.name, "docker.restart", container, call, ok, detail, time.monotonic() - started
     )
-    audit.write(result)
+    audit.write(result, audit_id)
     return result
