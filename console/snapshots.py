@@ -35,10 +35,11 @@ class NodeSnapshot:
     reachable: bool
     error: str | None = None
     gpu: GpuSnapshot | None = None
-    connect_s: float | None = None
+    connect_s: float | None = None  # the real SSH handshake's duration; None when not known
     services: ServicesSnapshot | None = None
     mounts: MountsSnapshot | None = None
     docker: DockerSnapshot | None = None
     facts: NodeFacts | None = None
     stack: StackSnapshot | None = None
     basics: NodeBasics | None = None  # load, memory, disk, uptime, kernel (filled by the streaming source)
+    connected_at: datetime | None = None  # when that handshake happened (the connection's age is taken_at - this)
