@@ -42,4 +42,4 @@ class NodeSnapshot:
     facts: NodeFacts | None = None
     stack: StackSnapshot | None = None
     basics: NodeBasics | None = None  # load, memory, disk, uptime, kernel (filled by the streaming source)
-    connected_at: datetime | None = None  # when that handshake happened (the connection's age is taken_at - this)
+    connected_at: datetime | None = None  # when that handshake happened (age: taken_at - connected_at)
