@@ -3,9 +3,12 @@ unprivileged lab user, where sudo -n really refuses)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from console.actions import AuditLog
+import pytest
+
+from console.actions import INTERRUPTED, AuditLog
 from console.inventory.model import Node
 from console.transport.base import CommandResult
 from console.transport.local import LocalTransport
@@ -263,3 +266,39 @@ def test_sudo_refusals_are_told_apart() -> None:
     missing = sudo_failure(result(127, "sh: 1: sudo: not found\n"), "sudo -n mkdir", "n", "ops")
     assert missing == "sudo is not installed on n: install it, or run the wizard as root"
     assert sudo_failure(result(1, "mkdir: cannot create directory\n"), "sudo -n mkdir", "n", "ops") is None
+
+
+async def test_a_mutating_step_is_audited_before_it_runs_and_when_it_is_cancelled(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+
+    async def never(ctx: NodeContext) -> Outcome:
+        return Outcome(False, "not yet")
+
+    def slow(ctx: NodeContext, outcome: Outcome) -> tuple[Operation, ...]:
+        return (Command(("sh", "-c", f"touch {marker}; sleep 30")),)
+
+    wizard = Wizard(
+        "slow", "Slow", "wizard.slow", (Step("slow", "Slow change", "a long command", never, slow),)
+    )
+    task = asyncio.create_task(run_wizard(wizard, context(), yes=True))
+    async with asyncio.timeout(10):
+        while not marker.exists():  # noqa: ASYNC110 - the command's own file is what is watched
+            await asyncio.sleep(0.01)
+    (intent,) = AuditLog().lines()  # on disk while the command runs
+    assert (intent["phase"], intent["ok"], intent["target"]) == ("intent", None, "slow")
+    assert intent["call"] == f"sh -c 'touch {marker}; sleep 30'"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (entry,) = AuditLog().entries()
+    assert (entry["id"], entry["phase"], entry["ok"], entry["detail"]) == (
+        intent["id"],
+        "result",
+        False,
+        INTERRUPTED,
+    )
+
+    await run_wizard(toy(tmp_path / "toy"), context(), yes=True)
+    lines = AuditLog().lines()[2:]
+    assert [line["phase"] for line in lines] == ["intent", "result", "intent", "result"]
+    assert lines[0]["id"] == lines[1]["id"] != lines[2]["id"] == lines[3]["id"]

@@ -13,16 +13,18 @@ Operations are data too: a `Command` (root ones go through `sudo -n`, and a sudo
 as such), a `WriteFile` (shown as a unified diff against what is there; a changed file is backed up first),
 or a `Task` (waiting, reconnecting, opening a tunnel). Every mutating operation is audited in the console's
 audit log (console/actions: JSON lines, time, node, `action` = the wizard, `target` = the step, `call` = the
-command, `ok`, `detail` = "exit N: output tail"). Progress reaches the caller as `WizardEvent`s.
+command, `ok`, `detail` = "exit N: output tail"): an intent line before it runs, a result line after.
+Progress reaches the caller as `WizardEvent`s.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -126,24 +128,45 @@ class NodeContext:
             self.cache["user"] = (await self.read("id -un")).stdout.strip()
         return str(self.cache["user"])
 
-    def record(self, call: str, ok: bool, detail: str) -> None:
+    def begin(self, call: str) -> str:
+        """The audit's intent line, written before a mutating operation starts; its id links the result."""
+        return self.audit.intent(node=self.name, action=self.action, target=self.step, call=call)
+
+    def record(self, call: str, ok: bool, detail: str, audit_id: str | None = None) -> None:
         self.audit.record(
-            node=self.name, action=self.action, target=self.step, call=call, ok=ok, detail=detail
+            node=self.name,
+            action=self.action,
+            target=self.step,
+            call=call,
+            ok=ok,
+            detail=detail,
+            audit_id=audit_id,
         )
+
+    @contextlib.contextmanager
+    def _interruptible(self, audit_id: str, call: str) -> Iterator[None]:
+        """A cancelled operation (Ctrl-C, the screen closed) still gets its result line: interrupted."""
+        try:
+            yield
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self.audit.interrupted(audit_id, node=self.name, action=self.action, target=self.step, call=call)
+            raise
 
     async def run_command(self, command: Command) -> CommandResult:
         """Run a mutating command (with sudo -n when it needs root and we are not root); audited."""
         sudo = command.root and not await self.is_root()
         shown = command.shown(sudo=sudo)
         self.emit(CommandStarted(self.step, shown))
-        try:
-            result = await self.transport.run(command.shell(sudo=sudo), timeout=command.timeout)
-        except TransportError as exc:
-            self.record(shown, False, f"no exit status: {exc}")
-            self.emit(CommandFinished(self.step, shown, None, str(exc)))
-            raise StepError(f"{shown}: {exc}") from exc
+        audit_id = self.begin(shown)
+        with self._interruptible(audit_id, shown):
+            try:
+                result = await self.transport.run(command.shell(sudo=sudo), timeout=command.timeout)
+            except TransportError as exc:
+                self.record(shown, False, f"no exit status: {exc}", audit_id)
+                self.emit(CommandFinished(self.step, shown, None, str(exc)))
+                raise StepError(f"{shown}: {exc}") from exc
         tail = output_tail(result)
-        self.record(shown, result.ok, f"exit {result.exit_status}: {tail}")
+        self.record(shown, result.ok, f"exit {result.exit_status}: {tail}", audit_id)
         self.emit(CommandFinished(self.step, shown, result.exit_status, tail))
         if not result.ok:
             why = sudo_failure(result, shown, self.name, await self.user()) if sudo else None
@@ -158,32 +181,42 @@ class NodeContext:
         """A file on this machine (the inventory): backup beside it, then an atomic replace; audited."""
         shown = f"write {write.path} on this machine" + (f" (backup {write.backup})" if write.backup else "")
         self.emit(CommandStarted(self.step, shown))
-        try:
-            if write.backup:
-                shutil.copy2(write.path, write.backup)
-            temp = f"{write.path}.opsconsole-tmp"
-            with open(temp, "w", encoding="utf-8") as handle:
-                handle.write(write.content)
-            with contextlib.suppress(OSError):
-                shutil.copymode(write.path, temp)
-            os.replace(temp, write.path)
-        except OSError as exc:
-            self.record(shown, False, str(exc))
-            raise StepError(f"{shown}: {exc}") from exc
-        self.record(shown, True, f"{len(write.content)} bytes")
+        audit_id = self.begin(shown)
+        with self._interruptible(audit_id, shown):
+            try:
+                if write.backup:
+                    shutil.copy2(write.path, write.backup)
+                temp = f"{write.path}.opsconsole-tmp"
+                with open(temp, "w", encoding="utf-8") as handle:
+                    handle.write(write.content)
+                with contextlib.suppress(OSError):
+                    shutil.copymode(write.path, temp)
+                os.replace(temp, write.path)
+            except OSError as exc:
+                self.record(shown, False, str(exc), audit_id)
+                raise StepError(f"{shown}: {exc}") from exc
+        self.record(shown, True, f"{len(write.content)} bytes", audit_id)
         self.emit(CommandFinished(self.step, shown, 0, ""))
 
     async def run_task(self, task: Task) -> None:
         self.emit(CommandStarted(self.step, task.shown))
-        try:
-            detail = await task.run(self)
-        except StepError as exc:
-            if task.mutating:
-                self.record(task.shown, False, str(exc))
-            self.emit(CommandFinished(self.step, task.shown, None, str(exc)))
-            raise
-        if task.mutating:
-            self.record(task.shown, True, detail)
+        if not task.mutating:  # a wait or a look: nothing to audit
+            try:
+                detail = await task.run(self)
+            except StepError as exc:
+                self.emit(CommandFinished(self.step, task.shown, None, str(exc)))
+                raise
+            self.emit(CommandFinished(self.step, task.shown, None, detail))
+            return
+        audit_id = self.begin(task.shown)
+        with self._interruptible(audit_id, task.shown):
+            try:
+                detail = await task.run(self)
+            except StepError as exc:
+                self.record(task.shown, False, str(exc), audit_id)
+                self.emit(CommandFinished(self.step, task.shown, None, str(exc)))
+                raise
+        self.record(task.shown, True, detail, audit_id)
         self.emit(CommandFinished(self.step, task.shown, None, detail))
 
     async def apply(self, operation: Operation) -> None:
