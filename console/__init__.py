@@ -1,3 +1,11 @@
 """opsconsole core: inventory, transport, collectors, checks and CLI. Never imports textual."""
 
+import warnings
+
 __version__ = "0.1.0"
+
+# asyncssh still names DSA key types in its signatures, so importing it makes cryptography >= 48 print a
+# CryptographyDeprecationWarning block per name on stderr: five blocks before any work, mailed by cron on
+# every run. The warning is about asyncssh's own code, not anything an operator can act on, so it is
+# silenced for asyncssh's modules only (matched by message and module, without importing cryptography).
+warnings.filterwarnings("ignore", message=r"DSA is deprecated", module=r"asyncssh(\.|$)")

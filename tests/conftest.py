@@ -15,6 +15,17 @@ pytest_plugins = [
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# The session fixtures that start real servers (sshd, dockerd, Prometheus, ganesha, FUSE). Every test that
+# uses one, directly or through another fixture, is marked `lab`: `pytest -m "not lab"` is the fast tier,
+# which needs neither root nor the system packages.
+LAB_FIXTURES = frozenset({"ssh_lab", "docker_lab", "nfs_server", "mount_lab", "prometheus_lab", "stack_lab"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if LAB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.lab)
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:

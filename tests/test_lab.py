@@ -12,7 +12,17 @@ import asyncssh
 import pytest
 import yaml
 
-from tests.lab.sshd import CAPTURE_DIR, LAB_HOME, LAB_USER, REPLAY_SCRIPT, LabNode, SshLab, user_processes
+from tests.lab.availability import lab_unavailable
+from tests.lab.sshd import (
+    CAPTURE_DIR,
+    LAB_HOME,
+    LAB_USER,
+    REPLAY_SCRIPT,
+    LabError,
+    LabNode,
+    SshLab,
+    user_processes,
+)
 
 FIELDS = (
     "index,uuid,name,driver_version,pci.bus_id,temperature.gpu,utilization.gpu,utilization.memory,"
@@ -139,8 +149,12 @@ async def test_silent_and_dead_ports(ssh_lab: SshLab, gpu_node: LabNode) -> None
         await asyncssh.connect(**ssh_lab.ssh_options(gpu_node, port=dead, connect_timeout=1))
 
 
+@pytest.mark.lab
 async def test_close_leaves_no_process_behind(tmp_path: Path) -> None:
-    lab = SshLab(tmp_path / "lab")
+    try:
+        lab = SshLab(tmp_path / "lab")
+    except LabError as exc:
+        lab_unavailable("the real-sshd lab", exc)
     with lab:
         node = lab.start_node("doomed", gpu_capture="idle")
         sshd_pid = node.process.pid

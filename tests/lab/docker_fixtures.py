@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from tests.lab.availability import lab_unavailable
 from tests.lab.common import LabError
 from tests.lab.dockerd import Dockerd
 from tests.lab.processes import ensure_lab_user
@@ -170,7 +171,7 @@ def docker_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerLab]:
     try:
         lab = DockerLab(tmp_path_factory.mktemp("docker-lab"))
     except LabError as exc:
-        pytest.fail(f"the docker test lab cannot start: {exc}", pytrace=False)
+        lab_unavailable("the docker lab", exc)
     try:
         yield lab
     finally:

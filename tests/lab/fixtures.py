@@ -1,6 +1,7 @@
 """pytest fixtures of the real-sshd lab (loaded by tests/conftest.py through `pytest_plugins`).
 
-The lab never skips: where it cannot run (no sshd, not root) every test that uses it fails and says why.
+Where the lab cannot run (no sshd, not root) its tests fail in CI and are skipped elsewhere
+(tests/lab/availability.py).
 Tests may start more nodes with `ssh_lab.start_node(...)`; they should `stop()` them (the lab stops whatever
 is left when the session ends).
 """
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.lab.availability import lab_unavailable
 from tests.lab.sshd import LabError, LabNode, SshLab
 
 
@@ -20,7 +22,7 @@ def ssh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
     try:
         lab = SshLab(tmp_path_factory.mktemp("ssh-lab"))
     except LabError as exc:
-        pytest.fail(f"the real-sshd test lab cannot start: {exc}", pytrace=False)
+        lab_unavailable("the real-sshd lab", exc)
     with lab:
         yield lab
 

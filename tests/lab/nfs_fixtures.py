@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.availability import lab_unavailable
 from tests.lab.common import LAB_USER, LabError
 from tests.lab.fusefs import FuseMount
 from tests.lab.nfs import NfsServer
@@ -119,7 +120,7 @@ def nfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NfsServer]:
         server = NfsServer(tmp_path_factory.mktemp("nfs-server"))
         server.start()
     except LabError as exc:
-        pytest.fail(f"the NFS server lab cannot start: {exc}", pytrace=False)
+        lab_unavailable("the NFS server lab", exc)
     with server:
         yield server
 
@@ -134,7 +135,7 @@ def mount_lab(ssh_lab: SshLab) -> Iterator[MountLab]:
         try:
             lab = MountLab(node, base)
         except LabError as exc:
-            pytest.fail(f"the FUSE mount lab cannot start: {exc}", pytrace=False)
+            lab_unavailable("the FUSE mount lab", exc)
         try:
             yield lab
         finally:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.lab.availability import lab_unavailable
 from tests.lab.common import LabError
 from tests.lab.prometheus import PrometheusLab
 
@@ -21,7 +22,7 @@ def prometheus_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometh
         lab = PrometheusLab(tmp_path_factory.mktemp("prometheus-lab"))
         lab.start()
     except LabError as exc:
-        pytest.fail(f"the Prometheus test lab cannot start: {exc}", pytrace=False)
+        lab_unavailable("the Prometheus lab", exc)
     try:
         yield lab
     finally:

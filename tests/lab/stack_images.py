@@ -51,6 +51,7 @@ from console.inventory.model import DockerSettings, Node, SSHSettings
 from console.transport.ssh import SSHTransport
 from console.wizards.engine import Emit, NodeContext
 from console.wizards.settings import AiStackSettings
+from tests.lab.availability import lab_unavailable
 from tests.lab.common import LAB_HOST, SSHD, LabError
 from tests.lab.daemon import install_replay, sshd_config
 from tests.lab.dockerd import BUSYBOX, Dockerd
@@ -471,7 +472,7 @@ def stack_lab(ssh_lab: SshLab, tmp_path_factory: pytest.TempPathFactory) -> Iter
     try:
         lab = StackLab(ssh_lab, tmp_path_factory.mktemp("stack-lab"))
     except (LabError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"the AI-stack lab cannot start: {exc}", pytrace=False)
+        lab_unavailable("the AI-stack lab", exc)
     try:
         yield lab
     finally:

@@ -1,0 +1,61 @@
+"""A healthy run prints nothing on stderr (cron mails it), and the test tiers split where the README says.
+
+These run the CLI in a fresh interpreter with whatever versions pip resolved here (CI installs the newest
+each run), so a dependency that starts warning at import time fails here, not in an operator's mail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VERSIONS = ", ".join(f"{name} {metadata.version(name)}" for name in ("asyncssh", "cryptography", "aiohttp"))
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--version",), ("--help",), ("inventory", "check", str(ROOT / "inventories" / "pantheon.yaml"))],
+)
+def test_cli_is_silent_on_stderr(args: tuple[str, ...], tmp_path: Path) -> None:
+    result = _run(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == "", f"stderr with {VERSIONS}:\n{result.stderr}"
+
+
+def test_the_ssh_stack_imports_silently(tmp_path: Path) -> None:
+    """Importing the transport loads asyncssh and cryptography: nothing of theirs may reach stderr."""
+    code = "import console.transport.ssh, console.collectors.docker"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", f"stderr with {VERSIONS}:\n{result.stderr}"
+
+
+def _collected(marker: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m", marker,
+         "tests/test_text_boundary.py", "tests/test_check_cli.py"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return {line.split("::")[1].split("[")[0] for line in result.stdout.splitlines() if "::" in line}
+
+
+def test_lab_marker_follows_the_fixtures() -> None:
+    """A test that uses a lab fixture (even through another fixture) is `lab`; a pure one is not."""
+    lab, fast = _collected("lab"), _collected("not lab")
+    assert "test_node_selection" in lab  # uses ssh_lab through gpu_node
+    assert "test_node_selection" not in fast
+    assert "test_finite" in fast
+    assert "test_finite" not in lab
