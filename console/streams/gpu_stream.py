@@ -8,6 +8,11 @@ next sample began) or when no row follows within `GAP_S`.
 The stream is restarted when it ends (exit, signal, lost connection), after a jittered backoff that a
 successful run resets. Data is stale when no row came for `STALE_INTERVALS` intervals: `snapshot()` then
 says so (status "error", the last readings kept for display) until rows come again.
+
+Node output is untrusted: a row that is not the query's answer (a bad index, a wrong field count), more rows
+than MAX_GPUS in one sample, or more samples than `-lms N` can have printed since the stream opened (rows that
+repeat an index, which would otherwise pass for extra samples of a smaller node) make the node "unreadable
+nvidia-smi output: ..." until good samples come again. Nothing a node prints ends the stream's task.
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from console.collectors.gpu import (
+    MAX_GPUS,
     QUERY_COMMAND,
     QUERY_FIELDS,
     GpuParseError,
     GpuSnapshot,
     GpuStatus,
     _nvidia_smi_failure,
+    parse_index,
     parse_query_gpu,
 )
+from console.text import clean_line
 from console.transport.base import LineStream, StreamingTransport, TransportError
 from console.transport.pool import backoff
 from console.transport.readonly import register_read_only
@@ -37,6 +45,8 @@ STALE_INTERVALS = 3
 GAP_S = 0.025  # rows of one sample come in one write; a pause this long ends the sample
 NO_TOOLING_RETRY_S = 300.0  # a node without nvidia-smi is asked again this rarely
 MIN_INTERVAL_MS = 100
+MAX_OUTPUT_LINES = 20  # lines that are not rows, kept to explain an early exit
+UNREADABLE = "unreadable nvidia-smi output: "
 
 
 def gpu_stream_command(interval_ms: int) -> str:
@@ -45,8 +55,16 @@ def gpu_stream_command(interval_ms: int) -> str:
     return f"exec sh -c {shlex.quote(script)}"
 
 
-def _is_row(line: str) -> bool:
-    return line.count(",") == len(QUERY_FIELDS) - 1 and line.split(",", 1)[0].strip().isdigit()
+def _row_index(line: str) -> int | None:
+    """The GPU index of a row of the query's answer; None for a line that is not such a row."""
+    if line.count(",") != len(QUERY_FIELDS) - 1:
+        return None
+    return parse_index(line.split(",", 1)[0])
+
+
+def _looks_like_row(line: str) -> bool:
+    """Comma-separated data (nvidia-smi's messages have no commas): a row, if perhaps a garbled one."""
+    return "," in line
 
 
 class GpuStream:
@@ -147,19 +165,20 @@ class GpuStream:
     async def _run(self) -> None:
         failures = 0
         while True:
+            opened = time.monotonic()
             try:
                 lines = await self.transport.open_stream(self.command, timeout=self.open_timeout)
             except TransportError as exc:  # ConnectError, CommandTimeout: the node or its sshd
                 failures += 1
                 if self._latest is None or self._latest.status != "ok":
-                    self._set(self._error(f"cannot start the nvidia-smi stream: {exc}"))
+                    self._set(self._error(f"cannot start the nvidia-smi stream: {clean_line(exc)}"))
                 await self._pause(
                     backoff(failures, first=self.restart_first, cap=self.restart_cap), kickable=True
                 )
                 continue
             self.starts += 1
             try:
-                sampled, output = await self._read(lines)
+                sampled, output = await self._read(lines, opened)
             finally:
                 await lines.close()
             if sampled:
@@ -182,17 +201,19 @@ class GpuStream:
         finally:
             self._kickable = False
 
-    async def _read(self, lines: LineStream) -> tuple[bool, list[str]]:
+    async def _read(self, lines: LineStream, opened: float) -> tuple[bool, list[str]]:
         """Read until the process ends; (whether any sample came, the lines that were not rows).
 
         Once a sample's row count is known, a sample is complete at that count (no timer); until then, and
         whenever rows stop short of it, it is complete when the next sample starts or after GAP_S of quiet.
+        `opened`: when the stream was asked for (monotonic), to bound how many samples it can have sent.
         """
         sampled = False
         output: list[str] = []
         pending: list[str] = []
         last_index = -1
         expected: int | None = None
+        started = 0  # samples begun in this run
         reading: asyncio.Future[str | None] | None = None
         try:
             while True:
@@ -209,22 +230,39 @@ class GpuStream:
                     line = await lines.readline()
                 if line is None:
                     break
-                if not _is_row(line):
-                    if line.startswith(PID_MARK):
+                index = _row_index(line)
+                if index is None:
+                    if _looks_like_row(line):
+                        self._unreadable(f"not a row of the query: {clean_line(line, limit=200)}")
+                        pending, expected, last_index = [], None, -1
+                    elif line.startswith(PID_MARK):
                         with contextlib.suppress(ValueError):
                             self.remote_pid = int(line[len(PID_MARK) :])
-                    elif line.strip() and len(output) < 20:
+                    elif line.strip() and len(output) < MAX_OUTPUT_LINES:
                         output.append(line.strip())
                     continue
-                index = int(line.split(",", 1)[0])
-                if pending and index <= last_index:  # the next sample began
-                    sampled |= self._sample(pending)
-                    expected, pending = len(pending), []
-                elif not pending and expected and index > last_index:  # more boards than last time
+                more_boards = not pending and bool(expected) and index > last_index
+                if (not pending or index <= last_index) and not more_boards:  # a sample begins
+                    # nvidia-smi prints a sample at once, then one every interval: more than that is rows
+                    # repeating an index (64 rows of "GPU 0" are not 64 samples of one GPU).
+                    if started + 1 > (time.monotonic() - opened) / self.interval + 1.05:
+                        self._unreadable(
+                            f"more samples than -lms {self.interval_ms} allows: an index repeats"
+                        )
+                        pending, expected, last_index = [], None, -1
+                        continue
+                    started += 1
+                    if pending:  # the next sample began: this one is complete
+                        sampled |= self._sample(pending)
+                        expected, pending = len(pending), []
+                elif more_boards:  # the last sample was complete at its count, but more boards follow
                     pending, expected = list(self._rows), None
                 pending.append(line)
                 last_index = index
-                if expected is not None and len(pending) == expected:
+                if len(pending) > MAX_GPUS:
+                    self._unreadable(f"more than {MAX_GPUS} GPU rows in one sample")
+                    pending, expected, last_index = [], None, -1
+                elif expected is not None and len(pending) == expected:
                     sampled |= self._sample(pending)
                     pending = []
             if pending:
@@ -239,12 +277,17 @@ class GpuStream:
         try:
             readings = parse_query_gpu("\n".join(rows))
         except GpuParseError as exc:
-            self._set(self._error(f"unreadable nvidia-smi output: {exc}"))
+            self._unreadable(str(exc))
             return False
         self._last_row_at = time.monotonic()
         self.samples += 1
         self._set(GpuSnapshot(self.node, datetime.now(UTC), "nvidia-smi", "ok", gpus=readings))
         return True
+
+    def _unreadable(self, why: str) -> None:
+        """The node printed something that is not the query's answer: say so, keep reading."""
+        self._rows = []
+        self._set(self._error(UNREADABLE + clean_line(why, limit=300)))
 
     def _set(self, snapshot: GpuSnapshot) -> None:
         self._latest = snapshot
@@ -255,6 +298,6 @@ def _ended(lines: LineStream, output: list[str]) -> tuple[GpuStatus, str]:
     """Why a run ended before its first sample, in the one-shot collector's words where they apply."""
     if lines.exit_status is None:
         if lines.exit_signal:
-            return "error", f"nvidia-smi stream ended by signal {lines.exit_signal}"
-        return "error", f"nvidia-smi stream ended: {lines.error or 'channel closed'}"
+            return "error", f"nvidia-smi stream ended by signal {clean_line(lines.exit_signal, limit=40)}"
+        return "error", f"nvidia-smi stream ended: {clean_line(lines.error or 'channel closed', limit=300)}"
     return _nvidia_smi_failure(lines.exit_status, " ".join(output))
