@@ -166,18 +166,21 @@ def _load_builtins() -> None:
     # (state dir "" = the default one; nothing else is written). Built from a real one, holes where it varies.
     sample = shlex.split(mounts.probe_command("/opsconsole-path", timeout=86398.5, state_dir=None))
     key = Word("m-[0-9a-f]{16}")
-    holes = {"/opsconsole-path": Word("/.*"), "86400": Word("[0-9]{1,6}"), "": Word("")}
+    # Any whole number of seconds: the inventory takes any positive timeout (1,000,000 s is valid).
+    holes = {"/opsconsole-path": Word("/.*"), "86400": Word("[0-9]+"), "": Word("")}
     register_read_only(Argv(*(holes.get(word, key if key.accepts(word) else word) for word in sample)))
-    # The NFS server detail: rpcinfo / showmount against the mount source's host.
-    host = Word(r"[A-Za-z0-9._:%\[\]-]+")
+    # The NFS server detail: rpcinfo / showmount against the mount source's host: any host a source can
+    # name (mountinfo.split_nfs_source: no blanks, '/' or brackets), but never one that reads as an option.
+    host = Word(r"[^\s/\[\]-][^\s/\[\]]*")
     chunks = mounts._RPC_SCRIPT.format(limit=mounts.RPC_TOOL_TIMEOUT_S, host="\0").split("\0")
     script = [part for chunk in chunks for part in (host, chunk)][1:]
     register_read_only(Argv("LC_ALL=C", "sh", "-c", Text(*script)))
     # docker.diagnose_socket: who am I, the socket's group, can I read and write it.
+    # The socket path is any string (stat and dirname only read, whatever they are given).
     register_read_only(
         Text(
             "s=",
-            Word("/.*"),
+            Word(".*"),
             "; id -un; stat -c %G \"$s\" 2>/dev/null || echo '?'; "
             'if [ -S "$s" ]; then if [ -r "$s" ] && [ -w "$s" ]; then echo ok; else echo denied; fi; '
             'elif [ -e "$s" ]; then echo notsocket; '
