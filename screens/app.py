@@ -24,12 +24,14 @@ from textual.theme import Theme
 from textual.timer import Timer
 
 from console.actions import ActionError, ActionResult
+from console.checks.model import CheckResult
 from console.inventory.model import Inventory, Node
 from console.session import ConsoleSession, state_dir
 from console.snapshots import NodeSnapshot
 from screens.base import ConsoleScreen
 from screens.commands import ConsoleCommands
 from screens.messages import ActionDone, NodePolled
+from widgets.safe import ControlFilter, line, title
 
 INTERVALS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 SLOW_AFTER_S = 5.0
@@ -84,11 +86,14 @@ class OpsConsoleApp(App[None]):
         self._poll_timers: dict[str, Timer] = {}
         self._waiting: set[str] = set(self.nodes)
         self.action_log: list[tuple[str, Text]] = []  # (node, line): actions asked and their results
+        self.fleet_results: tuple[CheckResult, ...] | None = None  # the fleet's Prometheus checks, last asked
+        # The last guard for remote text: no control character any widget renders reaches the terminal.
+        self._filters.append(ControlFilter())
 
     # --- start and stop ------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.title = f"opsconsole — {self.inventory.name}"
+        self.title = title(f"opsconsole — {self.inventory.name}")
         saved = self.session.theme
         if saved and saved in self.available_themes:
             self.theme = saved
@@ -267,11 +272,9 @@ class OpsConsoleApp(App[None]):
         """After the confirm dialog: restart in an app worker (leaving the screen does not cancel it)."""
         stamp = f"{self.session.now():%H:%M:%S}"
         if not confirmed:
-            self._log_action(
-                node.name, Text(f"{stamp}  restart {container}: cancelled, nothing done", style="dim")
-            )
+            self._log_action(node.name, line(f"{stamp}  restart {container}: cancelled, nothing done", "dim"))
             return
-        self._log_action(node.name, Text(f"{stamp}  restart {container}: requested…", style="yellow"))
+        self._log_action(node.name, line(f"{stamp}  restart {container}: requested…", "yellow"))
         self.run_worker(
             self._restart(node, container),
             name=f"restart {container} on {node.name}",
@@ -291,13 +294,12 @@ class OpsConsoleApp(App[None]):
         result = message.result
         stamp = f"{self.session.now():%H:%M:%S}"
         verdict = "✔ ok" if result.ok else "✖ FAILED"
-        line = f"{stamp}  restart {result.target}: {verdict}: {result.detail}"
-        self._log_action(result.node, Text(line, style="green" if result.ok else "bold red"))
-        self.notify(
-            f"{result.target} on {result.node}: {verdict}: {result.detail}",
-            severity="information" if result.ok else "error",
-            timeout=6,
-        )
+        # The target and the detail come from the node (a container name, Docker's error): text, never markup.
+        style = "green" if result.ok else "bold red"
+        logged = f"{stamp}  restart {result.target}: {verdict}: {result.detail}"
+        self._log_action(result.node, line(logged, style))
+        said = line(f"{result.target} on {result.node}: {verdict}: {result.detail}").plain
+        self.notify(said, severity="information" if result.ok else "error", timeout=6, markup=False)
         for screen in self.screen_stack:
             if isinstance(screen, ConsoleScreen):
                 screen.show_action(result)
@@ -321,10 +323,14 @@ class OpsConsoleApp(App[None]):
         self.push_screen(PromQLScreen())
 
     def action_open_checks(self) -> None:
+        self.open_checks()
+
+    def open_checks(self, *, status_filter: str = "all", scope: str = "all") -> None:
+        """The checks screen; `scope="prometheus"`: only the fleet's Prometheus results (alerts, targets)."""
         from screens.checks import ChecksScreen
 
         self._pop_to_fleet()
-        self.push_screen(ChecksScreen())
+        self.push_screen(ChecksScreen(status_filter=status_filter, scope=scope))
 
     def action_open_fleet(self) -> None:
         self._pop_to_fleet()
@@ -345,7 +351,7 @@ class OpsConsoleApp(App[None]):
         screen = type(self.screen).__name__.removesuffix("Screen").lower() or "screen"
         stamp = datetime.now().astimezone().strftime("%Y%m%dT%H%M%S")
         saved = self.save_screenshot_to(state_dir() / "screenshots" / f"opsconsole-{screen}-{stamp}.svg")
-        self.notify(f"screenshot saved: {saved}", timeout=6)
+        self.notify(f"screenshot saved: {saved}", timeout=6, markup=False)
 
     def _cli_screenshot(self) -> None:
         if self._screenshot_taken or not self.screenshot_path:

@@ -13,6 +13,7 @@ from textual.widgets import Static
 from console.actions import ActionResult
 from console.session import ConsoleSession
 from console.snapshots import NodeSnapshot
+from widgets.safe import safe_text
 
 if TYPE_CHECKING:
     from screens.app import OpsConsoleApp
@@ -27,11 +28,13 @@ class ConsoleScreen(Screen[None]):
 
     def set_text(self, selector: str, text: Text | str) -> None:
         """Update a Static only when its text changed: an update re-lays-out the screen, and a relayout
-        redraws every table on it."""
-        markup = text.markup if isinstance(text, Text) else text
+        redraws every table on it. A str is plain text, never markup; control characters are made visible
+        (these lines quote nodes: errors, drivers, check summaries)."""
+        shown = safe_text(text if isinstance(text, Text) else Text(text), multiline=True)
+        markup = shown.markup
         if self._texts.get(selector) != markup:
             self._texts[selector] = markup
-            self.query_one(selector, Static).update(text)
+            self.query_one(selector, Static).update(shown)
 
     @property
     def console(self) -> OpsConsoleApp:

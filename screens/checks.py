@@ -7,25 +7,21 @@ the fleet's Prometheus checks are asked by this screen's own worker, rescheduled
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
 from console.checks.model import CheckResult, Status
 from console.snapshots import NodeSnapshot
 from screens.base import ConsoleScreen
+from screens.messages import FleetChecksAnswered
 from widgets.checks_table import FILTERS, FleetChecksTable, detail_text
-from widgets.status import STATUS_WORD, status_text
+from widgets.status import STATUS_WORD, plural, status_text
 
-
-@dataclass
-class FleetChecksAnswered(Message):
-    results: tuple[CheckResult, ...]
+SCOPES = {"all": "checks across the fleet", "prometheus": "the fleet's Prometheus: alerts and targets"}
 
 
 class ChecksScreen(ConsoleScreen):
@@ -33,12 +29,14 @@ class ChecksScreen(ConsoleScreen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("f", "filter", "Filter status"),
+        Binding("a", "scope", "Prometheus only"),
         Binding("enter", "open", "Open node"),
     ]
 
-    def __init__(self, *, status_filter: str = "all") -> None:
+    def __init__(self, *, status_filter: str = "all", scope: str = "all") -> None:
         super().__init__()
         self.status_filter = status_filter if status_filter in FILTERS else "all"
+        self.scope = scope if scope in SCOPES else "all"
         self.fleet_results: tuple[CheckResult, ...] = ()
         self.shown: dict[str, CheckResult] = {}
         self._fleet_waiting = True
@@ -51,13 +49,16 @@ class ChecksScreen(ConsoleScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.sub_title = "checks across the fleet"
+        self.sub_title = SCOPES[self.scope]
+        self.fleet_results = self.console.fleet_results or ()
         self.query_one(FleetChecksTable).focus()
 
     def polled_nodes(self) -> Iterable[str]:
         return self.console.nodes
 
     def all_results(self) -> list[CheckResult]:
+        if self.scope == "prometheus":
+            return list(self.fleet_results)
         results = [result for node in self.console.nodes.values() for result in self.session.checks(node)]
         return results + list(self.fleet_results)
 
@@ -78,7 +79,7 @@ class ChecksScreen(ConsoleScreen):
         self.post_message(FleetChecksAnswered(await self.session.fleet_checks()))
 
     def on_fleet_checks_answered(self, message: FleetChecksAnswered) -> None:
-        self.fleet_results = message.results
+        self.fleet_results = self.console.fleet_results = message.results
         self._show()
         if self.session.prometheus is not None:
             self.set_timer(self.console.base_interval, self._fleet_due)
@@ -94,9 +95,11 @@ class ChecksScreen(ConsoleScreen):
         allowed = FILTERS[self.status_filter]
         self.shown = self.query_one(FleetChecksTable).show(r for r in results if r.status in allowed)
         counts = {status: sum(r.status is status for r in results) for status in Status}
-        parts: list[Text] = [Text(f"{len(results)} results", style="bold")]
+        parts: list[Text] = [Text(plural(len(results), "result"), style="bold")]
         parts += [status_text(status, f"{counts[status]} {STATUS_WORD[status]}") for status in Status]
         parts.append(Text(f"showing: {self.status_filter} (f)"))
+        if self.scope == "prometheus":
+            parts.append(Text("Prometheus only (a)", style="bold"))
         if self.console.paused:
             parts.insert(0, Text("⏸ PAUSED", style="bold reverse"))
         self.set_text("#checks-summary", Text("  ·  ").join(parts))
@@ -119,6 +122,12 @@ class ChecksScreen(ConsoleScreen):
     def action_filter(self) -> None:
         names = list(FILTERS)
         self.status_filter = names[(names.index(self.status_filter) + 1) % len(names)]
+        self._show()
+
+    def action_scope(self) -> None:
+        """a: only the fleet's Prometheus results (firing alerts, down targets), or everything again."""
+        self.scope = "all" if self.scope == "prometheus" else "prometheus"
+        self.sub_title = SCOPES[self.scope]
         self._show()
 
     def action_open(self) -> None:

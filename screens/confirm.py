@@ -3,11 +3,14 @@ the Cancel button (focused first, so a stray Enter cancels) says no."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from widgets.safe import safe_text
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -17,10 +20,11 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, body: str, *, confirm: str = "Yes") -> None:
+    def __init__(self, title: str | Text, body: str | Text, *, confirm: str = "Yes") -> None:
         super().__init__()
-        self.question = title
-        self.body = body
+        # Questions name containers and nodes: shown as text, never read as markup.
+        self.question = safe_text(title if isinstance(title, Text) else Text(title))
+        self.body = safe_text(body if isinstance(body, Text) else Text(body), multiline=True)
         self.confirm_label = confirm
 
     def compose(self) -> ComposeResult:

@@ -5,14 +5,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from console.checks.model import CheckResult, Status
 from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
 from screens.base import ConsoleScreen
+from screens.messages import FleetChecksAnswered
 from widgets.fleet_table import GROUP_PREFIX, SORTABLE, FleetTable, NodeView
+from widgets.status import STATUS_ICON, STATUS_STYLE, plural
+
+
+def prometheus_problems(results: tuple[CheckResult, ...] | None) -> Text | None:
+    """'✖ Prometheus: 2 alerts firing, 1 target down (a)' for the fleet header; None when all is well."""
+    if not results:
+        return None
+    bad = [result for result in results if result.status is not Status.OK]
+    if not bad:
+        return None
+    known = [result.check for result in bad if result.status is not Status.UNKNOWN]
+    alerts, targets = known.count("prometheus.alerts"), known.count("prometheus.targets")
+    said = []
+    if alerts:
+        said.append(f"{plural(alerts, 'alert')} firing")
+    if targets:
+        said.append(f"{plural(targets, 'target')} down")
+    if not said:
+        said.append("no answer")
+    worst = Status.worst(tuple(result.status for result in bad))
+    return Text(f"{STATUS_ICON[worst]} Prometheus: {', '.join(said)} (a)", style=STATUS_STYLE[worst])
 
 
 class FleetScreen(ConsoleScreen):
@@ -26,12 +50,14 @@ class FleetScreen(ConsoleScreen):
         Binding("Z", "fold_all", "Fold all", show=False),
         Binding("c", "app.open_checks", "Checks"),
         Binding("e", "app.open_promql", "PromQL"),
+        Binding("a", "prometheus_problems", "Alerts"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._slow: dict[str, float] = {}
+        self._prometheus_waiting = True
 
     @property
     def nodes(self) -> dict[str, Node]:
@@ -51,6 +77,7 @@ class FleetScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.query_one("#fleet-filter", Input).cursor_blink = self.console.cursor_blink
         self.query_one(FleetTable).set_nodes(list(self.nodes.values()))
+        self.poll_prometheus()
 
     def polled_nodes(self) -> Iterable[str]:
         return self.nodes
@@ -82,7 +109,35 @@ class FleetScreen(ConsoleScreen):
             self.table.show(self.view(self.nodes[node]))
             self.show_status()
 
+    def refresh_now(self) -> None:
+        self.poll_prometheus()
+
+    # --- the fleet's Prometheus: its problems are counted in the header -------------------------------
+
+    @work(group="fleet-prometheus", exclusive=True, exit_on_error=False)
+    async def poll_prometheus(self) -> None:
+        self._prometheus_waiting = False
+        if self.session.prometheus is not None:
+            self.post_message(FleetChecksAnswered(await self.session.fleet_checks()))
+
+    def on_fleet_checks_answered(self, message: FleetChecksAnswered) -> None:
+        self.console.fleet_results = message.results
+        self.show_status()
+        self.set_timer(self.console.base_interval, self._prometheus_due)
+
+    def _prometheus_due(self) -> None:
+        if self.is_current and not self.console.paused:
+            self.poll_prometheus()
+        else:
+            self._prometheus_waiting = True
+
+    def action_prometheus_problems(self) -> None:
+        """a: the checks screen with only the fleet's Prometheus problems (firing alerts, down targets)."""
+        self.console.open_checks(status_filter="problems", scope="prometheus")
+
     def catch_up(self) -> None:
+        if self._prometheus_waiting:
+            self.poll_prometheus()
         table = self.table
         for node in self.nodes.values():
             table.show(self.view(node), rearrange=False)
@@ -97,13 +152,13 @@ class FleetScreen(ConsoleScreen):
         gpus = sum(
             len(s.gpu.gpus) for s in seen if s.reachable and s.gpu is not None and s.gpu.status == "ok"
         )
-        parts = [f"{len(names)} node{'s' if len(names) != 1 else ''}", f"{up} up", f"{len(seen) - up} down"]
+        parts = [plural(len(names), "node"), f"{up} up", f"{len(seen) - up} down"]
         slow = sum(1 for name in names if name in self._slow and self.console.in_flight(name))
         if slow:
             parts.append(f"{slow} slow")
         if len(seen) < len(names):
             parts.append(f"{len(names) - len(seen)} waiting")
-        parts += [f"{gpus} GPUs", f"every {self.console.base_interval:g}s"]
+        parts += [plural(gpus, "GPU"), f"every {self.console.base_interval:g}s"]
         table = self.table
         arrow = "↑" if table.sort_reverse else "↓"
         parts.append(f"sort {table.sort_column} {arrow}")
@@ -112,6 +167,9 @@ class FleetScreen(ConsoleScreen):
         if table.folded:
             parts.append(f"{len(table.folded)} folded")
         text = Text("  ·  ".join(parts))
+        problems = prometheus_problems(self.console.fleet_results)
+        if problems is not None:
+            text = Text.assemble(problems, "  ·  ", text)
         if self.console.paused:
             text = Text.assemble(("⏸ PAUSED  ", "bold reverse"), text)
         self.set_text("#fleet-summary", text)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from console.actions import ActionResult
+from console.checks.model import CheckResult
 from console.snapshots import NodeSnapshot
 
 
@@ -25,6 +26,13 @@ class ActionDone(Message):
     """A node action (a container restart) finished; the result says whether it worked."""
 
     result: ActionResult
+
+
+@dataclass
+class FleetChecksAnswered(Message):
+    """The fleet's Prometheus checks (targets, alerts) were asked; these are the results."""
+
+    results: tuple[CheckResult, ...]
 
 
 class LogLinesArrived(Message):

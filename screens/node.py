@@ -22,6 +22,8 @@ from widgets.fleet_table import NodeView, checks_cell, state_cell
 from widgets.gpu_tables import GpuTable, ProcessTable
 from widgets.keyed_table import KeyedTable
 from widgets.node_tables import ContainersTable, MountsTable, ServicesTable
+from widgets.safe import line, title
+from widgets.status import duration
 
 TABS = ("gpus", "containers", "mounts", "services", "checks")
 
@@ -37,7 +39,7 @@ class NodeScreen(ConsoleScreen):
         ),
         Binding("l", "logs", "Logs"),
         Binding("R", "restart", "Restart"),
-        Binding("w", "bringup", "Bring-up wizard", show=False),
+        Binding("w", "bringup", "Wizard", tooltip="The AI stack bring-up wizard on this node"),
     ]
 
     def __init__(self, node: Node, *, tab: str | None = None) -> None:
@@ -71,7 +73,7 @@ class NodeScreen(ConsoleScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.node.name} ({self.node.host})"
+        self.sub_title = title(f"{self.node.name} ({self.node.host})")
         self._focus_tab(self.initial_tab)
 
     def polled_nodes(self) -> Iterable[str]:
@@ -103,10 +105,11 @@ class NodeScreen(ConsoleScreen):
         if node.groups:
             parts.insert(2, ", ".join(node.groups))
         if snapshot is not None and snapshot.reachable:
-            if snapshot.connect_s is not None and node.transport != "local":
-                parts.append(f"connected in {snapshot.connect_s:.2f}s")
+            connection = self._connection(snapshot)
+            if connection:
+                parts.append(connection)
             if snapshot.gpu is not None and snapshot.gpu.driver:
-                parts.append(f"driver {snapshot.gpu.driver}")
+                parts.append(line(f"driver {snapshot.gpu.driver}"))
         if snapshot is not None:
             parts.append(f"polled {snapshot.taken_at:%H:%M:%S} UTC")
         elif polling_for is not None:
@@ -116,8 +119,21 @@ class NodeScreen(ConsoleScreen):
             parts.insert(0, Text("⏸ PAUSED", style="bold reverse"))
         text = Text("  ·  ").join(Text(part) if isinstance(part, str) else part for part in parts)
         if snapshot is not None and not snapshot.reachable:
-            text.append(f"\n{snapshot.error or 'unreachable'}", style="bold red")
+            text.append("\n")
+            text.append_text(line(snapshot.error or "unreachable", "bold red"))
         self.set_text("#node-status", text)
+
+    def _connection(self, snapshot: NodeSnapshot) -> str | None:
+        """'connected 3h 12m ago (handshake 0.21s)': the real handshake, not the reuse of a pooled
+        connection, and how long this connection has been up."""
+        if self.node.transport == "local":
+            return None
+        connected_at = getattr(snapshot, "connected_at", None)  # set by transports that know it
+        handshake = f"handshake {snapshot.connect_s:.2f}s" if snapshot.connect_s is not None else None
+        if connected_at is None:
+            return f"connected ({handshake})" if handshake else None
+        age = duration((self.session.now() - connected_at).total_seconds())
+        return f"connected {age} ago" + (f" ({handshake})" if handshake else "")
 
     def _note(self, pane: str, text: str | Text | None) -> None:
         self.set_text(f"#{pane}-note", text or "")
@@ -133,9 +149,9 @@ class NodeScreen(ConsoleScreen):
         if snapshot is None:
             self._note("gpu", Text("waiting for the first poll…", style="dim"))
         elif not snapshot.reachable:
-            self._note("gpu", Text(f"✖ unreachable: {snapshot.error}", style="bold red"))
+            self._note("gpu", line(f"✖ unreachable: {snapshot.error}", "bold red"))
         elif gpu is None or gpu.status != "ok":
-            self._note("gpu", Text((gpu.error if gpu else None) or "no GPU data", style="yellow"))
+            self._note("gpu", line((gpu.error if gpu else None) or "no GPU data", "yellow"))
         else:
             self._note("gpu", None)
 
@@ -147,13 +163,11 @@ class NodeScreen(ConsoleScreen):
                 "containers", Text("Docker is not watched on this node (no docker: section)", style="dim")
             )
         elif docker is not None and docker.error:
-            self._note("containers", Text(f"✖ Docker: {docker.error}", style="bold red"))
+            self._note("containers", line(f"✖ Docker: {docker.error}", "bold red"))
         elif docker is not None and docker.engine is not None:
             engine = docker.engine
             runtime = "nvidia runtime" if engine.nvidia_runtime else "no nvidia runtime"
-            self._note(
-                "containers", Text(f"Docker {engine.version} · {runtime} · l logs · R restart", style="dim")
-            )
+            self._note("containers", line(f"Docker {engine.version} · {runtime} · l logs · R restart", "dim"))
         else:
             self._note("containers", Text("no Docker data yet", style="dim"))
 
@@ -163,7 +177,7 @@ class NodeScreen(ConsoleScreen):
         if not self.node.mounts:
             self._note("mounts", Text("no mounts in the inventory for this node", style="dim"))
         elif mounts is not None and mounts.error:
-            self._note("mounts", Text(f"✖ {mounts.error}", style="bold red"))
+            self._note("mounts", line(f"✖ {mounts.error}", "bold red"))
         else:
             self._note("mounts", None)
 
@@ -177,7 +191,7 @@ class NodeScreen(ConsoleScreen):
         if not self.node.services:
             self._note("services", Text("no services in the inventory for this node", style="dim"))
         elif services is not None and services.error:
-            self._note("services", Text(f"✖ {services.error}", style="bold red"))
+            self._note("services", line(f"✖ {services.error}", "bold red"))
         else:
             self._note("services", None)
 
@@ -194,8 +208,8 @@ class NodeScreen(ConsoleScreen):
     def _show_action_log(self) -> None:
         lines = [entry for entry in self.console.action_log if entry[0] == self.node.name][-3:]
         text = Text()
-        for _, line in lines:
-            text.append_text(line)
+        for _, logged in lines:
+            text.append_text(logged)
             text.append("\n")
         self.set_text("#action-log", text)
 
@@ -247,9 +261,11 @@ class NodeScreen(ConsoleScreen):
         if name is None:
             return
         question = ConfirmScreen(
-            f"Restart container {name}?",
-            f"docker restart {name} on node {self.node.name} ({self.node.host}). "
-            "Its processes are stopped (SIGTERM, then SIGKILL after 10 s) and started again.",
+            line(f"Restart container {name}?"),
+            line(
+                f"docker restart {name} on node {self.node.name} ({self.node.host}). "
+                "Its processes are stopped (SIGTERM, then SIGKILL after 10 s) and started again."
+            ),
             confirm="Restart",
         )
         self.app.push_screen(question, partial(self._restart_answered, name))

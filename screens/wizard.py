@@ -34,6 +34,7 @@ from console.wizards.engine import (
     WizardReport,
     run_wizard,
 )
+from widgets.safe import line, lines
 
 # The engine, or a stand-in that replays recorded events (the snapshot tests).
 Runner = Callable[[Wizard, NodeContext, bool, Callable[[StepPlan], Awaitable[bool]]], Awaitable[WizardReport]]
@@ -70,21 +71,23 @@ def plan_text(plan: StepPlan | StepUpdate | None, why: str) -> RenderableType:
     """A step's plan: why, what the check found, the commands, the diff (+/- coloured)."""
     if plan is None:
         return Text(why, style="dim")
+    # Summaries, diffs and details quote the node's files and answers: plain text, controls made visible.
     parts: list[RenderableType] = [Text(why, style="italic")]
     if plan.summary:
-        parts.append(Text(plan.summary))
+        parts.append(lines(plan.summary))
     if plan.diff:
         diff = Text()
-        for line in plan.diff.splitlines():
-            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-            diff.append(line + "\n", style=style)
+        for row in plan.diff.rstrip("\n").split("\n"):
+            style = "green" if row.startswith("+") else "red" if row.startswith("-") else "dim"
+            diff.append_text(line(row, style))
+            diff.append("\n")
         parts.append(diff)
     commands = plan.plan if isinstance(plan, StepUpdate) else plan.commands
     if commands:
-        parts.append(Text("\n".join(f"$ {command}" for command in commands), style="bold"))
+        parts.append(lines("\n".join(f"$ {command}" for command in commands), "bold"))
     details = getattr(plan, "details", ())
     if details:
-        parts.append(Text("\n".join(f"| {line}" for line in details), style="dim"))
+        parts.append(lines("\n".join(f"| {row}" for row in details), "dim"))
     return Group(*parts)
 
 
@@ -100,8 +103,8 @@ def progress_text(event: Progress) -> RenderableType:
         round(BAR_WIDTH * min(1.0, event.elapsed_s / event.deadline_s)) if event.deadline_s else BAR_WIDTH
     )
     bar = Text.assemble(("━" * filled, "yellow"), ("─" * (BAR_WIDTH - filled), "dim"))
-    lines = Text("\n".join(event.lines[-6:]) or "(no log lines yet)", style="dim")
-    return Group(head, bar, Text(event.message, style="italic"), lines)
+    tail = lines("\n".join(event.lines[-6:]) or "(no log lines yet)", "dim")
+    return Group(head, bar, line(event.message, "italic"), tail)
 
 
 class ConfirmStepScreen(ModalScreen[bool]):
@@ -242,14 +245,14 @@ class WizardScreen(Screen[None]):
                 table.move_cursor(row=table.get_row_index(event.step))
             elif event.state in ("applied", "failed") and self.mode == "apply":
                 style = "green" if event.state == "applied" else "bold red"
-                output.write(Text(f"{STATES[event.state][0]}: {event.summary}", style=style))
+                output.write(line(f"{STATES[event.state][0]}: {event.summary}", style))
             if event.state != "running" or event.step == self._selected():
                 self._show_plan(self._selected())
         elif isinstance(event, CommandStarted):
-            output.write(Text(f"$ {event.command}", style="bold"))
+            output.write(line(f"$ {event.command}", "bold"))
         elif isinstance(event, CommandFinished):
             if event.output:
-                output.write(Text(event.output, style="dim"))
+                output.write(lines(event.output, "dim"))
             if event.exit_status not in (0, None):
                 output.write(Text(f"exit {event.exit_status}", style="bold red"))
         elif isinstance(event, Progress):
@@ -301,4 +304,4 @@ class WizardScreen(Screen[None]):
 
     def _status(self, text: str, *, error: bool = False, ok: bool = False) -> None:
         status = self.query_one("#wizard-status", Static)
-        status.update(Text(text, style="bold red" if error else "green" if ok else ""))
+        status.update(line(text, "bold red" if error else "green" if ok else ""))

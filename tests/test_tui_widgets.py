@@ -71,6 +71,48 @@ def test_columns_drop_by_priority_and_keep_their_order() -> None:
     assert [c.key for c, _ in fit_columns(columns, 5)] == ["a"]  # always at least one
 
 
+def widths(columns: tuple[Column, ...], width: int, natural: dict[str, int]) -> dict[str, int]:
+    return {column.key: size for column, size in fit_columns(columns, width, 1, natural)}
+
+
+def test_columns_that_tell_rows_apart_never_drop() -> None:
+    columns = (
+        Column("status", "Status", 6, 0, keep=True),
+        Column("check", "Check", 18, 0, keep=True),
+        Column("target", "Target", 14, 1, keep=True),
+        Column("summary", "Summary", 16, 0, flex=True),
+        Column("fix", "Fix", 20, 3),
+    )
+    natural = {"status": 6, "check": 18, "target": 30, "summary": 60, "fix": 80}
+    # 30 cells cannot hold even the kept ones at their least: they show anyway; nothing else does
+    assert list(widths(columns, 30, natural)) == ["status", "check", "target"]
+    # at 76 the optional Summary joins, Fix (lower priority) does not
+    assert list(widths(columns, 76, natural)) == ["status", "check", "target", "summary"]
+
+
+def test_free_width_goes_to_the_cut_columns_most_important_first() -> None:
+    columns = (
+        Column("status", "Status", 6, 0, keep=True),
+        Column("target", "Target", 14, 1, keep=True),
+        Column("summary", "Summary", 16, 0, flex=True),
+        Column("fix", "Fix", 20, 3),
+    )
+    natural = {"status": 6, "target": 30, "summary": 40, "fix": 80}
+    # Summary (priority 0) is made whole first, then Target (1); Fix (3) gets what is left, not the flex
+    assert widths(columns, 120, natural) == {"status": 6, "target": 30, "summary": 40, "fix": 36}
+    # less room: the tier 0 cut column is served before the tier 1 one
+    assert widths(columns, 90, natural) == {"status": 6, "target": 16, "summary": 40, "fix": 20}
+    # every cell whole: the rest goes to the flex column
+    assert widths(columns, 200, natural)["summary"] == 40 + 200 - (6 + 30 + 40 + 80 + 8)
+
+
+def test_columns_shrink_to_their_widest_cell() -> None:
+    columns = (Column("a", "A", 14, 0, keep=True), Column("b", "B", 20, 1), Column("c", "C", 20, 2))
+    # a column whose cells need 3 takes 3, so a column that would not fit at 14 + 20 + 20 fits now
+    assert widths(columns, 50, {"a": 3, "b": 20, "c": 20}) == {"a": 3, "b": 20, "c": 20}
+    assert list(widths(columns, 50, {"a": 14, "b": 20, "c": 20})) == ["a", "b"]
+
+
 def test_plot_draws_braille_with_axes_and_legend() -> None:
     series = [("gpu=0", [(0.0, 0.0), (50.0, 100.0), (100.0, 50.0)]), ("gpu=1", [(0.0, 20.0), (100.0, 20.0)])]
     text = render_plot(series, 0.0, 100.0, 40, 10)
@@ -177,8 +219,11 @@ class Pair(KeyedTable):
         return super().update_cell(row_key, column_key, value, update_width=update_width)
 
 
+EXTRA = Text("an extra column's text, wide enough")
+
+
 def rows(*pairs: tuple[str, str]) -> dict[str, dict[str, Text]]:
-    return {name: {"name": Text(name), "value": Text(value), "extra": Text("x")} for name, value in pairs}
+    return {name: {"name": Text(name), "value": Text(value), "extra": EXTRA} for name, value in pairs}
 
 
 async def test_keyed_table_changes_only_what_changed_and_keeps_the_cursor() -> None:
@@ -198,7 +243,7 @@ async def test_keyed_table_changes_only_what_changed_and_keeps_the_cursor() -> N
         assert table.get_cell("b", "value").plain == "20"
         # a style change alone is a change (Text equality ignores the base style)
         table.updates.clear()
-        table.set_row("d", {"name": Text("d"), "value": Text("4", style="bold red"), "extra": Text("x")})
+        table.set_row("d", {"name": Text("d"), "value": Text("4", style="bold red"), "extra": EXTRA})
         assert table.updates == [("d", "value")]
 
 

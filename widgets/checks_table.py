@@ -45,11 +45,11 @@ class ChecksTable(KeyedTable):
     """One row per result, keyed by node|check|target."""
 
     COLUMNS: tuple[Column, ...] = (
-        Column("status", "Status", 6, 0),
-        Column("check", "Check", 21, 0),
-        Column("target", "Target", 14, 1),
-        Column("summary", "Summary", 24, 0, flex=True),
-        Column("fix", "Fix", 34, 3),
+        Column("status", "Status", 6, 0, keep=True),
+        Column("check", "Check", 21, 0, keep=True),
+        Column("target", "Target", 14, 1, keep=True),  # two service.http rows differ only here
+        Column("summary", "Summary", 16, 0, flex=True),
+        Column("fix", "Fix", 20, 3),
     )
 
     def show(self, results: Iterable[CheckResult]) -> dict[str, CheckResult]:
@@ -68,12 +68,12 @@ class ChecksTable(KeyedTable):
 
 class FleetChecksTable(ChecksTable):
     COLUMNS = (
-        Column("status", "Status", 6, 0),
-        Column("node", "Node", 12, 0),
-        Column("check", "Check", 21, 0),
-        Column("target", "Target", 14, 1),
-        Column("summary", "Summary", 24, 0, flex=True),
-        Column("fix", "Fix", 34, 3),
+        Column("status", "Status", 6, 0, keep=True),
+        Column("node", "Node", 12, 0, keep=True),
+        Column("check", "Check", 21, 0, keep=True),
+        Column("target", "Target", 14, 1, keep=True),
+        Column("summary", "Summary", 16, 0, flex=True),
+        Column("fix", "Fix", 20, 3),
     )
 
 

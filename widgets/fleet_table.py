@@ -20,7 +20,7 @@ from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
 from widgets.keyed_table import Column, KeyedTable
 from widgets.sparkline import spark
-from widgets.status import DASH, STATUS_WORD, or_dash, status_text
+from widgets.status import DASH, STATUS_WORD, or_dash, plural, status_text
 
 GROUP_PREFIX = "@group/"
 UNGROUPED = "ungrouped"
@@ -28,18 +28,18 @@ SLOW_CONNECT_S = 2.0
 TREND_WIDTH = 12
 
 COLUMNS = (
-    Column("node", "Node", 14, 0),
-    Column("state", "State", 8, 0),
+    Column("node", "Node", 14, 0, keep=True),
+    Column("state", "State", 8, 0, keep=True),
     Column("checks", "Checks", 9, 1),
-    Column("gpus", "GPUs", 5, 2),
-    Column("util", "Util", 4, 3),
+    Column("gpus", "GPUs", 5, 3),
+    Column("util", "Util", 4, 4),
     Column("trend", "Util history", TREND_WIDTH, 8),
     Column("memory", "GPU memory", 12, 6),
-    Column("temp", "Temp", 5, 4),
+    Column("temp", "Temp", 5, 5),
     Column("power", "Power", 11, 7),
     Column("containers", "Ctrs", 5, 5),
     Column("mounts", "Mounts", 8, 5),
-    Column("detail", "Detail", 12, 6, flex=True),
+    Column("detail", "Detail", 14, 2, flex=True),  # why a node is down or slow: before the numbers
 )
 SORTABLE = ("node", "state", "checks", "gpus", "util", "memory", "temp", "power", "containers", "mounts")
 
@@ -204,9 +204,11 @@ class FleetTable(KeyedTable):
         self.sort_reverse = False
         self._views: dict[str, NodeView] = {}
         self._sort_values: dict[str, Any] = {}
+        self.headers = True  # group header rows: only when the inventory has groups
 
     def set_nodes(self, nodes: Sequence[Node]) -> None:
         self.groups = {}
+        self.headers = any(node.groups for node in nodes)
         for node in nodes:
             self.groups.setdefault(group_of(node), []).append(node.name)
         for node in nodes:
@@ -250,14 +252,17 @@ class FleetTable(KeyedTable):
         return view is not None and group_of(view.node) not in self.folded and self._matches(name)
 
     def _show_header(self, group: str) -> None:
+        if not self.headers:
+            return
         members = [name for name in self.groups.get(group, []) if name in self._views]
         matching = [name for name in members if self._matches(name)]
         results = [result for name in members for result in self._views[name].results]
         mark = "▸" if group in self.folded else "▾"
-        count = f"{len(matching)}/{len(members)}" if self.filter else str(len(members))
+        count = f"{len(matching)}/{len(members)} nodes" if self.filter else plural(len(members), "node")
         cells = {
-            "node": Text(f"{mark} {group}", style="bold reverse"),
-            "state": Text(f"{count} node{'s' if len(members) != 1 else ''}", style="dim"),
+            # no reverse box: next to the cursor it read as a second selection
+            "node": Text(f"{mark} {group}", style="bold underline"),
+            "state": Text(count, style="dim"),
             "checks": checks_cell(results),
         }
         self.set_row(GROUP_PREFIX + group, cells, visible=bool(matching) or not self.filter)

@@ -67,7 +67,7 @@ def gpu_cells(node: Node, reading: GpuReading, history: History, trend: int = TR
 
 class GpuTable(KeyedTable):
     COLUMNS = (
-        Column("gpu", "GPU", 14, 0, flex=True),
+        Column("gpu", "GPU", 14, 0, flex=True, keep=True),
         Column("util", "Util", 4, 0),
         Column("util_trend", "Util history", TREND, 6),
         Column("memory", "Memory", 13, 1),
@@ -122,8 +122,8 @@ def process_cells(process: GpuProcess, gpu: GpuSnapshot, docker: DockerSnapshot 
 
 class ProcessTable(KeyedTable):
     COLUMNS = (
-        Column("pid", "PID", 7, 0),
-        Column("gpu", "GPU", 3, 0),
+        Column("pid", "PID", 7, 0, keep=True),
+        Column("gpu", "GPU", 3, 0, keep=True),
         Column("name", "Process", 12, 1, flex=True),
         Column("memory", "GPU memory", 10, 0),
         Column("container", "Container", 14, 0),

@@ -1,10 +1,15 @@
-"""A DataTable whose rows are keyed by id and updated cell by cell, with columns that drop by priority.
+"""A DataTable whose rows are keyed by id and updated cell by cell, with columns fitted to the width.
 
 `sync(rows)` is the refresh: it updates only the cells whose text or style changed, adds new keys, removes
-stale ones and never clears (a clear resets the cursor, Textual #1381). Which columns show depends on the
-table's width: each column has a priority, and the most important ones that fit are shown, in their
-declared order; a flexible column takes what is left. When a resize changes that set, the table rebuilds
-its columns and rows from its own copy and puts the cursor back on the same row key.
+stale ones and never clears (a clear resets the cursor, Textual #1381). Which columns show, and how wide,
+is `fit_columns`, the one routine every table uses: the columns that tell rows apart (`keep`) always show,
+the others join by priority while their minimum fits, and the width left over goes to the columns whose
+text is cut, most important first; a cell that is still too long ends in `…`. When the set of columns
+changes (a resize, new data), the table rebuilds its columns and rows from its own copy and puts the
+cursor back on the same row key; when only widths change, it re-measures in place.
+
+Every cell is shown as plain `Text` with control characters made visible (widgets/safe.py), whatever the
+caller built it from.
 """
 
 from __future__ import annotations
@@ -12,11 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
+
+from widgets.safe import safe_text
 
 Cells = Mapping[str, Text]
 _Seen = tuple[str, str, tuple[tuple[int, int, str], ...]]
@@ -26,26 +35,80 @@ _Seen = tuple[str, str, tuple[tuple[int, int, str], ...]]
 class Column:
     key: str
     label: str
-    width: int  # for a flexible column: its minimum
+    width: int  # the least it is shown at (less when no cell needs that much)
     priority: int = 0  # 0 shows first; higher numbers drop first on a narrow terminal
-    flex: bool = False
+    flex: bool = False  # takes what is left once every cut column is whole
+    keep: bool = False  # tells rows apart: shown at any width
 
 
-def fit_columns(columns: Sequence[Column], width: int, padding: int = 1) -> tuple[tuple[Column, int], ...]:
-    """The columns that fit in `width`, most important first, shown in declared order, with their widths."""
-    chosen: set[str] = set()
+Widths = tuple[tuple[Column, int], ...]
+
+
+def fit_columns(
+    columns: Sequence[Column], width: int, padding: int = 1, natural: Mapping[str, int] | None = None
+) -> Widths:
+    """The columns shown in `width` cells, in declared order, each with its width.
+
+    `natural` is how wide each column's widest cell (or its label) is; without it, columns are as wide as
+    declared. A column never takes more than its minimum when its cells need less. The `keep` columns
+    always show; the others join by priority while their minimum still fits. Then the width left over
+    goes to the columns whose text is cut, by priority tier (within a tier, a cell at a time in turn, so
+    the shortest needs are met first), and what remains after every cell is whole goes to the flex column.
+    """
+    natural = natural or {}
+
+    def least(column: Column) -> int:
+        need = natural.get(column.key)
+        return column.width if need is None else max(1, min(column.width, need))
+
+    sizes: dict[str, int] = {}
     used = 0
-    for column in sorted(columns, key=lambda column: column.priority):
-        need = column.width + 2 * padding
-        if used + need <= width or not chosen:
-            chosen.add(column.key)
-            used += need
-    shown = []
     for column in columns:
-        if column.key in chosen:
-            size = column.width + max(0, width - used) if column.flex else column.width
-            shown.append((column, size))
-    return tuple(shown)
+        if column.keep:
+            sizes[column.key] = least(column)
+            used += least(column) + 2 * padding
+    for column in sorted((c for c in columns if not c.keep), key=lambda c: c.priority):
+        need = least(column) + 2 * padding
+        if used + need <= width or not sizes:
+            sizes[column.key] = least(column)
+            used += need
+    free = max(0, width - used)
+    shown = [column for column in columns if column.key in sizes]
+    for tier in sorted({column.priority for column in shown}):
+        cut = [c for c in shown if c.priority == tier and natural.get(c.key, 0) > sizes[c.key]]
+        while free and cut:
+            for column in list(cut):
+                if not free:
+                    break
+                sizes[column.key] += 1
+                free -= 1
+                if sizes[column.key] >= natural[column.key]:
+                    cut.remove(column)
+    flex = next((column for column in shown if column.flex), None)
+    if flex is not None:
+        sizes[flex.key] += free
+    return tuple((column, sizes[column.key]) for column in shown)
+
+
+def cell(text: Text) -> Text:
+    """What a table shows for a cell: control characters made visible, one line, cut with `…`.
+
+    The `_CELL` meta keeps the cell's text a run of its own next to the padding even under the cursor
+    (where the cursor style makes both alike): SVG viewers drop the leading space of a run, which shifted
+    the selected row one cell left in screenshots.
+    """
+    shown = safe_text(text).copy()
+    shown.overflow = "ellipsis"
+    shown.no_wrap = True
+    shown.stylize(_CELL)
+    return shown
+
+
+_CELL = Style(meta={"opsconsole-cell": True})
+
+
+def label(text: str) -> Text:
+    return cell(Text(text))
 
 
 def _seen(text: Text) -> _Seen:
@@ -74,8 +137,10 @@ class KeyedTable(DataTable[Text]):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=zebra)
         self._rows: dict[str, dict[str, Text]] = {}
         self._seen: dict[str, dict[str, _Seen]] = {}
-        self._shown: tuple[tuple[Column, int], ...] = ()
+        self._natural: dict[str, dict[str, int]] = {}  # row key -> column key -> cells its text needs
+        self._shown: Widths = ()
         self._hidden: set[str] = set()
+        self._refit_due = False
 
     # --- columns -------------------------------------------------------------------------------------
 
@@ -83,25 +148,61 @@ class KeyedTable(DataTable[Text]):
         width = self.size.width or (self.app.size.width if self.is_attached else 80)
         return max(20, width - 2)  # room for the vertical scrollbar
 
+    def natural_widths(self) -> dict[str, int]:
+        """Each column's widest cell (or its label), over every row the table holds."""
+        widths = {column.key: cell_len(column.label) for column in self.COLUMNS}
+        for row in self._natural.values():
+            for key, width in row.items():
+                if width > widths.get(key, 0):
+                    widths[key] = width
+        return widths
+
+    def fitted(self) -> Widths:
+        return fit_columns(self.COLUMNS, self._available_width(), self.cell_padding, self.natural_widths())
+
     def on_mount(self) -> None:
-        self._build(fit_columns(self.COLUMNS, self._available_width(), self.cell_padding))
+        self._build(self.fitted())
 
     def on_resize(self, event: events.Resize) -> None:
-        shown = fit_columns(self.COLUMNS, self._available_width(), self.cell_padding)
-        if shown != self._shown:
+        self.refit()
+
+    def refit(self) -> None:
+        """Fit the columns to the width and the cells now held: rebuild when the set of columns changes,
+        re-measure in place when only their widths do."""
+        self._refit_due = False
+        shown = self.fitted()
+        if shown == self._shown:
+            return
+        if [column.key for column, _ in shown] != [column.key for column, _ in self._shown]:
             self._build(shown)
+            return
+        self._shown = shown
+        for column, width in shown:
+            self.columns[ColumnKey(column.key)].width = width
+        self._clear_caches()
+        self._require_update_dimensions = True
+        self.refresh()
+
+    def _refit_soon(self) -> None:
+        if not self._refit_due and self.is_attached:
+            self._refit_due = True
+            self.call_later(self.refit)
 
     @property
     def shown_columns(self) -> tuple[str, ...]:
         return tuple(column.key for column, _ in self._shown)
 
-    def _build(self, shown: tuple[tuple[Column, int], ...]) -> None:
+    @property
+    def shown_widths(self) -> dict[str, int]:
+        return {column.key: width for column, width in self._shown}
+
+    def _build(self, shown: Widths) -> None:
         """(Re)create the columns, then the rows from our copy; the cursor stays on its row key."""
         current = self.cursor_key
         self._shown = shown
         self.clear(columns=True)
         for column, width in shown:
-            self.add_column(column.label, key=column.key, width=width)
+            self.add_column(label(column.label), key=column.key, width=width)
         for key in list(self._rows):
             if key not in self._hidden:
                 self._add(key)
@@ -130,11 +231,19 @@ class KeyedTable(DataTable[Text]):
 
     def set_row(self, key: str, cells: Cells, *, visible: bool = True) -> None:
         """Store a row's cells; show them (cell by cell when the row is already shown)."""
-        new = dict(cells)
-        seen = {column: _seen(text) for column, text in new.items()}
-        self._rows[key] = new
+        seen = {column: _seen(text) for column, text in cells.items()}
         before = self._seen.get(key)
+        old = self._rows.get(key, {})
+        new = {
+            column: old[column] if before is not None and before.get(column) == seen[column] else cell(text)
+            for column, text in cells.items()
+        }
+        self._rows[key] = new
         self._seen[key] = seen
+        natural = {column: text.cell_len for column, text in new.items()}
+        if self._natural.get(key) != natural:
+            self._natural[key] = natural
+            self._refit_soon()
         if not visible:
             self.hide_row(key)
             return
@@ -161,6 +270,8 @@ class KeyedTable(DataTable[Text]):
         self.hide_row(key)
         self._rows.pop(key, None)
         self._seen.pop(key, None)
+        if self._natural.pop(key, None) is not None:
+            self._refit_soon()
         self._hidden.discard(key)
 
     def sync(self, rows: Mapping[str, Cells]) -> None:

@@ -81,8 +81,8 @@ def container_cells(node: Node, container: ContainerInfo, now: datetime) -> dict
 
 class ContainersTable(KeyedTable):
     COLUMNS = (
-        Column("name", "Container", 14, 0),
-        Column("state", "State", 12, 0),
+        Column("name", "Container", 14, 0, keep=True),
+        Column("state", "State", 12, 0, keep=True),
         Column("health", "Health", 11, 2),
         Column("uptime", "Up", 6, 3),
         Column("restarts", "Rst", 3, 1),
@@ -138,11 +138,11 @@ def mount_cells(status: MountStatus) -> dict[str, Text]:
 
 class MountsTable(KeyedTable):
     COLUMNS = (
-        Column("path", "Mount", 14, 0),
+        Column("path", "Mount", 14, 0, keep=True),
         Column("expected", "Expected", 22, 3),
         Column("actual", "Actual", 26, 1),
         Column("mode", "Mode", 4, 1),
-        Column("responsive", "Responds", 14, 0),
+        Column("responsive", "Responds", 14, 0, keep=True),
         Column("server", "Server", 13, 2),
         Column("detail", "Detail", 12, 4, flex=True),
     )
@@ -200,9 +200,9 @@ def service_cells(
 
 class ServicesTable(KeyedTable):
     COLUMNS = (
-        Column("name", "Service", 12, 0),
-        Column("port", "Port", 5, 0),
-        Column("status", "Probe", 12, 0),
+        Column("name", "Service", 12, 0, keep=True),
+        Column("port", "Port", 5, 0, keep=True),
+        Column("status", "Probe", 12, 0, keep=True),
         Column("latency", "Latency", 9, 1),
         Column("bind", "Bind audit", 18, 0),
         Column("container", "Container", 12, 3),

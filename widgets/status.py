@@ -8,13 +8,26 @@ from console.checks.model import Status
 
 DASH = Text("–", style="dim")
 
-STATUS_ICON = {Status.OK: "✔", Status.WARNING: "▲", Status.CRITICAL: "✖", Status.UNKNOWN: "?"}
-STATUS_WORD = {Status.OK: "ok", Status.WARNING: "warn", Status.CRITICAL: "crit", Status.UNKNOWN: "unkn"}
+STATUS_ICON = {
+    Status.OK: "✔",
+    Status.WARNING: "▲",
+    Status.CRITICAL: "✖",
+    Status.UNKNOWN: "?",
+    Status.SKIPPED: "·",  # not evaluated: its cause is reported once, by another check
+}
+STATUS_WORD = {
+    Status.OK: "ok",
+    Status.WARNING: "warn",
+    Status.CRITICAL: "crit",
+    Status.UNKNOWN: "unkn",
+    Status.SKIPPED: "skip",
+}
 STATUS_STYLE = {
     Status.OK: "green",
     Status.WARNING: "bold yellow",
     Status.CRITICAL: "bold red",
     Status.UNKNOWN: "bold magenta",
+    Status.SKIPPED: "dim",
 }
 SEVERITY_ORDER = (Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK)  # worst first
 
@@ -29,6 +42,11 @@ def ok_bad(ok: bool | None, good: str, bad: str, *, unknown: str = "–") -> Tex
     if ok is None:
         return Text(unknown, style="dim")
     return Text(f"● {good}", style="green") if ok else Text(f"✖ {bad}", style="bold red")
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """'1 node', '2 nodes', '0 nodes'."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 def or_dash(value: float | None, template: str, *, style: str = "") -> Text:
