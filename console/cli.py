@@ -1,37 +1,82 @@
-"""Command line: the TUI by default, `--check` headless, `inventory check` to validate a file."""
+"""Command line: the TUI by default, `--check` headless, `inventory check|list|init`, the wizards.
+
+Starts fast: this module imports only argparse at load time. Each command imports what it needs when it
+runs (the checks pull in asyncssh and aiodocker, the TUI textual), so `--version`, `--help` and
+`inventory check` never pay for them (`bench/cli_start.py` measures it).
+
+Exit codes: `--check` follows the Nagios plugin convention, 0 ok, 1 warning, 2 critical, 3 unknown, and a
+command line it cannot run (a bad `--timeout`, a selection of nothing, an `--output` it cannot write, an
+invalid inventory) is 3, unknown, with one line on stderr. Without `--check`, argparse's usage errors exit 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from console import __version__
-from console.checkmode import FORMATS, CheckOptions, SelectionError, run_check_mode, select_nodes
-from console.checks.lock import LockBusy
-from console.inventory import Inventory, InventoryError, load_inventory, locate_inventory
-from console.wizards.cli import WIZARD_COMMANDS, add_wizard_commands, run_wizard_command
+
+if TYPE_CHECKING:
+    from console.inventory import Inventory, InventoryError
 
 EXIT_UNKNOWN = 3
+FORMATS = ("text", "json", "nagios", "prometheus")  # console.checkmode.FORMATS (a test keeps them equal)
+# The wizard subcommands (console.wizards.cli.WIZARD_COMMANDS): their parser is built only when one is named.
+WIZARD_COMMANDS = frozenset({"wizard", "fix", "troubleshoot", "tunnel"})
+_WIZARD_STUBS = (
+    ("wizard", (), "guided procedures on a node (plan, dry-run, confirm, verify)"),
+    ("fix", ("troubleshoot",), "detect and fix a known failure"),
+    ("tunnel", (), "forward a local port to a node's localhost-only service"),
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that with --check a usage error is UNKNOWN (3), as a Nagios plugin's must be."""
+
+    check_mode = False
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_UNKNOWN if self.check_mode else 2, f"{self.prog}: error: {message}\n")
+
+
+def positive_seconds(text: str) -> float:
+    """--timeout: a positive, finite number of seconds (`nan`, `inf`, `0`, `-1` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, got {text!r}")
+    return value
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The whole command line; the wizards' own arguments are added only when `argv` names a wizard."""
+    parser = _Parser(
         prog="opsconsole",
         description="Keyboard-driven operations console for small GPU fleets (TUI; headless with --check).",
     )
+    parser.check_mode = "--check" in argv
     parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
     parser.add_argument(
         "-i",
         "--inventory",
-        metavar="PATH",
-        help="inventory YAML (default: $OPSCONSOLE_INVENTORY, "
-        "$XDG_CONFIG_HOME/opsconsole/inventory.yaml, then the bundled local inventory)",
+        metavar="PATH|NAME",
+        help="inventory YAML, or the name of a bundled example (see `inventory list`); default: "
+        "$OPSCONSOLE_INVENTORY, $XDG_CONFIG_HOME/opsconsole/inventory.yaml, then the bundled `local`",
     )
     parser.add_argument("--check", action="store_true", help="run the checks once, print, exit 0/1/2/3")
     parser.add_argument("--format", choices=FORMATS, default="text", help="--check output format")
     parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="SECONDS", help="--check ends by then (default 60)"
+        "--timeout",
+        type=positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="--check ends by then (default 60)",
     )
     parser.add_argument(
         "--node", action="append", default=[], metavar="NAME", help="only this node (repeatable)"
@@ -58,13 +103,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="save an SVG of the fleet screen once every node answered, then exit (headless)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    inventory = commands.add_parser("inventory", help="inventory tools")
-    inventory_commands = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
-    check = inventory_commands.add_parser("check", help="validate an inventory file and print its problems")
-    check.add_argument("path", metavar="PATH")
-    add_wizard_commands(commands)
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
+    _add_inventory_commands(commands)
+    if WIZARD_COMMANDS & set(argv):
+        from console.wizards.cli import add_wizard_commands
+
+        add_wizard_commands(commands)
+    else:
+        for name, aliases, text in _WIZARD_STUBS:
+            commands.add_parser(name, aliases=list(aliases), help=text)
     return parser
+
+
+def _add_inventory_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    inventory = commands.add_parser("inventory", help="inventory tools: check, list, init")
+    actions = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
+    check = actions.add_parser(
+        "check", help="validate an inventory and print its problems (default: the one -i or the lookup picks)"
+    )
+    check.add_argument("path", metavar="PATH|NAME", nargs="?")
+    actions.add_parser("list", help="the bundled example inventories, and which file the lookup picks now")
+    init = actions.add_parser(
+        "init", help="copy a bundled example to $XDG_CONFIG_HOME/opsconsole/inventory.yaml (or PATH) to edit"
+    )
+    init.add_argument("name", metavar="NAME", nargs="?", help="a bundled example (default: local)")
+    init.add_argument("dest", metavar="PATH", nargs="?", help="where to write it")
+    init.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
 
 
 def _print_inventory_error(error: InventoryError) -> None:
@@ -72,54 +139,49 @@ def _print_inventory_error(error: InventoryError) -> None:
         print(f"opsconsole: {problem}", file=sys.stderr)
 
 
-def _inventory_check(path: str) -> int:
-    try:
-        inventory = load_inventory(path)
-    except InventoryError as error:
-        _print_inventory_error(error)
-        return 1
-    groups = ", ".join(inventory.groups) or "none"
-    print(f"{path}: ok: inventory {inventory.name!r}, {len(inventory.nodes)} nodes, groups: {groups}")
-    return 0
-
-
-def _check_options(args: argparse.Namespace) -> CheckOptions:
-    return CheckOptions(
-        format=args.format,
-        timeout=args.timeout,
-        nodes=tuple(args.node),
-        groups=tuple(args.group),
-        only=tuple(args.only),
-        skip=tuple(args.skip),
-        quiet=args.quiet,
-        output=args.output,
-        wait_lock=args.wait_lock,
-    )
-
-
 def _run_tui(inventory: Inventory, args: argparse.Namespace) -> int:
+    from console.checkmode import select_nodes
+
     nodes = select_nodes(inventory, args.node, args.group)
     from screens.app import run_app  # the TUI is the only part that needs textual
 
     return run_app(inventory, node_names=tuple(node.name for node in nodes), screenshot=args.screenshot)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _dispatch(args: argparse.Namespace) -> int:
+    from console.inventory import load_inventory, locate_inventory
+
+    if args.command == "inventory":
+        from console.inventory.commands import run_inventory_command
+
+        return run_inventory_command(args)
+    inventory = load_inventory(locate_inventory(args.inventory))
+    if args.command in WIZARD_COMMANDS:
+        from console.wizards.cli import run_wizard_command
+
+        return run_wizard_command(args, inventory)
+    if args.check:
+        from console.checks.cli import run_check_command
+
+        return run_check_command(inventory, args)
+    from console.checkmode import SelectionError
+
     try:
-        if args.command == "inventory":
-            return _inventory_check(args.path)
-        inventory = load_inventory(locate_inventory(args.inventory))
-        if args.command in WIZARD_COMMANDS:
-            return run_wizard_command(args, inventory)
-        if args.check:
-            return run_check_mode(inventory, _check_options(args))
         return _run_tui(inventory, args)
+    except SelectionError as error:
+        print(f"opsconsole: {error}", file=sys.stderr)
+        return EXIT_UNKNOWN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments).parse_args(arguments)
+    from console.inventory import InventoryError
+
+    try:
+        return _dispatch(args)
     except InventoryError as error:
         _print_inventory_error(error)
-        return EXIT_UNKNOWN
-    except (SelectionError, LockBusy) as error:
-        print(f"opsconsole: {error}", file=sys.stderr)
         return EXIT_UNKNOWN
     except KeyboardInterrupt:
         return 130

@@ -66,7 +66,7 @@ def test_nagios_line_and_long_output() -> None:
 def test_nagios_all_ok() -> None:
     report = CheckReport("lab", (CheckResult("a", "ssh.reachable", Status.OK, "fine"),), 0.2)
     first = render_nagios(report).splitlines()[0]
-    assert first == "OPSCONSOLE OK - 1 checks ok on 1 nodes | duration=0.200s"
+    assert first == "OPSCONSOLE OK - 1 check ok on 1 node | duration=0.200s"
     assert NAGIOS_FIRST_LINE.match(first)
 
 

@@ -67,13 +67,18 @@ def test_no_tooling_is_ok_when_nothing_is_expected_and_critical_when_gpus_are() 
     assert expects["gpu.count"].status is Status.UNKNOWN
 
 
-def test_unreachable_node_is_critical_and_the_rest_unknown() -> None:
+def test_unreachable_node_is_one_critical_and_the_rest_skipped() -> None:
     node = Node("n", "h", gpus=GpuExpectation(count=1))
     results = evaluate(node, NodeSnapshot("n", AT, False, error="h:22: connection refused"))
     assert results[0].check == "ssh.reachable"
     assert results[0].status is Status.CRITICAL
-    assert {r.status for r in results[1:]} == {Status.UNKNOWN}
+    assert {(r.status, r.summary) for r in results[1:]} == {
+        (Status.SKIPPED, "node unreachable (see ssh.reachable)")
+    }
     assert [(r.check, r.target) for r in results] == list(planned_checks(node))
+    report = CheckReport("lab", results, 0.1)
+    assert (report.status, report.exit_code) == (Status.CRITICAL, 2)
+    assert render_text(report).splitlines()[0] == "CRITICAL lab: 1 critical (0.10s)"
 
 
 def test_worst_status_wins_and_sets_the_exit_code() -> None:

@@ -96,7 +96,7 @@ def test_snap_docker_is_critical() -> None:
     assert engine.fix is not None
 
 
-def test_unreachable_engine_is_critical_and_the_rest_unknown() -> None:
+def test_unreachable_engine_is_critical_and_the_rest_skipped() -> None:
     error = "permission denied on /var/run/docker.sock: is ops in the docker group?"
     results = evaluate_docker(node(), snap(engine=None, error=error))
     engine, *rest = results
@@ -107,8 +107,9 @@ def test_unreachable_engine_is_critical_and_the_rest_unknown() -> None:
         FIX_GROUP,
     )
     assert [(r.check, r.target, r.status) for r in rest] == [
-        (check, target, Status.UNKNOWN) for check, target in planned_docker(node())[1:]
+        (check, target, Status.SKIPPED) for check, target in planned_docker(node())[1:]
     ]
+    assert {r.summary for r in rest} == {"Docker unreachable (see docker.engine)"}
     missing = evaluate_docker(
         node(), snap(engine=None, error="no Docker socket at /x.sock (is dockerd running?)")
     )

@@ -116,7 +116,7 @@ async def test_absent_mounts_and_mismatches(
     assert results[("nfs.mode", mount_lab.models.mountpoint)].status == Status.WARNING
     rw = results[("nfs.mode", mount_lab.scratch.mountpoint)]
     assert (rw.status, rw.summary) == (Status.CRITICAL, "authoritative dataset mounted rw (inventory: ro)")
-    assert results[("nfs.responsive", missing)].status == Status.UNKNOWN
+    assert results[("nfs.responsive", missing)].status == Status.SKIPPED  # nfs.mounted is the critical
     assert results[("nfs.responsive", mount_lab.models.mountpoint)].status == Status.OK
 
 
@@ -381,7 +381,7 @@ def test_rule_nfs_mode() -> None:
     ]
     assert bad[0].fix == "mount -o remount,ro /mnt/atlas/models"
     absent = mode_results(MountStatus(ro_spec), MountStatus(rw_spec))
-    assert [(r.status, r.summary) for r in absent] == [(Status.UNKNOWN, "not mounted")] * 2
+    assert [(r.status, r.summary) for r in absent] == [(Status.SKIPPED, "not mounted (see nfs.mounted)")] * 2
 
 
 def test_rule_nfs_responsive() -> None:
@@ -413,7 +413,7 @@ def test_rule_nfs_responsive() -> None:
         Status.UNKNOWN,
         "not probed: probe could not run: gpu1: disconnected",
     )
-    assert responsive(MountStatus(spec)).status == Status.UNKNOWN
+    assert responsive(MountStatus(spec)).status == Status.SKIPPED  # not mounted
 
 
 def test_rule_nfs_server() -> None:

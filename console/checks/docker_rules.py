@@ -65,7 +65,7 @@ def evaluate_docker(
             node.name, "docker.engine", Status.CRITICAL, message, fix=_unreachable_fix(message)
         )
         rest = [
-            CheckResult(node.name, check, Status.UNKNOWN, "Docker unreachable", target)
+            CheckResult(node.name, check, Status.SKIPPED, "Docker unreachable (see docker.engine)", target)
             for check, target in planned_docker(node)
             if check != "docker.engine"
         ]

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from console.checks.model import CheckResult, Perf, Status
+from console.checks.model import CheckResult, Perf, Status, counted
 from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.inventory.model import Node
+from console.text import finite
 
 PRESENT = "gpu.present"
 COUNT = "gpu.count"
@@ -141,12 +142,12 @@ def _driver(node: Node, readings: Sequence[GpuReading], pin: str) -> CheckResult
 
 def _temperature(node: Node, gpu: GpuSnapshot) -> CheckResult:
     limits = node.thresholds.gpu_temperature
-    readings = [reading for reading in gpu.gpus if reading.temperature_c is not None]
-    if not readings:
+    # NaN never compares (max() with one returns whatever came first): a non-finite reading is unknown.
+    temps = [(reading, temp) for reading in gpu.gpus if (temp := finite(reading.temperature_c)) is not None]
+    if not temps:
         summary = "no GPU reports a temperature" if gpu.gpus else "no GPUs"
         return CheckResult(node.name, TEMPERATURE, Status.UNKNOWN if gpu.gpus else Status.OK, summary)
-    hottest = max(readings, key=lambda reading: reading.temperature_c or 0.0)
-    temp = hottest.temperature_c or 0.0
+    hottest, temp = max(temps, key=lambda pair: pair[1])
     if temp >= limits.crit:
         status = Status.CRITICAL
     elif temp >= limits.warn:
@@ -154,9 +155,11 @@ def _temperature(node: Node, gpu: GpuSnapshot) -> CheckResult:
     else:
         status = Status.OK
     summary = f"hottest GPU {hottest.index} at {temp:g} °C (warn {limits.warn:g}, crit {limits.crit:g})"
+    silent = len(gpu.gpus) - len(temps)
+    if silent:
+        summary += f"; {counted(silent, 'GPU')} without a readable temperature"
     perfdata = tuple(
-        Perf(f"gpu{reading.index}_temp", reading.temperature_c or 0.0, "", limits.warn, limits.crit)
-        for reading in readings
+        Perf(f"gpu{reading.index}_temp", value, "", limits.warn, limits.crit) for reading, value in temps
     )
     return CheckResult(node.name, TEMPERATURE, status, summary, perfdata=perfdata)
 
@@ -164,7 +167,7 @@ def _temperature(node: Node, gpu: GpuSnapshot) -> CheckResult:
 def _ecc(node: Node, readings: Sequence[GpuReading]) -> CheckResult:
     if not readings:
         return CheckResult(node.name, ECC, Status.OK, "no GPUs")
-    reporting = [reading for reading in readings if reading.ecc_uncorrected is not None]
+    reporting = [reading for reading in readings if finite(reading.ecc_uncorrected) is not None]
     if not reporting:
         return CheckResult(node.name, ECC, Status.OK, "ECC not reported")
     perfdata = tuple(
@@ -187,11 +190,11 @@ def _ecc(node: Node, readings: Sequence[GpuReading]) -> CheckResult:
 
 
 def _power(node: Node, readings: Sequence[GpuReading], budget: float) -> CheckResult:
-    drawing = [reading for reading in readings if reading.power_draw_w is not None]
+    drawing = [reading for reading in readings if finite(reading.power_draw_w) is not None]
     if not drawing:
         summary = "no GPU reports its power draw" if readings else "no GPUs"
         return CheckResult(node.name, POWER, Status.UNKNOWN if readings else Status.OK, summary)
-    total = sum(reading.power_draw_w or 0.0 for reading in drawing)
+    total = sum(finite(reading.power_draw_w) or 0.0 for reading in drawing)
     warn = budget * POWER_WARN_FRACTION
     if total > budget:
         status = Status.CRITICAL

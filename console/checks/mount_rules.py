@@ -6,11 +6,12 @@ Check ids (target: the mount path as the inventory writes it, or the server host
   the inventory does not list also get an ok `nfs.mounted`, "not in inventory": informational, so that a
   forgotten or hand-made mount shows up in the report without paging anyone (it is not probed).
 - `nfs.mode` (only where the inventory sets `mode`): inventory ro but mounted rw → critical ("authoritative
-  dataset mounted rw"); inventory rw but mounted ro → warning; not mounted → unknown.
+  dataset mounted rw"); inventory rw but mounted ro → warning; not mounted → skipped.
 - `nfs.responsive`: statfs answered → ok, latency in perfdata; no answer within the mount's `timeout`, or a
   probe from an earlier poll still blocked → critical ("hung: ..."); statfs failed with an error that makes
   the mount unusable (stale file handle, transport endpoint not connected, I/O error) → critical; any other
-  error (permission denied for the monitoring user, say) → warning; not mounted or not probed → unknown.
+  error (permission denied for the monitoring user, say) → warning; not mounted → skipped (nfs.mounted is
+  the one critical); not probed → unknown.
 - `nfs.server` (one per server host named by an NFS source in the inventory): the node cannot open TCP port
   2049 on it → critical; it can → ok, with what rpcinfo / showmount said where they are installed.
 """
@@ -26,6 +27,8 @@ MOUNTED = "nfs.mounted"
 MODE = "nfs.mode"
 RESPONSIVE = "nfs.responsive"
 SERVER = "nfs.server"
+# nfs.mode and nfs.responsive of a path that is not mounted: skipped, the cause is nfs.mounted's critical.
+NOT_MOUNTED = "not mounted (see nfs.mounted)"
 
 
 def _server_hosts(node: Node) -> list[str]:
@@ -110,7 +113,7 @@ def _mode(node: Node, spec: MountSpec, status: MountStatus) -> CheckResult:
         return CheckResult(node.name, MODE, state, summary, target=spec.path, fix=fix)
 
     if status.entry is None:
-        return result(Status.UNKNOWN, "not mounted")
+        return result(Status.SKIPPED, NOT_MOUNTED)
     if status.mode is None:
         return result(Status.UNKNOWN, "mount options name neither ro nor rw")
     if status.mode == spec.mode:
@@ -129,7 +132,7 @@ def _responsive(node: Node, spec: MountSpec, status: MountStatus) -> CheckResult
         return CheckResult(node.name, RESPONSIVE, state, summary, target=spec.path, perfdata=perfdata)
 
     if status.entry is None:
-        return result(Status.UNKNOWN, "not mounted: nothing to probe")
+        return result(Status.SKIPPED, NOT_MOUNTED)
     detail = status.probe_detail
     if status.responsive == "ok":
         latency = status.latency_s or 0.0

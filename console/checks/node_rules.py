@@ -131,7 +131,7 @@ def _ownership(node: Node, spec: StorageSpec, facts: PathFacts | None) -> CheckR
     if facts is None or facts.exists is None:
         return result(Status.UNKNOWN, f"cannot tell: {facts.error if facts else 'not checked'}")
     if not facts.exists or facts.owner is None or facts.mode is None:
-        return result(Status.UNKNOWN, "missing: nothing to own (see storage.layout)")
+        return result(Status.SKIPPED, "missing: nothing to own (see storage.layout)")
     path = shlex.quote(spec.path)
     problems: list[str] = []
     fixes: list[str] = []

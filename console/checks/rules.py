@@ -36,13 +36,50 @@ def unknown_results(node: Node, summary: str) -> tuple[CheckResult, ...]:
     )
 
 
+UNREACHABLE_CAUSE = "node unreachable (see ssh.reachable)"
+
+
+def _age(seconds: float) -> str:
+    """3s, 12m, 2h 5m, 3d 4h: how long a connection has been up."""
+    seconds = max(0, int(seconds))
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 60:
+        return f"{seconds}s"
+    if minutes < 60:
+        return f"{minutes}m"
+    if hours < 24:
+        return f"{hours}h {minutes % 60}m" if minutes % 60 else f"{hours}h"
+    return f"{days}d {hours % 24}h" if hours % 24 else f"{days}d"
+
+
+def reachable_summary(node: Node, snapshot: NodeSnapshot) -> str:
+    """`connected in 0.12s, up 3m`: the real handshake and the connection's age, never the time a pooled
+    connection took to be handed back (that is ~0 and says nothing)."""
+    if node.transport == "local":
+        return "local"
+    if snapshot.connect_s is None:
+        return "connected (connection reused; handshake time not recorded)"
+    summary = f"connected in {snapshot.connect_s:.2f}s"
+    if snapshot.connected_at is not None:
+        try:
+            up = (snapshot.taken_at - snapshot.connected_at).total_seconds()
+        except TypeError:  # one naive, one aware datetime: no age rather than a wrong one
+            return summary
+        summary += f", up {_age(up)}"
+    return summary
+
+
 def evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
     if not snapshot.reachable:
+        # One critical names the cause; everything that needed the connection is skipped, not unknown.
         reason = snapshot.error or "unreachable"
         unreachable = CheckResult(node.name, "ssh.reachable", Status.CRITICAL, reason)
-        return (unreachable, *unknown_results(node, "node unreachable")[1:])
-    how = "local" if node.transport == "local" else f"connected in {snapshot.connect_s or 0:.2f}s"
-    results = [CheckResult(node.name, "ssh.reachable", Status.OK, how)]
+        skipped = (
+            CheckResult(node.name, check, Status.SKIPPED, UNREACHABLE_CAUSE, target=target)
+            for check, target in planned_checks(node)[1:]
+        )
+        return (unreachable, *skipped)
+    results = [CheckResult(node.name, "ssh.reachable", Status.OK, reachable_summary(node, snapshot))]
     results += evaluate_gpu(node, snapshot.gpu)
     if node.services:
         published = snapshot.docker.published() if snapshot.docker is not None else ()
