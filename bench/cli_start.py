@@ -53,11 +53,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=7, help="runs per command")
     runs = parser.parse_args().n
-    print(f"{'command':<18} {'best':>8} {'median':>8}")  # noqa: T201
+    print(f"{'command':<18} {'best':>8} {'median':>8}")
     for name, args in COMMANDS.items():
         times = wall(args, runs)
-        print(f"{name:<18} {min(times):>7.3f}s {statistics.median(times):>7.3f}s")  # noqa: T201
-    print(f"import console.cli (cumulative, -X importtime): {cli_import_us() / 1000:.1f} ms")  # noqa: T201
+        print(f"{name:<18} {min(times):>7.3f}s {statistics.median(times):>7.3f}s")
+    print(f"import console.cli (cumulative, -X importtime): {cli_import_us() / 1000:.1f} ms")
 
 
 if __name__ == "__main__":
