@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from console.checks.model import CheckReport, CheckResult, Perf, Status
@@ -127,3 +128,22 @@ def test_text_groups_by_node_worst_first() -> None:
     assert lines.index("b") < lines.index("a")
     assert "\x1b[" not in text
     assert "\x1b[31m" in render_text(CheckReport("lab", results, 0.2), color=True)
+
+
+def test_reachable_says_the_real_handshake_time_and_the_connection_age() -> None:
+    # Before: "connected in 0.00s", the time a pooled connection took to be handed back.
+    node = Node("gpu1", "h")
+    handshake = NodeSnapshot(
+        "gpu1", AT, True, connect_s=0.123, connected_at=AT - timedelta(minutes=3, seconds=5)
+    )
+    assert by_check(evaluate(node, handshake))["ssh.reachable"].summary == "connected in 0.12s, up 3m"
+    day = replace(handshake, connected_at=AT - timedelta(days=1, hours=2, minutes=9))
+    assert by_check(evaluate(node, day))["ssh.reachable"].summary == "connected in 0.12s, up 1d 2h"
+    no_age = replace(handshake, connected_at=None)
+    assert by_check(evaluate(node, no_age))["ssh.reachable"].summary == "connected in 0.12s"
+    unknown = NodeSnapshot("gpu1", AT, True)
+    assert by_check(evaluate(node, unknown))["ssh.reachable"].summary == (
+        "connected (connection reused; handshake time not recorded)"
+    )
+    local = Node("here", "localhost", transport="local")
+    assert by_check(evaluate(local, unknown))["ssh.reachable"].summary == "local"

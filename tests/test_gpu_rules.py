@@ -180,3 +180,27 @@ def test_driver_ecc_and_power_end_to_end(ssh_lab: SshLab, gpu_node: LabNode, tmp
         "580.159.04, inventory pins 590",
     )
     assert results["gpu.power"]["status"] == "warning"  # 70.64 W > 90 % of 75 W
+
+
+def test_nan_temperature_is_unknown_and_never_hides_a_hot_gpu() -> None:
+    # NaN compares false with everything: max() kept it when it came first, "OK hottest GPU 0 at nan °C".
+    cold = replace(IDLE[0], index=0, temperature_c=float("nan"))
+    hot = replace(IDLE[0], index=1, temperature_c=120.0)
+    for readings in ([cold, hot], [hot, cold]):
+        result = by_check(evaluate_gpu(Node("n", "h"), snapshot(readings)))["gpu.temperature"]
+        assert result.status is Status.CRITICAL
+        assert (
+            result.summary
+            == "hottest GPU 1 at 120 °C (warn 85, crit 95); 1 GPU without a readable temperature"
+        )
+        assert result.perfdata == (Perf("gpu1_temp", 120.0, "", 85, 95),)
+    only_nan = by_check(evaluate_gpu(Node("n", "h"), snapshot([cold])))["gpu.temperature"]
+    assert (only_nan.status, only_nan.summary) == (Status.UNKNOWN, "no GPU reports a temperature")
+
+
+def test_non_finite_power_is_not_summed() -> None:
+    inf = replace(IDLE[0], index=0, power_draw_w=float("inf"))
+    fine = replace(IDLE[0], index=1, power_draw_w=100.0)
+    result = by_check(evaluate_gpu(Node("n", "h", power_budget_w=700), snapshot([inf, fine])))["gpu.power"]
+    assert result.status is Status.OK
+    assert result.summary.startswith("1 GPU draw 100.0 W of a 700 W budget (14%)")
