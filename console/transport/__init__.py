@@ -8,6 +8,7 @@ from console.transport.base import (
     CommandTimeout,
     ConnectError,
     HostKeyError,
+    OutputTooLarge,
     Transport,
     TransportError,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ConnectError",
     "HostKeyError",
     "LocalTransport",
+    "OutputTooLarge",
     "SSHTransport",
     "Transport",
     "TransportError",

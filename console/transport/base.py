@@ -24,6 +24,10 @@ class CommandTimeout(TransportError):
     """A command ran past our own deadline; its channel or process was closed."""
 
 
+class OutputTooLarge(TransportError):
+    """A command printed more than we keep (a stream: a longer line); reading stopped, the channel closed."""
+
+
 @dataclass(frozen=True, slots=True)
 class CommandResult:
     command: str

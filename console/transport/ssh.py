@@ -7,7 +7,6 @@ import contextlib
 import os
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -23,43 +22,40 @@ from console.transport.base import (
     CommandResult,
     CommandTimeout,
     ConnectError,
-    HostKeyError,
+    OutputTooLarge,
     TransportError,
 )
+from console.transport.bounded import read_capped, too_large
+from console.transport.hostkeys import HostKeyCheck
+from console.transport.jumps import hops, jump_node
 from console.transport.pool import DEFAULT_MAX_SESSIONS, ChannelBudget, ChannelSlot, connect_slot
+from console.transport.sshstream import SSHLineStream, describe
+from console.transport.tempdirs import private_dir
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 REFUSED_RETRY_FIRST_S = 0.01  # sshd frees a closed session a moment after we see it close
 REFUSED_RETRY_MAX_S = 0.2
-EXIT_STATUS_WAIT_S = 2.0
+
+__all__ = ["SSHLineStream", "SSHTransport"]
 
 
-# Parsed known_hosts files, shared by every transport: parsing one of N entries per connect is O(N²) for a
-# fleet (300 nodes: 90,000 key decodes). Re-read when the file changes (accept-new appends to it).
-_KNOWN_HOSTS: dict[str, tuple[tuple[int, int, int], asyncssh.SSHKnownHosts]] = {}
+class _Client(asyncssh.SSHClient):
+    """asyncssh asks it about any host key known_hosts does not trust; it tells the transport of a loss."""
 
-
-def _parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
-    stat = path.stat()
-    version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    cached = _KNOWN_HOSTS.get(str(path))
-    if cached is None or cached[0] != version:
-        cached = _KNOWN_HOSTS[str(path)] = (version, asyncssh.read_known_hosts(str(path)))
-    return cached[1]
-
-
-class _HostKeyPolicyClient(asyncssh.SSHClient):
-    """Called by asyncssh only for a key known_hosts does not trust: accept-new records it, strict refuses."""
-
-    def __init__(self, transport: SSHTransport) -> None:
+    def __init__(self, transport: SSHTransport, check: HostKeyCheck) -> None:
         self._transport = transport
+        self._check = check
+        self._conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        return self._transport._accept_new_key(host, port, key)
+        return self._check.validate(host, addr, port, key)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport._connection_lost()
+        self._transport._connection_lost(self._conn)
 
 
 class SSHTransport:
@@ -72,10 +68,19 @@ class SSHTransport:
     """
 
     def __init__(
-        self, node: Node, *, jump: SSHTransport | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS
+        self,
+        node: Node,
+        *,
+        jump: SSHTransport | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        label: str | None = None,
     ) -> None:
+        """`jump`: the shared transport of the jump host (transports_for makes them); without it a text
+        `ssh.jump`, or a `ProxyJump` from ~/.ssh/config, gets hop transports of this one's own."""
         self._node = node
         self._jump = jump
+        self._label = label
+        self._own_hops: dict[str, list[SSHTransport]] = {}  # jump spec -> its hops, first to last
         self._max_sessions = max_sessions
         self._budget = ChannelBudget(max_sessions)
         self._lingering: set[asyncio.Task[None]] = set()
@@ -84,7 +89,6 @@ class SSHTransport:
         self._failures = 0
         self._retry_at = 0.0
         self._last_error: ConnectError | None = None
-        self._had_known_entry = False
         self._forwards: dict[tuple[str, str, int], tuple[asyncssh.SSHListener, str, int]] = {}
         self._forward_dir: str | None = None
         self._connect_seconds: float | None = None
@@ -124,51 +128,32 @@ class SSHTransport:
 
     @property
     def address(self) -> str:
+        """How messages name this host: the inventory's host:port, or "jump host SPEC" for a hop."""
+        if self._label is not None:
+            return self._label
         port = self._node.ssh.port
         return f"{self._node.host}:{port}" if port else self._node.host
 
     def _known_hosts_path(self) -> Path:
-        return Path(os.path.expanduser(self._node.ssh.known_hosts))
+        return Path(self._node.ssh.known_hosts).expanduser()
 
-    def _known_hosts_option(self) -> asyncssh.SSHKnownHosts:
-        """The parsed known_hosts to verify against; missing is an error unless accept-new may create it."""
-        path = self._known_hosts_path()
-        if not path.exists():
-            if self._node.ssh.host_key_policy != "accept-new":
-                raise HostKeyError(
-                    f"{self.address}: known_hosts file {path} does not exist; host key cannot be verified "
-                    "(add the node's key, or set ssh.host_key_policy: accept-new)"
-                )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-        port = self._node.ssh.port or 22
-        known = _parsed_known_hosts(path)
-        matches = known.match(self._node.host, "", port)
-        self._had_known_entry = bool(matches[0] or matches[1])
-        return known
+    def _connection_lost(self, conn: asyncssh.SSHClientConnection | None) -> None:
+        if conn is None or conn is self._conn:
+            self._conn = None
 
-    def _accept_new_key(self, host: str, port: int, key: asyncssh.SSHKey) -> bool:
-        if self._node.ssh.host_key_policy != "accept-new" or self._had_known_entry:
-            return False
-        pattern = host if port == 22 else f"[{host}]:{port}"
-        line = f"{pattern} {key.export_public_key().decode().strip()}\n"
-        with self._known_hosts_path().open("a", encoding="utf-8") as known_hosts:
-            known_hosts.write(line)
-        return True
-
-    def _connection_lost(self) -> None:
-        self._conn = None
-
-    def _connect_options(self) -> dict[str, Any]:
+    def _connect_options(self, check: HostKeyCheck) -> dict[str, Any]:
         ssh = self._node.ssh
         options: dict[str, Any] = {
-            "known_hosts": self._known_hosts_option(),
+            "known_hosts": check.known_hosts(),
             "connect_timeout": ssh.connect_timeout,
             "keepalive_interval": ssh.keepalive_interval,
             "keepalive_count_max": 3,
             "password": None,
             "kbdint_auth": False,
             "password_auth": False,
+            # Never, whatever ~/.ssh/config says (ForwardAgent yes): a node's root could use the agent.
+            "agent_forwarding": False,
+            "client_factory": lambda: _Client(self, check),
         }
         if ssh.user:
             options["username"] = ssh.user
@@ -200,34 +185,64 @@ class SSHTransport:
             self._failures = 0
             self._last_error = None
 
+    async def _resolve(self, options: dict[str, Any]) -> asyncssh.SSHClientConnectionOptions:
+        """What ~/.ssh/config makes of this host (HostName, Port, HostKeyAlias, ProxyJump), for asyncssh."""
+        try:
+            resolved: asyncssh.SSHClientConnectionOptions
+            resolved = await asyncssh.SSHClientConnectionOptions.construct(host=self._node.host, **options)
+            return resolved
+        except asyncssh.KeyImportError as exc:
+            raise ConnectError(f"{self.address}: cannot use identity file: {exc}") from exc
+        except (OSError, ValueError, asyncssh.Error) as exc:  # a bad ~/.ssh/config, a missing key file
+            raise ConnectError(f"{self.address}: {describe(exc)}") from exc
+
+    def _hops(self, spec: str) -> list[SSHTransport]:
+        """Transports of this node's own for a text jump (`a,b`: through a, then b), made once and kept."""
+        if spec not in self._own_hops:
+            made: list[SSHTransport] = []
+            for hop in hops(spec):
+                try:
+                    node = jump_node(hop, self._node)
+                except ValueError as exc:
+                    raise ConnectError(f"{self.address}: {exc}") from exc
+                before = made[-1] if made else None
+                made.append(SSHTransport(node, jump=before, label=f"jump host {hop}", max_sessions=1))
+            self._own_hops[spec] = made
+        return self._own_hops[spec]
+
+    async def _tunnel(self, config_jump: object) -> asyncssh.SSHClientConnection | None:
+        """What the node is reached through: an inventory jump node, a text jump, a ProxyJump, or nothing."""
+        jump = self._jump
+        if jump is None and self._label is None:  # hops never take a further ProxyJump: no loops
+            spec = self._node.ssh.jump or (config_jump if isinstance(config_jump, str) else None)
+            if spec:
+                jump = self._hops(spec)[-1]
+        if jump is None:
+            return None
+        try:
+            return await jump.connection()
+        except ConnectError as exc:  # keep the kind (HostKeyError): say which node it was on the way to
+            raise type(exc)(f"{self.address}: via {exc}") from exc
+
     async def _open(self) -> asyncssh.SSHClientConnection:
         ssh = self._node.ssh
-        options = self._connect_options()
-        if self._jump is not None:
-            options["tunnel"] = await self._jump.connection()  # before our handshake slot: no deadlock
-        elif ssh.jump:
-            options["tunnel"] = ssh.jump
+        check = HostKeyCheck(self._known_hosts_path(), ssh.host_key_policy, label=self.address)
+        options = self._connect_options(check)
+        resolved = await self._resolve(options)
+        check.alias = resolved.host_key_alias
+        # Before our handshake slot (no deadlock); tunnel=None also keeps asyncssh from opening a ProxyJump
+        # of its own, which would check the jump host against ~/.ssh/known_hosts, not the inventory's.
+        options["tunnel"] = await self._tunnel(resolved.tunnel)
         try:
             # connect_timeout covers TCP, banner, key exchange and auth: a hung sshd cannot hold us.
             # Waiting for a handshake slot (bounded concurrent connects) does not count against it.
             async with connect_slot():
                 started = time.monotonic()  # the handshake itself, not the wait for a slot
                 conn = await asyncio.wait_for(
-                    asyncssh.connect(
-                        self._node.host, client_factory=lambda: _HostKeyPolicyClient(self), **options
-                    ),
-                    timeout=ssh.connect_timeout + 1,
+                    asyncssh.connect(self._node.host, **options), timeout=ssh.connect_timeout + 1
                 )
         except asyncssh.HostKeyNotVerifiable as exc:
-            if self._had_known_entry:
-                raise HostKeyError(
-                    f"{self.address}: host key does NOT match {self._known_hosts_path()} — refused "
-                    "(the host was reinstalled, or someone is in the middle: verify before updating it)"
-                ) from exc
-            raise HostKeyError(
-                f"{self.address}: unknown host key, not in {self._known_hosts_path()} — refused "
-                "(verify and add it, or set ssh.host_key_policy: accept-new)"
-            ) from exc
+            raise check.refused(exc) from exc
         except asyncssh.PermissionDenied as exc:
             raise ConnectError(f"{self.address}: authentication failed ({exc.reason})") from exc
         except asyncssh.KeyImportError as exc:
@@ -235,7 +250,7 @@ class SSHTransport:
         except TimeoutError as exc:
             raise ConnectError(f"{self.address}: connect timed out after {ssh.connect_timeout:g}s") from exc
         except (OSError, asyncssh.Error) as exc:
-            raise ConnectError(f"{self.address}: {_describe(exc)}") from exc
+            raise ConnectError(f"{self.address}: {describe(exc)}") from exc
         self._connect_seconds = time.monotonic() - started
         self._connected_at = datetime.now(UTC)
         return conn
@@ -248,7 +263,7 @@ class SSHTransport:
 
     async def _session(
         self, command: str, deadline: float, *, stream: bool
-    ) -> tuple[asyncssh.SSHClientProcess[str], ChannelSlot]:
+    ) -> tuple[asyncssh.SSHClientProcess[bytes], ChannelSlot]:
         """A session channel running `command`, within the budget; queued (never refused) until `deadline`.
 
         sshd answers "open failed" beyond MaxSessions, and also for a moment after a session closed (it
@@ -274,7 +289,7 @@ class SSHTransport:
             try:
                 remaining = max(0.0, deadline - (time.monotonic() - started))
                 process = await asyncio.wait_for(
-                    conn.create_process(command, encoding="utf-8", errors="replace"), timeout=remaining
+                    conn.create_process(command, encoding=None), timeout=remaining
                 )
             except asyncssh.ChannelOpenError as exc:
                 slot.release()
@@ -297,7 +312,7 @@ class SSHTransport:
                 raise
             return process, slot
 
-    def _done_with(self, process: asyncssh.SSHClientProcess[str], slot: ChannelSlot) -> None:
+    def _done_with(self, process: asyncssh.SSHClientProcess[bytes], slot: ChannelSlot) -> None:
         """Close the channel; give its slot back once sshd has let the session go.
 
         A process that ended frees its session now. One still running (cut at our deadline, a stream) keeps
@@ -312,32 +327,38 @@ class SSHTransport:
         task.add_done_callback(self._lingering.discard)
 
     async def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
+        """Run `command`; its output is kept up to MAX_OUTPUT_BYTES, past that OutputTooLarge."""
         deadline = timeout if timeout is not None else self._node.ssh.command_timeout
+        _refuse_nul(self.node_name, command)
         started = time.monotonic()
         process, slot = await self._session(command, deadline, stream=False)
         try:
             remaining = max(0.0, deadline - (time.monotonic() - started))
-            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=remaining)
+            output = await asyncio.wait_for(_read_all(process), timeout=remaining)
         except TimeoutError as exc:
             raise CommandTimeout(f"{self.node_name}: {command!r} still running after {deadline:g}s") from exc
         except (OSError, asyncssh.Error) as exc:
             raise self._command_failed(exc) from exc
         finally:
-            self._done_with(process, slot)
+            self._done_with(process, slot)  # past the cap too: closing the channel stops the node's side
+        if output is None:
+            raise too_large(self.node_name, command)
+        stdout, stderr = output
         exit_status = process.exit_status
         if exit_status is None:  # killed by a signal, or the channel closed without a status
             exit_status = -1
         return CommandResult(
             command=command,
             exit_status=exit_status,
-            stdout=str(stdout or ""),
-            stderr=str(stderr or ""),
+            stdout=stdout.decode("utf-8", "replace"),
+            stderr=stderr.decode("utf-8", "replace"),
             duration_s=time.monotonic() - started,
         )
 
     async def open_stream(self, command: str, *, timeout: float | None = None) -> SSHLineStream:
         """Start a long-lived `command`; it holds one of the streams' slots until closed."""
         deadline = timeout if timeout is not None else self._node.ssh.command_timeout
+        _refuse_nul(self.node_name, command)
         try:
             process, slot = await self._session(command, deadline, stream=True)
         except ValueError as exc:  # the budget leaves no slot to streams
@@ -352,11 +373,13 @@ class SSHTransport:
                 yield line
         finally:
             await lines.close()
+        if lines.too_large:
+            raise OutputTooLarge(f"{self.node_name}: {lines.error}")
 
     def _command_failed(self, exc: BaseException) -> TransportError:
         if self._conn is not None and self._conn.is_closed():
             self._conn = None
-        return TransportError(f"{self.node_name}: {_describe(exc)}")
+        return TransportError(f"{self.node_name}: {describe(exc)}")
 
     async def open_unix_socket(self, path: str) -> tuple[ByteReader, ByteWriter]:
         conn = await self.connection()
@@ -375,7 +398,7 @@ class SSHTransport:
             return self._forwards[key][1]
         conn = await self.connection()
         if self._forward_dir is None:
-            self._forward_dir = tempfile.mkdtemp(prefix=f"opsconsole-{self.node_name}-")  # mode 0700
+            self._forward_dir = private_dir(self.node_name)  # mode 0700
         local = os.path.join(self._forward_dir, f"fwd-{len(self._forwards)}.sock")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(local)
@@ -409,6 +432,9 @@ class SSHTransport:
             task.cancel()
         if lingering:
             await asyncio.wait(lingering)
+        hops, self._own_hops = [hop for made in self._own_hops.values() for hop in made], {}
+        for hop in reversed(hops):  # the last hop rides on the one before it
+            await hop.close()
 
 
 # OpenSSH refuses a session beyond MaxSessions with code 2 ("open failed"); others may use 1 or 4.
@@ -426,82 +452,23 @@ def _refused_for_sessions(exc: asyncssh.ChannelOpenError, budget: ChannelBudget)
     return exc.code in _SESSION_LIMIT_CODES and (budget.in_use > 0 or recent)
 
 
-async def _release_when_closed(process: asyncssh.SSHClientProcess[str], slot: ChannelSlot) -> None:
+async def _release_when_closed(process: asyncssh.SSHClientProcess[bytes], slot: ChannelSlot) -> None:
     try:
         await process.wait_closed()
     finally:
         slot.release()
 
 
-class SSHLineStream:
-    """A long-lived process on the node over one session channel (see base.LineStream)."""
-
-    def __init__(
-        self, transport: SSHTransport, process: asyncssh.SSHClientProcess[str], slot: ChannelSlot
-    ) -> None:
-        self._transport = transport
-        self._process = process
-        self._slot = slot
-        self._closed = False
-        self._error: str | None = None
-
-    @property
-    def error(self) -> str | None:
-        return self._error
-
-    @property
-    def command(self) -> str:
-        return str(self._process.command or "")
-
-    @property
-    def exit_status(self) -> int | None:
-        return self._process.exit_status
-
-    @property
-    def exit_signal(self) -> str | None:
-        signal = self._process.exit_signal
-        return str(signal[0]) if signal else None
-
-    async def readline(self) -> str | None:
-        if self._closed:
-            return None
-        try:
-            line = await self._process.stdout.readline()
-        except (OSError, asyncssh.Error) as exc:
-            self._error = _describe(exc)
-            return None
-        if not line:
-            # sshd may send the exit status just after the end of output: wait (briefly) for it.
-            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
-                await asyncio.wait_for(self._process.wait_closed(), EXIT_STATUS_WAIT_S)
-            return None
-        return line[:-1] if line.endswith("\n") else line
-
-    def write(self, text: str) -> None:
-        if self._closed:
-            raise TransportError(f"{self._transport.node_name}: stream already closed")
-        try:
-            self._process.stdin.write(text)
-        except (OSError, asyncssh.Error) as exc:
-            raise TransportError(f"{self._transport.node_name}: {_describe(exc)}") from exc
-
-    async def close(self) -> None:
-        """TERM the process (sshd passes the signal on), close the channel; never waits on the node."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._process.exit_status is None and self._process.exit_signal is None:
-            with contextlib.suppress(OSError, asyncssh.Error):
-                self._process.terminate()
-        self._transport._done_with(self._process, self._slot)
+async def _read_all(process: asyncssh.SSHClientProcess[bytes]) -> tuple[bytes, bytes] | None:
+    """stdout and stderr to their end, then the exit status; None past MAX_OUTPUT_BYTES (reading stopped)."""
+    output = await read_capped([process.stdout, process.stderr])
+    if output is None:
+        return None
+    await process.wait_closed()
+    return output[0], output[1]
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, asyncssh.DisconnectError):
-        return f"disconnected: {exc.reason}"
-    if isinstance(exc, asyncssh.ChannelOpenError):
-        return f"channel refused: {exc.reason}"
-    text = str(exc) or type(exc).__name__
-    return text[:300]
+def _refuse_nul(node: str, command: str) -> None:
+    # sshd hands the command to the shell as a C string: it would run only the text before a NUL.
+    if "\0" in command:
+        raise TransportError(f"{node}: refused to run a command containing a NUL character")
