@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,19 +26,10 @@ from console.collectors.gpu import (
 from console.collectors.gpu_processes import MAX_PROCESSES, parse_apps_output, parse_compute_apps
 from console.streams.gpu_stream import GpuStream
 from console.transport import SSHTransport
+from tests.hostile import HOSTILE, MARKUP, OSC_CLIPBOARD, OSC_TITLE, WIPE, assert_clean
 from tests.lab.common import CAPTURE_DIR
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
-
-# What an attacker puts into a field: retitle the window, write the clipboard, wipe the screen, ring,
-# Textual markup that quits the app, a forged line.
-OSC_TITLE = "\x1b]0;pwned\x07"
-OSC_CLIPBOARD = "\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07"
-WIPE = "\x1b[2J"
-BEL = "\x07"
-MARKUP = "[/]x[@click=app.quit]y"
-HOSTILE = f"{OSC_TITLE}{OSC_CLIPBOARD}{WIPE}{BEL}{MARKUP}"
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 IDLE_ROW = (CAPTURE_DIR / "idle-query-gpu-noheader-nounits.csv").read_text().strip().split(", ")
 FIELD = {
@@ -58,27 +48,6 @@ def row(index: str = "0", **fields: str) -> str:
     for name, value in fields.items():
         cells[FIELD[name]] = value
     return ", ".join(cells)
-
-
-def strings(value: object) -> Iterator[str]:
-    """Every string inside a snapshot (dataclasses, tuples, dicts), recursively."""
-    if isinstance(value, str):
-        yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            yield from strings(getattr(value, field.name))
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from strings(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from strings(key)
-            yield from strings(item)
-
-
-def assert_clean(snapshot: object) -> None:
-    dirty = [text for text in strings(snapshot) if CONTROL.search(text)]
-    assert dirty == []
 
 
 # --- the parsers, on edited real rows -----------------------------------------------------------------------

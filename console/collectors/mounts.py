@@ -11,7 +11,11 @@ it, bounded twice: by our deadline (MountSpec.timeout: we close the channel and 
 remote `timeout` a second later that ends the waiting shell (which is never itself blocked). The blocked
 `stat` stays behind; its pid and start time are in a per-user state directory on the node, and the next
 poll that finds it still alive reports `hung` at once instead of starting another: one stuck process per
-mount at most, however long the mount stays hung.
+mount at most, however long the mount stays hung. That directory is the user's own (see _PROBE_SCRIPT):
+another user who could write there could make a hung mount look answered.
+
+Everything the node says (the mount table, stat's and rpcinfo's words) is cleaned by console/text.py; one
+unreadable line of the mount table affects only the mount it names.
 """
 
 from __future__ import annotations
@@ -28,16 +32,17 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from console.collectors.mountinfo import (
+    PATH_LIMIT,
     MountEntry,
-    MountinfoParseError,
     is_network_fstype,
     is_nfs_fstype,
     nfs_server_host,
-    parse_mountinfo,
+    read_mountinfo,
     split_nfs_source,
     visible_mounts,
 )
 from console.inventory.model import MountMode, MountSpec
+from console.text import clean_line
 from console.transport.base import CommandTimeout, Transport, TransportError
 
 __all__ = [
@@ -65,15 +70,32 @@ Responsive = Literal["ok", "hung", "error"]
 Reachability = Literal["reachable", "unreachable"]
 
 # The remote probe (POSIX sh). $1 path, $2 state dir ("" → per-user default), $3 file name for this path.
-# Prints one of:  "state-error DIR" | "stuck PID STATE SINCE NOW" | "done RC T0_NS T1_NS" + stat's stderr.
+# Prints one of:  "state-error WHY" | "stuck PID STATE SINCE NOW" | "done RC T0_NS T1_NS" + stat's stderr.
+# The state directory holds the pids of probes that may be stuck: another user able to write there could
+# fake or hide a hung mount, so it is one only the user can own ($XDG_RUNTIME_DIR, else ~/.cache, never
+# /tmp), created 0700, and checked before every use: ours, not a symlink, nothing for group or others (an
+# ACL's "+" counts as something). Anything else is reported, never trusted.
 # An earlier probe is stuck while its pid is alive with the start time recorded (field 22 of /proc/PID/stat,
 # so a reused pid does not count) and not a zombie (done, orphaned, not yet reaped by its new parent).
 _PROBE_SCRIPT = r"""
 path=$1 dir=$2 key=$3
-[ -n "$dir" ] || dir=${XDG_RUNTIME_DIR:-/tmp}/opsconsole-mounts-$(id -u)
 umask 077
-mkdir -p -- "$dir" 2>/dev/null
-if [ -L "$dir" ] || [ ! -d "$dir" ] || [ ! -O "$dir" ]; then echo "state-error $dir"; exit 0; fi
+if [ -z "$dir" ]; then
+  x=${XDG_RUNTIME_DIR:-}
+  if [ -n "$x" ] && [ -d "$x" ] && [ ! -L "$x" ] && [ -O "$x" ]; then dir=$x/opsconsole-mounts
+  elif [ -n "${HOME:-}" ] && [ -d "$HOME" ]; then
+    mkdir -p -- "$HOME/.cache" 2>/dev/null; dir=$HOME/.cache/opsconsole-mounts
+  else echo "state-error no XDG_RUNTIME_DIR or HOME to keep probe state in"; exit 0
+  fi
+fi
+mkdir -- "$dir" 2>/dev/null
+if [ -L "$dir" ]; then echo "state-error $dir is a symbolic link"; exit 0; fi
+if [ ! -d "$dir" ]; then echo "state-error $dir is not a directory we can create"; exit 0; fi
+if [ ! -O "$dir" ]; then echo "state-error $dir is owned by another user"; exit 0; fi
+case $(ls -ld -- "$dir" 2>/dev/null) in
+  d???------" "*|d???------.\ *) ;;
+  *) echo "state-error $dir is open to other users (want mode 0700)"; exit 0 ;;
+esac
 f=$dir/$key
 if { read -r pid start since < "$f.pid" && read -r st < "/proc/$pid/stat"; } 2>/dev/null; then
   set -- ${st##*)}
@@ -113,6 +135,8 @@ class MountStatus:
     fatal: bool = False  # the error makes the mount unusable (stale handle, I/O error, endpoint gone)
     server: Reachability | None = None  # None: not an NFS source, or not asked
     server_detail: str | None = None
+    # The mount table has a line for this path that could not be read: "not mounted" is not known then.
+    unreadable: str | None = None
 
     @property
     def present(self) -> bool:
@@ -140,6 +164,13 @@ class MountsSnapshot:
     servers: tuple[ServerStatus, ...] = ()
     error: str | None = None  # the mount table could not be read: nothing else is known
     duration_s: float | None = None
+    # Lines of the table that could not be read (at most MAX_NOTED, cleaned), and how many there were.
+    unreadable_lines: tuple[str, ...] = ()
+    unreadable_count: int = 0
+    truncated: bool = False  # the table had more than MAX_MOUNTS lines: the rest were not read
+
+
+MAX_NOTED = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +188,8 @@ def _now() -> datetime:
 
 
 def _norm_path(path: str) -> str:
+    """A path as the cleaned mount table spells it (console/text.py), normalised: `/mnt//a/` is `/mnt/a`."""
+    path = clean_line(path, limit=PATH_LIMIT)
     return os.path.normpath(path) if path else path
 
 
@@ -224,15 +257,16 @@ def parse_probe_output(stdout: str, timeout: float) -> ProbeOutcome:
         latency = (int(t1) - int(t0)) / 1e9 if t0.isdigit() and t1.isdigit() else None
         if rc == "0":
             return ProbeOutcome("ok", latency_s=latency)
-        message = " ".join(" ".join(lines[1:]).split()) or f"stat -f exited {rc}"
+        message = clean_line(" ".join(" ".join(lines[1:]).split()), limit=300) or f"stat -f exited {rc}"
         if latency is not None and latency > timeout:  # answered, but only after our deadline
             message += f" (after {latency:.1f}s)"
-        return ProbeOutcome(
-            "error", latency, message[:300], any(err in message.lower() for err in _FATAL_ERRORS)
-        )
+        return ProbeOutcome("error", latency, message, any(err in message.lower() for err in _FATAL_ERRORS))
     if words[:1] == ["state-error"]:
-        return ProbeOutcome(None, detail=f"probe state directory unusable: {' '.join(words[1:])}")
-    return ProbeOutcome(None, detail=f"unexpected probe output: {stdout.strip()[:200] or '(none)'}")
+        why = clean_line(lines[0].split(None, 1)[1] if len(words) > 1 else "", limit=300)
+        return ProbeOutcome(None, detail=f"probe state directory unusable: {why}")
+    return ProbeOutcome(
+        None, detail=f"unexpected probe output: {clean_line(stdout.strip(), limit=200) or '(none)'}"
+    )
 
 
 async def _probe_mount(transport: Transport, spec: MountSpec, state_dir: str | None) -> ProbeOutcome:
@@ -246,7 +280,7 @@ async def _probe_mount(transport: Transport, spec: MountSpec, state_dir: str | N
         return ProbeOutcome(None, detail=f"probe could not run: {exc}")
     probe = parse_probe_output(result.stdout, spec.timeout)
     if probe.responsive is None and result.exit_status != 0:
-        output = " ".join((result.stderr or result.stdout).split())[:200]
+        output = clean_line(" ".join((result.stderr or result.stdout)[:4096].split()), limit=200)
         return ProbeOutcome(None, detail=f"probe exited {result.exit_status}: {output or 'no output'}")
     if probe.responsive == "ok" and probe.latency_s is None:  # no %N in date: our round trip, an upper bound
         return ProbeOutcome("ok", latency_s=time.monotonic() - started)
@@ -298,13 +332,13 @@ def _sections(stdout: str) -> dict[str, tuple[str, list[str]]]:
     """`@@tool RC` closes each tool's output: tool → (exit status, lines)."""
     sections: dict[str, tuple[str, list[str]]] = {}
     lines: list[str] = []
-    for line in stdout.splitlines():
+    for line in stdout.split("\n")[:1000]:
         if line.startswith("@@") and len(line.split()) == 2:
             tool, rc = line[2:].split()
             sections[tool] = (rc, lines)
             lines = []
         elif line.strip():
-            lines.append(line.strip())
+            lines.append(clean_line(line.strip(), limit=200))
     return sections
 
 
@@ -332,7 +366,7 @@ def parse_rpc_detail(stdout: str) -> str | None:
 def _describe(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)  # asyncssh.ChannelOpenError: what the node's connect() said
     text = str(reason or exc or type(exc).__name__)
-    return " ".join(text.split())[:200] or type(exc).__name__
+    return clean_line(" ".join(text.split()), limit=200) or type(exc).__name__
 
 
 async def _probe_server(transport: Transport, host: str, timeout: float) -> ServerStatus:
@@ -370,7 +404,8 @@ async def collect_mounts(
     """Read the mount table, then probe every present mount and every NFS server, concurrently.
 
     `timeout` bounds the mount-table read; each probe is bounded by its MountSpec.timeout. `state_dir` is
-    where the node keeps the pids of probes (default `${XDG_RUNTIME_DIR:-/tmp}/opsconsole-mounts-UID`).
+    where the node keeps the pids of probes (default `$XDG_RUNTIME_DIR/opsconsole-mounts`, else
+    `~/.cache/opsconsole-mounts`: created 0700 and checked to be the user's before each use).
     Never raises for node trouble: the reason is in `error`.
     """
     node = transport.node_name
@@ -378,16 +413,18 @@ async def collect_mounts(
     try:
         result = await transport.run(MOUNTINFO_COMMAND, timeout=timeout)
     except TransportError as exc:  # CommandTimeout too
-        return MountsSnapshot(node, _now(), error=str(exc))
+        return MountsSnapshot(node, _now(), error=clean_line(exc))
     if not result.ok:
-        message = " ".join((result.stderr or result.stdout).split())[:300]
+        message = clean_line(" ".join((result.stderr or result.stdout)[:4096].split()), limit=300)
         return MountsSnapshot(node, _now(), error=f"cannot read /proc/self/mountinfo: {message}")
-    try:
-        entries = parse_mountinfo(result.stdout)
-    except MountinfoParseError as exc:
-        return MountsSnapshot(node, _now(), error=f"unreadable /proc/self/mountinfo: {exc}")
+    table = read_mountinfo(result.stdout)
+    if not table.entries:
+        why = table.unreadable[0].reason if table.unreadable else "no mounts in it"
+        return MountsSnapshot(node, _now(), error=f"unreadable /proc/self/mountinfo: {why}")
+    # A line that could not be read hides what is mounted at its mount point, and nothing else.
+    garbled = {_norm_path(line.mount_point): line.reason for line in table.unreadable if line.mount_point}
 
-    mounted = visible_mounts(entries)
+    mounted = visible_mounts(table.entries)
     found = {spec: mounted.get(_norm_path(spec.path)) for spec in specs}
     limit = asyncio.Semaphore(MAX_PARALLEL_PROBES)
 
@@ -408,8 +445,9 @@ async def collect_mounts(
     )
     by_host = {server.host: server for server in servers}
     statuses = tuple(
-        _status(spec, found[spec], result, by_host.get(spec_server_host(spec) or ""))
+        replace(status, unreadable=garbled.get(_norm_path(spec.path))) if found[spec] is None else status
         for spec, result in zip(specs, probes, strict=True)
+        for status in (_status(spec, found[spec], result, by_host.get(spec_server_host(spec) or "")),)
     )
     extra = tuple(
         entry
@@ -423,4 +461,7 @@ async def collect_mounts(
         extra_network_mounts=extra,
         servers=tuple(servers),
         duration_s=time.monotonic() - started,
+        unreadable_lines=tuple(line.reason for line in table.unreadable[:MAX_NOTED]),
+        unreadable_count=len(table.unreadable),
+        truncated=table.truncated,
     )
