@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -91,7 +92,11 @@ def test_unreachable_node_does_not_hold_up_the_live_one(
     assert code == 2
     assert results_of(report, "hung")["ssh.reachable"]["summary"].endswith("connect timed out after 2s")
     assert results_of(report, "gone")["ssh.reachable"]["summary"].endswith("connection refused")
-    assert results_of(report, "gone")["gpu.present"]["status"] == "unknown"
+    # One critical names the cause; the checks that needed the connection are skipped, not unknown.
+    gone = results_of(report, "gone")
+    assert {(r["status"], r["summary"]) for check, r in gone.items() if check != "ssh.reachable"} == {
+        ("skipped", "node unreachable (see ssh.reachable)")
+    }
     assert results_of(report, "gpu1")["gpu.present"]["status"] == "ok"
     assert results_of(report, "plain1")["gpu.present"]["summary"].startswith("no GPU tooling")
     assert report["duration_s"] < 30  # the hung node was given up at its connect timeout, not the run's
@@ -268,3 +273,23 @@ def test_overlapping_runs_are_refused_or_wait(ssh_lab: SshLab, tmp_path: Path) -
     finally:
         frozen.thaw()
         frozen.stop()
+
+
+def test_down_node_is_one_critical_in_text_and_nagios(
+    ssh_lab: SshLab, gpu_node: LabNode, tmp_path: Path
+) -> None:
+    extra = f"  gone:\n    host: 127.0.0.1\n    ssh: {{port: {ssh_lab.dead_port()}}}\n"
+    inventory = write(tmp_path, ssh_lab.inventory_yaml([gpu_node], extra_nodes=extra))
+    done = opsconsole("-i", str(inventory), "--check")
+    assert (done.returncode, done.stderr) == (2, "")
+    lines = done.stdout.splitlines()
+    # Before: "CRITICAL lab: 7 ok, 1 critical, 4 unknown" and an "unknown ... node unreachable" row per check.
+    assert re.fullmatch(r"CRITICAL lab: \d+ ok, 1 critical \(\d+\.\d\ds\)", lines[0]), lines[0]
+    gone = lines[lines.index("gone") + 1 : lines.index("gone") + 3]
+    assert gone[0].startswith("  CRITICAL ssh.reachable")
+    assert gone[1] == (
+        "  SKIPPED  gpu.present, gpu.temperature, gpu.ecc: node unreachable (see ssh.reachable)"
+    )
+    nagios = opsconsole("-i", str(inventory), "--check", "--format", "nagios")
+    assert nagios.stdout.startswith("OPSCONSOLE CRITICAL - 1 critical | ")
+    assert re.search(r"^\[OK\] gpu1 ssh.reachable: connected in \d+\.\d\ds", nagios.stdout, re.MULTILINE)
