@@ -9,18 +9,19 @@ import io
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
 from console.actions import AuditLog
-from console.inventory.model import Inventory, Node
-from console.wizards.bringup import bringup_wizard
+from console.inventory.model import GpuExpectation, Inventory, Node, ServiceSpec
+from console.wizards.bringup import bringup_wizard, checklist
 from console.wizards.cli import add_wizard_commands, run_wizard_command
 from console.wizards.compose import compose_services, render_compose
-from console.wizards.engine import CommandFinished, Progress, StepPlan, WizardEvent, run_wizard
-from console.wizards.settings import AiStackSettings
+from console.wizards.engine import CommandFinished, NodeContext, Progress, StepPlan, WizardEvent, run_wizard
+from console.wizards.settings import AiStackSettings, stack_settings
 
 if TYPE_CHECKING:
     from tests.lab.stack_images import StackEnv
@@ -238,7 +239,7 @@ async def test_sudo_that_would_prompt_is_reported(stack: StackEnv, tmp_path: Pat
         settings = stack.settings_with(nvme_root=f"{outside}/nvme")
         code, out = await bringup_cli(stack, "--yes", settings=settings)
         assert code == 1
-        assert "FAILED at step storage (Storage layout): sudo would prompt for a password on stack1" in out
+        assert "FAILED at “Storage layout”: sudo would prompt for a password on stack1" in out
         assert "opsconsole-lab may not run `mkdir -p " in out
         assert "NOPASSWD" in out
         assert not exists(f"{outside}/nvme")
@@ -256,7 +257,96 @@ async def test_node_without_the_nvidia_runtime_stops_at_the_prerequisite(stack: 
     finally:
         plain.stop()
     assert code == 1
-    assert "FAILED at step nvidia-runtime (NVIDIA Container Toolkit): Docker lists no nvidia runtime" in out
+    assert "FAILED at “NVIDIA Container Toolkit”: Docker lists no nvidia runtime" in out
+    assert "nvidia-runtime" not in out.split("FAILED at", 1)[1].split(":", 1)[0]  # the title, not the id
     assert "opsconsole troubleshoot nvidia-runtime --node stack1" in out
     assert not exists(stack.settings.nvme_root)
     assert AuditLog().entries() == []
+
+
+# --- defaults from the inventory ----------------------------------------------------------------------
+
+
+def test_ports_come_from_the_nodes_services_and_the_driver_from_its_pin() -> None:
+    comfy = ServiceSpec("comfyui", 28188, container="comfy", bind="127.0.0.1")
+    node = Node("gpu1", "10.0.0.1", services=(comfy,), gpus=GpuExpectation(driver="580.95"))
+    settings = stack_settings(node)
+    assert (settings.host_port("comfy"), settings.host_port("ollama"), settings.host_port("openwebui")) == (
+        28188,
+        11434,
+        3000,
+    )
+    assert settings.driver_major == "580.95"
+    assert compose_services(settings)["services"]["comfy"]["ports"] == ["127.0.0.1:28188:8188"]
+    validate = bringup_wizard(settings).steps[-1]
+    assert validate.why == "containers Up, HTTP 200 on 127.0.0.1:28188 through SSH, comfy's logs clean"
+    # An explicit ai_stack setting wins; nothing pinned anywhere means no driver is expected.
+    explicit = stack_settings(replace(node, ai_stack=AiStackSettings(comfy_port=18188, driver_major="590")))
+    assert (explicit.host_port("comfy"), explicit.driver_major) == (18188, "590")
+    bare = stack_settings(Node("gpu2", "10.0.0.2"))
+    assert (bare.host_port("comfy"), bare.driver_major) == (8188, None)
+    assert bringup_wizard(bare).steps[0].why == "nvidia-smi answers and sees the GPUs"
+
+
+async def test_gpu_step_expects_only_the_driver_the_inventory_pins(stack: StackEnv) -> None:
+    async def gpu(settings: AiStackSettings, node: Node) -> tuple[str, str]:
+        wizard = bringup_wizard(stack_settings(replace(node, ai_stack=settings)))
+        one = replace(wizard, steps=wizard.steps[:1])
+        report = await run_wizard(one, NodeContext(stack.transport, node, AuditLog()), dry_run=True)
+        return report.steps[0].state, report.steps[0].summary
+
+    unpinned = stack.settings_with(driver_major=None)
+    state, summary = await gpu(unpinned, stack.node)  # the replay runs driver 580
+    assert (state, summary) == (
+        "done",
+        "already done: 1 GPU (NVIDIA H100 80GB HBM3), driver 580.159.04 (the inventory pins no driver)",
+    )
+    state, summary = await gpu(unpinned, replace(stack.node, gpus=GpuExpectation(driver="590")))
+    assert state == "failed"
+    assert summary.endswith(
+        "the inventory pins driver 590: install it, or change the pin (gpus.driver, or ai_stack.driver_major)"
+    )
+    assert (await gpu(unpinned, replace(stack.node, gpus=GpuExpectation(driver="580"))))[0] == "done"
+
+
+async def test_bringup_validates_comfy_on_the_port_its_services_entry_names(stack: StackEnv) -> None:
+    comfy = ServiceSpec("comfy", 28188, container="comfy", bind="127.0.0.1")
+    node = replace(stack.node, services=(comfy,), ai_stack=stack.settings)
+    out = io.StringIO()
+    args = parse("wizard", "bringup", "--node", node.name, "--yes")
+    code = await asyncio.to_thread(
+        run_wizard_command, args, Inventory("stack-lab", "memory", (node,)), out=out
+    )
+    assert code == 0, out.getvalue()
+    assert "✔ http://127.0.0.1:28188 through SSH: HTTP 200 OK" in out.getvalue()
+    assert "127.0.0.1:28188:8188" in read(stack.settings.compose_path)
+
+
+async def test_log_checks_without_a_comfy_container_are_not_checked_not_passed(stack: StackEnv) -> None:
+    items = await checklist(stack.context(), stack.settings)
+    assert items[-2:] == (
+        (None, "no UID/GID error in `docker logs --tail=50 comfy`: not checked, no comfy container"),
+        (None, '"Starting server" in comfy\'s logs: not checked'),
+    )
+    wizard = bringup_wizard(stack.settings)
+    one = replace(wizard, steps=wizard.steps[-1:])
+    report = await run_wizard(one, stack.context(), dry_run=True)
+    (step,) = report.steps
+    assert step.summary == "checked after apply: 0/6 validation checks pass, 2 not checked"
+    assert (
+        "– no UID/GID error in `docker logs --tail=50 comfy`: not checked, no comfy container" in step.details
+    )
+    assert not any(line.startswith("✔ no UID/GID") for line in step.details)
+
+
+def test_dry_run_summary_names_the_failed_steps_title() -> None:
+    from console.wizards.cli import _summary
+    from console.wizards.events import StepReport, WizardReport
+
+    failed = StepReport("gpu", "NVIDIA driver sees the GPU", "failed", "nvidia-smi sees no GPU")
+    out = io.StringIO()
+    assert _summary(WizardReport("bringup", "gpu1", True, (failed,), 0.1), out) == 1
+    assert out.getvalue() == (
+        "dry run of bringup on gpu1: 0 to do, 0 already done; nothing was changed "
+        "(FAILED at NVIDIA driver sees the GPU)\n"
+    )

@@ -40,7 +40,7 @@ FIRST_RUN_MESSAGE = (
 
 def comfy_service(settings: AiStackSettings, timeout: float = 10.0) -> ServiceSpec:
     return ServiceSpec(
-        "comfy", settings.comfy_port, "comfy", "127.0.0.1", HttpProbe("/", 200, "http", timeout)
+        "comfy", settings.host_port("comfy"), "comfy", "127.0.0.1", HttpProbe("/", 200, "http", timeout)
     )
 
 
@@ -215,7 +215,7 @@ def first_run_step(settings: AiStackSettings) -> Step:
     def plan(ctx: NodeContext, outcome: Outcome) -> tuple[Operation, ...]:
         shown = (
             f'wait up to {_minutes(deadline)} for "{READY_TEXT}" in `docker logs comfy` and HTTP 200 from '
-            f"http://127.0.0.1:{settings.comfy_port}/ (checked every {settings.poll_interval:g}s)"
+            f"http://127.0.0.1:{settings.host_port('comfy')}/ (checked every {settings.poll_interval:g}s)"
         )
         return (Task(shown, wait),)
 
@@ -224,29 +224,34 @@ def first_run_step(settings: AiStackSettings) -> Step:
     )
 
 
-async def checklist(ctx: NodeContext, settings: AiStackSettings) -> tuple[tuple[bool, str], ...]:
-    """The procedure's validation checklist: (passed, item) each."""
+async def checklist(ctx: NodeContext, settings: AiStackSettings) -> tuple[tuple[bool | None, str], ...]:
+    """The procedure's validation checklist: (passed, item) each; passed None: could not be checked (a log
+    check without a comfy container proves nothing, so it is not a pass)."""
     command = env_prefix(ctx.node) + "docker ps -a --format '{{.Names}}\t{{.Status}}'"
     listed = dict(
         line.split("\t", 1) for line in (await ctx.read(command)).stdout.splitlines() if "\t" in line
     )
-    items = [
+    items: list[tuple[bool | None, str]] = [
         (listed.get(name, "").startswith("Up"), f"{name}: {listed.get(name) or 'no container'}")
         for name in CONTAINERS
     ]
+    port = settings.host_port("comfy")
     probe = await probe_service(ctx.transport, comfy_service(settings))
-    items.append(
-        (probe.outcome == "ok", f"http://127.0.0.1:{settings.comfy_port} through SSH: {probe.detail}")
+    items.append((probe.outcome == "ok", f"http://127.0.0.1:{port} through SSH: {probe.detail}"))
+    uid_item, ready_item = (
+        "no UID/GID error in `docker logs --tail=50 comfy`",
+        f'"{READY_TEXT}" in comfy\'s logs',
     )
+    if "comfy" not in listed:
+        items += [
+            (None, f"{uid_item}: not checked, no comfy container"),
+            (None, f"{ready_item}: not checked"),
+        ]
+        return tuple(items)
     logs = await container_logs(ctx.transport, ctx.node, "comfy", tail=50)
     refusal = uid_gid_error(logs)
     items.append(
-        (
-            refusal is None,
-            "no UID/GID error in `docker logs --tail=50 comfy`"
-            if refusal is None
-            else f"UID/GID error in `docker logs --tail=50 comfy`: {refusal.strip()}",
-        )
+        (True, uid_item) if refusal is None else (False, f"UID/GID error in comfy's logs: {refusal.strip()}")
     )
     items.append(
         (any(READY_TEXT in line for line in logs), f'"{READY_TEXT}" in `docker logs --tail=50 comfy`')
@@ -254,14 +259,20 @@ async def checklist(ctx: NodeContext, settings: AiStackSettings) -> tuple[tuple[
     return tuple(items)
 
 
+_MARKS = {True: "✔ ", False: "✖ ", None: "– "}
+
+
 def validate_step(settings: AiStackSettings) -> Step:
     async def check(ctx: NodeContext) -> Outcome:
         items = await checklist(ctx, settings)
-        passed = sum(ok for ok, _ in items)
-        details = tuple(("✔ " if ok else "✖ ") + text for ok, text in items)
-        return Outcome(passed == len(items), f"{passed}/{len(items)} validation checks pass", details)
+        passed = sum(ok is True for ok, _ in items)
+        unchecked = sum(ok is None for ok, _ in items)
+        details = tuple(_MARKS[ok] + text for ok, text in items)
+        more = f", {unchecked} not checked" if unchecked else ""
+        return Outcome(passed == len(items), f"{passed}/{len(items)} validation checks pass{more}", details)
 
-    why = "containers Up, HTTP 200 on 127.0.0.1:8188 through SSH, comfy's logs clean"
+    port = settings.host_port("comfy")
+    why = f"containers Up, HTTP 200 on 127.0.0.1:{port} through SSH, comfy's logs clean"
     return Step("validate", "Validation checklist", why, check, kind="validation")
 
 

@@ -2,7 +2,7 @@
 
     opsconsole wizard bringup --node NAME [--dry-run | --yes]
     opsconsole fix NAME --node NODE [--service S] [--container C] [--dry-run | --yes]
-    opsconsole tunnel NODE SERVICE
+    opsconsole tunnel NODE SERVICE [--port N]
 
 Exit codes: 0 verified (a dry run: nothing failed; a fix: nothing to fix, or fixed and detected no more),
 1 a step failed or was not confirmed (the step is named), 2 usage (unknown node or service, no terminal to
@@ -23,16 +23,23 @@ from typing import TextIO
 from console.actions import AuditLog
 from console.collectors.docker import close_docker_clients
 from console.inventory import Inventory, InventoryError, load_inventory, locate_inventory
-from console.inventory.model import HttpProbe, Node, ServiceSpec
+from console.inventory.model import Node, ServiceSpec
 from console.transport import Transport, TransportError, transports_for
-from console.tunnels import TunnelRegistry
+from console.tunnels import TunnelError, TunnelRegistry
 from console.wizards.bringup import bringup_wizard
 from console.wizards.engine import Confirm, NodeContext, StepPlan, WizardReport, run_wizard
 from console.wizards.fix_model import FixInput
 from console.wizards.fixes import CATALOGUE, run_fix
 from console.wizards.ops import StepError
 from console.wizards.printer import EventPrinter
-from console.wizards.settings import CONTAINERS, AiStackSettings, stack_settings
+from console.wizards.settings import AiStackSettings, stack_settings
+from console.wizards.tunnel_target import (
+    NotAnswering,
+    UnknownService,
+    base_spec,
+    check_answers,
+    resolve_target,
+)
 
 WIZARD_COMMANDS = frozenset({"wizard", "fix", "troubleshoot", "tunnel"})
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -55,13 +62,28 @@ def add_wizard_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     fix.add_argument("fix_name", metavar="NAME", choices=sorted(CATALOGUE), help=", ".join(sorted(CATALOGUE)))
     fix.add_argument("--node", dest="wizard_node", required=True, metavar="NODE")
     fix.add_argument("--service", metavar="SERVICE", help="tls-mismatch, browser-tunnel (default: comfy)")
-    fix.add_argument("--container", metavar="NAME", default="comfy", help="restart-loop (default: comfy)")
+    fix.add_argument(
+        "--container", metavar="NAME", help="restart-loop (default: the container that is restarting)"
+    )
     _modes(fix)
     tunnel = commands.add_parser("tunnel", help="forward a local port to a node's localhost-only service")
     tunnel.add_argument("tunnel_node", metavar="NODE")
     tunnel.add_argument(
         "tunnel_service", metavar="SERVICE", help="an inventory service, comfy/ollama/openwebui, or a port"
     )
+    tunnel.add_argument(
+        "--port",
+        dest="tunnel_port",
+        type=_local_port,
+        metavar="N",
+        help="the port on this machine's 127.0.0.1 (default: a free one)",
+    )
+
+
+def _local_port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
+    return int(text)
 
 
 def _modes(parser: argparse.ArgumentParser) -> None:
@@ -72,15 +94,10 @@ def _modes(parser: argparse.ArgumentParser) -> None:
 
 def resolve_service(node: Node, name: str, settings: AiStackSettings) -> ServiceSpec:
     """An inventory service by name, one of the stack's containers, or a bare port number."""
-    for spec in node.services:
-        if spec.name == name:
-            return spec
-    if name in CONTAINERS:
-        return ServiceSpec(name, settings.host_port(name), name, "127.0.0.1", HttpProbe())
-    if name.isdigit() and 0 < int(name) < 65536:
-        return ServiceSpec(name, int(name), None, "127.0.0.1", HttpProbe())
-    known = ", ".join([spec.name for spec in node.services] + list(CONTAINERS))
-    raise UsageError(f"{node.name} has no service {name!r} (known: {known}; or give a port number)")
+    try:
+        return base_spec(node, name, settings)[0]
+    except UnknownService as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _node(inventory: Inventory, name: str) -> Node:
@@ -122,7 +139,7 @@ def _summary(report: WizardReport, out: TextIO) -> int:
     done = sum(step.state == "done" for step in report.steps)
     todo = sum(step.state == "todo" for step in report.steps)
     if report.dry_run:
-        verdict = "ok" if report.ok else f"FAILED at {report.failed.id}" if report.failed else "FAILED"
+        verdict = "ok" if report.ok else f"FAILED at {report.failed.title}" if report.failed else "FAILED"
         out.write(
             f"dry run of {report.wizard} on {report.node}: {todo} to do, {done} already done; "
             f"nothing was changed ({verdict})\n"
@@ -134,7 +151,7 @@ def _summary(report: WizardReport, out: TextIO) -> int:
         )
         return EXIT_OK
     failed = report.failed
-    where = f"step {failed.id} ({failed.title}): {failed.summary}" if failed else "unknown step"
+    where = f"“{failed.title}”: {failed.summary}" if failed else "an unknown step"
     out.write(f"{report.wizard} on {report.node}: FAILED at {where}\n")
     return EXIT_FAILED
 
@@ -160,9 +177,10 @@ async def _bringup(
     return _summary(report, out)
 
 
-async def _hold(out: TextIO, tunnels: TunnelRegistry) -> None:
+async def _hold(out: TextIO, tunnels: TunnelRegistry, notes: tuple[str, ...] = ()) -> None:
     for tunnel in tunnels.list():
         out.write(f"tunnel open: {tunnel.describe()}\n")
+    out.writelines(f"  note: {note}\n" for note in notes)
     out.write("open the URL in a browser on this machine; Ctrl-C closes the tunnel\n")
     out.flush()
     stop = asyncio.Event()
@@ -170,6 +188,11 @@ async def _hold(out: TextIO, tunnels: TunnelRegistry) -> None:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
+
+
+def _report_failed_forward(message: str) -> None:
+    sys.stderr.write(f"opsconsole: tunnel: {message}\n")
+    sys.stderr.flush()
 
 
 async def _fix(
@@ -224,14 +247,32 @@ async def _tunnel(
     tunnels: TunnelRegistry,
 ) -> int:
     node = _node(inventory, args.tunnel_node)
-    spec = resolve_service(node, args.tunnel_service, settings or stack_settings(node))
+    stack = settings or stack_settings(node)
+    resolve_service(node, args.tunnel_service, stack)  # an unknown name is a usage error before connecting
     transports = transports_for(inventory, (node,))
+    transport = transports[node.name]
     try:
-        await tunnels.open(transports[node.name], spec)
-        await _hold(out, tunnels)
+        target = await resolve_target(transport, node, args.tunnel_service, stack)
+        try:
+            await check_answers(transport, node, target)
+        except NotAnswering as exc:
+            sys.stderr.write(f"opsconsole: {node.name}: {exc}: no tunnel opened\n")
+            return EXIT_FAILED
+        try:
+            await tunnels.open(
+                transport,
+                target.spec,
+                local_port=getattr(args, "tunnel_port", None),
+                remote_host=target.host,
+                on_error=_report_failed_forward,
+            )
+        except TunnelError as exc:
+            sys.stderr.write(f"opsconsole: {exc}\n")
+            return EXIT_FAILED
+        await _hold(out, tunnels, target.notes)
     finally:
-        await _close(transports)
         tunnels.forget(node.name)
+        await _close(transports)
     return EXIT_OK
 
 

@@ -49,7 +49,7 @@ def compose_services(settings: AiStackSettings) -> dict[str, Any]:
         "image": settings.comfy_image,
         "container_name": "comfy",
         **common,
-        "ports": [_port(settings.comfy_port, COMFY_CONTAINER_PORT)],
+        "ports": [_port(settings.host_port("comfy"), COMFY_CONTAINER_PORT)],
         "environment": {"WANTED_UID": str(settings.comfy_uid), "WANTED_GID": str(settings.comfy_gid)},
         "volumes": [
             f"{settings.comfy_mnt}:{COMFY_MNT}",
@@ -61,7 +61,7 @@ def compose_services(settings: AiStackSettings) -> dict[str, Any]:
         "image": settings.ollama_image,
         "container_name": "ollama",
         **common,
-        "ports": [_port(settings.ollama_port, OLLAMA_CONTAINER_PORT)],
+        "ports": [_port(settings.host_port("ollama"), OLLAMA_CONTAINER_PORT)],
         "volumes": [f"{settings.ollama_dir}:/root/.ollama", f"{settings.models_dir}:{MODELS_TARGET}:ro"],
     }
     openwebui: dict[str, Any] = {
@@ -69,7 +69,7 @@ def compose_services(settings: AiStackSettings) -> dict[str, Any]:
         "container_name": "openwebui",
         **common,
         "depends_on": ["ollama"],
-        "ports": [_port(settings.openwebui_port, OPENWEBUI_CONTAINER_PORT)],
+        "ports": [_port(settings.host_port("openwebui"), OPENWEBUI_CONTAINER_PORT)],
         "environment": {"OLLAMA_BASE_URL": f"http://ollama:{OLLAMA_CONTAINER_PORT}"},
         "volumes": [f"{settings.openwebui_dir}:/app/backend/data"],
     }

@@ -18,7 +18,7 @@ class FixInput:
 
     settings: AiStackSettings = field(default_factory=AiStackSettings)
     service: ServiceSpec | None = None  # tls-mismatch, browser-tunnel (default: comfy from the settings)
-    container: str = "comfy"  # restart-loop
+    container: str | None = None  # restart-loop (None: the container that is looping, detected)
     inventory_path: str | None = None  # tls-mismatch rewrites the scheme there
     groups: tuple[str, ...] = ()  # the node's groups, to find the scheme in the inventory
     tunnels: TunnelRegistry | None = None  # browser-tunnel opens its tunnel here
@@ -32,6 +32,7 @@ class Finding:
     details: tuple[str, ...] = ()  # log lines, mounts, the URL that works
     data: Any = None  # facts the fix's plan needs (the socket's group, the URL that works)
     cause: str | None = None  # restart-loop: the entry that explains it, when the logs tell
+    target: str | None = None  # the container the finding is about, when the detector picked it
 
 
 Detect = Callable[[NodeContext, FixInput], Awaitable[Finding]]

@@ -14,7 +14,7 @@ again; `--check` results name their entry as `fix: "troubleshoot NAME"`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from console.checks.model import CheckResult, Status
 from console.wizards.engine import Confirm, NodeContext, Wizard, WizardReport, run_wizard
@@ -67,6 +67,8 @@ async def run_fix(
     be examined."""
     fix = CATALOGUE[name]
     before = before or await fix.detect(ctx, inp)
+    if before.target is not None and inp.container is None:  # detect again what was fixed, not anew
+        inp = replace(inp, container=before.target)
     if not before.found:
         return FixRun(before, None, None)
     report = await run_wizard(fix.wizard(inp, before), ctx, dry_run=dry_run, yes=yes, confirm=confirm)
@@ -102,7 +104,5 @@ def name_fix(result: CheckResult) -> CheckResult:
     entry = entry_for(result)
     if entry is None:
         return result
-    from dataclasses import replace
-
     fix = troubleshoot(entry) + (f" ({result.fix})" if result.fix else "")
     return replace(result, fix=fix)

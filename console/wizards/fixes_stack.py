@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import aiodocker
+import aiohttp
+
+from console.collectors.docker import docker_client
+from console.transport.base import TransportError
 from console.wizards.bringup import (
     comfy_mnt_step,
     compose_base,
@@ -21,6 +26,7 @@ from console.wizards.probes import (
     compose_hashes,
     container_logs,
     docker_env,
+    docker_failure,
     foreign_owned,
     inspect_containers,
     stat_paths,
@@ -163,21 +169,50 @@ def known_cause(state: ContainerState, lines: tuple[str, ...]) -> str | None:
     return None
 
 
+async def looping_containers(ctx: NodeContext) -> tuple[tuple[ContainerState, ...], int]:
+    """The node's containers in a restart loop, the worst first (restarting, then most restarts), and how
+    many containers were looked at."""
+    try:
+        client = await docker_client(ctx.transport, ctx.node)
+        listed = await client.containers.list(all=True)
+    except (aiodocker.DockerError, aiohttp.ClientError, OSError, TransportError, ValueError) as exc:
+        raise await docker_failure(ctx.transport, ctx.node, exc) from exc
+    names = sorted(str(item["Names"][0]).lstrip("/") for item in listed if item["Names"])
+    states = await inspect_containers(ctx.transport, ctx.node, names)
+    crit = ctx.node.thresholds.container_restarts.crit
+    found = [state for state in states.values() if state is not None and looping(state, crit)]
+    found.sort(key=lambda state: (state.status != "restarting", -state.restart_count, state.name))
+    return tuple(found), len(names)
+
+
 async def detect_restart_loop(ctx: NodeContext, inp: FixInput) -> Finding:
     name = inp.container
+    others: tuple[str, ...] = ()
+    if name is None:  # no --container: the one that is actually looping
+        found, looked = await looping_containers(ctx)
+        if not found:
+            return Finding(RESTART_LOOP_FIX, False, f"no container is in a restart loop ({looked} looked at)")
+        name = found[0].name
+        if len(found) > 1:
+            also = ", ".join(state.name for state in found[1:])
+            others = (f"also looping: {also} (pick one with --container NAME)",)
     state = (await inspect_containers(ctx.transport, ctx.node, (name,)))[name]
     if state is None:
-        return Finding(RESTART_LOOP_FIX, False, f"no container {name}")
+        return Finding(RESTART_LOOP_FIX, False, f"no container {name}", target=name)
     lines = await container_logs(ctx.transport, ctx.node, name, tail=LOG_LINES)
     if not looping(state, ctx.node.thresholds.container_restarts.crit):
         return Finding(
-            RESTART_LOOP_FIX, False, f"{name} {state.status}, {state.restart_count} restarts", lines
+            RESTART_LOOP_FIX,
+            False,
+            f"{name} {state.status}, {state.restart_count} restarts",
+            lines,
+            target=name,
         )
     cause = known_cause(state, lines)
     why = f": the log says why (troubleshoot {cause})" if cause else ": the last log lines say why"
     summary = f"{name} is {state.status} after {state.restart_count} restarts{why}"
     error = (f"docker: {state.error}",) if state.error else ()
-    return Finding(RESTART_LOOP_FIX, True, summary, error + lines, cause=cause)
+    return Finding(RESTART_LOOP_FIX, True, summary, others + error + lines, cause=cause, target=name)
 
 
 def stays_up_step(name: str, settings: AiStackSettings) -> Step:
@@ -222,7 +257,7 @@ def restart_container_step(name: str, settings: AiStackSettings) -> Step:
 def restart_loop_wizard(inp: FixInput, finding: Finding) -> Wizard:
     from console.wizards.fixes_docker import NVIDIA_RUNTIME  # the loop's cause, when its logs name it
 
-    name, settings = inp.container, inp.settings
+    name, settings = inp.container or finding.target or "comfy", inp.settings
     title = f"Fix {name}'s restart loop"
     if finding.cause == COMFY_MNT_FIX and name == "comfy":
         steps = comfy_mnt_wizard(inp, finding).steps

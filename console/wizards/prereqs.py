@@ -38,35 +38,38 @@ async def engine(ctx: NodeContext) -> EngineInfo:
     return snapshot.engine
 
 
+def driver_matches(driver: str, pinned: str) -> bool:
+    """Whether a driver version is the pinned branch or version prefix: 580 matches 580.95.05, not 5800."""
+    return driver == pinned or driver.startswith(pinned.rstrip(".") + ".")
+
+
 def gpu_step(settings: AiStackSettings) -> Step:
+    pinned = settings.driver_major
+
     async def check(ctx: NodeContext) -> Outcome:
         snapshot = await collect_gpus(ctx.transport)
         if snapshot.status != "ok":
-            return Outcome(
-                False,
-                f"{snapshot.error or snapshot.status}: install the NVIDIA driver "
-                f"{settings.driver_major}.x and reboot",
-            )
+            wanted = f"the NVIDIA driver {pinned}.x" if pinned else "the NVIDIA driver"
+            return Outcome(False, f"{snapshot.error or snapshot.status}: install {wanted} and reboot")
         if not snapshot.gpus:
             return Outcome(False, "nvidia-smi sees no GPU")
         names = ", ".join(sorted({gpu.name for gpu in snapshot.gpus}))
         driver = snapshot.driver or "?"
         found = f"{len(snapshot.gpus)} GPU ({names}), driver {driver}"
-        if driver.split(".")[0] != settings.driver_major:
+        if pinned is None:
+            return Outcome(True, f"{found} (the inventory pins no driver)")
+        if not driver_matches(driver, pinned):
             return Outcome(
                 False,
-                f"{found}; the procedure expects driver {settings.driver_major}.x: install it, "
-                "or set ai_stack.driver_major to the branch you run",
+                f"{found}; the inventory pins driver {pinned}: install it, or change the pin "
+                "(gpus.driver, or ai_stack.driver_major)",
             )
-        return Outcome(True, found)
+        return Outcome(True, f"{found}, as pinned ({pinned})")
 
-    return Step(
-        "gpu",
-        "NVIDIA driver sees the GPU",
-        f"nvidia-smi answers; driver {settings.driver_major}.x",
-        check,
-        kind="prerequisite",
+    why = (
+        f"nvidia-smi answers; driver {pinned} (pinned)" if pinned else "nvidia-smi answers and sees the GPUs"
     )
+    return Step("gpu", "NVIDIA driver sees the GPU", why, check, kind="prerequisite")
 
 
 def docker_step() -> Step:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 COMPOSE_FILE = "docker-compose.yml"
 CONTAINERS = ("comfy", "ollama", "openwebui")  # container (and compose service) names
 # What the images listen on inside their containers: facts of the images, not settings.
+DEFAULT_PORTS = {"comfy": 8188, "ollama": 11434, "openwebui": 3000}  # the procedure's host ports
 COMFY_CONTAINER_PORT = 8188
 OLLAMA_CONTAINER_PORT = 11434
 OPENWEBUI_CONTAINER_PORT = 8080
@@ -27,13 +28,17 @@ class AiStackSettings:
     comfy_image: str = "mmartial/comfyui-nvidia-docker:latest"
     ollama_image: str = "ollama/ollama:latest"
     openwebui_image: str = "ghcr.io/open-webui/open-webui:main"
-    comfy_port: int = 8188  # host ports, all published on 127.0.0.1 only
-    ollama_port: int = 11434
-    openwebui_port: int = 3000
+    # Host ports, all published on 127.0.0.1 only. None: the node's `services` entry for the container, else
+    # the procedure's default (DEFAULT_PORTS); `stack_settings(node)` fills them in.
+    comfy_port: int | None = None
+    ollama_port: int | None = None
+    openwebui_port: int | None = None
     comfy_uid: int = 1024  # the ComfyUI image refuses to start unless it runs as, and /comfy/mnt is, this
     comfy_gid: int = 1024
     comfy_mode: str = "775"
-    driver_major: str = "590"  # the NVIDIA driver branch the procedure expects
+    # The NVIDIA driver branch (or version prefix) the node must run; None: the inventory's `gpus.driver`
+    # pin, and when nothing is pinned any driver that sees the GPUs will do.
+    driver_major: str | None = None
     gpu_access: bool = True  # reserve the node's GPUs for comfy and ollama in compose
     first_run_timeout: float = 1800.0  # ComfyUI's first start (clone, venv, wheels): 10-20 min
     poll_interval: float = 5.0  # how often the first-run wait looks at logs and HTTP
@@ -91,12 +96,34 @@ class AiStackSettings:
         return f"{self.comfy_uid}:{self.comfy_gid}"
 
     def host_port(self, container: str) -> int:
-        return {"comfy": self.comfy_port, "ollama": self.ollama_port, "openwebui": self.openwebui_port}[
+        """The port on the node's 127.0.0.1 where a container of the stack is published."""
+        port = {"comfy": self.comfy_port, "ollama": self.ollama_port, "openwebui": self.openwebui_port}[
             container
         ]
+        return DEFAULT_PORTS[container] if port is None else port
 
 
 def stack_settings(node: object) -> AiStackSettings:
-    """The node's `ai_stack` inventory section, or the procedure's defaults when it has none."""
+    """The node's `ai_stack` inventory section (the procedure's defaults where it has none), with what the
+    rest of the node's inventory already says filled in: a container's port from its `services` entry
+    (matched by container, then by name) and the driver from `gpus.driver`. `ai_stack` keys win."""
     found = getattr(node, "ai_stack", None)
-    return found if isinstance(found, AiStackSettings) else AiStackSettings()
+    settings = found if isinstance(found, AiStackSettings) else AiStackSettings()
+    services = tuple(getattr(node, "services", ()) or ())
+
+    def port(container: str, explicit: int | None) -> int | None:
+        if explicit is not None:
+            return explicit
+        spec = next((s for s in services if getattr(s, "container", None) == container), None) or next(
+            (s for s in services if getattr(s, "name", None) == container), None
+        )
+        return None if spec is None else int(spec.port)
+
+    pinned = getattr(getattr(node, "gpus", None), "driver", None)
+    return replace(
+        settings,
+        comfy_port=port("comfy", settings.comfy_port),
+        ollama_port=port("ollama", settings.ollama_port),
+        openwebui_port=port("openwebui", settings.openwebui_port),
+        driver_major=settings.driver_major or (str(pinned) if pinned else None),
+    )
