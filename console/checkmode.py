@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import fnmatch
+import logging
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from console.checks.formats import render_nagios, render_prometheus, write_atomically
 from console.checks.lock import check_lock, lock_path
@@ -18,6 +23,9 @@ from console.inventory.model import Inventory, Node
 from console.streaming import StreamingSource
 
 FORMATS = ("text", "json", "nagios", "prometheus")
+CLOSE_GRACE_S = 0.75  # closing connections politely, after the run's deadline
+TEARDOWN_GRACE_S = 0.5  # cancelled tasks finishing, after that
+T = TypeVar("T")
 
 
 class SelectionError(ValueError):
@@ -68,12 +76,81 @@ def filter_results(report: CheckReport, only: Sequence[str], skip: Sequence[str]
 
 async def _run(inventory: Inventory, nodes: tuple[Node, ...], timeout: float) -> CheckReport:
     # The same streaming source as the TUI, once: each stream's first row; never mutates (structurally).
-    source = StreamingSource(inventory, nodes, one_shot=True, read_only=True)
+    source = StreamingSource(
+        inventory, nodes, one_shot=True, read_only=True, poll_within=poll_within(timeout)
+    )
     try:
         return await run_checks(inventory, source, nodes=nodes, timeout=timeout)
     finally:
         # Closing politely must not stretch the run past its deadline.
-        await asyncio.wait([asyncio.create_task(source.close())], timeout=1.0)
+        await asyncio.wait([asyncio.create_task(source.close())], timeout=CLOSE_GRACE_S)
+
+
+class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):  # asyncio accepts no other kind
+    """The loop's default executor for a run with a deadline: one daemon thread per call, never joined.
+
+    asyncio.run() shuts the default ThreadPoolExecutor down by joining its threads, and the interpreter joins
+    them again at exit, so one blocking call left behind (a statfs on a hung mount, a DNS lookup that never
+    returns) would hold a cron run past its deadline. A daemon thread is simply abandoned at exit.
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def call() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to the awaiting coroutine, as the pool does
+                future.set_exception(exc)
+
+        threading.Thread(target=call, daemon=True, name="opsconsole-blocking").start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to join: the pool's own workers are never started."""
+
+
+class _CutOffWrites(logging.Filter):
+    """asyncio's "socket.send() raised exception." after we cut an answer off (an endless Prometheus body,
+    a deadline): the SSH tunnel still delivers what was in flight to the socket we closed. Expected, and
+    nothing an operator reading cron mail can act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "socket.send() raised exception."
+
+
+_CUT_OFF_WRITES = _CutOffWrites()
+
+
+def run_bounded(main: Coroutine[Any, Any, T], *, teardown: float = TEARDOWN_GRACE_S) -> T:
+    """asyncio.run() without its unbounded waits: leftover tasks get `teardown` seconds after a cancel,
+    and no thread is waited for (DaemonExecutor). `main` must bound itself."""
+    logging.getLogger("asyncio").addFilter(_CUT_OFF_WRITES)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.set_default_executor(DaemonExecutor())
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.wait(leftovers, timeout=teardown))
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), teardown))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def poll_within(timeout: float) -> float:
+    """How long a node's collectors may take in a run of `timeout` seconds: enough less that a section
+    that hangs (a frozen dockerd) is marked timed out while the node's other results still make the run."""
+    return max(timeout - min(1.0, 0.2 * timeout), 0.0)
 
 
 def render(report: CheckReport, options: CheckOptions) -> str:
@@ -92,7 +169,7 @@ def run_check_mode(inventory: Inventory, options: CheckOptions) -> int:
     wait = options.timeout if options.wait_lock else None
     with check_lock(lock_path(inventory.path), wait=wait):
         report = filter_results(
-            asyncio.run(_run(inventory, nodes, options.timeout)), options.only, options.skip
+            run_bounded(_run(inventory, nodes, options.timeout)), options.only, options.skip
         )
     text = render(report, options)
     if options.output:

@@ -9,14 +9,16 @@ It also keeps what outlives a run: the PromQL history and the chosen theme.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from console.actions import ActionError, ActionResult, AuditLog, require_confirmation
 from console.actions import docker as docker_actions
@@ -49,6 +51,33 @@ WINDOWS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
 }
 RANGE_POINTS = 120  # points per series in a range query: about one per column of a wide graph
+CLOSE_TIMEOUT_S = 1.0  # quitting never waits longer than this for connections to close politely
+RELIST_AFTER_ACTION_S = 5.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FleetProblems:
+    """The fleet's Prometheus problems, last asked: for a count in the fleet header.
+
+    `firing`: alerts firing (one per alert name, as the checks screen lists them); `down`: scrape targets
+    down. With `error` Prometheus could not be asked and the counts say nothing (`count` is None).
+    """
+
+    taken_at: datetime
+    firing: int = 0
+    down: int = 0
+    error: str | None = None
+
+    @property
+    def count(self) -> int | None:
+        return None if self.error is not None else self.firing + self.down
+
+    @classmethod
+    def of(cls, snapshot: PrometheusSnapshot) -> FleetProblems:
+        firing = {alert.name for alert in snapshot.alerts if alert.state == "firing"}
+        down = sum(1 for target in snapshot.targets if target.health == "down")
+        return cls(snapshot.taken_at, len(firing), down, snapshot.error)
 
 
 class PrometheusAccess(Protocol):
@@ -253,6 +282,9 @@ class ConsoleSession:
         self.query_history = query_history or QueryHistory()
         self.settings = settings or Settings()
         self.latest: dict[str, NodeSnapshot] = {}
+        self.prometheus_problems: FleetProblems | None = None  # set by each fleet_checks()
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._closed = False
 
     @classmethod
     def live(cls, inventory: Inventory, nodes: Sequence[Node] | None = None) -> ConsoleSession:
@@ -280,10 +312,23 @@ class ConsoleSession:
         self.latest[snapshot.node] = snapshot
         self.history.record(snapshot)
 
+    async def _tracked(self, work: Awaitable[T]) -> T:
+        """Run `work` as a task close() can cancel: quitting must not wait for a node or Prometheus."""
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()  # the caller went away (a worker cancelled): so does the work
+            raise
+
     async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot:
         """One poll of a node; never raises (a bug in a poll shows as that node's error)."""
         try:
-            snapshot = await self.source.poll(node, force=force)
+            snapshot = await self._tracked(self.source.poll(node, force=force))
+        except asyncio.CancelledError:
+            raise
         except Exception as error:
             snapshot = NodeSnapshot(node.name, self.now(), reachable=False, error=f"internal error: {error}")
         self.record(snapshot)
@@ -301,10 +346,13 @@ class ConsoleSession:
             return ()
         started = self.now()
         try:
-            targets, alerts = await self.prometheus.targets(), await self.prometheus.alerts()
+            targets, alerts = await self._tracked(
+                asyncio.gather(self.prometheus.targets(), self.prometheus.alerts())
+            )
             snapshot = PrometheusSnapshot(self.now(), settings.url, targets, alerts)
         except PrometheusError as exc:
             snapshot = PrometheusSnapshot(started, settings.url, error=str(exc))
+        self.prometheus_problems = FleetProblems.of(snapshot)
         return evaluate_prometheus(prometheus_node(self.inventory), snapshot)
 
     # --- actions ---------------------------------------------------------------------------------------
@@ -323,7 +371,22 @@ class ConsoleSession:
     async def restart_container(self, node: Node, container: str, *, confirmed: bool = False) -> ActionResult:
         """Restart a container: nothing happens without confirmed=True (NotConfirmed); always audited."""
         require_confirmation("docker.restart", container, confirmed)
-        return await self._actions().restart(node, container, self.audit)
+        try:
+            result = await self._actions().restart(node, container, self.audit)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            await self.relist_containers(node)  # a failed restart changes the state without a Docker event
+            raise
+        await self.relist_containers(node)
+        return result
+
+    async def relist_containers(self, node: Node) -> None:
+        """List the node's containers now (a refresh or an action); the next poll shows the result."""
+        relist = getattr(self.source, "relist_containers", None)
+        if relist is not None:
+            with contextlib.suppress(Exception):  # a list that fails shows as the node's Docker error
+                await self._tracked(relist(node, RELIST_AFTER_ACTION_S))
 
     # --- Prometheus ------------------------------------------------------------------------------------
 
@@ -333,7 +396,7 @@ class ConsoleSession:
         return self.prometheus
 
     async def query(self, promql: str) -> InstantResult:
-        return await self._prometheus().query(promql)
+        return await self._tracked(self._prometheus().query(promql))
 
     def window(self, name: str) -> tuple[datetime, datetime, float]:
         """(start, end, step seconds) of the last `name` (5m, 1h, 6h, 24h): about RANGE_POINTS points."""
@@ -344,16 +407,16 @@ class ConsoleSession:
     async def query_range(self, promql: str, window: str) -> RangeResult:
         """A range query over the last `window` (see `window`)."""
         start, end, step = self.window(window)
-        return await self._prometheus().query_range(promql, start, end, step)
+        return await self._tracked(self._prometheus().query_range(promql, start, end, step))
 
     async def targets(self) -> tuple[TargetInfo, ...]:
-        return await self._prometheus().targets()
+        return await self._tracked(self._prometheus().targets())
 
     async def alerts(self) -> tuple[AlertInfo, ...]:
-        return await self._prometheus().alerts()
+        return await self._tracked(self._prometheus().alerts())
 
     async def metric_names(self) -> tuple[str, ...]:
-        return await self._prometheus().metric_names()
+        return await self._tracked(self._prometheus().metric_names())
 
     def remember_query(self, promql: str) -> list[str]:
         return self.query_history.add(promql, at=self.now())
@@ -368,8 +431,32 @@ class ConsoleSession:
     def remember_theme(self, theme: str) -> None:
         self.settings.set("theme", theme)
 
-    async def close(self) -> None:
+    async def close(self, *, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Cancel what is in flight, then close connections, waiting at most `timeout` seconds in all.
+
+        Quitting must be immediate even while a node or Prometheus hangs: what has not closed by then is
+        abandoned (the process is exiting; the kernel closes its sockets).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._in_flight):
+            task.cancel()
+        closing = asyncio.ensure_future(self._close_connections())
+        done, _ = await asyncio.wait({closing, *self._in_flight}, timeout=timeout)
+        if closing not in done:
+            closing.cancel()
+        for task in (closing, *self._in_flight):
+            task.add_done_callback(_retrieve)
+
+    async def _close_connections(self) -> None:
         for transport in self.transports.values():
             with contextlib.suppress(Exception):  # the connection may be gone: nothing left to release
                 await close_docker_clients(transport)
         await self.source.close()
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """An abandoned task's late error is of no interest at exit: mark it seen so nothing is printed."""
+    if not task.cancelled():
+        task.exception()

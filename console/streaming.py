@@ -27,9 +27,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console.collectors.basics import NodeBasics, disk_paths
+from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuSnapshot, collect_gpus
 from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
-from console.fleet import LiveSource, on_demand_collectors
+from console.fleet import (
+    LiveSource,
+    connection,
+    gather_sections,
+    on_demand_collectors,
+    section_limit,
+    timed_out_section,
+)
 from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
 from console.streams.basics import DISK_EVERY_S, BasicsStream
@@ -44,6 +52,16 @@ GPU_INTERVAL_MIN_S, GPU_INTERVAL_MAX_S = 0.5, 10.0
 APPS_COMMAND = apps_script()
 register_read_only(APPS_COMMAND)
 # Until NodeSnapshot has a `basics` field, basics are only in StreamingSource.latest_basics.
+
+
+def restarting(docker: DockerSnapshot) -> bool:
+    """A container in a restart loop: its next state change may come without an event."""
+    return any(container.state == "restarting" for container in docker.containers)
+
+
+def timed_out_docker(node: Node, seconds: float) -> DockerSnapshot:
+    snapshot: DockerSnapshot = timed_out_section("docker", node.name, seconds)
+    return snapshot
 
 
 def scratch_paths(node: Node) -> tuple[str, ...]:
@@ -132,8 +150,9 @@ class StreamingSource(LiveSource):
         first_timeout: float | None = None,
         scratch: Mapping[str, Sequence[str]] | None = None,
         read_only: bool = False,
+        poll_within: float | None = None,
     ) -> None:
-        super().__init__(inventory, nodes, read_only=read_only)
+        super().__init__(inventory, nodes, read_only=read_only, poll_within=poll_within)
         self.one_shot = one_shot
         self.gpu_interval = gpu_interval
         self.docker_safety_every = docker_safety_every
@@ -151,18 +170,24 @@ class StreamingSource(LiveSource):
         return streams
 
     async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot:
+        """The node's latest state; `force` (the operator's refresh) also re-lists its containers now.
+
+        Every section is awaited at most until the poll's limit (`section_limit`): one that has not
+        answered by then says "timed out" and the others stand.
+        """
         transport = self.transports[node.name]
         started = time.monotonic()
         try:
             await transport.connect(force=force)
         except ConnectError as exc:
             return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(exc))
-        connect_s = time.monotonic() - started
         streams = self.streams_for(node)
         streams.kick()  # connected: a stream waiting out a connection backoff may start now
         warm = streams.polls > 0 or self.one_shot  # a cold start leaves the slow reads to the next poll
         streams.polls += 1
+        limit = section_limit(node, self.poll_within, started)
         wait = self.first_timeout if self.first_timeout is not None else node.ssh.command_timeout
+        wait = min(wait, limit)
         # Only what needs I/O is awaited; the streams' latest values are read in place.
         jobs: dict[str, Awaitable[Any]] = {
             "basics": streams.basics.read(wait_disks=self.one_shot, disks_due=warm),
@@ -171,18 +196,21 @@ class StreamingSource(LiveSource):
         if gpu is None:
             jobs["gpu"] = self._gpu(node, transport, streams, wait)
         docker = streams.docker.latest if streams.docker is not None else None
-        if streams.docker is not None and (docker is None or not streams.docker.running):
-            jobs["docker"] = streams.docker.first(wait)
+        if streams.docker is not None:
+            if docker is None or not streams.docker.running:
+                jobs["docker"] = streams.docker.first(wait)
+            elif force or restarting(docker):
+                # Docker sends no event when a restart loop gives up or a restart fails to start: look now.
+                jobs["docker"] = streams.docker.relist_now(wait)
         jobs.update(on_demand_collectors(node, transport))  # the same on-demand reads as LiveSource
-        if len(jobs) == 1:
-            results = {"basics": await jobs["basics"]}
-        else:
-            done = await asyncio.gather(*jobs.values(), return_exceptions=True)
-            results = dict(zip(jobs, done, strict=True))
+        from_prometheus = node.gpus is not None and node.gpus.source == "prometheus"
+        results = await gather_sections(
+            node, jobs, limit, gpu_source="prometheus" if from_prometheus else "nvidia-smi"
+        )
         failed = results.get("gpu")
         if isinstance(failed, TransportError):  # the one-shot GPU collector lost the connection
             return NodeSnapshot(
-                node.name, datetime.now(UTC), reachable=False, error=str(failed), connect_s=connect_s
+                node.name, datetime.now(UTC), reachable=False, error=str(failed), **connection(transport)
             )
         for result in results.values():
             if isinstance(result, BaseException):
@@ -194,19 +222,27 @@ class StreamingSource(LiveSource):
             gpu = results["gpu"]
         if gpu is not None and streams.gpu is not None:
             gpu = streams.with_processes(gpu, due=warm)
+        if results.get("docker", docker) is None and streams.docker is not None:
+            results["docker"] = timed_out_docker(node, wait)  # the watcher's first list did not come in time
         return NodeSnapshot(
             node.name,
             datetime.now(UTC),
             reachable=True,
             gpu=gpu,
-            connect_s=connect_s,
             services=results.get("services"),
             mounts=results.get("mounts"),
             docker=results.get("docker", docker),
             facts=results.get("facts"),
             stack=results.get("stack"),
             basics=basics,
+            **connection(transport),
         )
+
+    async def relist_containers(self, node: Node, timeout: float) -> None:
+        """List the node's containers now (after an action), waiting up to `timeout` for the list."""
+        streams = self.streams.get(node.name)
+        if streams is not None and streams.docker is not None:
+            await streams.docker.relist_now(timeout)
 
     async def _gpu(self, node: Node, transport: Transport, streams: NodeStreams, wait: float) -> GpuSnapshot:
         if node.gpus is not None and node.gpus.source == "prometheus":

@@ -11,7 +11,6 @@ part of its `instance` label. Comparisons ignore case, as host names do.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -20,6 +19,7 @@ from datetime import UTC, datetime
 from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.collectors.prometheus import PrometheusClient, PrometheusError, Sample
 from console.inventory.model import Node
+from console.text import finite
 
 MIB = 1024 * 1024
 NO_SERIES = "no GPU series in Prometheus for this node"
@@ -89,7 +89,7 @@ def _node_for(sample: Sample, nodes: Sequence[Node]) -> Node | None:
 
 
 def _value(sample: Sample) -> float | None:
-    return None if math.isnan(sample.value) or math.isinf(sample.value) else sample.value
+    return finite(sample.value)  # the client already made NaN/±inf None; a constructed Sample may not have
 
 
 def _index(raw: str | None) -> int | None:

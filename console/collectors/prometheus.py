@@ -1,29 +1,39 @@
-"""The fleet's Prometheus: an async client over prometheus-api-client, and one snapshot per poll.
+"""The fleet's Prometheus: an async HTTP client with one deadline per exchange, and one snapshot per poll.
 
-prometheus-api-client is synchronous (requests), so every call runs in a worker thread, bounded twice by the
-inventory's `timeout`: as requests' own connect/read timeout (so no thread hangs forever) and as an asyncio
-deadline around the thread (so the event loop never waits longer). The library has no alerts endpoint, so
-`alerts()` uses the requests session we hand the library, with the same timeout and error handling.
+Every request is one aiohttp exchange inside one `asyncio.timeout(timeout)`: connecting, the headers and the
+whole body share that deadline, so a server that accepts and never answers, or answers one byte every few
+seconds, is cut at `timeout` (a per-read timeout would wait forever on the trickle). The exchange is a
+coroutine, so cancelling it (the run's deadline, quitting the TUI) closes the socket at once: no worker
+thread is left behind to hold the process open. Bodies are read in chunks and refused past
+MAX_RESPONSE_BYTES, so an endless answer costs a bounded amount of memory.
+
+Everything Prometheus sends is remote text: labels, alert names and annotations, target URLs and errors,
+metric names pass through console.text (`clean_line`/`clean_text`) here, and sample values through `finite`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
+import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-from prometheus_api_client import PrometheusConnect
-from urllib3.util.retry import Retry
+import aiohttp
 
 from console.inventory.model import PrometheusSettings
+from console.text import clean_line, clean_text, finite
 from console.transport.base import Transport, TransportError
 
-T = TypeVar("T")
+MAX_RESPONSE_BYTES = (
+    16 * 2**20
+)  # a fleet's target list is a few MiB; more is a runaway query or a hostile server
+_CHUNK = 64 * 1024
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs: hashable and comparable
 TargetHealth = Literal["up", "down", "unknown"]
 AlertState = Literal["firing", "pending"]
@@ -46,7 +56,7 @@ class Sample:
     """One element of an instant vector (or a scalar, with no labels)."""
 
     labels: Labels
-    value: float
+    value: float | None  # None: NaN or ±inf (unknown), never compared
     timestamp: float  # unix seconds
 
     def label(self, name: str) -> str | None:
@@ -67,7 +77,7 @@ class InstantResult:
 @dataclass(frozen=True, slots=True)
 class RangeSeries:
     labels: Labels
-    points: tuple[tuple[float, float], ...]  # (unix seconds, value)
+    points: tuple[tuple[float, float], ...]  # (unix seconds, value); NaN/±inf points are left out (a gap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +118,12 @@ class PrometheusSnapshot:
 
 
 def _labels(metric: Mapping[str, Any]) -> Labels:
-    return tuple(sorted((str(key), str(value)) for key, value in metric.items()))
+    return tuple(sorted((clean_line(key), clean_line(value)) for key, value in metric.items()))
+
+
+def _text(value: object) -> str | None:
+    """An optional one-line field (a target's error, an alert's summary): cleaned, empty is missing."""
+    return clean_line(value) if value else None
 
 
 def _time(raw: object) -> datetime | None:
@@ -133,40 +148,42 @@ def _promql_message(error_type: str, error: str) -> str:
     return text if error_type == "bad_data" else f"{error_type}: {text}"
 
 
-def _reason(exc: requests.RequestException) -> str:
-    """The socket-level reason buried in requests' retry wrapper, e.g. "connection refused"."""
-    text = str(exc)
-    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
-    if match:
-        return match.group(1).strip().lower()
-    for needle, reason in (
-        ("RemoteDisconnected", "connection closed without an answer"),
-        ("Connection aborted", "connection closed without an answer"),
-        ("Connection reset", "connection reset"),
-    ):
-        if needle in text:
-            return reason
-    return text[:200] or type(exc).__name__
+def _reason(exc: aiohttp.ClientError) -> str:
+    """The socket-level reason of a failed exchange, e.g. "connection refused"."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection closed without an answer"
+    os_error = getattr(exc, "os_error", None)
+    code = getattr(os_error, "errno", None)
+    if isinstance(code, int) and code in errno.errorcode:
+        return os.strerror(code).lower()
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer was cut off"
+    return clean_line(str(exc) or type(exc).__name__, limit=200)
 
 
 class PrometheusClient:
-    """Async access to one Prometheus. `label` names it in messages (the inventory URL, not the tunnel)."""
+    """Async access to one Prometheus. `label` names it in messages (the inventory URL, not the tunnel).
 
-    def __init__(self, url: str, *, timeout: float = 10.0, label: str | None = None) -> None:
+    Each request opens and closes its own HTTP connection (through a node's tunnel that is a new channel on
+    the kept SSH connection): nothing outlives a request, so `close()` has nothing to release and a client
+    may be used as a plain `with` block.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        label: str | None = None,
+        max_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.label = label or self.url
-        self._session = requests.Session()
-        self._session.hooks["response"].append(self._raise_for_error)
-        self._api = PrometheusConnect(
-            url=self.url,
-            session=self._session,
-            timeout=(timeout, timeout),  # requests' (connect, read): no worker thread waits forever
-            retry=Retry(total=0, raise_on_status=False),  # a poll is repeated anyway; never sleep on backoff
-        )
+        self.max_bytes = max_bytes
 
     def close(self) -> None:
-        self._session.close()
+        """Nothing to release: every exchange closes its own connection."""
 
     def __enter__(self) -> PrometheusClient:
         return self
@@ -174,95 +191,119 @@ class PrometheusClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _raise_for_error(self, response: requests.Response, *args: object, **kwargs: object) -> None:
-        """A requests response hook: turn Prometheus's error answers into our exceptions, in the thread."""
-        if response.status_code < 400:
-            return
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("status") == "error":
-            error_type = str(body.get("errorType") or "error")
-            message = _promql_message(error_type, str(body.get("error") or "no reason given"))
-            if "/api/v1/query" in response.url and error_type in ("bad_data", "execution", "timeout"):
-                raise PromQLError(message)
-            raise PrometheusError(f"Prometheus at {self.label}: {message}")
-        snippet = " ".join(response.text.split())[:200] or "no body"
-        raise PrometheusError(f"Prometheus at {self.label} answered HTTP {response.status_code}: {snippet}")
-
-    async def _call(self, fn: Callable[[], T]) -> T:
+    async def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET `path` and return the answer's `data`; one deadline for the whole exchange."""
         unreachable = f"Prometheus at {self.label} unreachable"
         try:
-            return await asyncio.wait_for(asyncio.to_thread(fn), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                status, body = await self._exchange(f"{self.url}{path}", params)
         except TimeoutError:
             raise PrometheusUnreachable(f"{unreachable}: no answer within {self.timeout:g}s") from None
-        except requests.Timeout:
-            raise PrometheusUnreachable(f"{unreachable}: no answer within {self.timeout:g}s") from None
-        except requests.ConnectionError as exc:
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise PrometheusUnreachable(f"{unreachable}: {_reason(exc)}") from None
-        except requests.RequestException as exc:
-            if isinstance(exc, ValueError):  # requests' JSONDecodeError: 200 but not JSON
-                raise PrometheusError(f"Prometheus at {self.label} sent an answer that is not JSON") from None
+        except aiohttp.ClientError as exc:  # a malformed answer (bad status line, headers)
             raise PrometheusError(f"Prometheus at {self.label}: {_reason(exc)}") from None
-        except (ValueError, KeyError, TypeError) as exc:  # 200 but not Prometheus's JSON
-            raise PrometheusError(f"Prometheus at {self.label} sent an unexpected answer: {exc}") from None
+        return self._data(path, status, body)
+
+    async def _exchange(self, url: str, params: Mapping[str, str] | None) -> tuple[int, bytes]:
+        # The deadline is the caller's asyncio.timeout; aiohttp's own timeouts are off so there is one clock.
+        timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, params=params, headers={"Accept": "application/json"}) as response,
+        ):
+            too_large = f"Prometheus at {self.label} sent more than {self.max_bytes // 2**20} MiB: refused"
+            if response.content_length is not None and response.content_length > self.max_bytes:
+                raise PrometheusError(too_large)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise PrometheusError(too_large)
+                chunks.append(chunk)
+            return response.status, b"".join(chunks)
+
+    def _data(self, path: str, status: int, body: bytes) -> Any:
+        """Prometheus's envelope: `data` on success; its error (PromQLError for a query) otherwise."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and payload.get("status") == "error":
+            error_type = clean_line(payload.get("errorType") or "error")
+            message = _promql_message(error_type, clean_line(payload.get("error") or "no reason given"))
+            if path.startswith("/api/v1/query") and error_type in ("bad_data", "execution", "timeout"):
+                raise PromQLError(message)
+            raise PrometheusError(f"Prometheus at {self.label}: {message}")
+        if status >= 400:
+            snippet = clean_line(" ".join(body[:4096].decode("utf-8", "replace").split()), limit=200)
+            raise PrometheusError(
+                f"Prometheus at {self.label} answered HTTP {status}: {snippet or 'no body'}"
+            )
+        if not isinstance(payload, dict):
+            raise PrometheusError(f"Prometheus at {self.label} sent an answer that is not JSON")
+        if payload.get("status") != "success" or "data" not in payload:
+            raise self._unexpected("answer", ValueError("no status success and data"))
+        return payload["data"]
 
     def _unexpected(self, what: str, exc: Exception) -> PrometheusError:
-        return PrometheusError(f"Prometheus at {self.label} sent an unreadable {what}: {exc!r}")
+        return PrometheusError(
+            f"Prometheus at {self.label} sent an unreadable {what}: {clean_line(repr(exc))}"
+        )
 
     async def query(self, promql: str) -> InstantResult:
-        raw = await self._call(lambda: self._api.custom_query(promql, timeout=(self.timeout, self.timeout)))
-        if isinstance(raw, list) and len(raw) == 2 and not isinstance(raw[0], dict):
-            try:  # a scalar [ts, "value"]; a string result fails the float and is reported as such
-                return InstantResult(promql, "scalar", (Sample((), float(raw[1]), float(raw[0])),))
-            except ValueError:
-                raise PromQLError(f"the query returns a string ({raw[1]!r}), not a number") from None
+        data = await self._get("/api/v1/query", {"query": promql})
         try:
-            samples: list[Sample] = []
-            for item in raw:
-                if "values" in item:
-                    raise PromQLError(
-                        "the query returns a range vector: use query_range, or drop the [range]"
-                    )
-                timestamp, value = item["value"]
-                samples.append(Sample(_labels(item["metric"]), float(value), float(timestamp)))
-        except (KeyError, TypeError, ValueError) as exc:
+            kind, raw = data["resultType"], data["result"]
+            if kind == "scalar":
+                timestamp, value = raw
+                return InstantResult(promql, "scalar", (Sample((), finite(value), _stamp(timestamp)),))
+            if kind == "string":
+                raise PromQLError(f"the query returns a string ({clean_line(raw[1])!r}), not a number")
+            if kind == "matrix":
+                raise PromQLError("the query returns a range vector: use query_range, or drop the [range]")
+            samples = tuple(
+                Sample(_labels(item["metric"]), finite(item["value"][1]), _stamp(item["value"][0]))
+                for item in raw
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise self._unexpected("query result", exc) from None
-        return InstantResult(promql, "vector", tuple(samples))
+        return InstantResult(promql, "vector", samples)
 
     async def query_range(
         self, promql: str, start: datetime, end: datetime, step: float | str
     ) -> RangeResult:
-        def fetch() -> Any:
-            window = (self.timeout, self.timeout)
-            return self._api.custom_query_range(promql, start, end, str(step), timeout=window)
-
-        raw = await self._call(fetch)
+        params = {
+            "query": promql,
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+            "step": str(step),
+        }
+        data = await self._get("/api/v1/query_range", params)
         try:
             series = tuple(
-                RangeSeries(_labels(item["metric"]), tuple((float(t), float(v)) for t, v in item["values"]))
-                for item in raw
+                RangeSeries(_labels(item["metric"]), _points(item["values"])) for item in data["result"]
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise self._unexpected("range result", exc) from None
         return RangeResult(promql, series)
 
     async def targets(self) -> tuple[TargetInfo, ...]:
-        raw = await self._call(lambda: self._api.get_targets(state="active"))
+        data = await self._get("/api/v1/targets", {"state": "active"})
         try:
             found = []
-            for item in raw.get("activeTargets") or ():
+            for item in data.get("activeTargets") or ():
                 labels = item.get("labels") or {}
                 health = item.get("health")
                 found.append(
                     TargetInfo(
-                        job=str(labels.get("job") or item.get("scrapePool") or ""),
-                        instance=str(labels.get("instance") or ""),
+                        job=clean_line(labels.get("job") or item.get("scrapePool") or ""),
+                        instance=clean_line(labels.get("instance") or ""),
                         health=health if health in ("up", "down") else "unknown",
-                        last_error=item.get("lastError") or None,
+                        last_error=_text(item.get("lastError")),
                         last_scrape=_time(item.get("lastScrape")),
-                        scrape_url=str(item.get("scrapeUrl") or ""),
+                        scrape_url=clean_line(item.get("scrapeUrl") or ""),
                     )
                 )
         except (AttributeError, TypeError) as exc:
@@ -270,14 +311,10 @@ class PrometheusClient:
         return tuple(found)
 
     async def alerts(self) -> tuple[AlertInfo, ...]:
-        def fetch() -> Any:
-            response = self._session.get(f"{self.url}/api/v1/alerts", timeout=(self.timeout, self.timeout))
-            return response.json()["data"]["alerts"]
-
-        raw = await self._call(fetch)
+        data = await self._get("/api/v1/alerts")
         try:
             found = []
-            for item in raw:
+            for item in data["alerts"]:
                 labels = item.get("labels") or {}
                 notes = item.get("annotations") or {}
                 state = item.get("state")
@@ -285,24 +322,38 @@ class PrometheusClient:
                     continue  # "inactive" alerts are not listed by this endpoint; be safe anyway
                 found.append(
                     AlertInfo(
-                        name=str(labels.get("alertname") or "unnamed alert"),
+                        name=clean_line(labels.get("alertname") or "unnamed alert"),
                         state=state,
-                        severity=labels.get("severity") or None,
+                        severity=_text(labels.get("severity")),
                         labels=_labels(labels),
-                        summary=notes.get("summary") or notes.get("description") or None,
-                        description=notes.get("description") or None,
+                        summary=_text(notes.get("summary") or notes.get("description")),
+                        description=clean_text(notes["description"]) if notes.get("description") else None,
                         active_at=_time(item.get("activeAt")),
                     )
                 )
-        except (AttributeError, TypeError) as exc:
+        except (AttributeError, TypeError, KeyError) as exc:
             raise self._unexpected("alert list", exc) from None
         return tuple(found)
 
     async def metric_names(self) -> tuple[str, ...]:
-        raw = await self._call(lambda: self._api.get_label_values("__name__"))
+        raw = await self._get("/api/v1/label/__name__/values")
         if not isinstance(raw, list):
             raise self._unexpected("metric name list", TypeError(type(raw).__name__))
-        return tuple(str(name) for name in raw)
+        return tuple(clean_line(name) for name in raw)
+
+
+def _stamp(raw: object) -> float:
+    """A sample's unix time; an unreadable one is 0 (the epoch), which no screen mistakes for now."""
+    return finite(raw) or 0.0
+
+
+def _points(raw: Any) -> tuple[tuple[float, float], ...]:
+    points = []
+    for stamp, value in raw:
+        number = finite(value)
+        if number is not None:
+            points.append((_stamp(stamp), number))
+    return tuple(points)
 
 
 async def open_prometheus(settings: PrometheusSettings, via: Transport | None = None) -> PrometheusClient:

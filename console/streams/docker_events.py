@@ -11,6 +11,11 @@ The subscription asks for events since a few seconds before the list, in dockerd
 between subscribing and listing is never missed (dockerd still streams live events when a skewed clock puts
 `since` in its future). When the stream ends (dockerd restarted, connection lost) the watcher re-lists, which
 records the error if there is one, and subscribes again after a backoff.
+
+Docker does not announce every change: a restart loop that gives up, or a restart whose start fails, moves a
+container from `restarting` to `exited` with no event. So `relist_now()` lists on demand: the operator's
+refresh, after every container action, and each poll while a container is restarting. It also cuts a
+re-subscribe backoff short.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ class DockerWatcher:
         self._listed = asyncio.Event()
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._started_lists = 0  # lists begun, and finished: relist_now waits for one begun after its call
+        self._finished_lists = 0
+        self._list_done = asyncio.Condition()
 
     @property
     def running(self) -> bool:
@@ -79,6 +87,17 @@ class DockerWatcher:
                 await asyncio.wait_for(self._listed.wait(), timeout)
         return self._latest
 
+    async def relist_now(self, timeout: float) -> DockerSnapshot | None:
+        """A list begun after this call, waiting up to `timeout`; else the latest one (None before any)."""
+        if not self.running:
+            return await self.first(timeout)
+        wanted = self._started_lists + 1
+        self._dirty.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._list_done:
+                await self._list_done.wait_for(lambda: self._finished_lists >= wanted)
+        return self._latest
+
     async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None:
@@ -88,12 +107,16 @@ class DockerWatcher:
 
     async def _relist(self) -> None:
         self._dirty.clear()
+        self._started_lists += 1
         self._latest = await collect_docker(
             self.transport, self.node, timeout=self.timeout, engine_max_age=self.engine_max_age
         )
         self.relists += 1
         self.failed_relists += self._latest.error is not None
         self._listed.set()
+        async with self._list_done:
+            self._finished_lists += 1
+            self._list_done.notify_all()
 
     async def _watch(self, since: datetime) -> None:
         """Mark the list stale on every event that needs it; returns when the stream ends."""
@@ -117,8 +140,9 @@ class DockerWatcher:
                 watching.cancel()
                 with contextlib.suppress(asyncio.CancelledError, DockerUnavailable):
                     await watching
-            failures += 1  # the stream ended: subscribe (and list) again after a backoff
-            await asyncio.sleep(backoff(failures, cap=60.0))
+            failures += 1  # the stream ended: subscribe (and list) again after a backoff...
+            with contextlib.suppress(TimeoutError):  # ...or at once when someone asks for a list
+                await asyncio.wait_for(self._dirty.wait(), backoff(failures, cap=60.0))
 
     async def _follow(self, watching: asyncio.Task[None]) -> None:
         """Re-list on events (debounced) and on the safety timer until the events stream ends."""
