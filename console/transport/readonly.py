@@ -22,7 +22,6 @@ import os
 import re
 import shlex
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +35,7 @@ from console.transport.base import (
     Transport,
     TransportError,
 )
+from console.transport.tempdirs import private_dir
 
 __all__ = [
     "Argv",
@@ -247,7 +247,7 @@ class ReadOnlyTransport:
         proxy = self._proxies.get(remote_path)
         if proxy is None:
             if self._dir is None:
-                self._dir = tempfile.mkdtemp(prefix="opsconsole-ro-")  # mode 0700
+                self._dir = private_dir("ro")  # mode 0700; stale ones of killed runs go first
             local = os.path.join(self._dir, f"docker-{len(self._proxies)}.sock")
             proxy = _DockerApiFilter(self._inner, remote_path, local)
             await proxy.start()

@@ -189,7 +189,11 @@ class SSHTransport:
         """What ~/.ssh/config makes of this host (HostName, Port, HostKeyAlias, ProxyJump), for asyncssh."""
         try:
             resolved: asyncssh.SSHClientConnectionOptions
-            resolved = await asyncssh.SSHClientConnectionOptions.construct(host=self._node.host, **options)
+            resolved = await asyncssh.SSHClientConnectionOptions.construct(
+                config=(),
+                host=self._node.host,
+                **options,  # config=(): ~/.ssh/config, as connect() reads it
+            )
             return resolved
         except asyncssh.KeyImportError as exc:
             raise ConnectError(f"{self.address}: cannot use identity file: {exc}") from exc
