@@ -1,9 +1,14 @@
-"""PromQL explorer: a query line with history and metric-name completion; the instant result as a table,
-the range result as a graph over 5m/1h/6h/24h; the scrape targets and the alerts. Errors show in place.
+"""PromQL explorer: a query line with history and Tab completion; the instant result as a table, the range
+result as a graph over 5m/1h/6h/24h; the scrape targets and the alerts. Errors show in place.
+
+Completion (widgets/promql_input.py) knows the metric names (fetched once), and the label names and values
+of every series a query brought back. For a metric it has not seen it asks here: the labels come from
+`topk(50, metric)` and one label's values from `group by (label) (metric)`, plain instant queries (the
+client has no label-names/values or series call), each asked once per screen.
 
 Workers: `promql-query` (the instant and range queries of one run, side by side), `promql-names` (metric
-names for completion, once), `promql-status` (targets and alerts, rescheduled after each answer while this
-screen is shown and refresh is not paused).
+names for completion, once), `promql-labels` (labels for completion), `promql-status` (targets and alerts,
+rescheduled after each answer while this screen is shown and refresh is not paused).
 """
 
 from __future__ import annotations
@@ -27,10 +32,14 @@ from console.collectors.prometheus import (
     TargetInfo,
 )
 from console.session import WINDOWS
+from console.text import clean_line
 from screens.base import ConsoleScreen
 from widgets.plot import RangePlot
-from widgets.prom_tables import AlertsTable, InstantTable, TargetsTable, short_label
-from widgets.promql_input import HistoryInput, MetricSuggester
+from widgets.prom_tables import AlertsTable, InstantTable, TargetsTable, result_kind, short_label
+from widgets.promql_input import Context, HistoryInput, MetricSuggester, PromQLCompleter, context_at
+
+LABEL_SAMPLE = 50  # series of a metric read to learn its label names
+CANDIDATES_SHOWN = 12  # completion candidates listed at once (the rest are counted)
 
 VIEWS = ("result", "graph", "targets", "alerts")
 WINDOW_NAMES = tuple(WINDOWS)
@@ -38,8 +47,8 @@ WINDOW_NAMES = tuple(WINDOWS)
 
 def _problem(error: BaseException) -> str:
     if isinstance(error, PrometheusError):
-        return str(error)
-    return f"internal error: {type(error).__name__}: {error}"
+        return clean_line(str(error))
+    return clean_line(f"internal error: {type(error).__name__}: {error}")
 
 
 @dataclass
@@ -63,6 +72,12 @@ class NamesAnswered(Message):
     names: tuple[str, ...]
 
 
+@dataclass
+class LabelsAnswered(Message):
+    context: Context
+    series: tuple[tuple[tuple[str, str], ...], ...]  # the labels of the series that answered
+
+
 class PromQLScreen(ConsoleScreen):
     CSS_PATH = "promql.tcss"
     BINDINGS = [
@@ -79,6 +94,7 @@ class PromQLScreen(ConsoleScreen):
         self.window = "1h"
         self.query_text: str | None = None
         self.suggester = MetricSuggester()
+        self.completer = PromQLCompleter()
         self.result: QueryAnswered | None = None
         self.status: StatusAnswered | None = None
         self._status_timer: Timer | None = None
@@ -88,10 +104,12 @@ class PromQLScreen(ConsoleScreen):
         yield Header()
         yield Static(id="promql-status")
         yield HistoryInput(
-            placeholder="PromQL, e.g. DCGM_FI_DEV_GPU_UTIL   (Enter runs · ↑/↓ history · → completes)",
+            placeholder="PromQL, e.g. DCGM_FI_DEV_GPU_UTIL   (Enter runs · ↑/↓ history · Tab completes)",
             id="promql-input",
             suggester=self.suggester,
+            completer=self.completer,
         )
+        yield Static(id="promql-candidates")
         yield Static(id="promql-error")
         with TabbedContent(initial="result", id="promql-views"):
             with TabPane("F2 Table", id="result"):
@@ -111,6 +129,7 @@ class PromQLScreen(ConsoleScreen):
         box.set_history(self.session.query_history.load())
         box.focus()
         self.query_one("#promql-error", Static).display = False
+        self.query_one("#promql-candidates", Static).display = False
         self.show_status()
         if self.session.prometheus is not None:
             self.load_names()
@@ -148,6 +167,10 @@ class PromQLScreen(ConsoleScreen):
         error.display = message.error is not None
         error.update(Text(f"✖ {message.error}", style="bold red") if message.error else "")
         self.query_one(InstantTable).show(message.instant)
+        if message.instant is not None:
+            self.completer.learn(sample.labels for sample in message.instant.samples)
+        if message.range is not None:
+            self.completer.learn(series.labels for series in message.range.series)
         start, end, _ = self.session.window(message.window)
         series = [(short_label(s.labels), s.points) for s in (message.range.series if message.range else ())]
         self.query_one(RangePlot).plot(series, start.timestamp(), end.timestamp())
@@ -163,7 +186,59 @@ class PromQLScreen(ConsoleScreen):
 
     def on_names_answered(self, message: NamesAnswered) -> None:
         self.suggester.set_names(message.names)
+        self.completer.set_names(message.names)
         self.show_status()
+
+    # --- Tab completion ------------------------------------------------------------------------------
+
+    def on_history_input_candidates(self, message: HistoryInput.Candidates) -> None:
+        box = self.query_one("#promql-candidates", Static)
+        if not message.candidates:
+            box.display = bool(message.note)
+            box.update(Text(message.note, style="dim"))
+            return
+        shown = message.candidates[:CANDIDATES_SHOWN]
+        if message.selected is not None and message.selected >= CANDIDATES_SHOWN:
+            first = message.selected - CANDIDATES_SHOWN + 1
+            shown = message.candidates[first : first + CANDIDATES_SHOWN]
+        text = Text(f"{len(message.candidates)} candidates (Tab/Shift+Tab):  ", style="dim")
+        for candidate in shown:
+            picked = message.selected is not None and candidate == message.candidates[message.selected]
+            text.append(clean_line(candidate), style="bold reverse" if picked else "bold")
+            text.append("  ")
+        if len(message.candidates) > len(shown):
+            text.append(f"… +{len(message.candidates) - len(shown)} more", style="dim")
+        box.update(text)
+        box.display = True
+
+    def on_history_input_labels_wanted(self, message: HistoryInput.LabelsWanted) -> None:
+        if self.session.prometheus is not None:
+            self.fetch_labels(message.context)
+
+    @work(group="promql-labels", exclusive=True, exit_on_error=False)
+    async def fetch_labels(self, context: Context) -> None:
+        metric = context.metric
+        if context.kind == "value" and context.label:
+            selector = metric or f'{{{context.label}!=""}}'
+            promql = f"group by ({context.label}) ({selector})"
+        elif metric:
+            promql = f"topk({LABEL_SAMPLE}, {metric})"
+        else:
+            promql = f'topk({LABEL_SAMPLE}, {{__name__=~".+"}})'
+        try:
+            answer = await self.session.query(promql)
+        except PrometheusError:
+            answer = None  # completion is a convenience: an empty list says it found nothing
+        series = tuple(sample.labels for sample in answer.samples) if answer is not None else ()
+        self.post_message(LabelsAnswered(context, series))
+
+    def on_labels_answered(self, message: LabelsAnswered) -> None:
+        context = message.context
+        self.completer.asked.add((context.metric, context.label if context.kind == "value" else None))
+        self.completer.learn(message.series, context.metric)
+        box = self.query_one(HistoryInput)
+        if box.has_focus and context_at(box.value, box.cursor_position) == context:
+            box.action_complete()  # the Tab that asked, answered, and the cursor is still where it was
 
     # --- targets and alerts, while shown -------------------------------------------------------------
 
@@ -214,9 +289,8 @@ class PromQLScreen(ConsoleScreen):
             return
         where = settings.url + (f" via {settings.via}" if settings.via else "")
         parts = [Text(where, style="bold"), Text(f"window {self.window} (F6)")]
-        if self.result is not None and self.result.error is None:
-            count = len(self.result.instant.samples) if self.result.instant else 0
-            parts.append(Text(f"{count} series"))
+        if self.result is not None and self.result.error is None and self.result.instant is not None:
+            parts.append(Text(result_kind(self.result.instant)))
         status = self.status
         if status is not None and status.error:
             parts.append(Text(f"✖ {status.error}", style="bold red"))
@@ -236,6 +310,11 @@ class PromQLScreen(ConsoleScreen):
     # --- keys ----------------------------------------------------------------------------------------
 
     def action_back(self) -> None:
+        """Esc: close the completion list first, if it is shown; else back."""
+        candidates = self.query_one("#promql-candidates", Static)
+        if candidates.display:
+            candidates.display = False
+            return
         self.app.pop_screen()
 
     def action_view(self, view: str) -> None:

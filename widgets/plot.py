@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from console.text import clean_line
 from widgets.status import duration
 
 Series = tuple[str, Sequence[tuple[float, float]]]  # (legend label, (unix time, value) points)
@@ -39,7 +41,12 @@ def _bounds(series: Sequence[Series]) -> tuple[float, float]:
 
 def render_plot(series: Sequence[Series], start: float, end: float, width: int, height: int) -> Text:
     """The graph as `height` lines of `width` cells (legend included); a note when there is nothing."""
-    drawn = [(label, points) for label, points in series if points]
+    # NaN and ±Inf samples (a division by zero) cannot be placed: they are gaps, as in Prometheus's graph
+    finite = [
+        (label, [(t, v) for t, v in points if math.isfinite(v) and math.isfinite(t)])
+        for label, points in series
+    ]
+    drawn = [(label, points) for label, points in finite if points]
     if not drawn or width < AXIS + 4 or height < 4:
         return Text("no data in this window", style="dim")
     legend_lines = 1 if len(drawn) <= 3 else 2
@@ -96,7 +103,7 @@ def render_plot(series: Sequence[Series], start: float, end: float, width: int, 
     for index, (label, _) in enumerate(drawn[: 8 if legend_lines == 2 else 3]):
         legend.append(f"{index + 1}", style="bold")
         legend.append("━ ", style=PALETTE[index % len(PALETTE)])
-        legend.append(label + "  ")
+        legend.append(clean_line(label) + "  ")
     if len(drawn) > 8:
         legend.append(f"(+{len(drawn) - 8} more)", style="dim")
     text.append_text(legend)

@@ -1,12 +1,18 @@
-"""PromQL results, scrape targets and alerts as tables. Render only."""
+"""PromQL results, scrape targets and alerts as tables. Render only.
+
+Labels, target errors and alert texts come from Prometheus, so from whoever runs an exporter: every one is
+cleaned with `console.text.clean_line` here (whether or not the collector did) and drawn as `Text`.
+"""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from rich.text import Text
 
 from console.collectors.prometheus import AlertInfo, InstantResult, Labels, TargetInfo
+from console.text import clean_line, clean_optional
 from widgets.keyed_table import Column, KeyedTable
 from widgets.plot import compact
 from widgets.status import DASH, duration
@@ -23,7 +29,7 @@ def series_name(labels: Labels, first: frozenset[str] = frozenset()) -> str:
         (pair for pair in labels if pair[0] != "__name__"), key=lambda pair: pair[0] not in first
     )
     rest = ", ".join(f'{key}="{value}"' for key, value in ordered)
-    return f"{name}{{{rest}}}" if rest or not name else name
+    return clean_line(f"{name}{{{rest}}}" if rest or not name else name)
 
 
 def varying(all_labels: list[Labels]) -> frozenset[str]:
@@ -39,12 +45,23 @@ def short_label(labels: Labels) -> str:
     """A legend label: the telling labels' values (gpu1 gpu=0), else the whole series."""
     found = dict(labels)
     parts = [f"{key}={found[key]}" if key == "gpu" else found[key] for key in _TELLING if key in found]
-    return " ".join(parts[:2]) or series_name(labels)
+    return clean_line(" ".join(parts[:2])) or series_name(labels)
 
 
-def value_text(value: float) -> Text:
+def value_text(value: float | None) -> Text:
+    if value is None or not math.isfinite(value):  # NaN or ±Inf (a division by zero): unknown
+        return Text("–", style="dim", justify="right")
     shown = f"{value:.6g}" if abs(value) < 1e6 else compact(value)
     return Text(shown, justify="right")
+
+
+def result_kind(result: InstantResult) -> str:
+    """What an instant query returned, the way Prometheus names it: `sum(x)` is a one-element vector
+    (its series has no labels, `{}`), `scalar(x)` or `1+1` a scalar."""
+    if result.result_type == "scalar":
+        return "scalar"
+    count = len(result.samples)
+    return f"instant vector, {count} series"
 
 
 class InstantTable(KeyedTable):
@@ -57,7 +74,7 @@ class InstantTable(KeyedTable):
         rows = {}
         first = varying([sample.labels for sample in result.samples])
         for number, sample in enumerate(result.samples):
-            name = series_name(sample.labels, first) if sample.labels else "scalar"
+            name = "scalar" if result.result_type == "scalar" else series_name(sample.labels, first)
             rows[f"{number}:{name}"] = {"series": Text(name), "value": value_text(sample.value)}
         self.sync(rows)
 
@@ -86,10 +103,10 @@ class TargetsTable(KeyedTable):
             )
             rows[f"{target.job}/{target.instance}"] = {
                 "health": health,
-                "job": Text(target.job),
-                "instance": Text(target.instance),
+                "job": Text(clean_line(target.job)),
+                "instance": Text(clean_line(target.instance)),
                 "scraped": ago,
-                "error": Text(target.last_error, style="red") if target.last_error else DASH,
+                "error": Text(clean_line(target.last_error), style="red") if target.last_error else DASH,
             }
         self.sync(rows)
 
@@ -114,9 +131,9 @@ class AlertsTable(KeyedTable):
             since = alert.active_at
             rows[f"{number}:{alert.name}"] = {
                 "state": state,
-                "name": Text(alert.name, style="bold"),
-                "severity": Text(alert.severity or "–"),
+                "name": Text(clean_line(alert.name), style="bold"),
+                "severity": Text(clean_optional(alert.severity) or "–"),
                 "since": Text(duration((now - since).total_seconds()), justify="right") if since else DASH,
-                "summary": Text(alert.summary or series_name(alert.labels)),
+                "summary": Text(clean_optional(alert.summary) or series_name(alert.labels)),
             }
         self.sync(rows)

@@ -1,0 +1,263 @@
+"""The PromQL explorer: Tab completion (metric names, label names, label values), the result type, and
+Prometheus's text drawn as plain text. The recorded fleet for keys; the lab's REAL Prometheus for the label
+lookups completion makes on its own and for what `sum(...)` and `scalar(...)` return."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.events import Mount
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+import screens.app
+from console.collectors.prometheus import AlertInfo, InstantResult, Sample, TargetInfo
+from console.inventory.model import Inventory, PrometheusSettings
+from console.recorded import RecordedPrometheus
+from console.recorded_fleet import recorded_fleet
+from console.session import ConsoleSession
+from screens.app import OpsConsoleApp
+from screens.promql import PromQLScreen
+from tests.lab.prometheus import PrometheusLab
+from widgets.prom_tables import AlertsTable, InstantTable, TargetsTable
+from widgets.promql_input import Context, HistoryInput, PromQLCompleter, context_at, promql_string
+
+HOSTILE = "\x1b]52;c;cm0=\x07[/]x[@click=app.quit]y\x1b[2J\nforged"
+
+
+class PromQLApp(OpsConsoleApp):
+    """The console with only the PromQL explorer on top (no fleet screen, no node polls)."""
+
+    CSS_PATH = str(Path(screens.app.__file__).with_name("console.tcss"))
+
+    def on_mount(self, event: Mount) -> None:
+        event.prevent_default()
+        self.push_screen(PromQLScreen())
+
+
+def recorded_app(prometheus: RecordedPrometheus | None = None) -> PromQLApp:
+    fleet = recorded_fleet()
+    session = fleet.session()
+    if prometheus is not None:
+        session.prometheus = prometheus
+    return PromQLApp(session, cursor_blink=False, batch_window_s=0)
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.02)
+
+
+def plain(app: PromQLApp, selector: str) -> str:
+    rendered = app.screen.query_one(selector, Static).render()
+    return rendered.plain if isinstance(rendered, Text) else str(rendered)
+
+
+# --- what the cursor is completing ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("DCGM_FI_DEV_G", Context("metric", 0, "DCGM_FI_DEV_G")),
+        ("rate(node_cpu", Context("metric", 5, "node_cpu")),
+        ("up{", Context("label", 3, "", "up", selector=True)),
+        ('up{job="dcgm", inst', Context("label", 15, "inst", "up", selector=True)),
+        ('up{job="dc', Context("value", 8, "dc", "up", "job")),
+        ('up{job=~"dc', Context("value", 9, "dc", "up", "job")),
+        ('{job="', Context("value", 6, "", None, "job")),
+        ("sum by (ins) (up)", None),  # the cursor is at the end: after `)`, nothing to complete
+        ("rate(up[5", None),  # a range duration
+        ('up{job="dcgm"} + 1e', None),  # a number
+        ('up{job="dcgm"', None),  # after the closing quote: the matcher is complete
+    ],
+)
+def test_context_at_the_end(query: str, expected: Context | None) -> None:
+    assert context_at(query, len(query)) == expected
+
+
+def test_context_in_a_grouping_and_mid_query() -> None:
+    query = "sum by (ins) (DCGM_FI_DEV_GPU_UTIL)"
+    assert context_at(query, len("sum by (ins")) == Context("label", 8, "ins", "DCGM_FI_DEV_GPU_UTIL")
+    query = 'DCGM_FI_DEV_GPU_UTIL{gpu="0"} > on(Host) DCGM_FI_DEV_GPU_TEMP'
+    assert context_at(query, query.index("Host") + 4) == Context("label", 35, "Host", "DCGM_FI_DEV_GPU_UTIL")
+    assert context_at('up{job="a", }', len('up{job="a", ')) == Context("label", 12, "", "up", selector=True)
+    assert context_at('up{job="a" ', len('up{job="a" ')) is None  # a comma must come first
+
+
+def test_completer_learns_series_and_filters_by_prefix() -> None:
+    completer = PromQLCompleter()
+    completer.set_names(["up", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_GPU_TEMP", "bad\x1b[2J"])
+    assert completer.candidates(Context("metric", 0, "DCGM_FI_DEV_GPU_")) == [
+        "DCGM_FI_DEV_GPU_TEMP",
+        "DCGM_FI_DEV_GPU_UTIL",
+    ]
+    assert "bad\\x1b[2J" in completer.names  # a hostile name is data, shown escaped
+    up = Context("label", 3, "", "up", selector=True)
+    assert not completer.knows(up)
+    completer.learn([(("__name__", "up"), ("instance", "a:1"), ("job", "dcgm"))])
+    completer.learn([(("instance", "b:2"), ("job", "dead"))], metric="up")
+    assert completer.knows(up)
+    assert completer.candidates(up) == ["instance", "job"]
+    assert completer.candidates(Context("value", 8, "d", "up", "job")) == ["dcgm", "dead"]
+    # a metric never seen: nothing known, so the screen is asked to fetch it (once)
+    temp = Context("label", 21, "", "DCGM_FI_DEV_GPU_TEMP", selector=True)
+    assert not completer.knows(temp)
+    completer.asked.add(("DCGM_FI_DEV_GPU_TEMP", None))
+    assert completer.knows(temp)
+    assert completer.candidates(temp) == ["instance", "job"]  # falls back to any metric's labels
+
+
+def test_label_values_are_escaped_for_the_query() -> None:
+    assert promql_string('a"b\\c') == 'a\\"b\\\\c'
+    assert promql_string("x\x1b[2J\ny") == "x\\x1b[2J\\ny"
+
+
+# --- keys on the recorded fleet ------------------------------------------------------------------------
+
+
+async def test_tab_completes_metric_names_with_a_list_and_cycles() -> None:
+    app = recorded_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PromQLScreen)
+        box = screen.query_one(HistoryInput)
+        await until(pilot, lambda: len(screen.completer.names) == 11)
+        await pilot.press(*"DCGM_FI_DEV_GPU_T", "tab")
+        assert box.value == "DCGM_FI_DEV_GPU_TEMP"  # one candidate: inserted whole
+        assert box.has_focus
+        box.value = ""
+        await pilot.press(*"DCGM_FI_D", "tab")
+        await pilot.pause()
+        assert box.value == "DCGM_FI_DEV_"  # several: their common prefix, and the list
+        listing = plain(app, "#promql-candidates")
+        assert listing.startswith("5 candidates (Tab/Shift+Tab):")
+        assert "DCGM_FI_DEV_FB_USED" in listing
+        assert "DCGM_FI_DEV_SM_CLOCK" in listing
+        box.value = ""
+        await pilot.press(*"DCGM_FI_DEV_GPU_", "tab")
+        assert box.value == "DCGM_FI_DEV_GPU_"
+        await pilot.press("tab")
+        assert box.value == "DCGM_FI_DEV_GPU_TEMP"
+        await pilot.press("tab")
+        assert box.value == "DCGM_FI_DEV_GPU_UTIL"
+        await pilot.press("tab")
+        assert box.value == "DCGM_FI_DEV_GPU_TEMP"  # around the two
+        await pilot.press("shift+tab")
+        assert box.value == "DCGM_FI_DEV_GPU_UTIL"
+        await pilot.press("escape")  # closes the list, stays on the screen
+        await pilot.pause()
+        assert not screen.query_one("#promql-candidates").display
+        assert app.screen is screen
+        await pilot.press("x")  # typing ends the cycle
+        await pilot.press("tab")
+        await pilot.pause()
+        assert box.value == "DCGM_FI_DEV_GPU_UTILx"
+        assert plain(app, "#promql-candidates") == "no metric name starts with 'DCGM_FI_DEV_GPU_UTILx'"
+        box.value = ""
+        await pilot.press("tab")  # nothing to complete: Tab moves the focus as everywhere else
+        assert not box.has_focus
+
+
+async def test_tab_completes_labels_and_values_from_fetched_series() -> None:
+    app = recorded_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PromQLScreen)
+        box = screen.query_one(HistoryInput)
+        await pilot.press(*"DCGM_FI_DEV_GPU_TEMP", "enter")
+        await until(pilot, lambda: screen.query_one(InstantTable).row_count > 0)
+        box.value = ""
+        await pilot.press(*"DCGM_FI_DEV_GPU_TEMP{Hos", "tab")
+        assert box.value == 'DCGM_FI_DEV_GPU_TEMP{Hostname="'
+        await pilot.press("tab")
+        await pilot.pause()
+        listing = plain(app, "#promql-candidates")
+        assert "rack-a1" in listing
+        await pilot.press(*"rack-a1", "tab")
+        assert box.value == 'DCGM_FI_DEV_GPU_TEMP{Hostname="rack-a1"'
+        await pilot.press(*", g", "tab")
+        assert box.value == 'DCGM_FI_DEV_GPU_TEMP{Hostname="rack-a1", gpu="'
+
+
+async def test_result_type_and_hostile_labels_render_as_text() -> None:
+    at = 1_790_000_000.0
+    prometheus = RecordedPrometheus(
+        instant={
+            "sum(DCGM_FI_DEV_GPU_UTIL)": InstantResult("sum", "vector", (Sample((), 42.0, at),)),
+            "scalar(sum(DCGM_FI_DEV_GPU_UTIL))": InstantResult("scalar", "scalar", (Sample((), 42.0, at),)),
+            "hostile": InstantResult("hostile", "vector", (Sample((("job", HOSTILE),), 1.0, at),)),
+        },
+        targets=(TargetInfo("dcgm", HOSTILE, "down", HOSTILE, None, "http://x"),),
+        alerts=(AlertInfo(HOSTILE, "firing", HOSTILE, (), HOSTILE, None, None),),
+        metric_names=(HOSTILE,),
+    )
+    app = recorded_app(prometheus)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PromQLScreen)
+        box = screen.query_one(HistoryInput)
+        table = screen.query_one(InstantTable)
+        await pilot.press(*"sum(DCGM_FI_DEV_GPU_UTIL)", "enter")
+        await until(pilot, lambda: table.row_count == 1)
+        assert table.get_row_at(0)[0].plain == "{}"  # a series without labels, not "scalar"
+        await until(pilot, lambda: "instant vector, 1 series" in plain(app, "#promql-status"))
+        box.value = ""
+        await pilot.press(*"scalar(sum(DCGM_FI_DEV_GPU_UTIL))", "enter")
+        await until(pilot, lambda: "·  scalar  ·" in plain(app, "#promql-status"))
+        assert table.get_row_at(0)[0].plain == "scalar"
+        box.value = ""
+        await pilot.press(*"hostile", "enter")
+        await until(pilot, lambda: "instant vector, 1 series" in plain(app, "#promql-status"))
+        await pilot.press("f4")
+        await until(pilot, lambda: screen.query_one(TargetsTable).row_count == 1)
+        await pilot.press("f5")
+        await until(pilot, lambda: screen.query_one(AlertsTable).row_count == 1)
+        cells = [table.get_row_at(0)[0]]
+        cells += list(screen.query_one(TargetsTable).get_row_at(0))
+        cells += list(screen.query_one(AlertsTable).get_row_at(0))
+        texts = [cell.plain for cell in cells if isinstance(cell, Text)]
+        for text in texts:
+            assert not any(control in text for control in ("\x1b", "\x07", "\n")), text
+        assert '{job="\\x1b]52;c;cm0=\\x07[/]x[@click=app.quit]y\\x1b[2J\\nforged"}' in texts
+        assert texts.count("\\x1b]52;c;cm0=\\x07[/]x[@click=app.quit]y\\x1b[2J\\nforged") >= 4
+        assert app.is_running
+
+
+# --- the lab's real Prometheus -------------------------------------------------------------------------
+
+
+async def test_completion_and_result_types_on_the_real_prometheus(prometheus_lab: PrometheusLab) -> None:
+    inventory = Inventory("lab", "lab", (), PrometheusSettings(prometheus_lab.url, timeout=5))
+    app = PromQLApp(ConsoleSession.live(inventory), cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PromQLScreen)
+        box = screen.query_one(HistoryInput)
+        await until(pilot, lambda: "DCGM_FI_DEV_GPU_UTIL" in screen.completer.names, 15)
+        # labels of a metric no query brought back yet: completion asks Prometheus itself
+        await pilot.press(*"DCGM_FI_DEV_GPU_UTIL{Host", "tab")
+        await until(pilot, lambda: box.value == 'DCGM_FI_DEV_GPU_UTIL{Hostname="', 15)
+        await pilot.press("tab")
+        await until(pilot, lambda: box.value == 'DCGM_FI_DEV_GPU_UTIL{Hostname="gpu1"', 15)
+        box.value = ""
+        await pilot.press(*'up{job="', "tab")
+        await until(pilot, lambda: "3 candidates" in plain(app, "#promql-candidates"), 15)
+        listing = plain(app, "#promql-candidates")
+        assert all(job in listing for job in ("dcgm", "dead", "gpu-simulator"))
+        # the result type as Prometheus gives it
+        table = screen.query_one(InstantTable)
+        box.value = ""
+        await pilot.press(*"sum(up)", "enter")
+        await until(pilot, lambda: "instant vector, 1 series" in plain(app, "#promql-status"), 15)
+        assert table.get_row_at(0)[0].plain == "{}"
+        box.value = ""
+        await pilot.press(*"scalar(sum(up))", "enter")
+        await until(pilot, lambda: "·  scalar  ·" in plain(app, "#promql-status"), 15)
+        assert table.get_row_at(0)[0].plain == "scalar"
