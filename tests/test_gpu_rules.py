@@ -107,7 +107,7 @@ def test_power_against_the_budget() -> None:
         return by_check(evaluate_gpu(Node("n", "h", power_budget_w=budget), snapshot(readings)))["gpu.power"]
 
     idle = power(IDLE, 700)
-    assert (idle.status, idle.summary) == (Status.OK, "1 GPU draw 70.6 W of a 700 W budget (10%)")
+    assert (idle.status, idle.summary) == (Status.OK, "1 GPU draws 70.6 W of a 700 W budget (10%)")
     assert idle.perfdata == (Perf("gpu_power_w", 70.64, "", 630.0, 700.0),)
     assert power(LOAD, 700).status is Status.WARNING  # 692.73 W > 90 % of 700
     assert power(LOAD, 770).status is Status.OK  # 90 % of 770 W is 693 W
@@ -203,4 +203,4 @@ def test_non_finite_power_is_not_summed() -> None:
     fine = replace(IDLE[0], index=1, power_draw_w=100.0)
     result = by_check(evaluate_gpu(Node("n", "h", power_budget_w=700), snapshot([inf, fine])))["gpu.power"]
     assert result.status is Status.OK
-    assert result.summary.startswith("1 GPU draw 100.0 W of a 700 W budget (14%)")
+    assert result.summary.startswith("1 GPU draws 100.0 W of a 700 W budget (14%)")

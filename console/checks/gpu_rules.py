@@ -203,8 +203,8 @@ def _power(node: Node, readings: Sequence[GpuReading], budget: float) -> CheckRe
     else:
         status = Status.OK
     share = f" ({total / budget:.0%})" if budget > 0 else ""
-    noun = "GPU" if len(drawing) == 1 else "GPUs"
-    summary = f"{len(drawing)} {noun} draw {total:.1f} W of a {budget:g} W budget{share}"
+    draw = "draws" if len(drawing) == 1 else "draw"
+    summary = f"{counted(len(drawing), 'GPU')} {draw} {total:.1f} W of a {budget:g} W budget{share}"
     silent = len(readings) - len(drawing)
     if silent:
         summary += (
