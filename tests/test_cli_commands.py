@@ -255,3 +255,16 @@ def test_the_light_parser_is_the_full_parser() -> None:
     assert cli.WIZARD_COMMANDS == wizard_cli.WIZARD_COMMANDS
     # The wizards' parser is built only when a wizard is named; --help must read the same either way.
     assert cli.build_parser([]).format_help() == cli.build_parser(["wizard"]).format_help()
+
+
+def test_checks_that_depend_on_what_a_node_answers_can_be_selected(tmp_path: Path) -> None:
+    from console.checkmode import CheckOptions
+    from console.checks.cli import selection_problem
+    from console.inventory import load_inventory
+
+    path = tmp_path / "docker.yaml"
+    path.write_text(TWO_NODES + "    docker: {}\n")
+    inventory = load_inventory(path)
+    # container.health is never planned (it needs a healthcheck to exist), yet --only may ask for it.
+    assert selection_problem(inventory, CheckOptions(only=("container.health",))) is None
+    assert selection_problem(inventory, CheckOptions(only=("container.health",), nodes=("a",))) is not None
