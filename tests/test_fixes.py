@@ -387,3 +387,34 @@ def test_failing_checks_name_their_entry() -> None:
     assert entry_for(result("service.tls_mismatch", Status.OK)) is None
     named = name_fix(result("service.tls_mismatch", Status.CRITICAL, fix="use http://127.0.0.1:8188/"))
     assert named.fix == "troubleshoot tls-mismatch (use http://127.0.0.1:8188/)"
+
+
+async def test_restart_loop_without_container_finds_the_one_that_loops(stack: StackEnv) -> None:
+    image = stack.lab.images["ollama"]
+    stack.lab.docker("run", "-d", "--name", "steady", "--init", image)
+    looping = ("run", "-d", "--name", "looper", "--restart", "always", "--entrypoint", "sh", image)
+    stack.lab.docker(*looping, "-c", "echo 'boom: config missing'; exit 1")
+    deadline = time.monotonic() + 20
+    while (
+        state := (await inspect_containers(stack.transport, stack.node, ("looper",)))["looper"]
+    ) is None or (state.restart_count < 1):
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.1)
+
+    finding = await CATALOGUE["restart-loop"].detect(stack.context(), FixInput(stack.settings))
+    assert finding.found, finding.summary
+    assert finding.target == "looper"
+    assert finding.summary.startswith("looper is ")
+    assert any("boom: config missing" in line for line in finding.details)
+    wizard = CATALOGUE["restart-loop"].wizard(FixInput(stack.settings), finding)
+    assert wizard.title == "Fix looper's restart loop"
+    assert [step.title for step in wizard.steps] == ["Restart looper", "looper stays up"]
+
+    parser = argparse.ArgumentParser()
+    add_wizard_commands(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["fix", "restart-loop", "--node", "stack1"]).container is None
+
+    stack.lab.docker("rm", "-f", "looper")
+    calm = await CATALOGUE["restart-loop"].detect(stack.context(), FixInput(stack.settings))
+    assert not calm.found
+    assert calm.summary == "no container is in a restart loop (1 looked at)"
