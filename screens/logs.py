@@ -195,12 +195,12 @@ class LogScreen(ConsoleScreen):
         parts = [
             Text(clean_line(f"{self.node.name} / {self.container}"), style="bold"),
             self._state_text(),
-            Text(f"tail {tail} (n) · since {_SINCE_NAMES.get(self.since, '?')} (s)"),
         ]
         kept = f"{len(view.lines_kept):,} lines"
         if view.dropped:
             kept += f" (last {view.capacity:,} kept, {view.dropped:,} older dropped)"
         parts.append(Text(kept, style="bold" if view.dropped else ""))
+        parts.append(Text(f"tail {tail} (n) · since {_SINCE_NAMES.get(self.since, '?')} (s)"))
         if view.timestamps:
             parts.append(Text("timestamps UTC (t)"))
         if view.search:
