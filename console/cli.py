@@ -188,5 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
-        print(f"opsconsole: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        from console.text import clean_line  # an exception's text may quote a node
+
+        print(f"opsconsole: internal error: {type(error).__name__}: {clean_line(error)}", file=sys.stderr)
         return EXIT_UNKNOWN

@@ -20,6 +20,7 @@ from console.checks.lock import LockError
 from console.checks.prometheus_rules import planned_prometheus
 from console.checks.rules import planned_checks
 from console.inventory.model import Inventory, Node
+from console.text import clean_line
 
 EXIT_UNKNOWN = 3
 
@@ -109,5 +110,5 @@ def run_check_command(inventory: Inventory, args: argparse.Namespace) -> int:
             return EXIT_UNKNOWN
         return run_check_mode(inventory, options)
     except (SelectionError, LockError, OutputError) as error:
-        _err(f"opsconsole: {error}")
+        _err(f"opsconsole: {clean_line(error)}")
         return EXIT_UNKNOWN
