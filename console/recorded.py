@@ -157,7 +157,8 @@ class RecordedActions:
 
     `logs[(node, container)]` is what `docker logs --tail N` shows; with follow, `follow[(node, container)]`
     comes next, then nothing more until the reader stops. A restart of a container the source knows makes
-    it running, started at `clock()`; an unknown container fails the way Docker's 404 does.
+    it running, started at `clock()`; an unknown container fails the way Docker's 404 does, and one listed
+    in `failures` fails with that detail (Docker's own error text, as a node may word it).
     """
 
     def __init__(
@@ -168,6 +169,7 @@ class RecordedActions:
         follow: Mapping[tuple[str, str], Sequence[str]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         restart_s: float = 1.2,
+        failures: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
         self.source = source
         self.logs = {key: tuple(lines) for key, lines in (logs or {}).items()}
@@ -175,6 +177,7 @@ class RecordedActions:
         self.clock = clock
         self.restart_s = restart_s
         self.restarts: list[tuple[str, str]] = []
+        self.failures = dict(failures or {})
 
     async def tail_logs(
         self, node: Node, container: str, lines: int, follow: bool, audit: AuditLog | None
@@ -200,7 +203,10 @@ class RecordedActions:
         snapshot = self.source.snapshots.get(node.name)
         docker = snapshot.docker if snapshot is not None else None
         found = docker.container(container) if docker is not None else None
-        if snapshot is None or docker is None or found is None:
+        failure = self.failures.get((node.name, container))
+        if failure is not None:
+            result = ActionResult(node.name, "docker.restart", container, call, False, failure)
+        elif snapshot is None or docker is None or found is None:
             result = ActionResult(
                 node.name, "docker.restart", container, call, False, f"no container {container!r}"
             )

@@ -10,6 +10,7 @@ screen every SLOW_AFTER_S seconds, so a slow or hung node shows that in place wh
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -345,7 +346,9 @@ class OpsConsoleApp(App[None]):
         """Save an SVG of the current screen at `path` (for `--screenshot PATH` and bug reports)."""
         target = Path(path).expanduser()
         target.parent.mkdir(parents=True, exist_ok=True)
-        return self.save_screenshot(filename=target.name, path=str(target.parent))
+        saved = self.save_screenshot(filename=target.name, path=str(target.parent))
+        Path(saved).write_text(tidy_svg(Path(saved).read_text(encoding="utf-8")), encoding="utf-8")
+        return saved
 
     def action_screenshot_now(self) -> None:
         screen = type(self.screen).__name__.removesuffix("Screen").lower() or "screen"
@@ -364,6 +367,29 @@ class OpsConsoleApp(App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Pause or resume refresh", "p: stop or restart polling", self.action_toggle_pause)
         yield SystemCommand("Refresh now", "r: poll the shown nodes now", self.action_refresh_now)
+
+
+# Rich writes each run of text as <text x=… textLength=…>, spaces as &#160;. Several SVG renderers (librsvg,
+# so most converters and previews) drop a run's leading and trailing spaces, which shifts the text left
+# (a selected row lost its indent). Move those spaces into x and textLength instead.
+_SVG_RUN = re.compile(
+    r'(<text [^>]*?x=")([\d.]+)("[^>]*?textLength=")([\d.]+)("[^>]*>)'
+    r"((?:&#160;)*)([^<]*?)((?:&#160;)*)</text>"
+)
+SVG_CHAR_WIDTH = 12.2  # Rich's export: 20 px characters, aspect ratio 0.61
+
+
+def tidy_svg(svg: str) -> str:
+    def tidy(match: re.Match[str]) -> str:
+        start, x, mid, length, head, lead, body, trail = match.groups()
+        if not body:
+            return match.group()
+        before, after = lead.count("&#160;"), trail.count("&#160;")
+        x_new = float(x) + before * SVG_CHAR_WIDTH
+        length_new = float(length) - (before + after) * SVG_CHAR_WIDTH
+        return f"{start}{x_new:g}{mid}{length_new:g}{head}{body}</text>"
+
+    return _SVG_RUN.sub(tidy, svg)
 
 
 def run_app(

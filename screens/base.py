@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
+from textual import events
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from console.actions import ActionResult
 from console.session import ConsoleSession
@@ -17,6 +18,9 @@ from widgets.safe import safe_text
 
 if TYPE_CHECKING:
     from screens.app import OpsConsoleApp
+
+
+WIDE_FOOTER = 100
 
 
 class ConsoleScreen(Screen[None]):
@@ -65,6 +69,12 @@ class ConsoleScreen(Screen[None]):
 
     def catch_up(self) -> None:
         """The screen is shown again: redraw from the session's latest state."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Below 100 columns the palette's "^p palette" would push the console's own keys out of the footer
+        # (Ctrl+P still works, and `?` and the README list it).
+        for footer in self.query(Footer):
+            footer.show_command_palette = event.size.width >= WIDE_FOOTER
 
     def on_screen_resume(self) -> None:
         self.catch_up()

@@ -166,10 +166,12 @@ class FleetScreen(ConsoleScreen):
             parts.append(f'filter "{table.filter}"')
         if table.folded:
             parts.append(f"{len(table.folded)} folded")
-        text = Text("  ·  ".join(parts))
+        text = Text("  ·  ".join(parts[:3]))
         problems = prometheus_problems(self.console.fleet_results)
-        if problems is not None:
-            text = Text.assemble(problems, "  ·  ", text)
+        if problems is not None:  # right after up/down: the first thing that still fits at 80 columns
+            text.append("  ·  ")
+            text.append_text(problems)
+        text.append("  ·  " + "  ·  ".join(parts[3:]))
         if self.console.paused:
             text = Text.assemble(("⏸ PAUSED  ", "bold reverse"), text)
         self.set_text("#fleet-summary", text)

@@ -39,7 +39,7 @@ COLUMNS = (
     Column("power", "Power", 11, 7),
     Column("containers", "Ctrs", 5, 5),
     Column("mounts", "Mounts", 8, 5),
-    Column("detail", "Detail", 14, 2, flex=True),  # why a node is down or slow: before the numbers
+    Column("detail", "Detail", 10, 2, flex=True),  # why a node is down or slow: before the numbers
 )
 SORTABLE = ("node", "state", "checks", "gpus", "util", "memory", "temp", "power", "containers", "mounts")
 
