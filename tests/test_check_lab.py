@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,3 +192,32 @@ def test_stack_detector_runs_under_the_read_only_handle(
     assert stack["status"] == "critical"
     assert stack["summary"].startswith("AI stack not brought up")
     assert stack["fix"].startswith("troubleshoot comfy-mnt-ownership")
+
+
+def test_a_frozen_dockerd_costs_the_docker_section_only(
+    ssh_lab: SshLab, gpu_node: LabNode, docker_lab: DockerLab, tmp_path: Path
+) -> None:
+    # The real dockerd, stopped with SIGSTOP: its socket accepts and nothing answers. gpu1's SSH and GPU
+    # results answered in time and must stand; only Docker's checks say it timed out.
+    text = ssh_lab.inventory_yaml([gpu_node], gpus={"gpu1": {"count": 1}})
+    text += f"    docker: {{socket: '{docker_lab.tcp_socket}'}}\n"
+    inventory = tmp_path / "lab.yaml"
+    inventory.write_text(text)
+    frozen = docker_lab.tcp.pid
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        code, report = run_check(inventory, "--timeout", "4")
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    results = by_key(report)
+    assert elapsed < 4 + 3, report
+    assert results[("gpu1", "ssh.reachable", None)]["status"] == "ok"
+    assert results[("gpu1", "gpu.count", None)]["status"] == "ok", results[("gpu1", "gpu.count", None)]
+    gpu = [r for (_, check, _), r in results.items() if check.startswith("gpu.")]
+    assert all("timed out" not in r["summary"] for r in gpu), gpu
+    engine = results[("gpu1", "docker.engine", None)]
+    assert engine["status"] in ("critical", "unknown"), engine
+    assert "timed out after" in engine["summary"], engine
+    assert code == 2
