@@ -137,6 +137,7 @@ class PromQLScreen(ConsoleScreen):
     # --- queries -------------------------------------------------------------------------------------
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#promql-candidates", Static).display = False
         query = event.value.strip()
         if not query:
             return

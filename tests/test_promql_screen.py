@@ -184,6 +184,15 @@ async def test_tab_completes_labels_and_values_from_fetched_series() -> None:
         assert box.value == 'DCGM_FI_DEV_GPU_TEMP{Hostname="rack-a1"'
         await pilot.press(*", g", "tab")
         assert box.value == 'DCGM_FI_DEV_GPU_TEMP{Hostname="rack-a1", gpu="'
+        await pilot.press("tab")
+        await pilot.pause()
+        assert plain(app, "#promql-candidates").startswith(
+            "4 candidates"
+        )  # the gpu values seen for this metric
+        await pilot.press(*'0"}', "enter")
+        await pilot.pause()
+        assert not screen.query_one("#promql-candidates").display  # running the query closes the list
+        await until(pilot, lambda: screen.query_one(InstantTable).row_count == 1)
 
 
 async def test_result_type_and_hostile_labels_render_as_text() -> None:
