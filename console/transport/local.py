@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 
 from console.transport.base import ByteReader, ByteWriter, CommandResult, CommandTimeout
+from console.transport.bounded import READ_CHUNK, read_capped, too_large
 
 
 class LocalTransport:
@@ -52,15 +53,19 @@ class LocalTransport:
             start_new_session=True,
         )
         try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=deadline)
+            output = await asyncio.wait_for(_read_all(process), timeout=deadline)
         except TimeoutError as exc:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            await _end(process)
             raise CommandTimeout(f"{self._node_name}: {command!r} still running after {deadline:g}s") from exc
         except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            _kill(process)
+            _ending.add(task := asyncio.ensure_future(_end(process)))  # reaped, without holding the cancel
+            task.add_done_callback(_ending.discard)
             raise
+        if output is None:
+            await _end(process)
+            raise too_large(self._node_name, command)
+        stdout, stderr = output
         return CommandResult(
             command=command,
             exit_status=process.returncode if process.returncode is not None else -1,
@@ -85,3 +90,46 @@ class LocalTransport:
 
     async def close(self) -> None:
         return None
+
+
+REAP_S = 1.0
+_ending: set[asyncio.Future[None]] = set()
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _discard(reader: asyncio.StreamReader | None) -> None:
+    while reader is not None and await reader.read(READ_CHUNK):
+        pass
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """Kill the group, then read the pipes to their end and reap it, so asyncio closes its transport.
+
+    A pipe we stopped reading stays paused and keeps the transport open after the process died (it would
+    complain on stderr when collected). A process that escaped the group may hold the pipes: after REAP_S
+    the transport is closed as it is.
+    """
+    _kill(process)
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(_discard(process.stdout), _discard(process.stderr), process.wait()), REAP_S
+        )
+    except (TimeoutError, OSError):
+        transport = getattr(process, "_transport", None)  # asyncio keeps no public close for it
+        if transport is not None:
+            transport.close()
+
+
+async def _read_all(process: asyncio.subprocess.Process) -> tuple[bytes, bytes] | None:
+    """stdout and stderr to their end, then the exit; None past MAX_OUTPUT_BYTES (reading stopped)."""
+    assert process.stdout is not None
+    assert process.stderr is not None
+    output = await read_capped([process.stdout, process.stderr])
+    if output is None:
+        return None
+    await process.wait()
+    return output[0], output[1]
