@@ -35,6 +35,7 @@ from console.inventory.model import Node, SshdPolicy, StorageSpec
 from console.transport.base import CommandResult, Transport
 from console.transport.local import LocalTransport
 from console.transport.ssh import SSHTransport
+from tests.hostile import HOSTILE, OSC_TITLE, WIPE, assert_clean
 from tests.lab.daemon import ns_exec
 from tests.lab.fusefs import FuseMount
 from tests.lab.models import lab_node_model
@@ -218,6 +219,24 @@ async def test_sshd_t_needs_root_so_the_config_files_are_read(ssh_lab: SshLab, f
     )
 
 
+async def test_a_hostile_sshd_config_reaches_the_facts_only_as_clean_text(
+    ssh_lab: SshLab, facts_node: FactsNode
+) -> None:
+    # What a node's admin (or whoever can write a drop-in) puts there: escape sequences, markup, a \r.
+    hostile = f"Banner {HOSTILE}\rforged\nPermitRootLogin no{OSC_TITLE}\n{WIPE}Weird=yes\n"
+    facts_node.configure(MAIN_CONFIG, {"10-hostile.conf": hostile})
+    _, facts, _ = await collect(ssh_lab, facts_node.node, sshd=SshdPolicy())
+    assert facts.sshd is not None
+    assert facts.sshd.source == "sshd_config"
+    assert_clean(facts)
+    assert facts.sshd.get(
+        "banner"
+    ) == "\\x1b]0;pwned\\x07\\x1b]52;c;Y3VybCBldmlsIHwgc2g=\\x07\\x1b[2J\\x07" + (
+        "[/]x[@click=app.quit]y\\x0dforged"
+    )
+    assert facts.sshd.get("permitrootlogin") == "no\\x1b]0;pwned\\x07"
+
+
 async def test_compliant_config_read_by_sshd_t(ssh_lab: SshLab, facts_node: FactsNode) -> None:
     facts_node.configure(
         MAIN_CONFIG, {"10-lab.conf": "PermitRootLogin without-password\n"}, readable_host_key=True
@@ -306,7 +325,7 @@ async def test_storage_layout_and_ownership(ssh_lab: SshLab, facts_node: FactsNo
         "missing",
         f"mkdir -p {specs['missing'].path}",
     )
-    assert status("missing", "storage.ownership")[0] is Status.UNKNOWN
+    assert status("missing", "storage.ownership")[0] is Status.SKIPPED  # storage.layout is the critical
     assert status("file", "storage.layout")[:2] == (Status.CRITICAL, "is a regular file, not a directory")
     assert status("link", "storage.layout")[0] is Status.OK  # followed, as chown and chmod would
     denied = status("denied", "storage.layout")

@@ -8,6 +8,8 @@ through a read-only wrapper).
 Disk use needs statfs, so it is one `stat -f` under a remote `timeout`, and only for `/` and the paths the
 caller names as local scratch: never for a network mount (a hung NFS server would block the call in the
 kernel). Paths the inventory lists under `mounts` are refused here, whatever the caller passes.
+
+The kernel string and host name are cleaned (console/text.py); a number that is not finite is unknown.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from console.text import clean_line, clean_optional, finite
 from console.transport.base import Transport, TransportError
 from console.transport.readonly import Argv, Word, register_read_only
 
@@ -107,10 +110,7 @@ class NodeBasics:
 
 
 def _float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    return finite(text)  # "nan", "inf": unknown
 
 
 def _int(text: str) -> int | None:
@@ -135,7 +135,7 @@ def count_cpus(ranges: str) -> int | None:
 def report_line(text: str, request: str = "-") -> str | None:
     """The report line answering `request` in text, if there is one."""
     prefix = f"{MARK} {request}|"
-    return next((line for line in text.splitlines() if line.startswith(prefix)), None)
+    return next((line for line in text.split("\n") if line.startswith(prefix)), None)  # "\r" is data
 
 
 def parse_report(
@@ -143,8 +143,10 @@ def parse_report(
 ) -> NodeBasics:
     """One report line of REPORT_FUNCTION (see report_line)."""
     fields = line.split("|") if line is not None else []
-    if len(fields) != 7:
+    if len(fields) < 7:
         return NodeBasics(node, taken_at, error="incomplete basics report", duration_s=duration_s)
+    # Only the host name can hold a "|" (the kernel allows any byte there): it is what is left in between.
+    fields = [*fields[:4], "|".join(fields[4:-2]), *fields[-2:]]
     _, loadavg, uptime, kernel, hostname, cpus, meminfo = (field.strip() for field in fields)
     loads = [number for word in loadavg.split()[:3] if (number := _float(word)) is not None]
     memory: dict[str, int | None] = {}
@@ -162,8 +164,8 @@ def parse_report(
         swap_total_kib=memory.get("SwapTotal"),
         swap_free_kib=memory.get("SwapFree"),
         uptime_s=_float(uptime_words[0]) if uptime_words else None,
-        kernel=kernel or None,
-        hostname=hostname or None,
+        kernel=clean_optional(kernel or None, limit=256),
+        hostname=clean_optional(hostname or None, limit=256),
         duration_s=duration_s,
     )
 
@@ -196,7 +198,11 @@ def parse_disks(paths: Sequence[str], stdout: str, stderr: str, exit_status: int
         if size is None or total is None or root_free is None or user_free is None:
             continue
         found[path] = DiskUse(
-            path, fstype or None, total * size, user_free * size, (total - root_free) * size
+            path,
+            clean_line(fstype, limit=64) or None,
+            total * size,
+            user_free * size,
+            (total - root_free) * size,
         )
     timed_out = exit_status in (124, 137)
     results = []
@@ -210,7 +216,7 @@ def parse_disks(paths: Sequence[str], stdout: str, stderr: str, exit_status: int
                 next((line for line in stderr.splitlines() if path in line), "")
                 or f"stat exited {exit_status}"
             )
-            results.append(DiskUse(path, error=" ".join(why.split())[:200]))
+            results.append(DiskUse(path, error=clean_line(" ".join(why.split()), limit=200)))
     return tuple(results)
 
 
@@ -221,7 +227,7 @@ async def collect_disks(
     try:
         result = await transport.run(disk_command(paths), timeout=timeout)
     except TransportError as exc:  # CommandTimeout too
-        return tuple(DiskUse(path, error=str(exc)) for path in paths)
+        return tuple(DiskUse(path, error=clean_line(exc)) for path in paths)
     return parse_disks(paths, result.stdout, result.stderr, result.exit_status)
 
 
@@ -286,7 +292,9 @@ async def collect_basics(
     try:
         result = await transport.run(ONESHOT_COMMAND, timeout=timeout)
     except TransportError as exc:
-        return NodeBasics(name, datetime.now(UTC), error=str(exc), duration_s=time.monotonic() - started)
+        return NodeBasics(
+            name, datetime.now(UTC), error=clean_line(exc), duration_s=time.monotonic() - started
+        )
     basics = parse_report(
         name, result.stdout, taken_at=datetime.now(UTC), duration_s=time.monotonic() - started
     )

@@ -31,6 +31,7 @@ import aiohttp
 from aiodocker.containers import DockerContainer
 
 from console.collectors.docker_model import (
+    MAX_CONTAINERS,
     TCP_API_PORTS,
     ContainerInfo,
     DockerSnapshot,
@@ -44,6 +45,7 @@ from console.collectors.docker_model import (
     watched_containers,
 )
 from console.inventory.model import DockerSettings, Node
+from console.text import clean_line
 from console.transport.base import CommandTimeout, Transport, TransportError
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -51,7 +53,7 @@ ENGINE_MAX_AGE_S = 60.0
 PROBE_TIMEOUT_S = 5.0
 INSPECT_CONCURRENCY = 8
 INSPECTED_STATES = frozenset({"running", "restarting", "paused"})
-LIST_KEYS = ("Id", "Names", "Image", "State", "Status", "Ports", "Labels")
+LIST_KEYS = ("Id", "Names", "Image", "Command", "State", "Status", "Ports", "Labels")
 INSPECT_KEYS = ("State", "RestartCount")
 # Container events after which a list is stale; exec_* (every healthcheck run), attach, resize... are not.
 RELIST_ACTIONS = frozenset(
@@ -151,7 +153,9 @@ async def diagnose_socket(transport: Transport, socket_path: str) -> str | None:
         result = await transport.run(command, timeout=PROBE_TIMEOUT_S)
     except TransportError:
         return None
-    user, group, verdict = ([*result.stdout.split(), "?", "?", "?"])[:3]
+    user, group, verdict = (
+        clean_line(word, limit=64) for word in [*result.stdout.split()[:3], "?", "?", "?"][:3]
+    )
     if verdict == "denied":
         group = "docker" if group == "?" else group
         return f"permission denied on {socket_path}: is {user} in the {group} group?"
@@ -166,11 +170,11 @@ async def _failure(transport: Transport, socket_path: str, exc: BaseException, t
     if isinstance(exc, TimeoutError):
         return f"Docker API at {socket_path} did not answer within {timeout:g}s"
     if isinstance(exc, TransportError):
-        return str(exc)
+        return clean_line(exc)
     if isinstance(exc, aiodocker.DockerError) and exc.status != 900:
-        return f"Docker API error {exc.status}: {exc.message}"
+        return f"Docker API error {exc.status}: {clean_line(exc.message, limit=300)}"
     diagnosis = await diagnose_socket(transport, socket_path)
-    return diagnosis or f"cannot reach Docker at {socket_path}: {exc}"
+    return diagnosis or f"cannot reach Docker at {socket_path}: {clean_line(exc, limit=300)}"
 
 
 def _fields(container: DockerContainer, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -202,8 +206,12 @@ async def _host_probe(transport: Transport) -> str | None:
     return result.stdout
 
 
-async def _containers(client: aiodocker.Docker, watched: tuple[str, ...]) -> tuple[ContainerInfo, ...]:
-    listed = [parse_container(_fields(raw, LIST_KEYS)) for raw in await client.containers.list(all=True)]
+async def _containers(
+    client: aiodocker.Docker, watched: tuple[str, ...]
+) -> tuple[tuple[ContainerInfo, ...], int]:
+    """The containers (at most MAX_CONTAINERS, inspected where it matters) and how many were left out."""
+    everything = await client.containers.list(all=True)
+    listed = [parse_container(_fields(raw, LIST_KEYS)) for raw in everything[:MAX_CONTAINERS]]
     limit = asyncio.Semaphore(INSPECT_CONCURRENCY)
 
     async def inspect(container: ContainerInfo) -> ContainerInfo:
@@ -219,7 +227,7 @@ async def _containers(client: aiodocker.Docker, watched: tuple[str, ...]) -> tup
         return apply_inspect(container, _fields(raw, INSPECT_KEYS))
 
     inspected = await asyncio.gather(*(inspect(container) for container in listed))
-    return tuple(sorted(inspected, key=lambda container: container.name))
+    return tuple(sorted(inspected, key=lambda container: container.name)), len(everything) - len(listed)
 
 
 async def collect_docker(
@@ -235,23 +243,32 @@ async def collect_docker(
     name = transport.node_name
 
     def snapshot(
-        engine: EngineInfo | None, containers: tuple[ContainerInfo, ...] = (), error: str | None = None
+        engine: EngineInfo | None,
+        containers: tuple[ContainerInfo, ...] = (),
+        error: str | None = None,
+        left_out: int = 0,
     ) -> DockerSnapshot:
         return DockerSnapshot(
-            name, datetime.now(UTC), engine, containers, error, duration_s=time.monotonic() - started
+            name,
+            datetime.now(UTC),
+            engine,
+            containers,
+            error,
+            duration_s=time.monotonic() - started,
+            left_out=left_out,
         )
 
     try:
         client = await _client(transport, socket_path)
     except Exception as exc:  # the transport's own failures (SSH, local listener): node trouble, not ours
-        return snapshot(None, error=f"cannot forward {socket_path}: {exc}")
+        return snapshot(None, error=f"cannot forward {socket_path}: {clean_line(exc, limit=300)}")
     engine = client.engine if time.monotonic() - client.engine_read_at < engine_max_age else None
     try:
         async with asyncio.timeout(timeout):
             if engine is None:
                 engine = await _read_engine(client, transport, socket_path)
                 client.engine, client.engine_read_at = engine, time.monotonic()
-            containers = await _containers(client.docker, watched_containers(node))
+            containers, left_out = await _containers(client.docker, watched_containers(node))
     except (
         aiodocker.DockerError,
         aiohttp.ClientError,
@@ -262,7 +279,7 @@ async def collect_docker(
     ) as exc:
         client.engine_read_at = -math.inf  # re-read the engine once it answers again
         return snapshot(engine, error=await _failure(transport, socket_path, exc, timeout))
-    return snapshot(engine, containers)
+    return snapshot(engine, containers, left_out=left_out)
 
 
 def needs_relist(event: Mapping[str, Any]) -> bool:

@@ -2,6 +2,9 @@
 
 No I/O here: console/collectors/docker.py does the talking, these functions only read what came back, so they
 are tested on real answers without a daemon.
+
+What a container carries (its labels, command, image name, the status text) is written by whoever started
+it, so every string is cleaned here (console/text.py) and numbers that are not numbers are dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from console.inventory.model import Node
+from console.text import clean_line, clean_optional
 
 Health = Literal["healthy", "unhealthy", "starting"]
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -22,6 +26,9 @@ COMPOSE_SERVICE = "com.docker.compose.service"
 TCP_API_PORTS = (2375, 2376)  # Docker's registered ports: plain and TLS
 DEFAULT_SOCKET = "/var/run/docker.sock"
 DEFAULT_DATA_ROOT = "/var/lib/docker"
+MAX_CONTAINERS = 5000  # containers read from one list (more are counted, not kept)
+MAX_LABELS = 64  # labels kept per container
+MAX_PORTS = 256  # published ports kept per container
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,8 @@ class ContainerInfo:
     started_at: datetime | None = None
     compose_project: str | None = None
     compose_service: str | None = None
+    command: str | None = None  # the list's Command: entrypoint and arguments as one line
+    labels: tuple[tuple[str, str], ...] = ()  # sorted by key, at most MAX_LABELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,7 @@ class DockerSnapshot:
     containers: tuple[ContainerInfo, ...] = ()
     error: str | None = None
     duration_s: float | None = None
+    left_out: int = 0  # containers past MAX_CONTAINERS in the list, not kept
 
     def container(self, name: str) -> ContainerInfo | None:
         return next((container for container in self.containers if container.name == name), None)
@@ -130,47 +140,73 @@ def _health(value: object) -> Health | None:
 def parse_ports(entries: object) -> tuple[PublishedPort, ...]:
     """The list call's Ports; entries without a PublicPort are only exposed, not published."""
     ports: list[PublishedPort] = []
-    for entry in entries if isinstance(entries, list) else ():
+    for entry in entries[:MAX_PORTS] if isinstance(entries, list) else ():
         if not isinstance(entry, Mapping) or not entry.get("PublicPort"):
+            continue
+        host_port, container_port = _port(entry.get("PublicPort")), _port(entry.get("PrivatePort") or 0)
+        if host_port is None or container_port is None:
             continue
         ports.append(
             PublishedPort(
-                host_ip=str(entry.get("IP") or "0.0.0.0"),
-                host_port=int(entry["PublicPort"]),
-                container_port=int(entry.get("PrivatePort") or 0),
-                protocol=str(entry.get("Type") or "tcp"),
+                host_ip=clean_line(entry.get("IP") or "0.0.0.0", limit=64),
+                host_port=host_port,
+                container_port=container_port,
+                protocol=clean_line(entry.get("Type") or "tcp", limit=16),
             )
         )
     return tuple(sorted(set(ports), key=lambda port: (port.host_port, port.host_ip, port.protocol)))
 
 
+def _port(value: object) -> int | None:
+    """A port number as Docker's JSON gives it; anything else (a string, a float, a bool) is None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535:
+        return value
+    return None
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _labels(raw: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, Mapping):
+        return ()
+    cleaned = {clean_line(key, limit=256): clean_line(value) for key, value in list(raw.items())[:MAX_LABELS]}
+    return tuple(sorted(cleaned.items()))
+
+
 def parse_container(entry: Mapping[str, Any]) -> ContainerInfo:
     """One entry of `GET /containers/json?all=1`."""
     names = entry.get("Names") or []
-    name = str(names[0]) if names else str(entry.get("Id", ""))[:12]
-    labels = entry.get("Labels") or {}
-    status = str(entry.get("Status") or "")
+    name = str(names[0]) if isinstance(names, list) and names else str(entry.get("Id", ""))[:12]
+    raw_labels = entry.get("Labels")
+    labels: Mapping[str, Any] = raw_labels if isinstance(raw_labels, Mapping) else {}
+    status = clean_line(entry.get("Status") or "", limit=256)
     return ContainerInfo(
-        id=str(entry.get("Id", "")),
-        name=name.lstrip("/"),
-        image=str(entry.get("Image", "")),
-        state=str(entry.get("State", "")),
+        id=clean_line(entry.get("Id", ""), limit=128),
+        name=clean_line(name.lstrip("/"), limit=256),
+        image=clean_line(entry.get("Image", "")),
+        state=clean_line(entry.get("State", ""), limit=32),
         status=status,
         health=health_from_status(status),
         ports=parse_ports(entry.get("Ports")),
-        compose_project=labels.get(COMPOSE_PROJECT),
-        compose_service=labels.get(COMPOSE_SERVICE),
+        compose_project=clean_optional(labels.get(COMPOSE_PROJECT)),
+        compose_service=clean_optional(labels.get(COMPOSE_SERVICE)),
+        command=clean_optional(entry.get("Command")),
+        labels=_labels(labels),
     )
 
 
 def apply_inspect(container: ContainerInfo, inspect: Mapping[str, Any]) -> ContainerInfo:
     """Add what only inspect knows: restart count, start time, health (fresher than the list's text)."""
-    state = inspect.get("State") or {}
-    health = state.get("Health") or {}
+    state = inspect.get("State")
+    state = state if isinstance(state, Mapping) else {}
+    health = state.get("Health")
+    health = health if isinstance(health, Mapping) else {}
     return replace(
         container,
-        state=str(state.get("Status") or container.state),
-        restart_count=int(inspect.get("RestartCount") or 0),
+        state=clean_line(state.get("Status") or container.state, limit=32),
+        restart_count=_count(inspect.get("RestartCount")),
         started_at=parse_time(state.get("StartedAt")),
         health=_health(health.get("Status")) if health else None,
     )
@@ -342,17 +378,18 @@ def parse_engine(
     daemon: DaemonProcess | None = None,
 ) -> EngineInfo:
     """EngineInfo from `GET /version`, `GET /info` and what the host probe found."""
-    runtimes = tuple(sorted(str(name) for name in (info.get("Runtimes") or {})))
+    runtimes = tuple(sorted(clean_line(name, limit=128) for name in list(info.get("Runtimes") or {})[:64]))
     root_dir = info.get("DockerRootDir")
     binary = daemon.argv[0] if daemon is not None and daemon.argv else ""
     snap = binary.startswith("/snap/") or str(root_dir or "").startswith(("/var/snap/", "/snap/"))
+    default_runtime = info.get("DefaultRuntime")
     return EngineInfo(
-        version=str(version.get("Version") or info.get("ServerVersion") or "unknown"),
-        api_version=str(version.get("ApiVersion") or "unknown"),
+        version=clean_line(version.get("Version") or info.get("ServerVersion") or "unknown", limit=128),
+        api_version=clean_line(version.get("ApiVersion") or "unknown", limit=32),
         runtimes=runtimes,
-        default_runtime=info.get("DefaultRuntime"),
+        default_runtime=clean_line(default_runtime, limit=128) if default_runtime else None,
         nvidia_runtime="nvidia" in runtimes,
-        tcp_listeners=tcp,
+        tcp_listeners=None if tcp is None else tuple(clean_line(host, limit=256) for host in tcp[:64]),
         snap=snap,
-        root_dir=str(root_dir) if root_dir else None,
+        root_dir=clean_line(root_dir) if root_dir else None,
     )

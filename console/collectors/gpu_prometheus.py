@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from console.collectors.gpu import GpuReading, GpuSnapshot
+from console.collectors.gpu import MAX_GPUS, GpuReading, GpuSnapshot
 from console.collectors.prometheus import PrometheusClient, PrometheusError, Sample
 from console.inventory.model import Node
-from console.text import finite
+from console.text import clean_optional, finite
 
 MIB = 1024 * 1024
 NO_SERIES = "no GPU series in Prometheus for this node"
@@ -102,10 +102,11 @@ class _Gpu:
 
     def __init__(self, sample: Sample) -> None:
         self.index = _index(sample.label("gpu") or sample.label("gpu_id"))
-        self.uuid = sample.label("UUID") or sample.label("uuid")
-        self.name = next((v for v in map(sample.label, _NAME_LABELS) if v), None)
-        self.driver = sample.label("DCGM_FI_DRIVER_VERSION") or sample.label("driver_version")
-        self.pci_bus_id = sample.label("pci_bus_id")
+        # Labels are whatever the exporter (or anyone who can push series) wrote: cleaned once, here.
+        self.uuid = clean_optional(sample.label("UUID") or sample.label("uuid"))
+        self.name = clean_optional(next((v for v in map(sample.label, _NAME_LABELS) if v), None))
+        self.driver = clean_optional(sample.label("DCGM_FI_DRIVER_VERSION") or sample.label("driver_version"))
+        self.pci_bus_id = clean_optional(sample.label("pci_bus_id"))
         self.values: dict[str, float | None] = {}
 
     def reading(self, index: int) -> GpuReading:
@@ -144,6 +145,8 @@ def _readings(samples: Sequence[Sample]) -> tuple[GpuReading, ...]:
             continue
         family = "dcgm" if name in DCGM_SERIES else "simulator"
         key = sample.label("UUID") or sample.label("gpu") or sample.label("gpu_id") or ""
+        if (family, key) not in gpus and len(gpus) >= MAX_GPUS:
+            continue  # a node has a few dozen GPUs at most: series past that are not kept
         gpu = gpus.setdefault((family, key), _Gpu(sample))
         gpu.values[field] = _value(sample)
     used = {gpu.index for gpu in gpus.values() if gpu.index is not None}

@@ -19,6 +19,7 @@ from console.inventory.model import ServiceSpec
 
 LISTENERS_COMMAND = "cat /proc/net/tcp /proc/net/tcp6"
 TCP_LISTEN = "0A"
+MAX_LISTENERS = 4096  # listening sockets kept from one table (a node has dozens)
 
 Family = Literal["ipv4", "ipv6"]
 ByteOrder = Literal["little", "big"]
@@ -99,7 +100,8 @@ def parse_proc_net_tcp(text: str, *, byteorder: ByteOrder = "little") -> tuple[L
             port = int(hex_port, 16)
         except ValueError:
             continue
-        listeners.add(Listener(address, port, family))
+        if len(listeners) < MAX_LISTENERS:
+            listeners.add(Listener(address, port, family))
     if not seen_header:
         raise ListenerParseError(f"not a /proc/net/tcp table: {text.strip()[:120]!r}")
     return tuple(sorted(listeners, key=lambda item: (item.port, item.family, item.address)))

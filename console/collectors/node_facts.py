@@ -10,6 +10,7 @@ Storage: each `storage[].path` is `stat -L`-ed (symlinks followed, as chown and 
 remote `timeout`, so a path on a hung mount costs seconds, not the poll.
 
 Only what the inventory asks for is queried: no `sshd` policy, no sshd part; no storage, no stat.
+Every value read is cleaned by console/text.py; at most MAX_SETTINGS keywords and MAX_LINES lines are read.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from console.inventory.model import Node
+from console.text import clean_line
 from console.transport.base import Transport, TransportError
 from console.transport.readonly import Argv, Word, register_read_only
 
@@ -29,6 +31,8 @@ SshdSource = Literal["sshd -T", "sudo -n sshd -T", "sshd_config"]
 MARK = "@@@opsconsole"
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 STAT_TIMEOUT_S = 3
+MAX_SETTINGS = 1000  # sshd -T prints about 150
+MAX_LINES = 20_000  # lines of facts output read (config files included)
 SSHD_DEFAULTS = {"permitrootlogin": "prohibit-password", "passwordauthentication": "yes"}
 _COMMAND_SOURCES: dict[str | None, SshdSource] = {"sshd -T": "sshd -T", "sudo -n sshd -T": "sudo -n sshd -T"}
 _OLD_SPELLINGS = {"without-password": "prohibit-password"}
@@ -164,16 +168,16 @@ def facts_command(node: Node) -> str | None:
 
 
 def _clean(lines: list[str]) -> str:
-    return " ".join(" ".join(lines).split())[:300]
+    return clean_line(" ".join(" ".join(lines[:50]).split()), limit=300)
 
 
 def _sections(stdout: str) -> list[tuple[str, str, list[str]]]:
     """(kind, argument, lines) for every `MARK kind argument` section, in order."""
     sections: list[tuple[str, str, list[str]]] = []
-    for line in stdout.splitlines():
+    for line in stdout.split("\n")[:MAX_LINES]:
         if line.startswith(MARK + " "):
             kind, _, argument = line[len(MARK) + 1 :].partition(" ")
-            sections.append((kind, argument, []))
+            sections.append((kind, clean_line(argument), []))
         elif sections:
             sections[-1][2].append(line)
     return sections
@@ -182,10 +186,10 @@ def _sections(stdout: str) -> list[tuple[str, str, list[str]]]:
 def parse_sshd_t(text: str) -> tuple[tuple[str, str], ...]:
     """`sshd -T` output: one `keyword value...` per line, keywords already lower-case."""
     settings: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         keyword, _, value = line.strip().partition(" ")
-        if keyword and keyword.isalnum():
-            settings.setdefault(keyword.lower(), value.strip())
+        if keyword and keyword.isascii() and keyword.isalnum() and len(settings) < MAX_SETTINGS:
+            settings.setdefault(keyword.lower(), clean_line(value.strip()))
     return tuple(settings.items())
 
 
@@ -204,7 +208,7 @@ def _directive(line: str) -> tuple[str, str] | None:
             value = value[1:].strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
-    return keyword.lower(), value
+    return clean_line(keyword.lower(), limit=64), clean_line(value)
 
 
 def parse_sshd_config(
@@ -239,7 +243,7 @@ def parse_sshd_config(
                         continue
                     for included in includes[pattern]:
                         read(included, depth + 1)
-            else:
+            elif len(settings) < MAX_SETTINGS:
                 settings.setdefault(keyword, value)
 
     read(main, 0)
@@ -288,9 +292,9 @@ def parse_stat(path: str, lines: list[str], rc: str) -> PathFacts:
     """One path's `stat -L -c '%u:%g %a %F'` output and exit status."""
     text = _clean(lines)
     if rc == "0" and lines:
-        owner, _, rest = lines[0].strip().partition(" ")
+        owner, _, rest = clean_line(lines[0].strip(), limit=200).partition(" ")
         mode, _, kind = rest.partition(" ")
-        if ":" in owner and mode.isdigit():
+        if ":" in owner and mode.isascii() and mode.isdigit():
             return PathFacts(path, True, owner=owner, mode=mode, kind=kind or None)
     if "No such file or directory" in text or "Not a directory" in text:
         return PathFacts(path, False)
@@ -324,9 +328,11 @@ async def collect_node_facts(transport: Transport, node: Node, *, timeout: float
     try:
         result = await transport.run(command, timeout=timeout)
     except TransportError as exc:  # CommandTimeout too
-        return NodeFacts(node.name, datetime.now(UTC), error=str(exc), duration_s=time.monotonic() - started)
+        return NodeFacts(
+            node.name, datetime.now(UTC), error=clean_line(exc), duration_s=time.monotonic() - started
+        )
     duration = time.monotonic() - started
     if MARK not in result.stdout:
-        why = _clean((result.stderr or result.stdout).splitlines()) or f"exit {result.exit_status}"
+        why = _clean((result.stderr or result.stdout)[:4096].splitlines()) or f"exit {result.exit_status}"
         return NodeFacts(node.name, datetime.now(UTC), error=f"node facts: {why}", duration_s=duration)
     return parse_facts(node, result.stdout, taken_at=datetime.now(UTC), duration_s=duration)

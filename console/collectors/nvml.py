@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from console.collectors.gpu import GpuReading
-from console.collectors.gpu_processes import GpuProcess, container_id_from_cgroup
+from console.collectors.gpu_processes import MAX_PROCESSES, GpuProcess, container_id_from_cgroup
+from console.text import clean_optional, finite
 
 _MIB = 1024 * 1024
 _lock = threading.Lock()
@@ -43,7 +44,7 @@ def _safe(call: Callable[..., Any], *args: Any) -> Any | None:
 def _decode(value: Any) -> str | None:
     if value is None:
         return None
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return clean_optional(value.decode(errors="replace") if isinstance(value, bytes) else str(value))
 
 
 def read_nvml_readings(nvml: Any) -> tuple[GpuReading, ...]:
@@ -82,18 +83,19 @@ def read_nvml_readings(nvml: Any) -> tuple[GpuReading, ...]:
                 mem_clock_mhz=_float(_safe(nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_MEM)),
                 fan_pct=_float(_safe(nvml.nvmlDeviceGetFanSpeed, handle)),
                 pstate=None if pstate is None else f"P{int(pstate)}",
-                ecc_uncorrected=None if ecc is None else int(ecc),
+                ecc_uncorrected=None if (ecc_count := finite(ecc)) is None else int(ecc_count),
             )
         )
     return tuple(readings)
 
 
 def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+    return finite(value)
 
 
 def _scaled(value: Any, divisor: int) -> float | None:
-    return None if value is None else round(float(value) / divisor, 2)
+    number = finite(value)
+    return None if number is None else round(number / divisor, 2)
 
 
 def read_nvml_processes(nvml: Any, readings: tuple[GpuReading, ...]) -> tuple[GpuProcess, ...]:
@@ -101,7 +103,7 @@ def read_nvml_processes(nvml: Any, readings: tuple[GpuReading, ...]) -> tuple[Gp
     processes = []
     for reading in readings:
         handle = nvml.nvmlDeviceGetHandleByIndex(reading.index)
-        for info in _safe(nvml.nvmlDeviceGetComputeRunningProcesses, handle) or ():
+        for info in list(_safe(nvml.nvmlDeviceGetComputeRunningProcesses, handle) or ())[:MAX_PROCESSES]:
             pid = int(info.pid)
             used = getattr(info, "usedGpuMemory", None)
             name = _decode(_safe(nvml.nvmlSystemGetProcessName, pid)) or ""
@@ -114,7 +116,7 @@ def read_nvml_processes(nvml: Any, readings: tuple[GpuReading, ...]) -> tuple[Gp
                 GpuProcess(
                     pid=pid,
                     name=name.rsplit("/", 1)[-1],
-                    used_memory_mib=None if used is None else round(float(used) / _MIB, 2),
+                    used_memory_mib=_scaled(used, _MIB),
                     gpu_uuid=reading.uuid,
                     container_id=container,
                 )

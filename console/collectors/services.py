@@ -4,6 +4,8 @@ Each HTTP probe opens a direct-tcpip stream from the node to 127.0.0.1:PORT (`Tr
 connection for a local node) and speaks HTTP/1.1 itself, so a service can stay bound to localhost and still be
 checked. HTTPS runs TLS in memory (`ssl.MemoryBIO` + `SSLObject`), because an SSH channel is not a socket.
 Certificates are not verified: these are the node's own localhost services; the subject and expiry are kept.
+What a service answers (its reason phrase, its certificate's subject, a stray banner) is cleaned by
+console/text.py before it is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from console.collectors.listeners import (
     parse_proc_net_tcp,
 )
 from console.inventory.model import HttpProbe, Node, ServiceSpec
+from console.text import clean_line
 from console.transport.base import ByteReader, ByteWriter, Transport, TransportError
 
 ProbeOutcome = Literal["ok", "unexpected_status", "down", "timeout", "tls_mismatch", "error"]
@@ -184,7 +187,7 @@ class TlsStream:
             from cryptography import x509  # asyncssh's own dependency
 
             cert = x509.load_der_x509_certificate(der)
-            return cert.subject.rfc4514_string(), cert.not_valid_after_utc
+            return clean_line(cert.subject.rfc4514_string(), limit=300), cert.not_valid_after_utc
         except (ImportError, ValueError):
             return None, None
 
@@ -220,7 +223,7 @@ async def read_response(stream: PlainStream | TlsStream, request: bytes, started
     status = int(match.group(1))
     if status == 400 and not mentions_plain_to_tls(raw):
         raw += await _more_body(stream)
-    reason = (match.group(2) or b"").decode("latin-1").strip()
+    reason = clean_line((match.group(2) or b"").decode("latin-1").strip(), limit=100)
     return WireResponse(raw, status, reason, latency)
 
 
@@ -281,18 +284,18 @@ async def _open(transport: Transport, spec: ServiceSpec, host: str) -> tuple[Pla
         if "refused" in exc.reason.lower():
             detail = f"{url}: connection refused"
             raise _Finding(ProbeResult(spec.name, None, None, "down", detail, url)) from exc
-        detail = f"{url}: the node's sshd would not open the stream: {exc.reason}"
+        detail = f"{url}: the node's sshd would not open the stream: {clean_line(exc.reason, limit=200)}"
         raise _Finding(
             ProbeResult(spec.name, None, None, "error", detail, url, transport_failed=True)
         ) from exc
     except (TransportError, asyncssh.Error) as exc:
-        detail = f"{url}: {exc}"
+        detail = f"{url}: {clean_line(exc, limit=300)}"
         raise _Finding(
             ProbeResult(spec.name, None, None, "error", detail, url, transport_failed=True)
         ) from exc
     except OSError as exc:
         raise _Finding(
-            ProbeResult(spec.name, None, None, "down", f"{url}: {exc.strerror or exc}", url)
+            ProbeResult(spec.name, None, None, "down", f"{url}: {clean_line(exc.strerror or exc)}", url)
         ) from exc
     return PlainStream(reader, writer), writer
 
@@ -327,15 +330,16 @@ async def _probe(transport: Transport, spec: ServiceSpec, http: HttpProbe, start
                 if tls_handshake_mismatch(exc, tls.first_bytes):
                     return _mismatch(spec, "https")
                 said = f" (the port said {tls.first_bytes[:24]!r})" if tls.first_bytes else ""
-                detail = f"{url}: TLS handshake failed: {getattr(exc, 'reason', None) or exc}{said}"
+                why = clean_line(getattr(exc, "reason", None) or exc, limit=200)
+                detail = f"{url}: TLS handshake failed: {why}{said}"
                 return ProbeResult(spec.name, None, None, "error", detail, url)
             stream = tls
         response = await read_response(stream, build_request(host, spec.port, http.path), started)
     except (TransportError, asyncssh.Error) as exc:
-        detail = f"{url}: {exc}"
+        detail = f"{url}: {clean_line(exc, limit=300)}"
         return ProbeResult(spec.name, None, None, "error", detail, url, transport_failed=True)
     except OSError as exc:
-        return ProbeResult(spec.name, None, None, "error", f"{url}: {exc}", url)
+        return ProbeResult(spec.name, None, None, "error", f"{url}: {clean_line(exc, limit=300)}", url)
     finally:
         writer.close()
     return await _judge(transport, spec, http, response, tls)
@@ -385,7 +389,7 @@ async def probe_service(transport: Transport, spec: ServiceSpec) -> ProbeResult:
             spec.name, None, None, "timeout", f"{url}: no answer within {http.timeout:g}s", url
         )
     except Exception as exc:  # never raise for a service: the rest of the node's checks must still report
-        detail = f"{url}: probe failed: {type(exc).__name__}: {exc}"
+        detail = f"{url}: probe failed: {type(exc).__name__}: {clean_line(exc, limit=300)}"
         return ProbeResult(spec.name, None, None, "error", detail, url)
 
 
@@ -396,11 +400,11 @@ async def read_listeners(
     try:
         result = await transport.run(LISTENERS_COMMAND, timeout=timeout)
     except TransportError as exc:
-        return (), str(exc)
+        return (), clean_line(exc)
     try:
         return parse_proc_net_tcp(result.stdout), None
     except ListenerParseError:
-        why = " ".join((result.stderr or result.stdout).split())[:200] or "no output"
+        why = clean_line(" ".join((result.stderr or result.stdout)[:4096].split()), limit=200) or "no output"
         return (), f"cannot read /proc/net/tcp (exit {result.exit_status}): {why}"
 
 
@@ -414,7 +418,9 @@ async def collect_services(
     try:
         await transport.connect()
     except TransportError as exc:
-        return ServicesSnapshot(node.name, _now(), error=str(exc), duration_s=time.monotonic() - started)
+        return ServicesSnapshot(
+            node.name, _now(), error=clean_line(exc), duration_s=time.monotonic() - started
+        )
     async with asyncio.TaskGroup() as group:
         listing = group.create_task(read_listeners(transport, timeout=timeout))
         probing = [group.create_task(probe_service(transport, spec)) for spec in node.services if spec.http]

@@ -24,6 +24,7 @@ from console.collectors.basics import (
     local_disks,
     parse_report,
 )
+from console.text import clean_line
 from console.transport.base import LineStream, StreamingTransport, Transport, TransportError
 from console.transport.pool import jittered
 
@@ -93,7 +94,7 @@ class BasicsStream:
                     line = await self._answer(lines, f"{MARK} {self._requests}|")
             except (TransportError, TimeoutError) as exc:
                 await self._drop()
-                why = str(exc) or f"no basics report within {self.timeout:g}s"
+                why = clean_line(exc) or f"no basics report within {self.timeout:g}s"
                 return NodeBasics(
                     self.node, datetime.now(UTC), error=why, duration_s=time.monotonic() - started
                 )
@@ -113,7 +114,8 @@ class BasicsStream:
         while True:
             line = await lines.readline()
             if line is None:
-                raise TransportError(f"{self.node}: basics shell ended ({lines.error or lines.exit_status})")
+                why = clean_line(lines.error or lines.exit_status, limit=200)
+                raise TransportError(f"{self.node}: basics shell ended ({why})")
             if line.startswith(prefix):
                 return line
 
