@@ -1,8 +1,9 @@
 """How long `opsconsole` takes to start for the commands that should feel instant.
 
 Runs each command N times in a fresh interpreter (`python -m console ...`) and prints the best and the median
-wall time next to a bare `python -c pass`, plus the import time of `console.cli` from `python -X importtime`.
-The best run is the figure to compare: on a shared machine the others measure the neighbours.
+wall time and the best CPU time (user + system) next to a bare `python -c pass`, plus the import time of
+`console.cli` from `python -X importtime`. The best run is the figure to compare: on a shared machine the
+others measure the neighbours; CPU time moves less with them than wall time does.
 
     python bench/cli_start.py [-n 7]
 """
@@ -10,6 +11,7 @@ The best run is the figure to compare: on a shared machine the others measure th
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -26,13 +28,19 @@ COMMANDS = {
 }
 
 
-def wall(args: list[str], runs: int) -> list[float]:
-    times = []
+def timed(args: list[str], runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each run."""
+    walls, cpus = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, check=False)
-        times.append(time.perf_counter() - started)
-    return times
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _, _, usage = os.wait4(process.pid, 0)
+        process.returncode = 0  # reaped above
+        walls.append(time.perf_counter() - started)
+        cpus.append(usage.ru_utime + usage.ru_stime)
+    return walls, cpus
 
 
 def cli_import_us() -> int:
@@ -53,10 +61,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=7, help="runs per command")
     runs = parser.parse_args().n
-    print(f"{'command':<18} {'best':>8} {'median':>8}")
+    print(f"{'command':<18} {'best':>8} {'median':>8} {'cpu':>8}")
     for name, args in COMMANDS.items():
-        times = wall(args, runs)
-        print(f"{name:<18} {min(times):>7.3f}s {statistics.median(times):>7.3f}s")
+        walls, cpus = timed(args, runs)
+        print(f"{name:<18} {min(walls):>7.3f}s {statistics.median(walls):>7.3f}s {min(cpus):>7.3f}s")
     print(f"import console.cli (cumulative, -X importtime): {cli_import_us() / 1000:.1f} ms")
 
 
