@@ -196,3 +196,61 @@ def test_fleet_leaves_no_namespace_or_process_behind(ssh_lab: SshLab) -> None:
     assert len(namespaces) == 4  # the hub and three hosts
     assert not [name for name in os.listdir("/run/netns") if name.startswith(fleet.prefix)]
     assert not [pid for pid in sshds if os.path.exists(f"/proc/{pid}")]
+
+
+async def test_a_restart_loop_that_gives_up_without_an_event_is_seen_on_the_next_poll(
+    docker_lab: DockerLab, hub: NetnsFleet, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A crash loop whose next start fails (its bind mount's source is gone): dockerd moves the container from
+    # `restarting` to `exited` and sends no event for it. The events alone would keep "restarting" until the
+    # safety re-list (an hour here); a container in `restarting` is looked at again on each poll.
+    node = docker_node(hub, docker_lab, "h0")
+    source = StreamingSource(Inventory("netns", "netns.yaml", (node,)), docker_safety_every=3600)
+    name = f"stale-probe-{os.getpid()}"
+    data = tmp_path_factory.mktemp("stale-bind")
+    try:
+        await warm_up(source, node)
+        watcher = source.streams[node.name].docker
+        assert watcher is not None
+
+        def state() -> str | None:
+            latest = watcher.latest
+            container = latest.container(name) if latest is not None else None
+            return container.state if container is not None else None
+
+        await asyncio.to_thread(
+            docker_lab.run_container, name, "--restart", "always",
+            "--mount", f"type=bind,source={data},target=/data", IMAGE, "sh", "-c", "sleep 1; exit 1",
+        )  # fmt: skip
+        await eventually(lambda: state() == "running", "the new container running")
+        data.rmdir()  # its next start fails: "bind source path does not exist"
+        await eventually(
+            lambda: docker_lab.main.inspect(name)["State"]["Status"] == "exited", "dockerd gives up"
+        )
+        polled = await source.poll(node)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(docker_lab.remove, name)
+        await source.close()
+    assert polled.docker is not None
+    container = polled.docker.container(name)
+    assert container is not None
+    assert container.state == "exited"
+
+
+async def test_refresh_now_relists_the_containers(docker_lab: DockerLab, hub: NetnsFleet) -> None:
+    # `r` in the TUI is a forced poll: it lists the node's containers again, event or not.
+    node = docker_node(hub, docker_lab, "h0")
+    source = StreamingSource(Inventory("netns", "netns.yaml", (node,)), docker_safety_every=3600)
+    try:
+        await warm_up(source, node)
+        watcher = source.streams[node.name].docker
+        assert watcher is not None
+        before = watcher.relists
+        polled = await source.poll(node, force=True)
+        relisted = watcher.relists - before
+        latest = watcher.latest
+    finally:
+        await source.close()
+    assert relisted >= 1
+    assert polled.docker is latest
