@@ -107,8 +107,8 @@ def status(app: App[None]) -> str:
 
 
 def drawn(view: LogView) -> list[str]:
-    """The text of every line the view has rendered (its strips: what goes to the terminal)."""
-    return ["".join(segment.text for segment in strip) for strip in view.lines]
+    """The rows the view renders on screen (its strips: what goes to the terminal), as plain text."""
+    return view.visible_text()
 
 
 def connecting() -> LogStatus:
@@ -147,6 +147,7 @@ async def test_progress_bars_hostile_lines_and_markup_render_as_plain_text() -> 
         await pilot.pause()
         shown = drawn(view)
         text = "\n".join(shown)
+        assert len(shown) == 8
         for control in ("\x1b", "\x07", "\r"):
             assert control not in text
         assert "\\x1b]0;pwned\\x07title" in text  # visible, not acted on
@@ -171,7 +172,8 @@ async def test_bounded_lines_say_how_many_were_dropped() -> None:
         await until(pilot, lambda: view.dropped == 80)
         await pilot.pause()
         assert list(view.lines_kept) == [f"line {n}" for n in range(80, 130)]
-        assert len(view.lines) == 50  # what is drawn is bounded too
+        assert view.virtual_size.height == 50  # what can be scrolled to is bounded too
+        assert drawn(view)[-1] == "line 129"  # following the end
         assert "50 lines (last 50 kept, 80 older dropped)" in status(app)
 
 

@@ -56,7 +56,7 @@ def status(app: OpsConsoleApp) -> str:
 
 
 def drawn(view: LogView) -> list[str]:
-    return ["".join(segment.text for segment in strip).rstrip() for strip in view.lines]
+    return view.visible_text()
 
 
 async def test_log_view_on_the_real_dockerd(
