@@ -47,6 +47,7 @@ STEP = timedelta(seconds=2)
 PAST = 30  # recorded polls per node, the last one at AT
 CAPTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "gpu" / "h100-80gb-hbm3"
 SHOWCASE = 8
+CONNECTED = timedelta(hours=3, minutes=12)  # how long before AT each reachable node's connection was made
 ENGINE = EngineInfo("27.5.1", "1.47", ("io.containerd.runc.v2", "nvidia", "runc"), "runc", True, (), False)
 
 
@@ -161,6 +162,7 @@ def _snapshot(plan: _Plan, captures: Captures, step: int) -> NodeSnapshot:
         True,
         gpu=_gpu(plan, captures, step, at),
         connect_s=plan.connect_s,
+        connected_at=AT - CONNECTED,
         services=replace(plan.services, taken_at=at) if plan.services else None,
         mounts=replace(plan.mounts, taken_at=at) if plan.mounts else None,
         docker=docker,

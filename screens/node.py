@@ -128,7 +128,7 @@ class NodeScreen(ConsoleScreen):
         connection, and how long this connection has been up."""
         if self.node.transport == "local":
             return None
-        connected_at = getattr(snapshot, "connected_at", None)  # set by transports that know it
+        connected_at = snapshot.connected_at
         handshake = f"handshake {snapshot.connect_s:.2f}s" if snapshot.connect_s is not None else None
         if connected_at is None:
             return f"connected ({handshake})" if handshake else None

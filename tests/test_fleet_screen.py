@@ -129,3 +129,31 @@ async def test_keys_panel_toggles() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert not app.screen.query("HelpPanel")
+
+
+async def test_no_group_headers_without_groups_and_singular_words() -> None:
+    _, source = recorded_fleet()
+    ungrouped = Inventory("flat", "recorded", (Node("gpu1", "10.60.0.20", refresh=3600),))
+    app = make_app(ungrouped, source)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(FleetTable)
+        assert [row.key.value for row in table.ordered_rows] == ["gpu1"]  # no "▾ ungrouped" row
+        summary = str(app.screen.query_one("#fleet-summary").render())
+        assert summary.startswith("1 node  ·  1 up  ·  0 down")
+        assert "1 GPU  ·" in summary
+
+
+async def test_group_headers_count_nodes_in_words_and_have_no_second_highlight() -> None:
+    inventory, source = recorded_fleet()
+    app = make_app(inventory, source)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(FleetTable)
+        header = table.cells(f"{GROUP_PREFIX}compute")
+        assert header["state"].plain == "1 node"
+        assert "reverse" not in str(header["node"].style)  # a reverse box read as a second cursor
+        table.set_filter("gpu1")
+        assert table.cells(f"{GROUP_PREFIX}compute")["state"].plain == "1/1 nodes"

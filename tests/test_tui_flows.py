@@ -476,3 +476,85 @@ async def test_no_color_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
         assert app.no_color
         assert any(isinstance(f, (Monochrome, NoColor)) for f in app._filters)
         assert cell(app, "cerberus", "state") == "✖ down"  # the words carry the meaning
+
+
+async def test_fleet_header_counts_prometheus_problems_one_key_away() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        summary = str(app.screen.query_one("#fleet-summary").render())
+        assert "✖ Prometheus: 2 alerts firing, 1 target down (a)" in summary
+        await pilot.press("a")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ChecksScreen)
+        assert screen.scope == "prometheus"
+        assert screen.status_filter == "problems"
+        shown = list(screen.shown.values())
+        assert len(shown) == 3
+        assert {r.check for r in shown} == {"prometheus.alerts", "prometheus.targets"}
+        await pilot.press("a")  # everything again
+        assert len(screen.shown) > 3
+
+
+async def test_screens_fit_at_80_columns_without_losing_what_tells_rows_apart() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        fleet = app.screen.query_one(FleetTable)
+        assert "detail" in fleet.shown_columns  # why cerberus is down
+        assert cell(app, "cerberus", "detail").startswith("10.60.0.1:22: connection refused")
+        await pilot.press("c")
+        await settle(pilot)
+        checks = app.screen.query_one(FleetChecksTable)
+        assert {"status", "node", "check", "target", "summary"} <= set(checks.shown_columns)
+        # the service.* rows differ only by target: every such target is shown whole
+        services = [r.target or "" for r in app.screen.shown.values() if r.check.startswith("service.")]
+        assert services
+        assert checks.shown_widths["target"] >= max(len(target) for target in services)
+        app.open_node("gpu1", tab="containers")
+        await settle(pilot)
+        containers = app.screen.query_one(ContainersTable)
+        assert containers.shown_widths["ports"] >= len("⚠ PUBLIC 0.0.0.0:8188→8188")
+
+
+async def test_wide_screens_give_the_room_to_the_cut_columns() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        checks = app.screen.query_one(FleetChecksTable)
+        natural, widths = checks.natural_widths(), checks.shown_widths
+        for key in ("node", "check", "target"):
+            assert widths[key] == natural[key], key
+        if "fix" in widths and widths["fix"] > 20:  # Fix only grows once Summary is whole
+            assert widths["summary"] >= natural["summary"]
+
+
+async def test_node_header_shows_the_real_connect_time_and_its_age() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_gpu1(pilot)
+        status = str(app.screen.query_one("#node-status").render())
+        assert "connected 3h 12m ago (handshake 0.04s)" in status
+        assert "connected in" not in status
+
+
+async def test_every_node_key_is_in_the_footer_and_the_keys_panel() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_gpu1(pilot)
+        footer = app.export_screenshot()
+        assert "Wizard" in footer
+        await pilot.press("question_mark")
+        await pilot.pause()
+        panel = app.export_screenshot()
+        assert screen.query("HelpPanel")
+        for words in ("Wizard", "Back", "Tabs"):
+            assert words in panel, words
+        await pilot.press("question_mark", "2")
+        await settle(pilot)
+        footer = app.export_screenshot()
+        for words in ("Logs", "Restart", "Wizard"):
+            assert words in footer, words

@@ -98,10 +98,10 @@ def test_free_width_goes_to_the_cut_columns_most_important_first() -> None:
         Column("fix", "Fix", 20, 3),
     )
     natural = {"status": 6, "target": 30, "summary": 40, "fix": 80}
-    # Summary (priority 0) is made whole first, then Target (1); Fix (3) gets what is left, not the flex
+    # the kept Target is made whole first, then Summary (priority 0); Fix (3) gets what is left, not the flex
     assert widths(columns, 120, natural) == {"status": 6, "target": 30, "summary": 40, "fix": 36}
-    # less room: the tier 0 cut column is served before the tier 1 one
-    assert widths(columns, 90, natural) == {"status": 6, "target": 16, "summary": 40, "fix": 20}
+    # less room: the kept column is served before the others, then priority 0 before priority 3
+    assert widths(columns, 90, natural) == {"status": 6, "target": 30, "summary": 26, "fix": 20}
     # every cell whole: the rest goes to the flex column
     assert widths(columns, 200, natural)["summary"] == 40 + 200 - (6 + 30 + 40 + 80 + 8)
 

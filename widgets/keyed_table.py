@@ -52,8 +52,9 @@ def fit_columns(
     `natural` is how wide each column's widest cell (or its label) is; without it, columns are as wide as
     declared. A column never takes more than its minimum when its cells need less. The `keep` columns
     always show; the others join by priority while their minimum still fits. Then the width left over
-    goes to the columns whose text is cut, by priority tier (within a tier, a cell at a time in turn, so
-    the shortest needs are met first), and what remains after every cell is whole goes to the flex column.
+    goes to the columns whose text is cut: the `keep` ones first (a cut name may make two rows look alike
+    again), then by priority tier; within a tier a cell at a time in turn, so the shortest needs are met
+    first. What remains once every cell is whole goes to the flex column.
     """
     natural = natural or {}
 
@@ -74,8 +75,12 @@ def fit_columns(
             used += need
     free = max(0, width - used)
     shown = [column for column in columns if column.key in sizes]
-    for tier in sorted({column.priority for column in shown}):
-        cut = [c for c in shown if c.priority == tier and natural.get(c.key, 0) > sizes[c.key]]
+    tiers: list[list[Column]] = [[c for c in shown if c.keep]]
+    tiers += [
+        [c for c in shown if not c.keep and c.priority == p] for p in sorted({c.priority for c in shown})
+    ]
+    for tier in tiers:
+        cut = [c for c in tier if natural.get(c.key, 0) > sizes[c.key]]
         while free and cut:
             for column in list(cut):
                 if not free:
