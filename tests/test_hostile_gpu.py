@@ -208,3 +208,18 @@ async def test_garbled_output_is_reported_and_the_stream_lives_on(
     if polled == "error":
         assert one_shot.error is not None
         assert one_shot.error.startswith("unreadable nvidia-smi output: ")
+
+
+async def test_a_stream_that_talks_but_prints_no_rows_is_unreadable_not_silent(
+    ssh_lab: SshLab, hostile_node: LabNode
+) -> None:
+    serve(hostile_node, [f"Something went wrong{OSC_TITLE}"])
+    transport = SSHTransport(lab_node_model(ssh_lab, hostile_node))
+    stream = GpuStream(transport, interval=0.2)
+    try:
+        snapshot = await stream.first(timeout=1.5)
+        assert stream.running
+    finally:
+        await stream.close()
+        await transport.close()
+    assert snapshot.error == "unreadable nvidia-smi output: Something went wrong\\x1b]0;pwned\\x07"

@@ -236,7 +236,7 @@ async def collect_gpus(
     try:
         result = await transport.run(POLL_COMMAND, timeout=timeout)
     except CommandTimeout as exc:
-        return GpuSnapshot(transport.node_name, _now(), "nvidia-smi", "error", error=str(exc))
+        return GpuSnapshot(transport.node_name, _now(), "nvidia-smi", "error", error=clean_line(exc))
     except TransportError:
         raise
     duration = time.monotonic() - started

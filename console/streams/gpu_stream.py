@@ -94,6 +94,7 @@ class GpuStream:
         self._latest: GpuSnapshot | None = None
         self._last_row_at = -1.0  # monotonic
         self._rows: list[str] = []  # the latest sample's rows
+        self._stray: list[str] = []  # lines of the current run that are not rows (an early exit's words)
         self._started_at: float | None = None
         self._answered = asyncio.Event()  # the first sample, or the first failure, is in
         self._kick = asyncio.Event()
@@ -132,6 +133,8 @@ class GpuStream:
                 await asyncio.wait_for(self._answered.wait(), timeout)
         snapshot = self.snapshot()
         if snapshot is None:
+            if self._stray:  # it runs and talks, but prints no rows
+                return self._error(UNREADABLE + clean_line(self._stray[0], limit=300))
             return self._error(f"no GPU data from the nvidia-smi stream within {timeout:g}s")
         return snapshot
 
@@ -141,6 +144,8 @@ class GpuStream:
         now = time.monotonic()
         if latest is None:
             if self._started_at is not None and now - self._started_at > self.stale_after + self.open_timeout:
+                if self._stray:
+                    return self._error(UNREADABLE + clean_line(self._stray[0], limit=300))
                 return self._error("no GPU data from the nvidia-smi stream yet")
             return None
         if latest.status == "ok" and now - self._last_row_at > self.stale_after:
@@ -210,6 +215,7 @@ class GpuStream:
         """
         sampled = False
         output: list[str] = []
+        self._stray = output
         pending: list[str] = []
         last_index = -1
         expected: int | None = None
