@@ -372,7 +372,7 @@ def test_yaml_syntax_error_uses_the_mark_line(lab: Path) -> None:
 def test_tab_indentation_is_a_syntax_error(lab: Path) -> None:
     (found,) = problems(write(lab, "version: 1\nnodes:\n  a:\n\thost: h\n"))
     assert found.startswith("lab.yaml:4: invalid YAML: ")
-    assert "found character '\\t'" in found
+    assert "tab" in found
 
 
 def test_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

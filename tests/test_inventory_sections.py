@@ -88,12 +88,14 @@ def test_section_errors_name_line_and_key(lab: Path) -> None:
     )
     assert found == [
         "lab.yaml:2: prometheus.url: must start with http:// or https://",
+        "lab.yaml:2: prometheus.via: 'nosuch' is not a node of this inventory",  # checked though url is wrong
         "lab.yaml:7: nodes.a.mounts[0].path: must be an absolute path",
         "lab.yaml:7: nodes.a.mounts[0].mode: expected one of ro, rw, got 'rox'",
         "lab.yaml:8: nodes.a.mounts[1].path: missing required key",
         "lab.yaml:10: nodes.a.services[0].port: must be between 1 and 65535",
         "lab.yaml:10: nodes.a.services[0].bind: must be an IP address such as 127.0.0.1, 0.0.0.0 or ::1",
         "lab.yaml:10: nodes.a.services[0].http.expect: must be an HTTP status (100-599)",
+        "lab.yaml:11: nodes.a.services[1].name: duplicate name 's' (same as services[0] on line 10)",
         "lab.yaml:12: nodes.a.docker.sockt: unknown key",
     ]
 
@@ -119,8 +121,10 @@ def test_duplicate_service_names_and_mount_paths(lab: Path) -> None:
               - {name: s, port: 81}
         """,
     )
-    assert "lab.yaml:5: nodes.a.mounts[1].path: duplicate path '/m'" in found
-    assert "lab.yaml:8: nodes.a.services[1].name: duplicate name 's'" in found
+    assert found == [
+        "lab.yaml:5: nodes.a.mounts[1].path: duplicate path '/m' (same as mounts[0] on line 5)",
+        "lab.yaml:8: nodes.a.services[1].name: duplicate name 's' (same as services[0] on line 7)",
+    ]
 
 
 def test_group_settings_merge_between_defaults_and_node(lab: Path) -> None:

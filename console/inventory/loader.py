@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import ipaddress
 import math
 import os
-import re
 import types
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -23,25 +21,13 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from console.wizards.settings import AiStackSettings
+from console.text import clean_line
 
-from .model import (
-    GpuExpectation,
-    HttpProbe,
-    Inventory,
-    MountSpec,
-    Node,
-    PrometheusSettings,
-    ServiceSpec,
-    SSHSettings,
-    StorageSpec,
-    Threshold,
-)
+from .model import Inventory, Node, PrometheusSettings
+from .rules import CHECKS, CONTROL_RE, NODE_NAME_RE, NORMALISE, Check, quote
+from .source import read_document
 
 SUPPORTED_VERSION = 1
-NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_JUMP_RE = re.compile(r"^(?:[^@\s:]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]{1,5}))?$")
 _TOP_KEYS = ("version", "name", "defaults", "groups", "nodes", "prometheus")
 # What `defaults` (every node) and `groups.NAME` (that group's nodes) may set.
 _DEFAULTABLE = (
@@ -60,7 +46,7 @@ _DEFAULTABLE = (
 )
 _TAG = "tag:yaml.org,2002:"
 _INVALID: Any = object()  # stands in for a value that already produced a problem
-Check = Callable[[Any], str | None]
+_KEY_LIMIT = 200  # a key path in a message; node names and keys come from the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,90 +76,7 @@ class InventoryError(Exception):
         return (type(self), (self.path, self.line, self.key, self.message, self.errors))
 
 
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be greater than 0"
-
-
-def _check_host(value: str) -> str | None:
-    if "@" in value:
-        return "must be a host name or address; put the user in ssh.user"
-    if ":" not in value:
-        return None if _HOST_RE.match(value) else "is not a valid host name or address"
-    try:
-        ipaddress.ip_address(value.strip("[]"))  # IPv6 is the only host that may contain ':'
-    except ValueError:
-        return "must be a host name or address; put the port in ssh.port"
-    return None
-
-
-def _octal(value: str) -> str | None:
-    return None if re.fullmatch(r"[0-7]{3,4}", value) else "must be octal, e.g. 775"
-
-
-def _port(value: int) -> str | None:
-    return None if 1 <= value <= 65535 else "must be between 1 and 65535"
-
-
-def _absolute(value: str) -> str | None:
-    return None if value.startswith("/") else "must be an absolute path"
-
-
-def _check_address(value: str) -> str | None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return "must be an IP address such as 127.0.0.1, 0.0.0.0 or ::1"
-    return None
-
-
-def _check_jump(value: str) -> str | None:
-    # Node names are valid host names, so this covers both forms; loops between nodes are checked later.
-    match = _JUMP_RE.match(value)
-    if match and 1 <= int(match["port"] or 22) <= 65535:
-        return None
-    return f"expected an inventory node name or [user@]host[:port], got '{value}'"
-
-
-# Checks on single converted values, so they report the line of the offending key.
-_CHECKS: dict[tuple[type, str], Check] = {
-    (Node, "host"): _check_host,
-    (Node, "refresh"): _positive,
-    (SSHSettings, "port"): lambda v: None if 1 <= v <= 65535 else "must be between 1 and 65535",
-    (SSHSettings, "jump"): _check_jump,
-    (SSHSettings, "connect_timeout"): _positive,
-    (SSHSettings, "command_timeout"): _positive,
-    (SSHSettings, "keepalive_interval"): lambda v: None if v >= 0 else "must be 0 (off) or more",
-    (GpuExpectation, "count"): lambda v: None if v >= 0 else "must be 0 or more",
-    (MountSpec, "path"): lambda v: None if v.startswith("/") else "must be an absolute path",
-    (MountSpec, "timeout"): _positive,
-    (ServiceSpec, "port"): lambda v: None if 1 <= v <= 65535 else "must be between 1 and 65535",
-    (ServiceSpec, "bind"): lambda v: _check_address(v),
-    (HttpProbe, "path"): lambda v: None if v.startswith("/") else "must start with /",
-    (HttpProbe, "expect"): lambda v: None if 100 <= v <= 599 else "must be an HTTP status (100-599)",
-    (HttpProbe, "timeout"): _positive,
-    (PrometheusSettings, "url"): lambda v: (
-        None if v.startswith(("http://", "https://")) else "must start with http:// or https://"
-    ),
-    (PrometheusSettings, "timeout"): _positive,
-    (Node, "power_budget_w"): _positive,
-    (StorageSpec, "path"): lambda v: None if v.startswith("/") else "must be an absolute path",
-    (StorageSpec, "owner"): lambda v: (
-        None if re.fullmatch(r"[0-9]+:[0-9]+", v) else "must be numeric uid:gid, e.g. 1024:1024"
-    ),
-    (StorageSpec, "mode"): _octal,
-    **{(AiStackSettings, f"{name}_port"): _port for name in ("comfy", "ollama", "openwebui")},
-    **{(AiStackSettings, name): _absolute for name in ("nvme_root", "ssd_root", "project_dir")},
-    (AiStackSettings, "comfy_mode"): lambda v: (
-        None if re.fullmatch(r"[0-7]{3,4}", v) else "must be octal, e.g. 775"
-    ),
-    (AiStackSettings, "comfy_uid"): lambda v: None if v >= 0 else "must be 0 or more",
-    (AiStackSettings, "comfy_gid"): lambda v: None if v >= 0 else "must be 0 or more",
-    (AiStackSettings, "first_run_timeout"): _positive,
-    (AiStackSettings, "poll_interval"): _positive,
-}
-
-
-@dataclass
+@dataclass(eq=False)
 class _Partial:
     """The keys one YAML mapping set for dataclass `tp`: converted, not yet merged or defaulted."""
 
@@ -182,6 +85,7 @@ class _Partial:
     key: str
     values: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, tuple[int | None, str]] = field(default_factory=dict)  # field -> (line, key)
+    broken: bool = False  # a required key is missing (already reported): it never builds
 
 
 @functools.cache
@@ -205,12 +109,12 @@ def _describe(node: Any) -> str:
     if not isinstance(node, ScalarNode):
         return "a mapping" if isinstance(node, MappingNode) else "a list"
     kinds = {"null": "null", "bool": "a boolean", "int": "an integer", "float": "a number"}
-    return kinds.get(node.tag.removeprefix(_TAG), f"'{node.value}'")
+    return kinds.get(node.tag.removeprefix(_TAG)) or quote(node.value)
 
 
 def _merge(base: _Partial, over: _Partial) -> _Partial:
     """`over` wins key by key; nested mappings merge recursively and keep the overriding side's line."""
-    out = _Partial(over.tp, over.line, over.key, dict(base.values), dict(base.origins))
+    out = _Partial(over.tp, over.line, over.key, dict(base.values), dict(base.origins), over.broken)
     for name, value in over.values.items():
         old = base.values.get(name)
         out.values[name] = (
@@ -220,23 +124,41 @@ def _merge(base: _Partial, over: _Partial) -> _Partial:
     return out
 
 
-def _build(part: _Partial, base: Any) -> Any:
-    """part.tp built over `base` (an instance, or None for the field defaults); _INVALID if a value is."""
-    kwargs: dict[str, Any] = {}
-    fields = {f.name: f for f in dataclasses.fields(part.tp)}
-    for name, value in part.values.items():
-        if isinstance(value, _Partial):
-            sub = getattr(base, name) if base is not None else None
-            if sub is None and callable(factory := fields[name].default_factory):
-                sub = factory()
-            value = _build(value, sub)
-        elif isinstance(value, tuple) and any(isinstance(item, _Partial) for item in value):
-            value = tuple(_build(item, None) if isinstance(item, _Partial) else item for item in value)
-            value = _INVALID if _INVALID in value else value
-        if value is _INVALID:
+class _Builder:
+    """Builds merged partials into models. A list or list item that many nodes share (it came from `defaults`
+    or a group) is built once and shared: the models are frozen, and building it per node would make a
+    long `defaults.mounts` times many nodes quadratic in the file's size."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[Any, Any]] = {}  # id(source) -> (source, built): the source stays alive
+
+    def build(self, part: _Partial, base: Any) -> Any:
+        """part.tp built over `base` (an instance, or None for the field defaults); _INVALID if a value is."""
+        if part.broken:
             return _INVALID
-        kwargs[name] = value
-    return dataclasses.replace(base, **kwargs) if base is not None else part.tp(**kwargs)
+        kwargs: dict[str, Any] = {}
+        fields = {f.name: f for f in dataclasses.fields(part.tp)}
+        for name, value in part.values.items():
+            if isinstance(value, _Partial):
+                sub = getattr(base, name) if base is not None else None
+                if sub is None and callable(factory := fields[name].default_factory):
+                    sub = factory()
+                value = self.build(value, sub)
+            elif isinstance(value, tuple):
+                value = self.items(value)
+            if value is _INVALID:
+                return _INVALID
+            kwargs[name] = value
+        return dataclasses.replace(base, **kwargs) if base is not None else part.tp(**kwargs)
+
+    def items(self, value: tuple[Any, ...]) -> Any:
+        cached = self._cache.get(id(value))
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        built = tuple(self.build(item, None) if isinstance(item, _Partial) else item for item in value)
+        result = _INVALID if any(item is _INVALID for item in built) else built
+        self._cache[id(value)] = (value, result)
+        return result
 
 
 class _Converter:
@@ -244,24 +166,37 @@ class _Converter:
         self.path = path
         self.problems: list[InventoryProblem] = []
         self._scalars = yaml.constructor.SafeConstructor()
+        self._pairs: dict[int, tuple[MappingNode, list[tuple[str, int, Any]]]] = {}
 
     def problem(self, line: int | None, key: str, message: str) -> None:
+        # Keys and messages quote the file (node names, values): never let its bytes reach a terminal raw.
+        key, message = clean_line(key, limit=_KEY_LIMIT), clean_line(message)
         self.problems.append(InventoryProblem(self.path, line, key, message))
 
-    def pairs(
-        self, node: MappingNode, key: str, seen: frozenset[int] = frozenset()
-    ) -> list[tuple[str, int, Any]]:
-        """(name, line, value node) per key, `<<` merge keys applied; duplicate keys are reported."""
+    def pairs(self, node: MappingNode, key: str) -> list[tuple[str, int, Any]]:
+        """(name, line, value node) per key, `<<` merge keys applied; duplicate keys are reported.
+
+        Memoised per mapping: a merge source used by many mappings is read once (and its problems reported
+        once). The composer refuses documents whose merges expand past its limit, so this stays bounded."""
+        cached = self._pairs.get(id(node))
+        if cached is not None and cached[0] is node:
+            return cached[1]
         own: dict[str, tuple[int, Any]] = {}
         merged: dict[str, tuple[int, Any]] = {}
+        merge_line: int | None = None
         for knode, vnode in node.value:
             line = knode.start_mark.line + 1
             if knode.tag == _TAG + "merge":
+                if merge_line is not None:
+                    self.problem(
+                        line, _join(key, "<<"), f"duplicate key (first defined on line {merge_line})"
+                    )
+                merge_line = merge_line or line
                 for src in vnode.value if isinstance(vnode, SequenceNode) else [vnode]:
-                    if not isinstance(src, MappingNode) or id(src) in seen:
+                    if not isinstance(src, MappingNode):
                         self.problem(line, _join(key, "<<"), "expected a mapping or a list of mappings")
                         continue
-                    for name, sline, value in self.pairs(src, key, seen | {id(node)}):
+                    for name, sline, value in self.pairs(src, key):
                         merged.setdefault(name, (sline, value))  # earlier sources win, as in YAML
             elif not isinstance(knode, ScalarNode) or _is_null(knode):
                 self.problem(line, key, "keys must be strings")
@@ -270,7 +205,9 @@ class _Converter:
                 self.problem(line, _join(key, knode.value), f"duplicate key (first defined on line {first})")
             else:
                 own[knode.value] = (line, vnode)
-        return [(name, line, value) for name, (line, value) in (merged | own).items()]
+        result = [(name, line, value) for name, (line, value) in (merged | own).items()]
+        self._pairs[id(node)] = (node, result)
+        return result
 
     def mapping(
         self, node: Any, tp: type, key: str, line: int | None, allowed: Collection[str] | None = None
@@ -287,12 +224,24 @@ class _Converter:
             elif allowed is not None and name not in allowed:
                 self.problem(kline, sub, "not allowed here")
             else:
-                part.values[name] = self.value(vnode, hints[name], sub, kline, _CHECKS.get((tp, name)))
+                rules = CHECKS.get((tp, name)), NORMALISE.get((tp, name))
+                part.values[name] = self.value(vnode, hints[name], sub, kline, *rules)
                 part.origins[name] = (kline, sub)
         return part
 
-    def value(self, node: Any, hint: Any, key: str, line: int, check: Check | None = None) -> Any:
-        """`node` converted to `hint`, or _INVALID after reporting why it does not fit."""
+    def value(
+        self,
+        node: Any,
+        hint: Any,
+        key: str,
+        line: int,
+        check: Check | None = None,
+        normal: Any = None,
+    ) -> Any:
+        """`node` converted to `hint`, or _INVALID after reporting why it does not fit.
+
+        A list keeps its invalid items as _INVALID, so the checks across items (duplicates) still see the
+        valid ones; building a list with an _INVALID item fails."""
         origin, args = get_origin(hint), get_args(hint)
         if origin in (Union, types.UnionType):
             if _is_null(node) and type(None) in args:
@@ -305,26 +254,27 @@ class _Converter:
             if not isinstance(node, SequenceNode):
                 self.problem(line, key, f"expected a list, got {_describe(node)}")
                 return _INVALID
-            lines = [n.start_mark.line + 1 for n in node.value]
-            items = [self.value(n, args[0], f"{key}[{i}]", lines[i], check) for i, n in enumerate(node.value)]
-            items = [self.complete(item, f"{key}[{i}]", lines[i]) for i, item in enumerate(items)]
-            return _INVALID if _INVALID in items else tuple(items)
+            items = []
+            for i, item in enumerate(node.value):
+                sub, sline = f"{key}[{i}]", item.start_mark.line + 1
+                items.append(self.complete(self.value(item, args[0], sub, sline, check, normal), sub, sline))
+            return tuple(items)
         expected, result = self.scalar(node, hint, origin, args)
         message = f"expected {expected}, got {_describe(node)}" if expected else check and check(result)
         if message:
             self.problem(line, key, message)
             return _INVALID
-        return result
+        return normal(result) if normal else result
 
     def complete(self, value: Any, key: str, line: int | None) -> Any:
         """A list item or top-level section has no defaults under it: its required keys must be set."""
         if not isinstance(value, _Partial):
             return value
-        fields = dataclasses.fields(value.tp)
-        missing = [f.name for f in fields if _required(f) and f.name not in value.values]
-        for name in missing:
-            self.problem(line, _join(key, name), "missing required key")
-        return _INVALID if missing else value
+        for f in dataclasses.fields(value.tp):
+            if _required(f) and f.name not in value.values:
+                self.problem(line, _join(key, f.name), "missing required key")
+                value.broken = True
+        return value
 
     def scalar(self, node: Any, hint: Any, origin: Any, args: tuple[Any, ...]) -> tuple[str, Any]:
         """("", converted value), or (what was expected, None) on a mismatch."""
@@ -334,8 +284,11 @@ class _Converter:
             return ("", node.value) if ok else ("one of " + ", ".join(map(str, args)), None)
         if hint is str:
             # Numbers are taken as written (`model: 4090`, `user: 0755`); null and booleans are mistakes.
-            ok = tag not in ("", "null", "bool") and str(node.value).strip() != ""
-            return ("", str(node.value)) if ok else ("a non-empty string", None)
+            if tag in ("", "null", "bool") or str(node.value).strip() == "":
+                return ("a non-empty string", None)
+            if CONTROL_RE.search(node.value):  # "gpu1\n", an escape sequence: never a name, path or host
+                return ("a string without control characters or line breaks", None)
+            return ("", str(node.value))
         wanted = {bool: ("bool",), int: ("int",), float: ("int", "float")}[hint]
         if tag not in wanted:
             return ({bool: "true or false", int: "an integer", float: "a number"}[hint], None)
@@ -346,31 +299,19 @@ class _Converter:
         return ("", result)
 
 
-def _read(conv: _Converter, path: str) -> Any:
-    """The composed YAML root node (None for an empty file); problems are reported on `conv`."""
-    try:
-        return yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except FileNotFoundError:
-        conv.problem(None, "", "file not found")
-    except UnicodeDecodeError:
-        conv.problem(None, "", "file is not valid UTF-8")
-    except OSError as exc:
-        conv.problem(None, "", f"cannot read file: {exc.strerror or exc}")
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        detail = ", ".join(s for s in (exc.context, exc.problem) if s)  # PyYAML's own order
-        conv.problem(mark.line + 1 if mark else None, "", f"invalid YAML: {detail}")
-    except yaml.YAMLError as exc:
-        conv.problem(None, "", f"invalid YAML: {exc}")
-    return None
-
-
 def load_inventory(path: str | os.PathLike[str]) -> Inventory:
-    """Read, validate and merge an inventory file; raise InventoryError listing every problem."""
+    """Read, validate and merge an inventory file; raise InventoryError listing every problem.
+
+    Every problem is found in one pass: structure, values, cross-references (`prometheus.via`, jumps),
+    thresholds, loops and duplicates are all checked even where other parts of the same node are wrong."""
     shown = os.fspath(path)
     conv = _Converter(shown)
-    root = _read(conv, shown)
-    inventory = None if conv.problems else _convert(conv, root, shown)
+    root, refused = read_document(shown)
+    inventory = None
+    if refused is not None:
+        conv.problem(refused.line, "", refused.message)
+    else:
+        inventory = _convert(conv, root, shown)
     if inventory is None or conv.problems:
         problems = sorted(dict.fromkeys(conv.problems), key=lambda p: p.line or 0)  # deduplicated
         first = problems[0]
@@ -395,7 +336,7 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         got = _describe(version[1])
         conv.problem(version[0], "version", f"expected the integer {SUPPORTED_VERSION}, got {got}")
     elif version[1].value != str(SUPPORTED_VERSION):
-        message = f"unsupported version {version[1].value} (this release reads version {SUPPORTED_VERSION})"
+        message = f"unsupported version {quote(version[1].value)[1:-1]} (this release reads version 1)"
         conv.problem(version[0], "version", message)
     name = conv.value(top["name"][1], str, "name", top["name"][0]) if "name" in top else Path(path).stem
     defaults = _Partial(Node, None, "defaults")
@@ -403,22 +344,21 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         line, vnode = top["defaults"]
         defaults = conv.mapping(vnode, Node, "defaults", line, _DEFAULTABLE) or defaults
     groups = _convert_groups(conv, top.get("groups"))
-    nodes = _convert_nodes(conv, top.get("nodes"), defaults, groups)
+    nodes, names = _convert_nodes(conv, top.get("nodes"), defaults, groups)
     prometheus = None
     if "prometheus" in top:
         line, vnode = top["prometheus"]
-        hint = PrometheusSettings | None
-        partial = conv.complete(conv.value(vnode, hint, "prometheus", line), "prometheus", line)
-        prometheus = _build(partial, None) if isinstance(partial, _Partial) else partial
-        via = prometheus.via if isinstance(prometheus, PrometheusSettings) else None
-        names = (
-            [k.value for k, _ in top["nodes"][1].value]
-            if "nodes" in top and isinstance(top["nodes"][1], MappingNode)
-            else []
+        partial = conv.complete(
+            conv.value(vnode, PrometheusSettings | None, "prometheus", line), "prometheus", line
         )
-        if via is not None and via not in names:
-            conv.problem(line, "prometheus.via", f"'{via}' is not a node of this inventory")
-    if not nodes or prometheus is _INVALID:
+        if isinstance(partial, _Partial):
+            via = partial.values.get("via")
+            if isinstance(via, str) and via not in names:
+                conv.problem(line, "prometheus.via", f"{quote(via)} is not a node of this inventory")
+            prometheus = _Builder().build(partial, None)
+        else:
+            prometheus = partial
+    if not nodes or prometheus is _INVALID or name is _INVALID:
         return None
     return Inventory(name=name, path=path, nodes=nodes, prometheus=prometheus)
 
@@ -442,19 +382,24 @@ def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str
 
 def _convert_nodes(
     conv: _Converter, entry: tuple[int, Any] | None, defaults: _Partial, groups: dict[str, _Partial]
-) -> tuple[Node, ...]:
+) -> tuple[tuple[Node, ...], frozenset[str]]:
+    """The nodes that built, and the names of every node in the file (built or not) for cross-references."""
     if entry is None:
         conv.problem(None, "nodes", "missing required key (a mapping of node name to node)")
-        return ()
+        return (), frozenset()
     if not isinstance(entry[1], MappingNode) or not entry[1].value:
         got = "an empty mapping" if isinstance(entry[1], MappingNode) else _describe(entry[1])
         conv.problem(entry[0], "nodes", f"expected a mapping of node name to node, got {got}")
-        return ()
-    built: dict[str, tuple[Node, _Partial]] = {}
+        return (), frozenset()
+    builder = _Builder()
+    built: list[Node] = []
+    merged_all: dict[str, _Partial] = {}
+    names: set[str] = set()
     body_keys = [name for name in _hints(Node) if name != "name"]  # the name is the node's key
     for name, line, vnode in conv.pairs(entry[1], "nodes"):
         key = f"nodes.{name}"
-        if not NODE_NAME_RE.match(name):
+        names.add(name)
+        if not NODE_NAME_RE.fullmatch(name):
             conv.problem(line, key, "node names must start with a letter or digit and use only A-Za-z0-9_.-")
         part = conv.mapping(vnode, Node, key, line, body_keys)
         if part is None:
@@ -465,6 +410,7 @@ def _convert_nodes(
             if group in groups:  # defaults, then each group in the node's order, then the node itself
                 merged = _merge(merged, groups[group])
         merged = _merge(merged, part)
+        merged_all[name] = merged
         transport = merged.values.get("transport", "ssh")
         if "host" not in merged.values:
             if transport == "ssh":
@@ -472,45 +418,89 @@ def _convert_nodes(
                 continue
             merged.values["host"] = "localhost" if transport == "local" else _INVALID
         merged.values["name"] = name
-        node = _build(merged, None)
+        node = builder.build(merged, None)
         if node is not _INVALID:
-            built[name] = (node, merged)
-    _check_nodes(conv, built)
-    return tuple(node for node, _ in built.values())
+            built.append(node)
+    _check_nodes(conv, merged_all)
+    return tuple(built), frozenset(names)
 
 
-def _check_nodes(conv: _Converter, built: dict[str, tuple[Node, _Partial]]) -> None:
-    """Checks that need the merged node: warn <= crit, and jump chains that loop back."""
-    for name, (node, merged) in built.items():
-        thresholds = merged.values.get("thresholds")
-        for f in dataclasses.fields(node.thresholds):
-            limit = getattr(node.thresholds, f.name)
-            bad = isinstance(limit, Threshold) and limit.warn > limit.crit
-            if bad and isinstance(thresholds, _Partial) and f.name in thresholds.origins:
-                line, key = thresholds.origins[f.name]  # the mapping that set them, node or defaults
-                conv.problem(line, key, f"warn ({limit.warn:g}) must not be above crit ({limit.crit:g})")
-        for section, attr in (("services", "name"), ("mounts", "path")):
-            seen: set[str] = set()
-            items = merged.values.get(section) or ()
-            for index, item in enumerate(getattr(node, section)):
-                value = getattr(item, attr)
-                if value in seen:
-                    line = (
-                        items[index].line
-                        if index < len(items) and isinstance(items[index], _Partial)
-                        else None
-                    )
-                    conv.problem(
-                        line, f"nodes.{name}.{section}[{index}].{attr}", f"duplicate {attr} '{value}'"
-                    )
-                seen.add(value)
-        chain = [name]
-        while (hop := built[chain[-1]][0].ssh.jump) in built and hop not in chain[1:]:
-            chain.append(hop)
-            if hop == name:
-                ssh = merged.values.get("ssh")
-                line, where = ssh.origins["jump"] if isinstance(ssh, _Partial) else (None, "")
-                inherited = "" if where.startswith(f"nodes.{name}.") else f" (inherited from {where})"
-                message = f"jump chain loops: {' -> '.join(chain)}{inherited}"
-                conv.problem(line, f"nodes.{name}.ssh.jump", message)
-                break
+def _check_nodes(conv: _Converter, merged: dict[str, _Partial]) -> None:
+    """Checks that need the merged node, run on every node that parsed, whether or not it built."""
+    checked: dict[int, tuple[Any, ...]] = {}  # lists shared through defaults or a group are checked once
+    for part in merged.values():
+        _check_thresholds(conv, part)
+        for section, attr in (("services", "name"), ("mounts", "path"), ("storage", "path"), ("scratch", "")):
+            items = part.values.get(section)
+            if isinstance(items, tuple) and id(items) not in checked:
+                checked[id(items)] = items
+                _check_unique(conv, items, attr, part.origins[section])
+    _check_jumps(conv, merged)
+
+
+def _check_thresholds(conv: _Converter, part: _Partial) -> None:
+    thresholds = part.values.get("thresholds")
+    if not isinstance(thresholds, _Partial):
+        return
+    model = thresholds.tp()  # the built-in levels under whatever the file set
+    for name, level in thresholds.values.items():
+        if not isinstance(level, _Partial):
+            continue
+        default = getattr(model, name)
+        warn = level.values.get("warn", default.warn)
+        crit = level.values.get("crit", default.crit)
+        if warn is not _INVALID and crit is not _INVALID and warn > crit:
+            line, key = thresholds.origins[name]  # the mapping that set them, node, group or defaults
+            conv.problem(line, key, f"warn ({warn:g}) must not be above crit ({crit:g})")
+
+
+def _check_unique(
+    conv: _Converter, items: tuple[Any, ...], attr: str, origin: tuple[int | None, str]
+) -> None:
+    """Report items of one list with the same `attr` (or the same value, for a list of strings)."""
+    first: dict[str, tuple[int | None, str]] = {}  # value -> (line, item) of its first use
+    for index, item in enumerate(items):
+        if isinstance(item, _Partial):
+            value, line, where = item.values.get(attr), item.line, item.key
+        else:
+            value, line, where = item, origin[0], f"{origin[1]}[{index}]"
+        if not isinstance(value, str):
+            continue  # invalid or missing: already reported
+        if value not in first:
+            first[value] = (line, where.rsplit(".", 1)[-1])
+            continue
+        then, at = first[value]
+        what = f"duplicate {attr}" if attr else "duplicate"
+        conv.problem(line, _join(where, attr), f"{what} {quote(value)} (same as {at} on line {then})")
+
+
+def _check_jumps(conv: _Converter, merged: dict[str, _Partial]) -> None:
+    """Every node on a loop of `ssh.jump` between inventory nodes, found in linear time."""
+    jumps: dict[str, str] = {}
+    for name, part in merged.items():
+        ssh = part.values.get("ssh")
+        hop = ssh.values.get("jump") if isinstance(ssh, _Partial) else None
+        if isinstance(hop, str) and hop in merged:
+            jumps[name] = hop
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
+    for start in jumps:
+        path: list[str] = []
+        node: str | None = start
+        while node is not None and node not in state:
+            state[node] = 1
+            path.append(node)
+            node = jumps.get(node)
+        if node is not None and state[node] == 1:  # walked back into this path: a loop
+            loop = path[path.index(node) :]
+            for i, member in enumerate(loop):
+                _report_loop(conv, member, [*loop[i:], *loop[:i], member], merged[member])
+        for visited in path:
+            state[visited] = 2
+
+
+def _report_loop(conv: _Converter, name: str, chain: list[str], part: _Partial) -> None:
+    ssh = part.values["ssh"]
+    line, where = ssh.origins["jump"]
+    inherited = "" if where.startswith(f"nodes.{name}.") else f" (inherited from {where})"
+    shown = chain if len(chain) <= 8 else [*chain[:4], f"… {len(chain) - 6} more …", *chain[-2:]]
+    conv.problem(line, f"nodes.{name}.ssh.jump", f"jump chain loops: {' -> '.join(shown)}{inherited}")
