@@ -23,6 +23,7 @@ from console.session import ConsoleSession
 from screens.app import OpsConsoleApp
 from screens.promql import PromQLScreen
 from tests.lab.prometheus import PrometheusLab
+from widgets.plot import render_plot
 from widgets.prom_tables import AlertsTable, InstantTable, TargetsTable
 from widgets.promql_input import Context, HistoryInput, PromQLCompleter, context_at, promql_string
 
@@ -270,3 +271,14 @@ async def test_completion_and_result_types_on_the_real_prometheus(prometheus_lab
         await pilot.press(*"scalar(sum(up))", "enter")
         await until(pilot, lambda: "·  scalar  ·" in plain(app, "#promql-status"), 15)
         assert table.get_row_at(0)[0].plain == "scalar"
+
+
+def test_graph_legend_is_plain_text_and_nan_points_are_gaps() -> None:
+    nan = float("nan")
+    points = [(0.0, 1.0), (30.0, nan), (60.0, 2.0), (90.0, float("inf"))]
+    drawn = render_plot([(HOSTILE, points), ("only NaN", [(0.0, nan)])], 0.0, 90.0, 100, 12).plain
+    assert "\x1b" not in drawn
+    assert "\x07" not in drawn
+    legend = drawn.split("\n")[-1]
+    assert "\\x1b]52;c;cm0=\\x07[/]x[@click=app.quit]y\\x1b[2J\\nforged" in legend  # one line, literal
+    assert "only NaN" not in legend  # a series with no number to draw is not in the legend
