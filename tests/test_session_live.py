@@ -178,3 +178,53 @@ async def test_fleet_problems_unknown_when_prometheus_cannot_be_asked(
     assert problems is not None
     assert problems.count is None
     assert problems.error == f"Prometheus at {url} unreachable: connection refused"
+
+
+TUI_QUIT_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from console.inventory import load_inventory
+    from console.session import ConsoleSession
+    from screens.app import OpsConsoleApp
+
+    pressed = []
+
+    async def operator(pilot) -> None:
+        await pilot.pause(2.5)  # the fleet screen has asked Prometheus; the server holds the request
+        pressed.append(time.monotonic())
+        print(f"pressed {time.time()}", flush=True)
+        await pilot.press("q")
+
+    app = OpsConsoleApp(ConsoleSession.live(load_inventory(sys.argv[1])), cursor_blink=False)
+    app.run(headless=True, auto_pilot=operator)
+    print(f"quit {time.monotonic() - pressed[0]:.2f}", flush=True)
+    """
+)
+
+
+def test_the_tui_quits_at_once_while_prometheus_hangs(
+    ssh_lab: SshLab, gpu_node: LabNode, tmp_path: Path
+) -> None:
+    server = MisbehavingHttp("trickle")
+    try:
+        inventory = write_inventory(
+            ssh_lab, gpu_node, tmp_path, prometheus=f"{{url: '{server.url}', via: gpu1, timeout: 30}}"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", TUI_QUIT_SCRIPT, str(inventory)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        ended = time.time()
+        connections = server.connections
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert connections >= 1  # the fleet screen's Prometheus request was in flight
+    # From `q` to the app's return, and to the process's end (no thread left to join): a second or so.
+    words = done.stdout.split()
+    assert words[0] == "pressed", done.stdout
+    assert float(words[-1]) < 2.0, done.stdout
+    assert ended - float(words[1]) < 3.0, done.stdout
