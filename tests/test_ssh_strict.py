@@ -19,8 +19,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from console.inventory.model import Node
-from console.transport import HostKeyError, SSHTransport
+from console.inventory.model import Inventory, Node
+from console.transport import HostKeyError, SSHTransport, transports_for
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
 
@@ -160,6 +160,31 @@ async def test_proxyjump_from_ssh_config_is_verified_like_the_node(
     with pytest.raises(HostKeyError, match=rf"behind: via jump host {jump}: host key does NOT match"):
         await transport.connect()
     await transport.close()
+
+
+async def test_nodes_behind_the_same_text_jump_share_one_connection_to_it(
+    ssh_lab: SshLab, gpu_node: LabNode, plain_node: LabNode
+) -> None:
+    spec = f"{ssh_lab.user}@{gpu_node.host}:{gpu_node.port}"
+    first = replace(lab_node_model(ssh_lab, plain_node, ssh={"jump": spec}), name="behind-a")
+    second = replace(first, name="behind-b")
+    transports = transports_for(Inventory("lab", "lab.yaml", (first, second)))
+    a, b = transports["behind-a"], transports["behind-b"]
+    assert isinstance(a, SSHTransport)
+    assert isinstance(b, SSHTransport)
+    assert a.jump is not None
+    assert a.jump is b.jump
+    hop = a.jump
+    try:
+        assert [(await t.run("echo ok")).stdout for t in (a, b)] == ["ok\n", "ok\n"]
+        await a.close()
+        assert hop.connected  # b still goes through it
+        assert (await b.run("echo still")).stdout == "still\n"
+        await b.close()
+        assert not hop.connected  # closed with the last node that used it
+    finally:
+        for transport in (a, b, hop):
+            await transport.close()
 
 
 # -- agent forwarding ----------------------------------------------------------------------------------------

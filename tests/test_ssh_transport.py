@@ -11,7 +11,14 @@ import pytest
 
 from console.collectors.gpu import collect_gpus
 from console.inventory.model import Node
-from console.transport import CommandTimeout, ConnectError, HostKeyError, LocalTransport, SSHTransport
+from console.transport import (
+    CommandTimeout,
+    ConnectError,
+    HostKeyError,
+    LocalTransport,
+    SSHTransport,
+    TransportError,
+)
 from console.transport.readonly import ReadOnlyTransport
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
@@ -237,3 +244,17 @@ def test_local_transport_has_no_handshake() -> None:
     local = LocalTransport("here")
     assert (local.connect_seconds, local.connected_at) == (None, None)
     assert ReadOnlyTransport(local).connect_seconds is None
+
+
+async def test_a_command_with_a_nul_is_refused_before_it_reaches_sshd(
+    ssh_lab: SshLab, gpu_node: LabNode
+) -> None:
+    # sshd runs the command as a C string: `echo a\0; touch x` would run as `echo a`, not what was judged.
+    transport = SSHTransport(lab_node(ssh_lab, gpu_node))
+    try:
+        with pytest.raises(TransportError, match="NUL"):
+            await transport.run("echo a\0; echo b")
+        with pytest.raises(TransportError, match="NUL"):
+            await transport.open_stream("echo a\0")
+    finally:
+        await transport.close()

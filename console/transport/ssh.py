@@ -81,6 +81,7 @@ class SSHTransport:
         self._jump = jump
         self._label = label
         self._own_hops: dict[str, list[SSHTransport]] = {}  # jump spec -> its hops, first to last
+        self._riders: set[int] = set()  # a shared text-jump hop: the transports connected through it
         self._max_sessions = max_sessions
         self._budget = ChannelBudget(max_sessions)
         self._lingering: set[asyncio.Task[None]] = set()
@@ -223,6 +224,7 @@ class SSHTransport:
                 jump = self._hops(spec)[-1]
         if jump is None:
             return None
+        jump._riders.add(id(self))
         try:
             return await jump.connection()
         except ConnectError as exc:  # keep the kind (HostKeyError): say which node it was on the way to
@@ -439,6 +441,13 @@ class SSHTransport:
         hops, self._own_hops = [hop for made in self._own_hops.values() for hop in made], {}
         for hop in reversed(hops):  # the last hop rides on the one before it
             await hop.close()
+        jump = self._jump
+        if jump is not None and jump._label is not None and id(self) in jump._riders:
+            # A text-jump hop shared by transports_for: closed with the last node that went through it
+            # (an inventory node used as a jump is a node of its own, closed with the others).
+            jump._riders.discard(id(self))
+            if not jump._riders:
+                await jump.close()
 
 
 # OpenSSH refuses a session beyond MaxSessions with code 2 ("open failed"); others may use 1 or 4.
