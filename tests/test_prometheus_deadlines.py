@@ -42,7 +42,8 @@ class MisbehavingHttp:
     """An HTTP server on 127.0.0.1 that never gives a usable answer, in one of three ways.
 
     silent: accepts and never sends a byte. trickle: sends a valid-looking answer one byte every
-    `trickle_every` seconds. endless: sends 200 headers, then a JSON body as fast as the socket takes it, forever.
+    `trickle_every` seconds. endless: sends 200 headers, then a JSON body as fast as the socket takes it,
+    forever.
     """
 
     def __init__(self, mode: Mode, *, trickle_every: float = 2.0) -> None:
@@ -209,3 +210,31 @@ async def test_a_request_in_flight_is_cancelled_at_once(bad_prometheus: Misbehav
         with pytest.raises(asyncio.CancelledError):
             await task
         assert time.monotonic() - started < 0.5
+
+
+NO_THREAD_HOLDS_SCRIPT = """
+import asyncio, time
+from console.checkmode import run_bounded
+
+async def main() -> str:
+    # A blocking call that cannot be cancelled (a statfs on a hung mount, a DNS lookup that never returns),
+    # given up on after 0.5 s as a deadline would.
+    try:
+        await asyncio.wait_for(asyncio.to_thread(time.sleep, 60), 0.5)
+    except TimeoutError:
+        return "gave up"
+    return "slept"
+
+print(run_bounded(main()), flush=True)
+"""
+
+
+def test_no_thread_left_behind_holds_the_process() -> None:
+    # asyncio.run() would join the sleeping thread at its end, and the interpreter again at exit: 60 s.
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", NO_THREAD_HOLDS_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=90
+    )
+    wall = time.monotonic() - started
+    assert (done.returncode, done.stdout, done.stderr) == (0, "gave up\n", "")
+    assert wall < 0.5 + SLACK_S
