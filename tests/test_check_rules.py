@@ -139,6 +139,8 @@ def test_reachable_says_the_real_handshake_time_and_the_connection_age() -> None
     assert by_check(evaluate(node, handshake))["ssh.reachable"].summary == "connected in 0.12s, up 3m"
     day = replace(handshake, connected_at=AT - timedelta(days=1, hours=2, minutes=9))
     assert by_check(evaluate(node, day))["ssh.reachable"].summary == "connected in 0.12s, up 1d 2h"
+    fresh = replace(handshake, connected_at=AT - timedelta(seconds=0.4))  # one --check run's own connection
+    assert by_check(evaluate(node, fresh))["ssh.reachable"].summary == "connected in 0.12s"
     no_age = replace(handshake, connected_at=None)
     assert by_check(evaluate(node, no_age))["ssh.reachable"].summary == "connected in 0.12s"
     unknown = NodeSnapshot("gpu1", AT, True)

@@ -65,7 +65,8 @@ def reachable_summary(node: Node, snapshot: NodeSnapshot) -> str:
             up = (snapshot.taken_at - snapshot.connected_at).total_seconds()
         except TypeError:  # one naive, one aware datetime: no age rather than a wrong one
             return summary
-        summary += f", up {_age(up)}"
+        if up >= 1:  # a connection made for this very poll (every --check run) has no age worth saying
+            summary += f", up {_age(up)}"
     return summary
 
 
