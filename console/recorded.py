@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from console.actions import ActionResult, AuditLog
+from console.actions.logs import LogEvent, LogLine, LogQuery, LogStatus
 from console.collectors.prometheus import (
     AlertInfo,
     InstantResult,
@@ -195,6 +196,23 @@ class RecordedActions:
         for line in self.follow.get((node.name, container), ()):
             await asyncio.sleep(0)
             yield line
+        await asyncio.Event().wait()  # a quiet container: nothing more until the reader stops
+
+    async def stream_logs(self, node: Node, container: str, query: LogQuery) -> AsyncIterator[LogEvent]:
+        """The recorded lines as the live stream's events (times at `clock()`; `since` is not applied)."""
+        yield LogStatus("connecting", f"connecting to {node.name}…")
+        recorded = self.logs.get((node.name, container), ())
+        tail = recorded if query.tail is None else recorded[-query.tail :] if query.tail else ()
+        if query.follow:
+            yield LogStatus("following", query.describe().removesuffix(", following"))
+        for line in tail:
+            yield LogLine(line, time=self.clock())
+        if not query.follow:
+            yield LogStatus("ended", f"{len(tail)} lines")
+            return
+        for line in self.follow.get((node.name, container), ()):
+            await asyncio.sleep(0)
+            yield LogLine(line, time=self.clock())
         await asyncio.Event().wait()  # a quiet container: nothing more until the reader stops
 
     async def restart(self, node: Node, container: str, audit: AuditLog) -> ActionResult:

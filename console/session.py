@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from console.actions import ActionError, ActionResult, AuditLog, require_confirmation
 from console.actions import docker as docker_actions
+from console.actions.logs import LogEvent, LogQuery, stream_logs
 from console.checks.model import CheckResult
 from console.checks.prometheus_rules import evaluate_prometheus, prometheus_node
 from console.checks.rules import evaluate
@@ -97,6 +98,8 @@ class NodeActions(Protocol):
         self, node: Node, container: str, lines: int, follow: bool, audit: AuditLog | None
     ) -> AsyncIterator[str]: ...
 
+    def stream_logs(self, node: Node, container: str, query: LogQuery) -> AsyncIterator[LogEvent]: ...
+
     async def restart(self, node: Node, container: str, audit: AuditLog) -> ActionResult: ...
 
 
@@ -145,6 +148,9 @@ class LiveActions:
     ) -> AsyncIterator[str]:
         transport = self._transport(node)
         return docker_actions.tail_logs(transport, node, container, lines, follow, audit=audit)
+
+    def stream_logs(self, node: Node, container: str, query: LogQuery) -> AsyncIterator[LogEvent]:
+        return stream_logs(self._transport(node), node, container, query)
 
     async def restart(self, node: Node, container: str, audit: AuditLog) -> ActionResult:
         return await docker_actions.restart_container(
@@ -367,6 +373,13 @@ class ConsoleSession:
     ) -> AsyncIterator[str]:
         """The container's last `lines` lines, then (with follow) new ones until the iterator is closed."""
         return self._actions().tail_logs(node, container, lines, follow, self.audit)
+
+    def stream_logs(
+        self, node: Node, container: str, query: LogQuery | None = None
+    ) -> AsyncIterator[LogEvent]:
+        """The log view's stream (console/actions/logs.py): LogStatus and LogLine events, Docker's
+        timestamps, tail/since, a follow that reconnects across restarts. Closing it closes the stream."""
+        return self._actions().stream_logs(node, container, query or LogQuery())
 
     async def restart_container(self, node: Node, container: str, *, confirmed: bool = False) -> ActionResult:
         """Restart a container: nothing happens without confirmed=True (NotConfirmed); always audited."""

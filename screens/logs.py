@@ -11,7 +11,6 @@ container cannot flood the message queue.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
 from console.actions import ActionError
-from console.actions.logs import TAIL_CHOICES, LogEvent, LogLine, LogQuery, LogStatus
+from console.actions.logs import TAIL_CHOICES, LogLine, LogQuery, LogStatus
 from console.inventory.model import Node
 from console.text import clean_line
 from screens.base import ConsoleScreen
@@ -32,7 +31,6 @@ from widgets.log_view import MAX_LINES, LogView
 
 SINCE_CHOICES: tuple[float | None, ...] = (None, 600.0, 3600.0, 86400.0)  # seconds back; None: any time
 _SINCE_NAMES = {None: "any time", 600.0: "10m", 3600.0: "1h", 86400.0: "24h"}
-StreamOpener = Callable[[Node, str, LogQuery], AsyncIterator[LogEvent]]
 
 
 def stamp_text(when: datetime | None) -> str | None:
@@ -108,27 +106,19 @@ class LogScreen(ConsoleScreen):
         self._generation += 1
         self.follow(self._generation)
 
-    def _open(self, query: LogQuery) -> AsyncIterator[LogEvent | str]:
-        opener: StreamOpener | None = getattr(self.session, "stream_logs", None)
-        if opener is not None:
-            return opener(self.node, self.container, query)
-        # a session without the event stream: plain lines, no statuses (the screen derives what it can)
-        lines = 1_000_000 if query.tail is None else query.tail
-        return self.session.tail_logs(self.node, self.container, lines=lines, follow=True)
-
     @work(group="logs", exclusive=True, exit_on_error=False)
     async def follow(self, generation: int) -> None:
         try:
-            stream = self._open(self.log_query)
+            stream = self.session.stream_logs(self.node, self.container, self.log_query)
             try:
                 async for event in stream:
                     if isinstance(event, LogStatus):
                         self.post_message(LogStateChanged(event, generation))
                         continue
-                    self._buffer.append(event if isinstance(event, LogLine) else LogLine(event))
+                    self._buffer.append(event)
                     self.post_message(LogLinesArrived())
             finally:
-                aclose = getattr(stream, "aclose", None)
+                aclose = getattr(stream, "aclose", None)  # an async generator: close the stream now
                 if aclose is not None:
                     await aclose()
         except ActionError as exc:
@@ -141,8 +131,6 @@ class LogScreen(ConsoleScreen):
         if not lines:
             return
         self.received += len(lines)
-        if self.status.state == "connecting":  # a session without statuses: lines mean it is following
-            self.status = LogStatus("following", "following")
         self.query_one(LogView).add_lines(
             [line.text for line in lines], [stamp_text(line.time) for line in lines]
         )

@@ -80,12 +80,12 @@ class LogsApp(OpsConsoleApp):
     def __init__(self, logs: ScriptedLogs, **screen_options: object) -> None:
         fleet = recorded_fleet()
         session = fleet.session()
-        session.stream_logs = logs  # type: ignore[attr-defined]
+        session.stream_logs = logs  # type: ignore[method-assign,assignment]
         super().__init__(session, cursor_blink=False, batch_window_s=0)
         self.node = fleet.inventory.nodes[0]
         self.screen_options = screen_options
 
-    def on_mount(self, event: Mount) -> None:
+    def on_mount(self, event: Mount) -> None:  # type: ignore[override]
         event.prevent_default()  # not the fleet screen
         self.push_screen(LogScreen(self.node, "comfyui", **screen_options_of(self)))
 

@@ -17,7 +17,6 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 import screens.app
-from console.actions.logs import LogQuery, stream_logs
 from console.inventory.model import DockerSettings, Inventory, Node
 from console.session import ConsoleSession
 from screens.app import OpsConsoleApp
@@ -38,7 +37,7 @@ class LabLogsApp(OpsConsoleApp):
         super().__init__(session, cursor_blink=False, batch_window_s=0)
         self.node, self.container = node, container
 
-    def on_mount(self, event: Mount) -> None:
+    def on_mount(self, event: Mount) -> None:  # type: ignore[override]
         event.prevent_default()
         self.push_screen(LogScreen(self.node, self.container))
 
@@ -67,13 +66,6 @@ async def test_log_view_on_the_real_dockerd(
     try:
         node = lab_node_model(ssh_lab, plain_node, docker=DockerSettings(socket=docker_lab.socket))
         session = ConsoleSession.live(Inventory("lab", "lab", (node,), None))
-        if not hasattr(session, "stream_logs"):  # until the session offers the event stream itself
-            transport = session.transports[node.name]
-
-            def opener(node: Node, container: str, query: LogQuery):  # type: ignore[no-untyped-def]
-                return stream_logs(transport, node, container, query, poll_s=0.2)
-
-            session.stream_logs = opener  # type: ignore[attr-defined]
         app = LabLogsApp(session, node, name)
         async with app.run_test(size=(160, 30)) as pilot:
             view = app.screen.query_one(LogView)

@@ -35,7 +35,7 @@ class PromQLApp(OpsConsoleApp):
 
     CSS_PATH = str(Path(screens.app.__file__).with_name("console.tcss"))
 
-    def on_mount(self, event: Mount) -> None:
+    def on_mount(self, event: Mount) -> None:  # type: ignore[override]
         event.prevent_default()
         self.push_screen(PromQLScreen())
 
