@@ -80,7 +80,7 @@ def public_dir() -> Iterator[Path]:
 async def test_a_real_hostile_mount_line_spoils_nothing_else(
     ssh_lab: SshLab, ns_node: LabNode, public_dir: Path
 ) -> None:
-    odd, good = public_dir / ("a\rb\u2028c" + OSC_TITLE), public_dir / "good"
+    odd, good = public_dir / ("a\rb\u2028c\nd" + OSC_TITLE), public_dir / "good"  # \n: the kernel's \012
     odd.mkdir()
     good.mkdir()
     for source, target in ((f"evil{HOSTILE}", odd), ("scratch", good)):
@@ -98,7 +98,7 @@ async def test_a_real_hostile_mount_line_spoils_nothing_else(
     assert (good_status.present, good_status.fstype_ok, good_status.responsive) == (True, True, "ok")
     assert (odd_status.present, odd_status.fstype_ok, odd_status.responsive) == (True, True, "ok")
     assert odd_status.entry is not None
-    assert odd_status.entry.mount_point == str(public_dir) + "/a\\x0db\\u2028c\\x1b]0;pwned\\x07"
+    assert odd_status.entry.mount_point == str(public_dir) + "/a\\x0db\\u2028c\\nd\\x1b]0;pwned\\x07"
     assert odd_status.entry.source.startswith("evil\\x1b]0;pwned\\x07")
     assert_clean([status.entry for status in snapshot.mounts])
 
@@ -163,3 +163,36 @@ async def test_a_state_directory_that_is_not_the_users_alone_is_reported(
     responsive, detail = await probe_root(ssh_lab, plain_node, str(state))
     assert responsive is None  # no verdict from a directory we cannot trust
     assert detail == f"probe state directory unusable: {state} {why}"
+
+
+async def test_a_garbled_line_hides_only_the_mount_it_names(ssh_lab: SshLab) -> None:
+    """A node whose `cat` adds a garbled line to its real mount table (a stand-in first on the PATH)."""
+    node = ssh_lab.start_node("mounts-garbled", gpu_capture=None)
+    cat = node.bin_dir / "cat"
+    cat.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = /proc/self/mountinfo ]; then\n'
+        "  /bin/cat /proc/self/mountinfo\n"
+        f"  printf '%s\\n' '40 25 0:99 / /mnt/garbled rw nfs4 atlas:/x{WIPE} rw'\n"
+        "  exit 0\n"
+        "fi\n"
+        'exec /bin/cat "$@"\n'
+    )
+    cat.chmod(0o755)
+    specs = (MountSpec("/"), MountSpec("/mnt/garbled", "atlas:/x"))
+    transport = SSHTransport(lab_node_model(ssh_lab, node, mounts=specs))
+    try:
+        snapshot = await collect_mounts(transport, specs)
+    finally:
+        await transport.close()
+        node.stop()
+    assert snapshot.error is None
+    root, garbled = snapshot.mounts
+    assert (root.present, root.responsive, root.unreadable) == (True, "ok", None)
+    assert not garbled.present
+    assert garbled.unreadable is not None
+    assert garbled.unreadable.startswith(
+        "no ' - ' separator: 40 25 0:99 / /mnt/garbled rw nfs4 atlas:/x\\x1b[2J"
+    )
+    assert snapshot.unreadable_count == 1
+    assert_clean(snapshot.unreadable_lines)
