@@ -15,6 +15,7 @@ from console.transport.base import (
 from console.transport.jumps import jump_node
 from console.transport.local import LocalTransport
 from console.transport.ssh import SSHTransport
+from console.transport.tempdirs import clean_once
 
 __all__ = [
     "CommandResult",
@@ -40,6 +41,7 @@ def transport_for(node: Node, *, jump: SSHTransport | None = None) -> Transport:
 def transports_for(inventory: Inventory, nodes: tuple[Node, ...] | None = None) -> dict[str, Transport]:
     """One transport per node; nodes whose `jump` names another SSH node share that node's connection, and
     nodes with the same text jump (`user@host:port`, same keys and known_hosts) share one to that host."""
+    clean_once()  # socket dirs a killed run left behind
     wanted = nodes if nodes is not None else inventory.nodes
     by_name = {node.name: node for node in inventory.nodes}
     made: dict[str, Transport] = {}

@@ -22,12 +22,17 @@ _NODE_PART = 32  # keeps a socket path under the 108 bytes AF_UNIX allows
 _cleaned = False
 
 
-def private_dir(owner: str) -> str:
-    """A new 0700 directory `opsconsole-<owner>-<pid>-XXXXXXXX` in the temp dir; cleans stale ones first."""
+def clean_once() -> None:
+    """clean_stale() the first time in this process (transports_for and private_dir call it)."""
     global _cleaned
     if not _cleaned:
         _cleaned = True
         clean_stale()
+
+
+def private_dir(owner: str) -> str:
+    """A new 0700 directory `opsconsole-<owner>-<pid>-XXXXXXXX` in the temp dir; cleans stale ones first."""
+    clean_once()
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", owner)[:_NODE_PART] or "_"
     return tempfile.mkdtemp(prefix=f"opsconsole-{safe}-{os.getpid()}-")
 
