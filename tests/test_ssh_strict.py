@@ -20,7 +20,7 @@ import asyncssh
 import pytest
 
 from console.inventory.model import Inventory, Node
-from console.transport import HostKeyError, SSHTransport, transports_for
+from console.transport import ConnectError, HostKeyError, SSHTransport, transports_for
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
 
@@ -89,6 +89,17 @@ async def test_host_key_alias_is_the_name_recorded(
     finally:
         await transport.close()
     assert known.read_text() == f"gpu-key {gpu_node.host_key_public_line}\n"
+
+
+async def test_connect_errors_say_where_ssh_config_sent_us(
+    ssh_lab: SshLab, gpu_node: LabNode, isolated_home: Path
+) -> None:
+    dead = ssh_lab.dead_port()
+    ssh_config(isolated_home, f"Host gone-alias\n  HostName {gpu_node.host}\n  Port {dead}\n")
+    transport = SSHTransport(aliased(ssh_lab, gpu_node, "gone-alias", ssh_lab.known_hosts_path))
+    with pytest.raises(ConnectError) as failed:
+        await transport.connect()
+    assert str(failed.value) == f"gone-alias ({gpu_node.host}:{dead} by ~/.ssh/config): connection refused"
 
 
 # -- jump hosts ----------------------------------------------------------------------------------------------

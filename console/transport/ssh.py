@@ -236,6 +236,9 @@ class SSHTransport:
         options = self._connect_options(check)
         resolved = await self._resolve(options)
         check.alias = resolved.host_key_alias
+        where = self.address  # and where ~/.ssh/config sent us, when that is somewhere else
+        if (resolved.host, resolved.port) != (self._node.host, ssh.port or 22):
+            where += f" ({resolved.host}:{resolved.port} by ~/.ssh/config)"
         # Before our handshake slot (no deadlock); tunnel=None also keeps asyncssh from opening a ProxyJump
         # of its own, which would check the jump host against ~/.ssh/known_hosts, not the inventory's.
         options["tunnel"] = await self._tunnel(resolved.tunnel)
@@ -250,13 +253,13 @@ class SSHTransport:
         except asyncssh.HostKeyNotVerifiable as exc:
             raise check.refused(exc) from exc
         except asyncssh.PermissionDenied as exc:
-            raise ConnectError(f"{self.address}: authentication failed ({exc.reason})") from exc
+            raise ConnectError(f"{where}: authentication failed ({exc.reason})") from exc
         except asyncssh.KeyImportError as exc:
-            raise ConnectError(f"{self.address}: cannot use identity file: {exc}") from exc
+            raise ConnectError(f"{where}: cannot use identity file: {exc}") from exc
         except TimeoutError as exc:
-            raise ConnectError(f"{self.address}: connect timed out after {ssh.connect_timeout:g}s") from exc
+            raise ConnectError(f"{where}: connect timed out after {ssh.connect_timeout:g}s") from exc
         except (OSError, asyncssh.Error) as exc:
-            raise ConnectError(f"{self.address}: {describe(exc)}") from exc
+            raise ConnectError(f"{where}: {describe(exc)}") from exc
         self._connect_seconds = time.monotonic() - started
         self._connected_at = datetime.now(UTC)
         return conn
