@@ -112,10 +112,9 @@ def _text(raw: str) -> str | None:
 
 
 def _number(raw: str) -> float | None:
-    value = raw.strip()
-    if value.lower() in _MISSING or not value.split():
-        return None
-    return finite(value.split()[0])  # tolerate units if a caller forgot `nounits`; nan/inf are unknown
+    # The first word (units tolerated if a caller forgot `nounits`); "[N/A]", "nan", "inf": unknown.
+    words = raw.split(None, 1)
+    return finite(words[0]) if words else None
 
 
 def _integer(raw: str) -> int | None:
