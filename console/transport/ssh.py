@@ -189,11 +189,10 @@ class SSHTransport:
     async def _resolve(self, options: dict[str, Any]) -> asyncssh.SSHClientConnectionOptions:
         """What ~/.ssh/config makes of this host (HostName, Port, HostKeyAlias, ProxyJump), for asyncssh."""
         try:
+            # config=(): read ~/.ssh/config as connect() does (Options' own default reads no file at all).
             resolved: asyncssh.SSHClientConnectionOptions
             resolved = await asyncssh.SSHClientConnectionOptions.construct(
-                config=(),
-                host=self._node.host,
-                **options,  # config=(): ~/.ssh/config, as connect() reads it
+                config=(), host=self._node.host, **options
             )
             return resolved
         except asyncssh.KeyImportError as exc:
