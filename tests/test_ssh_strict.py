@@ -33,7 +33,7 @@ def ssh_config(home: Path, text: str) -> Path:
     return path
 
 
-def aliased(lab: SshLab, node: LabNode, alias: str, known_hosts: Path, policy: str = "strict") -> Node:
+def aliased(lab: SshLab, node: LabNode, alias: str, known_hosts: Path | str, policy: str = "strict") -> Node:
     """The inventory names the node only by its alias: host and port come from ~/.ssh/config."""
     ssh = {"port": None, "known_hosts": str(known_hosts), "host_key_policy": policy}
     return replace(lab_node_model(lab, node, ssh=ssh), host=alias)
@@ -41,12 +41,15 @@ def aliased(lab: SshLab, node: LabNode, alias: str, known_hosts: Path, policy: s
 
 @pytest.mark.parametrize("policy", ["accept-new", "strict"])
 async def test_an_alias_whose_real_host_has_another_key_is_refused_as_a_mismatch(
-    ssh_lab: SshLab, gpu_node: LabNode, isolated_home: Path, tmp_path: Path, policy: str
+    ssh_lab: SshLab, gpu_node: LabNode, isolated_home: Path, policy: str
 ) -> None:
     ssh_config(isolated_home, f"Host gpu-alias\n  HostName {gpu_node.host}\n  Port {gpu_node.port}\n")
-    known = ssh_lab.write_known_hosts(tmp_path / "known_hosts", [gpu_node], wrong_for=[gpu_node])
+    # The inventory's default, ~/.ssh/known_hosts, in the test's own HOME.
+    known = ssh_lab.write_known_hosts(
+        isolated_home / ".ssh" / "known_hosts", [gpu_node], wrong_for=[gpu_node]
+    )
     before = known.read_text()
-    transport = SSHTransport(aliased(ssh_lab, gpu_node, "gpu-alias", known, policy))
+    transport = SSHTransport(aliased(ssh_lab, gpu_node, "gpu-alias", "~/.ssh/known_hosts", policy))
     with pytest.raises(HostKeyError) as refused:
         await transport.connect()
     message = str(refused.value)
