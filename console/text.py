@@ -48,6 +48,10 @@ def _cap(text: str, limit: int) -> str:
 def clean_line(value: object, *, limit: int = LINE_LIMIT) -> str:
     """One line of remote text, safe to print: controls shown as `\\x1b`, newlines as `\\n`, capped."""
     text = value if isinstance(value, str) else str(value)
+    if (
+        len(text) <= limit and text.isprintable()
+    ):  # the common case: nothing to escape (Cc, Cf, Zl, Cs fail it)
+        return text
     text = _cap(text, limit * 4)  # bound the work before escaping can grow the string
     text = text.replace("\r\n", "\n").replace("\t", " ")
     return _cap(_UNSAFE_LINE.sub(_visible, text), limit)

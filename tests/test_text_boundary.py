@@ -61,3 +61,12 @@ def test_clean_optional_keeps_none() -> None:
 )
 def test_finite(value: object, expected: float | None) -> None:
     assert finite(value) == expected
+
+
+def test_fast_path_never_skips_a_character_that_needs_escaping() -> None:
+    """clean_line returns printable strings unchanged: no character it escapes may count as printable."""
+    for code in (*range(0x0, 0x100), *range(0x2000, 0x2100), 0xFEFF):
+        char = chr(code)
+        if clean_line(char + "x", limit=10**6) != char + "x":
+            assert not char.isprintable(), hex(code)
+    assert clean_line("\u202eabc") == "\\u202eabc"
