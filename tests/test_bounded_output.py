@@ -17,6 +17,7 @@ import pytest
 
 from console.transport import LocalTransport, OutputTooLarge, SSHTransport
 from console.transport.bounded import MAX_OUTPUT_BYTES, LineSplitter
+from console.transport.readonly import ReadOnlyTransport, register_read_only
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
 
@@ -100,6 +101,20 @@ async def test_a_stream_line_over_64_kib_ends_the_stream_with_a_reason(
         assert [len(line) for line in seen] == [long_line]  # under the limit: whole
     finally:
         await transport.close()
+
+
+async def test_the_read_only_handle_reports_a_long_stream_line_too(
+    ssh_lab: SshLab, gpu_node: LabNode
+) -> None:
+    command = "head -c 100000 /dev/zero; echo  # a registered read, for this test"
+    register_read_only(command)
+    handle = ReadOnlyTransport(SSHTransport(lab_node_model(ssh_lab, gpu_node)))
+    try:
+        with pytest.raises(OutputTooLarge, match=r"gpu1: output too large \(a line over 64 KiB\)"):
+            async for _ in handle.stream(command):
+                pass
+    finally:
+        await handle.close()
 
 
 async def test_local_commands_are_capped_too() -> None:

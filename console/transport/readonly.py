@@ -31,6 +31,7 @@ from console.transport.base import (
     ByteWriter,
     CommandResult,
     LineStream,
+    OutputTooLarge,
     StreamingTransport,
     Transport,
     TransportError,
@@ -272,6 +273,8 @@ class ReadOnlyTransport:
                 yield line
         finally:
             await lines.close()
+        if getattr(lines, "too_large", False):  # as SSHTransport.stream: a line past the cap is an error
+            raise OutputTooLarge(f"{self.node_name}: {lines.error}")
 
     async def close(self) -> None:
         proxies, self._proxies = list(self._proxies.values()), {}
