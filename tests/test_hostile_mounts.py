@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from console.checks.model import Status
+from console.checks.mount_rules import NOT_READ, evaluate_mounts
 from console.collectors.mountinfo import MAX_MOUNTS, read_mountinfo
 from console.collectors.mounts import collect_mounts
 from console.inventory.model import MountSpec
@@ -196,3 +198,13 @@ async def test_a_garbled_line_hides_only_the_mount_it_names(ssh_lab: SshLab) -> 
     )
     assert snapshot.unreadable_count == 1
     assert_clean(snapshot.unreadable_lines)
+    # A path whose line could not be read is not known to be absent: unknown, not a critical "not mounted".
+    results = {
+        (result.check, result.target): (result.status, result.summary)
+        for result in evaluate_mounts(lab_node_model(ssh_lab, node, mounts=specs), snapshot)
+    }
+    assert results[("nfs.mounted", "/")][0] == Status.OK
+    status, summary = results[("nfs.mounted", "/mnt/garbled")]
+    assert status == Status.UNKNOWN
+    assert summary.startswith("mount table line for this path unreadable: no ' - ' separator")
+    assert results[("nfs.responsive", "/mnt/garbled")] == (Status.SKIPPED, NOT_READ)

@@ -29,6 +29,11 @@ RESPONSIVE = "nfs.responsive"
 SERVER = "nfs.server"
 # nfs.mode and nfs.responsive of a path that is not mounted: skipped, the cause is nfs.mounted's critical.
 NOT_MOUNTED = "not mounted (see nfs.mounted)"
+NOT_READ = "mount table line unreadable (see nfs.mounted)"
+
+
+def _absent(status: MountStatus) -> str:
+    return NOT_READ if status.unreadable is not None else NOT_MOUNTED
 
 
 def _server_hosts(node: Node) -> list[str]:
@@ -95,6 +100,9 @@ def _mounted(node: Node, spec: MountSpec, status: MountStatus) -> CheckResult:
         return CheckResult(node.name, MOUNTED, state, summary, target=spec.path, fix=fix)
 
     entry = status.entry
+    if entry is None and status.unreadable is not None:
+        # The table has a line for this path that could not be parsed: absent is not known, so not critical.
+        return result(Status.UNKNOWN, f"mount table line for this path unreadable: {status.unreadable}")
     if entry is None:
         expected = f" (inventory: {spec.source})" if spec.source else ""
         return result(Status.CRITICAL, f"not mounted{expected}", fix=f"mount {spec.path}")
@@ -113,7 +121,7 @@ def _mode(node: Node, spec: MountSpec, status: MountStatus) -> CheckResult:
         return CheckResult(node.name, MODE, state, summary, target=spec.path, fix=fix)
 
     if status.entry is None:
-        return result(Status.SKIPPED, NOT_MOUNTED)
+        return result(Status.SKIPPED, _absent(status))
     if status.mode is None:
         return result(Status.UNKNOWN, "mount options name neither ro nor rw")
     if status.mode == spec.mode:
@@ -132,7 +140,7 @@ def _responsive(node: Node, spec: MountSpec, status: MountStatus) -> CheckResult
         return CheckResult(node.name, RESPONSIVE, state, summary, target=spec.path, perfdata=perfdata)
 
     if status.entry is None:
-        return result(Status.SKIPPED, NOT_MOUNTED)
+        return result(Status.SKIPPED, _absent(status))
     detail = status.probe_detail
     if status.responsive == "ok":
         latency = status.latency_s or 0.0
