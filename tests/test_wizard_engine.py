@@ -4,6 +4,7 @@ unprivileged lab user, where sudo -n really refuses)."""
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from console.wizards.engine import (
     run_wizard,
 )
 from console.wizards.ops import Command, Operation, WriteFile, sudo_failure
+from console.wizards.printer import EventPrinter
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
 
@@ -302,3 +304,27 @@ async def test_a_mutating_step_is_audited_before_it_runs_and_when_it_is_cancelle
     lines = AuditLog().lines()[2:]
     assert [line["phase"] for line in lines] == ["intent", "result", "intent", "result"]
     assert lines[0]["id"] == lines[1]["id"] != lines[2]["id"] == lines[3]["id"]
+
+
+async def test_node_output_never_reaches_the_terminal_as_control(tmp_path: Path) -> None:
+    hostile = r"printf '\033]52;c;eA==\007clip\n\033[2Jwipe\n50%%\r100%%\n'"
+
+    async def never(ctx: NodeContext) -> Outcome:
+        return Outcome(False, "\x1b]0;title\x07 not yet")
+
+    def loud(ctx: NodeContext, outcome: Outcome) -> tuple[Operation, ...]:
+        return (Command(("sh", "-c", hostile)),)
+
+    wizard = Wizard("loud", "Loud", "wizard.loud", (Step("loud", "Loud", "prints escapes", never, loud),))
+    out = io.StringIO()
+    printer = EventPrinter(out, wizard)
+    await run_wizard(wizard, NodeContext(LocalTransport("here"), LOCAL, AuditLog(), emit=printer), yes=True)
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "> \\x1b]52;c;eA==\\x07clip" in text
+    assert "> \\x1b[2Jwipe" in text
+    assert "> 100%" in text
+    assert "\\x1b]0;title\\x07 not yet" in text
+    (entry,) = AuditLog().entries()[-1:]
+    assert entry["detail"] == "exit 0: \\x1b]52;c;eA==\\x07clip\n\\x1b[2Jwipe\n100%"

@@ -31,7 +31,7 @@ from console.wizards.engine import Confirm, NodeContext, StepPlan, WizardReport,
 from console.wizards.fix_model import FixInput
 from console.wizards.fixes import CATALOGUE, run_fix
 from console.wizards.ops import StepError
-from console.wizards.printer import EventPrinter
+from console.wizards.printer import EventPrinter, safe
 from console.wizards.settings import AiStackSettings, stack_settings
 from console.wizards.tunnel_target import (
     NotAnswering,
@@ -191,7 +191,7 @@ async def _hold(out: TextIO, tunnels: TunnelRegistry, notes: tuple[str, ...] = (
 
 
 def _report_failed_forward(message: str) -> None:
-    sys.stderr.write(f"opsconsole: tunnel: {message}\n")
+    safe(sys.stderr).write(f"opsconsole: tunnel: {message}\n")
     sys.stderr.flush()
 
 
@@ -256,7 +256,7 @@ async def _tunnel(
         try:
             await check_answers(transport, node, target)
         except NotAnswering as exc:
-            sys.stderr.write(f"opsconsole: {node.name}: {exc}: no tunnel opened\n")
+            safe(sys.stderr).write(f"opsconsole: {node.name}: {exc}: no tunnel opened\n")
             return EXIT_FAILED
         try:
             await tunnels.open(
@@ -287,7 +287,7 @@ def run_wizard_command(
 ) -> int:
     """Run a parsed `wizard`/`fix`/`troubleshoot`/`tunnel` command. `settings` overrides the node's ai_stack
     section; `confirm` replaces the terminal prompt."""
-    stream = out or sys.stdout
+    stream = safe(out or sys.stdout)
     registry = tunnels or TunnelRegistry()
     try:
         if args.command == "wizard":
@@ -296,10 +296,10 @@ def run_wizard_command(
             return asyncio.run(_fix(args, inventory, settings, stream, confirm, registry))
         return asyncio.run(_tunnel(args, inventory, settings, stream, registry))
     except UsageError as error:
-        sys.stderr.write(f"opsconsole: {error}\n")
+        safe(sys.stderr).write(f"opsconsole: {error}\n")
         return EXIT_USAGE
     except (StepError, TransportError) as error:
-        sys.stderr.write(f"opsconsole: {error}\n")
+        safe(sys.stderr).write(f"opsconsole: {error}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         stream.write("closed\n")

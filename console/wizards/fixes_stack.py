@@ -37,6 +37,7 @@ from console.wizards.settings import CONTAINERS, AiStackSettings
 COMFY_MNT_FIX = "comfy-mnt-ownership"
 RESTART_LOOP_FIX = "restart-loop"
 LOG_LINES = 20
+RELOOK_S = 2.0  # a container that restarted and runs now: look again after this long
 
 
 def mount_problems(state: ContainerState, settings: AiStackSettings) -> list[str]:
@@ -181,6 +182,19 @@ async def looping_containers(ctx: NodeContext) -> tuple[tuple[ContainerState, ..
     states = await inspect_containers(ctx.transport, ctx.node, names)
     crit = ctx.node.thresholds.container_restarts.crit
     found = [state for state in states.values() if state is not None and looping(state, crit)]
+    if not found:  # a loop caught between two runs looks "running": look again after Docker's backoff
+        restarted = [
+            s for s in states.values() if s is not None and s.status == "running" and s.restart_count
+        ]
+        if restarted:
+            await asyncio.sleep(RELOOK_S)
+            again = await inspect_containers(ctx.transport, ctx.node, [s.name for s in restarted])
+            found = [
+                now
+                for old in restarted
+                if (now := again.get(old.name)) is not None
+                and (looping(now, crit) or now.restart_count > old.restart_count)
+            ]
     found.sort(key=lambda state: (state.status != "restarting", -state.restart_count, state.name))
     return tuple(found), len(names)
 

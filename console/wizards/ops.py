@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from console.text import clean_text
 from console.transport.base import CommandResult
 
 if TYPE_CHECKING:
@@ -136,8 +137,9 @@ def render_op(operation: Operation, is_root: bool) -> tuple[str, ...]:
 
 
 def output_tail(result: CommandResult, chars: int = TAIL_CHARS) -> str:
+    """The end of a command's output (node text: cleaned), for the audit log and the operator."""
     text = "\n".join(part.strip() for part in (result.stdout, result.stderr) if part.strip())
-    return text[-chars:]
+    return clean_text(text[-chars * 4 :])[-chars:]
 
 
 def sudo_failure(result: CommandResult, shown: str, node: str, user: str) -> str | None:

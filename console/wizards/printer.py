@@ -3,8 +3,10 @@ each command as it runs with its output tail, and the first-run wait as progress
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TextIO
 
+from console.text import clean_text
 from console.wizards.engine import (
     CommandFinished,
     CommandStarted,
@@ -22,11 +24,37 @@ def clock(seconds: float) -> str:
     return f"{int(seconds // 60):02d}:{int(seconds % 60):02d}"
 
 
+class SafeOut:
+    """A text stream whose every write is cleaned (`clean_text`): what the wizards print holds node text
+    (command output, log lines, a file's current content in a diff), and none of it may drive the terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        return self._out.write(clean_text(text, limit=6 * len(text) + 1))  # room for every escape
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def isatty(self) -> bool:
+        return self._out.isatty()
+
+
+def safe(out: TextIO) -> TextIO:
+    """`out`, cleaned on every write (once: a SafeOut is returned as it is)."""
+    return out if isinstance(out, SafeOut) else SafeOut(out)  # type: ignore[return-value]
+
+
 class EventPrinter:
     """Call it with each WizardEvent (NodeContext.emit)."""
 
     def __init__(self, out: TextIO, wizard: Wizard, *, dry_run: bool = False) -> None:
-        self.out = out
+        self.out = safe(out)
         self.wizard = wizard
         self.dry_run = dry_run
         self.index = {step.id: number for number, step in enumerate(wizard.steps, 1)}

@@ -16,9 +16,11 @@ from typing import Any
 import aiodocker
 import aiohttp
 
+from console.actions.logs import LINE_LIMIT as LOG_LINE_LIMIT
 from console.collectors.docker import diagnose_socket, docker_client
 from console.collectors.docker_model import DEFAULT_SOCKET
 from console.inventory.model import DockerSettings, Node
+from console.text import clean_text
 from console.transport.base import Transport, TransportError
 from console.transport.readonly import Argv, Word, register_read_only
 from console.wizards.ops import StepError
@@ -176,7 +178,11 @@ async def container_logs(transport: Transport, node: Node, name: str, tail: int 
         raise StepError(str(exc)) from exc
     if not result.ok:
         return ()
-    return tuple(line.rstrip() for line in result.stdout.splitlines())
+    # Node text: each line cleaned (a `\r` progress bar is its last redraw, controls visible) and capped.
+    lines = result.stdout.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return tuple(clean_text(line, limit=LOG_LINE_LIMIT).rstrip() for line in lines[-tail:])
 
 
 def uid_gid_error(lines: Sequence[str]) -> str | None:
