@@ -245,3 +245,22 @@ def test_a_line_that_never_ends_stays_bounded() -> None:
     assert len(long.text) == LINE_LIMIT
     assert long.text.endswith("…")
     assert parse_stamp(b"not a stamp x") == (None, b"not a stamp x")
+
+
+async def test_a_crash_looping_container_is_followed_run_after_run(
+    lab: tuple[Node, SSHTransport, Callable[..., str]],
+) -> None:
+    node, transport, run = lab
+    name = run("--restart", "always", IMAGE, "sh", "-c", "echo run $(cat /proc/uptime); sleep 1; exit 1")
+    stream = stream_logs(transport, node, name, LogQuery(tail=None), poll_s=0.1)
+    seen: list[LogEvent] = []
+    try:
+        while len(texts(seen)) < 3:
+            seen += await until(stream, lambda e: isinstance(e, LogLine), timeout=30)
+    finally:
+        await stream.aclose()
+    runs = texts(seen)
+    assert len(set(runs)) == len(runs)  # each run's line once, never repeated by a reconnect
+    states = [e.state for e in seen if isinstance(e, LogStatus)]
+    assert states.count("reconnecting") >= 2
+    assert "ended" not in states

@@ -40,6 +40,8 @@ _ERRORS = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, Tr
 _STREAMS = {1: "stdout", 2: "stderr"}
 _STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
 
+_LIVE = ("running", "paused")  # states whose log stream stays open
+
 LogState = Literal["connecting", "following", "reconnecting", "waiting", "ended"]
 
 
@@ -293,11 +295,11 @@ async def stream_logs(
         while not opened:
             try:
                 info = await follower.inspect()
-                if _state(info) not in ("running", "restarting", "paused"):
+                if _state(info) not in _LIVE:  # stopped, or between two runs of a restart loop
                     yield LogStatus(
                         "waiting", f"{container} is {_state(info)}: waiting for it to start again"
                     )
-                    while _state(info) not in ("running", "restarting", "paused"):
+                    while _state(info) not in _LIVE:
                         await asyncio.sleep(poll_s)
                         info = await follower.inspect()
                 elif not got:
