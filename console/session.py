@@ -4,20 +4,16 @@ A `ConsoleSession` holds the inventory, the snapshot source, the latest snapshot
 metric history, the audit log, and the two backends the screens act through: Prometheus (PromQL, targets,
 alerts, metric names) and node actions (container logs and restarts). The live backends talk to the real
 fleet through the source's transports; recorded ones (console/recorded.py) make the UI tests deterministic.
-It also keeps what outlives a run: the PromQL history and the chosen theme.
+It also keeps what outlives a run (console/persisted.py): the PromQL history and the chosen theme.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from console.actions import ActionError, ActionResult, AuditLog, require_confirmation
@@ -40,11 +36,25 @@ from console.collectors.prometheus import (
 from console.fleet import SnapshotSource
 from console.history import MetricHistory
 from console.inventory.model import Inventory, Node, PrometheusSettings
+from console.persisted import HISTORY_LIMIT, QueryHistory, Settings, config_dir, state_dir
+
+# Kept importable from here, where the screens and tests have always found them.
+__all__ = [
+    "HISTORY_LIMIT",
+    "WINDOWS",
+    "ConsoleSession",
+    "FleetProblems",
+    "LiveActions",
+    "LivePrometheus",
+    "QueryHistory",
+    "Settings",
+    "config_dir",
+    "state_dir",
+]
 from console.snapshots import NodeSnapshot
 from console.streaming import StreamingSource
 from console.transport import Transport
 
-HISTORY_LIMIT = 500  # PromQL queries kept
 WINDOWS: dict[str, timedelta] = {
     "5m": timedelta(minutes=5),
     "1h": timedelta(hours=1),
@@ -156,106 +166,6 @@ class LiveActions:
         return await docker_actions.restart_container(
             self._transport(node), node, container, audit=audit, confirmed=True
         )
-
-
-def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "opsconsole"
-
-
-def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "opsconsole"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
-class QueryHistory:
-    """PromQL queries across runs: JSON lines {"query", "time"} in $XDG_STATE_HOME/opsconsole/promql_history.
-
-    The path is resolved at each call, so tests pointing XDG_STATE_HOME elsewhere stay isolated.
-    """
-
-    def __init__(self, path: Path | None = None, *, limit: int = HISTORY_LIMIT) -> None:
-        self._path = path
-        self.limit = limit
-
-    @property
-    def path(self) -> Path:
-        return self._path if self._path is not None else state_dir() / "promql_history"
-
-    def load(self) -> list[str]:
-        """Oldest first, each query once (its latest use counts); unreadable lines are skipped."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        queries: dict[str, None] = {}
-        for line in text.splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            query = entry.get("query") if isinstance(entry, dict) else None
-            if isinstance(query, str) and query.strip():
-                queries.pop(query, None)
-                queries[query] = None
-        return list(queries)[-self.limit :]
-
-    def add(self, query: str, *, at: datetime | None = None) -> list[str]:
-        """Remember a query (appended; the file is compacted once it holds twice the limit)."""
-        query = query.strip()
-        if not query:
-            return self.load()
-        line = json.dumps({"query": query, "time": (at or datetime.now(UTC)).isoformat()}, ensure_ascii=False)
-        path = self.path
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-        queries = self.load()
-        with contextlib.suppress(OSError):
-            if sum(1 for _ in path.open(encoding="utf-8")) > 2 * self.limit:
-                _write_atomically(path, "".join(json.dumps({"query": q}) + "\n" for q in queries))
-        return queries
-
-
-class Settings:
-    """UI settings remembered across runs, in `$XDG_CONFIG_HOME/opsconsole/settings.json`."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self._path = path
-
-    @property
-    def path(self) -> Path:
-        return self._path if self._path is not None else config_dir() / "settings.json"
-
-    def load(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, NotADirectoryError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def get(self, key: str) -> Any:
-        return self.load().get(key)
-
-    def set(self, key: str, value: Any) -> None:
-        data = self.load()
-        if data.get(key) == value:
-            return
-        data[key] = value
-        _write_atomically(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class ConsoleSession:
