@@ -471,7 +471,8 @@ def _check_unique(
             continue
         then, at = first[value]
         what = f"duplicate {attr}" if attr else "duplicate"
-        conv.problem(line, _join(where, attr), f"{what} {quote(value)} (same as {at} on line {then})")
+        key = _join(where, attr) if attr else where
+        conv.problem(line, key, f"{what} {quote(value)} (same as {at} on line {then})")
 
 
 def _check_jumps(conv: _Converter, merged: dict[str, _Partial]) -> None:

@@ -178,7 +178,6 @@ CHECKS: dict[tuple[type, str], Check] = {
     (SSHSettings, "keepalive_interval"): lambda v: None if v >= 0 else "must be 0 (off) or more",
     (GpuExpectation, "count"): _at_least_zero,
     (GpuExpectation, "driver"): _check_driver,
-    (DockerSettings, "socket"): _absolute,
     (DockerSettings, "containers"): _check_container,
     (MountSpec, "path"): check_path,
     (MountSpec, "timeout"): positive,
