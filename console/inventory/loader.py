@@ -3,7 +3,8 @@
 The YAML is composed, not constructed, so every key keeps its line. A generic converter turns a mapping
 into a "partial" of any frozen dataclass by reading its type hints; the partials of `defaults` and of each
 node merge key by key and are then built over the model's own defaults. A new section (docker, mounts,
-...) needs only a field on the model, plus a _CHECKS entry if its values need range checks.
+...) needs only a field on the model, plus a rules.CHECKS entry if its values need range checks. Reading and
+composing, with every resource bounded, is source.py; checks across a merged node are crosscheck.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import os
 import types
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -23,7 +24,9 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from console.text import clean_line
 
+from .crosscheck import check_nodes
 from .model import Inventory, Node, PrometheusSettings
+from .partial import INVALID, Builder, Partial, join, merge
 from .rules import CHECKS, CONTROL_RE, NODE_NAME_RE, NORMALISE, Check, quote
 from .source import read_document
 
@@ -45,7 +48,6 @@ _DEFAULTABLE = (
     "scratch",
 )
 _TAG = "tag:yaml.org,2002:"
-_INVALID: Any = object()  # stands in for a value that already produced a problem
 _KEY_LIMIT = 200  # a key path in a message; node names and keys come from the file
 
 
@@ -76,25 +78,9 @@ class InventoryError(Exception):
         return (type(self), (self.path, self.line, self.key, self.message, self.errors))
 
 
-@dataclass(eq=False)
-class _Partial:
-    """The keys one YAML mapping set for dataclass `tp`: converted, not yet merged or defaulted."""
-
-    tp: type
-    line: int | None
-    key: str
-    values: dict[str, Any] = field(default_factory=dict)
-    origins: dict[str, tuple[int | None, str]] = field(default_factory=dict)  # field -> (line, key)
-    broken: bool = False  # a required key is missing (already reported): it never builds
-
-
 @functools.cache
 def _hints(tp: type) -> dict[str, Any]:
     return get_type_hints(tp)
-
-
-def _join(key: str, name: str) -> str:
-    return f"{key}.{name}" if key else name
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:
@@ -110,55 +96,6 @@ def _describe(node: Any) -> str:
         return "a mapping" if isinstance(node, MappingNode) else "a list"
     kinds = {"null": "null", "bool": "a boolean", "int": "an integer", "float": "a number"}
     return kinds.get(node.tag.removeprefix(_TAG)) or quote(node.value)
-
-
-def _merge(base: _Partial, over: _Partial) -> _Partial:
-    """`over` wins key by key; nested mappings merge recursively and keep the overriding side's line."""
-    out = _Partial(over.tp, over.line, over.key, dict(base.values), dict(base.origins), over.broken)
-    for name, value in over.values.items():
-        old = base.values.get(name)
-        out.values[name] = (
-            _merge(old, value) if isinstance(old, _Partial) and isinstance(value, _Partial) else value
-        )
-        out.origins[name] = over.origins[name]
-    return out
-
-
-class _Builder:
-    """Builds merged partials into models. A list or list item that many nodes share (it came from `defaults`
-    or a group) is built once and shared: the models are frozen, and building it per node would make a
-    long `defaults.mounts` times many nodes quadratic in the file's size."""
-
-    def __init__(self) -> None:
-        self._cache: dict[int, tuple[Any, Any]] = {}  # id(source) -> (source, built): the source stays alive
-
-    def build(self, part: _Partial, base: Any) -> Any:
-        """part.tp built over `base` (an instance, or None for the field defaults); _INVALID if a value is."""
-        if part.broken:
-            return _INVALID
-        kwargs: dict[str, Any] = {}
-        fields = {f.name: f for f in dataclasses.fields(part.tp)}
-        for name, value in part.values.items():
-            if isinstance(value, _Partial):
-                sub = getattr(base, name) if base is not None else None
-                if sub is None and callable(factory := fields[name].default_factory):
-                    sub = factory()
-                value = self.build(value, sub)
-            elif isinstance(value, tuple):
-                value = self.items(value)
-            if value is _INVALID:
-                return _INVALID
-            kwargs[name] = value
-        return dataclasses.replace(base, **kwargs) if base is not None else part.tp(**kwargs)
-
-    def items(self, value: tuple[Any, ...]) -> Any:
-        cached = self._cache.get(id(value))
-        if cached is not None and cached[0] is value:
-            return cached[1]
-        built = tuple(self.build(item, None) if isinstance(item, _Partial) else item for item in value)
-        result = _INVALID if any(item is _INVALID for item in built) else built
-        self._cache[id(value)] = (value, result)
-        return result
 
 
 class _Converter:
@@ -188,13 +125,11 @@ class _Converter:
             line = knode.start_mark.line + 1
             if knode.tag == _TAG + "merge":
                 if merge_line is not None:
-                    self.problem(
-                        line, _join(key, "<<"), f"duplicate key (first defined on line {merge_line})"
-                    )
+                    self.problem(line, join(key, "<<"), f"duplicate key (first defined on line {merge_line})")
                 merge_line = merge_line or line
                 for src in vnode.value if isinstance(vnode, SequenceNode) else [vnode]:
                     if not isinstance(src, MappingNode):
-                        self.problem(line, _join(key, "<<"), "expected a mapping or a list of mappings")
+                        self.problem(line, join(key, "<<"), "expected a mapping or a list of mappings")
                         continue
                     for name, sline, value in self.pairs(src, key):
                         merged.setdefault(name, (sline, value))  # earlier sources win, as in YAML
@@ -202,7 +137,7 @@ class _Converter:
                 self.problem(line, key, "keys must be strings")
             elif knode.value in own:
                 first = own[knode.value][0]
-                self.problem(line, _join(key, knode.value), f"duplicate key (first defined on line {first})")
+                self.problem(line, join(key, knode.value), f"duplicate key (first defined on line {first})")
             else:
                 own[knode.value] = (line, vnode)
         result = [(name, line, value) for name, (line, value) in (merged | own).items()]
@@ -211,14 +146,14 @@ class _Converter:
 
     def mapping(
         self, node: Any, tp: type, key: str, line: int | None, allowed: Collection[str] | None = None
-    ) -> _Partial | None:
+    ) -> Partial | None:
         if not isinstance(node, MappingNode):
             self.problem(line, key, f"expected a mapping, got {_describe(node)}")
             return None
         hints = _hints(tp)
-        part = _Partial(tp, line, key)
+        part = Partial(tp, line, key)
         for name, kline, vnode in self.pairs(node, key):
-            sub = _join(key, name)
+            sub = join(key, name)
             if name not in hints:
                 self.problem(kline, sub, "unknown key")
             elif allowed is not None and name not in allowed:
@@ -238,10 +173,10 @@ class _Converter:
         check: Check | None = None,
         normal: Any = None,
     ) -> Any:
-        """`node` converted to `hint`, or _INVALID after reporting why it does not fit.
+        """`node` converted to `hint`, or INVALID after reporting why it does not fit.
 
-        A list keeps its invalid items as _INVALID, so the checks across items (duplicates) still see the
-        valid ones; building a list with an _INVALID item fails."""
+        A list keeps its invalid items as INVALID, so the checks across items (duplicates) still see the
+        valid ones; building a list with an INVALID item fails."""
         origin, args = get_origin(hint), get_args(hint)
         if origin in (Union, types.UnionType):
             if _is_null(node) and type(None) in args:
@@ -249,11 +184,11 @@ class _Converter:
             (hint,) = (a for a in args if a is not type(None))  # only `X | None` unions are supported
             origin, args = get_origin(hint), get_args(hint)
         if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            return self.mapping(node, hint, key, line) or _INVALID
+            return self.mapping(node, hint, key, line) or INVALID
         if origin is tuple:
             if not isinstance(node, SequenceNode):
                 self.problem(line, key, f"expected a list, got {_describe(node)}")
-                return _INVALID
+                return INVALID
             items = []
             for i, item in enumerate(node.value):
                 sub, sline = f"{key}[{i}]", item.start_mark.line + 1
@@ -263,16 +198,16 @@ class _Converter:
         message = f"expected {expected}, got {_describe(node)}" if expected else check and check(result)
         if message:
             self.problem(line, key, message)
-            return _INVALID
+            return INVALID
         return normal(result) if normal else result
 
     def complete(self, value: Any, key: str, line: int | None) -> Any:
         """A list item or top-level section has no defaults under it: its required keys must be set."""
-        if not isinstance(value, _Partial):
+        if not isinstance(value, Partial):
             return value
         for f in dataclasses.fields(value.tp):
             if _required(f) and f.name not in value.values:
-                self.problem(line, _join(key, f.name), "missing required key")
+                self.problem(line, join(key, f.name), "missing required key")
                 value.broken = True
         return value
 
@@ -339,7 +274,7 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         message = f"unsupported version {quote(version[1].value)[1:-1]} (this release reads version 1)"
         conv.problem(version[0], "version", message)
     name = conv.value(top["name"][1], str, "name", top["name"][0]) if "name" in top else Path(path).stem
-    defaults = _Partial(Node, None, "defaults")
+    defaults = Partial(Node, None, "defaults")
     if "defaults" in top and not _is_null(top["defaults"][1]):  # an all-commented-out `defaults:` is fine
         line, vnode = top["defaults"]
         defaults = conv.mapping(vnode, Node, "defaults", line, _DEFAULTABLE) or defaults
@@ -351,19 +286,19 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         partial = conv.complete(
             conv.value(vnode, PrometheusSettings | None, "prometheus", line), "prometheus", line
         )
-        if isinstance(partial, _Partial):
+        if isinstance(partial, Partial):
             via = partial.values.get("via")
             if isinstance(via, str) and via not in names:
                 conv.problem(line, "prometheus.via", f"{quote(via)} is not a node of this inventory")
-            prometheus = _Builder().build(partial, None)
+            prometheus = Builder().build(partial, None)
         else:
             prometheus = partial
-    if not nodes or prometheus is _INVALID or name is _INVALID:
+    if not nodes or prometheus is INVALID or name is INVALID:
         return None
     return Inventory(name=name, path=path, nodes=nodes, prometheus=prometheus)
 
 
-def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str, _Partial]:
+def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str, Partial]:
     """`groups: {NAME: {...}}`: settings merged over defaults for every node in that group."""
     if entry is None or _is_null(entry[1]):
         return {}
@@ -381,7 +316,7 @@ def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str
 
 
 def _convert_nodes(
-    conv: _Converter, entry: tuple[int, Any] | None, defaults: _Partial, groups: dict[str, _Partial]
+    conv: _Converter, entry: tuple[int, Any] | None, defaults: Partial, groups: dict[str, Partial]
 ) -> tuple[tuple[Node, ...], frozenset[str]]:
     """The nodes that built, and the names of every node in the file (built or not) for cross-references."""
     if entry is None:
@@ -391,9 +326,9 @@ def _convert_nodes(
         got = "an empty mapping" if isinstance(entry[1], MappingNode) else _describe(entry[1])
         conv.problem(entry[0], "nodes", f"expected a mapping of node name to node, got {got}")
         return (), frozenset()
-    builder = _Builder()
+    builder = Builder()
     built: list[Node] = []
-    merged_all: dict[str, _Partial] = {}
+    merged_all: dict[str, Partial] = {}
     names: set[str] = set()
     body_keys = [name for name in _hints(Node) if name != "name"]  # the name is the node's key
     for name, line, vnode in conv.pairs(entry[1], "nodes"):
@@ -408,100 +343,18 @@ def _convert_nodes(
         member_of = part.values.get("groups", defaults.values.get("groups", ()))
         for group in member_of if isinstance(member_of, tuple) else ():
             if group in groups:  # defaults, then each group in the node's order, then the node itself
-                merged = _merge(merged, groups[group])
-        merged = _merge(merged, part)
+                merged = merge(merged, groups[group])
+        merged = merge(merged, part)
         merged_all[name] = merged
         transport = merged.values.get("transport", "ssh")
         if "host" not in merged.values:
             if transport == "ssh":
                 conv.problem(line, f"{key}.host", "missing required key (needed for transport ssh)")
                 continue
-            merged.values["host"] = "localhost" if transport == "local" else _INVALID
+            merged.values["host"] = "localhost" if transport == "local" else INVALID
         merged.values["name"] = name
         node = builder.build(merged, None)
-        if node is not _INVALID:
+        if node is not INVALID:
             built.append(node)
-    _check_nodes(conv, merged_all)
+    check_nodes(conv.problem, merged_all)
     return tuple(built), frozenset(names)
-
-
-def _check_nodes(conv: _Converter, merged: dict[str, _Partial]) -> None:
-    """Checks that need the merged node, run on every node that parsed, whether or not it built."""
-    checked: dict[int, tuple[Any, ...]] = {}  # lists shared through defaults or a group are checked once
-    for part in merged.values():
-        _check_thresholds(conv, part)
-        for section, attr in (("services", "name"), ("mounts", "path"), ("storage", "path"), ("scratch", "")):
-            items = part.values.get(section)
-            if isinstance(items, tuple) and id(items) not in checked:
-                checked[id(items)] = items
-                _check_unique(conv, items, attr, part.origins[section])
-    _check_jumps(conv, merged)
-
-
-def _check_thresholds(conv: _Converter, part: _Partial) -> None:
-    thresholds = part.values.get("thresholds")
-    if not isinstance(thresholds, _Partial):
-        return
-    model = thresholds.tp()  # the built-in levels under whatever the file set
-    for name, level in thresholds.values.items():
-        if not isinstance(level, _Partial):
-            continue
-        default = getattr(model, name)
-        warn = level.values.get("warn", default.warn)
-        crit = level.values.get("crit", default.crit)
-        if warn is not _INVALID and crit is not _INVALID and warn > crit:
-            line, key = thresholds.origins[name]  # the mapping that set them, node, group or defaults
-            conv.problem(line, key, f"warn ({warn:g}) must not be above crit ({crit:g})")
-
-
-def _check_unique(
-    conv: _Converter, items: tuple[Any, ...], attr: str, origin: tuple[int | None, str]
-) -> None:
-    """Report items of one list with the same `attr` (or the same value, for a list of strings)."""
-    first: dict[str, tuple[int | None, str]] = {}  # value -> (line, item) of its first use
-    for index, item in enumerate(items):
-        if isinstance(item, _Partial):
-            value, line, where = item.values.get(attr), item.line, item.key
-        else:
-            value, line, where = item, origin[0], f"{origin[1]}[{index}]"
-        if not isinstance(value, str):
-            continue  # invalid or missing: already reported
-        if value not in first:
-            first[value] = (line, where.rsplit(".", 1)[-1])
-            continue
-        then, at = first[value]
-        what = f"duplicate {attr}" if attr else "duplicate"
-        key = _join(where, attr) if attr else where
-        conv.problem(line, key, f"{what} {quote(value)} (same as {at} on line {then})")
-
-
-def _check_jumps(conv: _Converter, merged: dict[str, _Partial]) -> None:
-    """Every node on a loop of `ssh.jump` between inventory nodes, found in linear time."""
-    jumps: dict[str, str] = {}
-    for name, part in merged.items():
-        ssh = part.values.get("ssh")
-        hop = ssh.values.get("jump") if isinstance(ssh, _Partial) else None
-        if isinstance(hop, str) and hop in merged:
-            jumps[name] = hop
-    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
-    for start in jumps:
-        path: list[str] = []
-        node: str | None = start
-        while node is not None and node not in state:
-            state[node] = 1
-            path.append(node)
-            node = jumps.get(node)
-        if node is not None and state[node] == 1:  # walked back into this path: a loop
-            loop = path[path.index(node) :]
-            for i, member in enumerate(loop):
-                _report_loop(conv, member, [*loop[i:], *loop[:i], member], merged[member])
-        for visited in path:
-            state[visited] = 2
-
-
-def _report_loop(conv: _Converter, name: str, chain: list[str], part: _Partial) -> None:
-    ssh = part.values["ssh"]
-    line, where = ssh.origins["jump"]
-    inherited = "" if where.startswith(f"nodes.{name}.") else f" (inherited from {where})"
-    shown = chain if len(chain) <= 8 else [*chain[:4], f"… {len(chain) - 6} more …", *chain[-2:]]
-    conv.problem(line, f"nodes.{name}.ssh.jump", f"jump chain loops: {' -> '.join(shown)}{inherited}")
