@@ -65,8 +65,8 @@ async def test_scalar_query(prometheus_lab: PrometheusLab) -> None:
 
 
 async def test_range_query_returns_points_over_time(prometheus_lab: PrometheusLab) -> None:
-    # prometheus-api-client rounds start/end to whole seconds, and right after the lab starts the only
-    # samples may be younger than that: end the window a little in the future (Prometheus allows it).
+    # Right after the lab starts the only samples may be younger than a step: end the window a little in
+    # the future (Prometheus allows it).
     end = datetime.now(UTC) + timedelta(seconds=2)
     with client(prometheus_lab) as prom:
         result = await prom.query_range('DCGM_FI_DEV_GPU_TEMP{gpu="0"}', end - timedelta(seconds=30), end, 1)
@@ -338,3 +338,13 @@ def test_no_snapshot_is_unknown_and_the_node_is_via_or_the_inventory() -> None:
     assert (prometheus_node(via), prometheus_node(direct)) == ("monitor", "stack")
     assert planned_prometheus(via) == (("prometheus.targets", None), ("prometheus.alerts", None))
     assert planned_prometheus(Inventory("stack", "x.yaml", nodes)) == ()
+
+
+async def test_an_answer_larger_than_the_cap_is_refused(prometheus_lab: PrometheusLab) -> None:
+    # The real target list is a few KiB; with a 1 KiB cap it is refused for its size, not half-read.
+    with PrometheusClient(prometheus_lab.url, timeout=5, max_bytes=1024) as prom:
+        with pytest.raises(PrometheusError) as caught:
+            await prom.targets()
+        names = await prom.query("up")  # a small answer under the same cap is fine
+    assert str(caught.value) == f"Prometheus at {prometheus_lab.url} sent more than 1024 bytes: refused"
+    assert names.samples

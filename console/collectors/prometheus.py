@@ -212,7 +212,7 @@ class PrometheusClient:
             aiohttp.ClientSession(timeout=timeout) as session,
             session.get(url, params=params, headers={"Accept": "application/json"}) as response,
         ):
-            too_large = f"Prometheus at {self.label} sent more than {self.max_bytes // 2**20} MiB: refused"
+            too_large = f"Prometheus at {self.label} sent more than {_size(self.max_bytes)}: refused"
             if response.content_length is not None and response.content_length > self.max_bytes:
                 raise PrometheusError(too_large)
             chunks: list[bytes] = []
@@ -340,6 +340,10 @@ class PrometheusClient:
         if not isinstance(raw, list):
             raise self._unexpected("metric name list", TypeError(type(raw).__name__))
         return tuple(clean_line(name) for name in raw)
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:g} MiB" if count >= 2**20 else f"{count} bytes"
 
 
 def _stamp(raw: object) -> float:
