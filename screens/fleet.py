@@ -20,7 +20,7 @@ from widgets.status import STATUS_ICON, STATUS_STYLE, plural
 
 
 def prometheus_problems(results: tuple[CheckResult, ...] | None) -> Text | None:
-    """'✖ Prometheus: 2 alerts firing, 1 target down (a)' for the fleet header; None when all is well."""
+    """'✖ Prometheus: 2 alerts, 1 target down (a)' for the fleet header; None when all is well."""
     if not results:
         return None
     bad = [result for result in results if result.status is not Status.OK]
@@ -30,7 +30,7 @@ def prometheus_problems(results: tuple[CheckResult, ...] | None) -> Text | None:
     alerts, targets = known.count("prometheus.alerts"), known.count("prometheus.targets")
     said = []
     if alerts:
-        said.append(f"{plural(alerts, 'alert')} firing")
+        said.append(plural(alerts, "alert"))  # firing: a pending alert is not a problem yet
     if targets:
         said.append(f"{plural(targets, 'target')} down")
     if not said:

@@ -124,16 +124,16 @@ class NodeScreen(ConsoleScreen):
         self.set_text("#node-status", text)
 
     def _connection(self, snapshot: NodeSnapshot) -> str | None:
-        """'connected 3h 12m ago (handshake 0.21s)': the real handshake, not the reuse of a pooled
-        connection, and how long this connection has been up."""
+        """'connected 3h 12m ago in 0.21s': how long this connection has been up, and how long its real
+        handshake took (not the reuse of a pooled connection)."""
         if self.node.transport == "local":
             return None
         connected_at = snapshot.connected_at
-        handshake = f"handshake {snapshot.connect_s:.2f}s" if snapshot.connect_s is not None else None
+        handshake = f" in {snapshot.connect_s:.2f}s" if snapshot.connect_s is not None else ""
         if connected_at is None:
-            return f"connected ({handshake})" if handshake else None
+            return f"connected{handshake}" if handshake else None
         age = duration((self.session.now() - connected_at).total_seconds())
-        return f"connected {age} ago" + (f" ({handshake})" if handshake else "")
+        return f"connected {age} ago{handshake}"
 
     def _note(self, pane: str, text: str | Text | None) -> None:
         self.set_text(f"#{pane}-note", text or "")

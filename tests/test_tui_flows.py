@@ -483,7 +483,7 @@ async def test_fleet_header_counts_prometheus_problems_one_key_away() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         summary = str(app.screen.query_one("#fleet-summary").render())
-        assert "✖ Prometheus: 2 alerts firing, 1 target down (a)" in summary
+        assert "✖ Prometheus: 2 alerts, 1 target down (a)" in summary
         await pilot.press("a")
         await settle(pilot)
         screen = app.screen
@@ -537,8 +537,7 @@ async def test_node_header_shows_the_real_connect_time_and_its_age() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await open_gpu1(pilot)
         status = str(app.screen.query_one("#node-status").render())
-        assert "connected 3h 12m ago (handshake 0.04s)" in status
-        assert "connected in" not in status
+        assert "connected 3h 12m ago in 0.04s" in status
 
 
 async def test_every_node_key_is_in_the_footer_and_the_keys_panel() -> None:

@@ -102,8 +102,9 @@ def test_free_width_goes_to_the_cut_columns_most_important_first() -> None:
     assert widths(columns, 120, natural) == {"status": 6, "target": 30, "summary": 40, "fix": 36}
     # less room: the kept column is served before the others, then priority 0 before priority 3
     assert widths(columns, 90, natural) == {"status": 6, "target": 30, "summary": 26, "fix": 20}
-    # every cell whole: the rest goes to the flex column
-    assert widths(columns, 200, natural)["summary"] == 40 + 200 - (6 + 30 + 40 + 80 + 8)
+    # every cell whole: the rest goes to the flex column only when it is last (here Fix follows it)
+    assert widths(columns, 200, natural) == natural
+    assert widths(columns[:3], 200, natural)["summary"] == 200 - (6 + 30 + 6)
 
 
 def test_columns_shrink_to_their_widest_cell() -> None:
@@ -279,3 +280,17 @@ async def test_history_input_walks_back_and_forth() -> None:
         assert box.value == "DCGM_FI_DEV_GPU_UTIL"
         await pilot.press("down")
         assert box.value == "sum("  # what was being typed comes back
+
+
+def test_nice_to_have_columns_make_way_for_a_cut_name() -> None:
+    columns = (
+        Column("name", "Name", 10, 0, keep=True),
+        Column("value", "Value", 10, 0),
+        Column("clock", "Clock", 10, 5),
+        Column("pstate", "PS", 4, 4),
+    )
+    natural = {"name": 24, "value": 10, "clock": 10, "pstate": 4}
+    # 50 cells: name 10+2, value 12, clock 12, pstate 6 = 42; 8 free -> name 18, still cut: Clock (5) goes
+    assert widths(columns, 50, natural) == {"name": 24, "value": 10, "pstate": 4}
+    # wide enough for everything: nothing makes way
+    assert list(widths(columns, 80, natural)) == ["name", "value", "clock", "pstate"]

@@ -81,7 +81,10 @@ def detail_text(result: CheckResult | None) -> Text:
     """The selected result in full: summary, then the fix (the table may have cut either)."""
     if result is None:
         return Text("no check selected", style="dim")
-    text = Text.assemble(status_text(result.status), " ", (result.node, "bold"), " ", result.check)
+    # Each space ends a run rather than starting one: SVG viewers drop a run's leading spaces.
+    status = status_text(result.status)
+    status.append(" ")
+    text = Text.assemble(status, (f"{result.node} ", "bold"), result.check)
     if result.target:
         text.append(f" [{result.target}]")
     text.append(f": {result.summary}")

@@ -37,9 +37,10 @@ COLUMNS = (
     Column("memory", "GPU memory", 12, 6),
     Column("temp", "Temp", 5, 5),
     Column("power", "Power", 11, 7),
-    Column("containers", "Ctrs", 5, 5),
+    Column("containers", "Ctrs", 5, 4),
     Column("mounts", "Mounts", 8, 5),
-    Column("detail", "Detail", 10, 2, flex=True),  # why a node is down or slow: before the numbers
+    # Why a node is down or slow: room for a reason comes before the numbers on a narrow terminal.
+    Column("detail", "Detail", 24, 2, flex=True),
 )
 SORTABLE = ("node", "state", "checks", "gpus", "util", "memory", "temp", "power", "containers", "mounts")
 

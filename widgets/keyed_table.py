@@ -37,7 +37,7 @@ class Column:
     label: str
     width: int  # the least it is shown at (less when no cell needs that much)
     priority: int = 0  # 0 shows first; higher numbers drop first on a narrow terminal
-    flex: bool = False  # takes what is left once every cut column is whole
+    flex: bool = False  # as the last column shown, takes what is left once every cut column is whole
     keep: bool = False  # tells rows apart: shown at any width
 
 
@@ -54,10 +54,28 @@ def fit_columns(
     always show; the others join by priority while their minimum still fits. Then the width left over
     goes to the columns whose text is cut: the `keep` ones first (a cut name may make two rows look alike
     again), then by priority tier; within a tier a cell at a time in turn, so the shortest needs are met
-    first. What remains once every cell is whole goes to the flex column.
+    first. While a `keep` column is still cut, the least important column of priority NICE or more makes
+    way for it. What remains once every cell is whole goes to the flex column when it is the last one
+    shown (in the middle of a row, blank width would only push the columns after it away).
     """
     natural = natural or {}
+    left_out: set[str] = set()
+    while True:
+        sizes = _sizes([c for c in columns if c.key not in left_out], width, padding, natural)
+        shown = [column for column in columns if column.key in sizes]
+        if not any(c.keep and natural.get(c.key, 0) > sizes[c.key] for c in shown):
+            break
+        spare = [c for c in shown if not c.keep and c.priority >= NICE]
+        if not spare:
+            break
+        left_out.add(max(reversed(spare), key=lambda c: c.priority).key)  # the last of the least important
+    return tuple((column, sizes[column.key]) for column in shown)
 
+
+NICE = 3  # priorities from here on are nice to have: they make way for a cut `keep` column
+
+
+def _sizes(columns: Sequence[Column], width: int, padding: int, natural: Mapping[str, int]) -> dict[str, int]:
     def least(column: Column) -> int:
         need = natural.get(column.key)
         return column.width if need is None else max(1, min(column.width, need))
@@ -89,10 +107,9 @@ def fit_columns(
                 free -= 1
                 if sizes[column.key] >= natural[column.key]:
                     cut.remove(column)
-    flex = next((column for column in shown if column.flex), None)
-    if flex is not None:
-        sizes[flex.key] += free
-    return tuple((column, sizes[column.key]) for column in shown)
+    if shown and shown[-1].flex:
+        sizes[shown[-1].key] += free
+    return sizes
 
 
 def cell(text: Text) -> Text:
