@@ -15,11 +15,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pytest
 
@@ -120,7 +121,7 @@ def bad_prometheus(request: pytest.FixtureRequest) -> Iterator[MisbehavingHttp]:
 
 def run_measured(args: list[str], *, kill_after: float) -> tuple[int, str, str, float, int]:
     """Run the CLI; (exit code, stdout, stderr, wall seconds, max RSS in KiB) of that one process."""
-    with open(os.devnull, "rb") as stdin, _temp() as out, _temp() as err:
+    with open(os.devnull, "rb") as stdin, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         process = subprocess.Popen(args, cwd=ROOT, stdin=stdin, stdout=out, stderr=err)
         killer = threading.Timer(kill_after, process.kill)
@@ -134,12 +135,6 @@ def run_measured(args: list[str], *, kill_after: float) -> tuple[int, str, str, 
         out.seek(0)
         err.seek(0)
         return process.returncode, out.read().decode(), err.read().decode(), wall, usage.ru_maxrss
-
-
-def _temp() -> Any:
-    import tempfile
-
-    return tempfile.TemporaryFile()
 
 
 def inventory_with(
