@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from console.checks.model import CheckResult, Status
 from console.inventory.model import Node
+from console.session import FleetProblems
 from console.snapshots import NodeSnapshot
 from screens.base import ConsoleScreen
 from screens.messages import FleetChecksAnswered
@@ -19,23 +20,24 @@ from widgets.fleet_table import GROUP_PREFIX, SORTABLE, FleetTable, NodeView
 from widgets.status import STATUS_ICON, STATUS_STYLE, plural
 
 
-def prometheus_problems(results: tuple[CheckResult, ...] | None) -> Text | None:
-    """'✖ Prometheus: 2 alerts, 1 target down (a)' for the fleet header; None when all is well."""
-    if not results:
+def prometheus_problems(
+    problems: FleetProblems | None, results: tuple[CheckResult, ...] | None
+) -> Text | None:
+    """'✖ Prometheus: 2 alerts, 1 target down (a)' for the fleet header (the session's count of firing
+    alerts and down targets, in the colour of the worst Prometheus result); None when all is well."""
+    if problems is None:
         return None
-    bad = [result for result in results if result.status is not Status.OK]
-    if not bad:
+    if problems.error is not None:
+        return Text("? Prometheus: no answer (a)", style=STATUS_STYLE[Status.UNKNOWN])
+    if not problems.count:
         return None
-    known = [result.check for result in bad if result.status is not Status.UNKNOWN]
-    alerts, targets = known.count("prometheus.alerts"), known.count("prometheus.targets")
     said = []
-    if alerts:
-        said.append(plural(alerts, "alert"))  # firing: a pending alert is not a problem yet
-    if targets:
-        said.append(f"{plural(targets, 'target')} down")
-    if not said:
-        said.append("no answer")
-    worst = Status.worst(tuple(result.status for result in bad))
+    if problems.firing:
+        said.append(plural(problems.firing, "alert"))  # firing: a pending alert is not a problem yet
+    if problems.down:
+        said.append(f"{plural(problems.down, 'target')} down")
+    bad = tuple(result.status for result in results or () if result.status is not Status.OK)
+    worst = Status.worst(bad) if bad else Status.CRITICAL
     return Text(f"{STATUS_ICON[worst]} Prometheus: {', '.join(said)} (a)", style=STATUS_STYLE[worst])
 
 
@@ -167,7 +169,7 @@ class FleetScreen(ConsoleScreen):
         if table.folded:
             parts.append(f"{len(table.folded)} folded")
         text = Text("  ·  ".join(parts[:3]))
-        problems = prometheus_problems(self.console.fleet_results)
+        problems = prometheus_problems(self.session.prometheus_problems, self.console.fleet_results)
         if problems is not None:  # right after up/down: the first thing that still fits at 80 columns
             text.append("  ·  ")
             text.append_text(problems)

@@ -157,3 +157,23 @@ async def test_group_headers_count_nodes_in_words_and_have_no_second_highlight()
         assert "reverse" not in str(header["node"].style)  # a reverse box read as a second cursor
         table.set_filter("gpu1")
         assert table.cells(f"{GROUP_PREFIX}compute")["state"].plain == "1/1 nodes"
+
+
+def test_prometheus_problems_in_the_header_words() -> None:
+    from console.checks.model import CheckResult, Status
+    from console.session import FleetProblems
+    from screens.fleet import prometheus_problems
+
+    warning = (CheckResult("gpu1", "prometheus.alerts", Status.WARNING, "firing (warning): x"),)
+    assert prometheus_problems(None, None) is None  # not asked yet
+    assert prometheus_problems(FleetProblems(AT), ()) is None  # all well: nothing to say
+    shown = prometheus_problems(FleetProblems(AT, firing=1), warning)
+    assert shown is not None
+    assert shown.plain == "▲ Prometheus: 1 alert (a)"
+    assert "yellow" in str(shown.style)
+    down = prometheus_problems(FleetProblems(AT, firing=2, down=3), ())
+    assert down is not None
+    assert down.plain == "✖ Prometheus: 2 alerts, 3 targets down (a)"
+    silent = prometheus_problems(FleetProblems(AT, error="no answer within 10s"), ())
+    assert silent is not None
+    assert silent.plain == "? Prometheus: no answer (a)"
