@@ -81,6 +81,7 @@ def main() -> None:
                 done = subprocess.run(
                     [sys.executable, "-c", CHILD, str(path)],
                     env=env,
+                    cwd=args.tree,  # `python -c` puts the working directory first on sys.path
                     capture_output=True,
                     text=True,
                     timeout=args.deadline,

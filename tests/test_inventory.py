@@ -591,3 +591,19 @@ def test_problems_are_sorted_by_line(lab: Path) -> None:
         "lab.yaml:4: defaults.thresholds.gpu_temperature: warn (90) must not be above crit (80)",
         "lab.yaml:9: nodes.b.refersh: unknown key",
     ]
+
+
+def test_docs_name_every_inventory_key() -> None:
+    # docs/inventory.md is the format's reference: every key the loader takes is named there as `key`.
+    import dataclasses
+
+    from console.inventory import model
+    from console.inventory.loader import _TOP_KEYS
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "inventory.md").read_text(encoding="utf-8")
+    sections = [model.Node, model.SSHSettings, model.GpuExpectation, model.DockerSettings, model.MountSpec]
+    sections += [model.ServiceSpec, model.HttpProbe, model.PrometheusSettings, model.Thresholds]
+    sections += [model.SshdPolicy, model.StorageSpec]
+    keys = {f.name for tp in sections for f in dataclasses.fields(tp)} | set(_TOP_KEYS)
+    missing = sorted(key for key in keys - {"name"} if f"`{key}`" not in docs)
+    assert missing == []
