@@ -79,11 +79,17 @@ async def test_console_on_the_real_lab(
             await pilot.press("y")
             await until(
                 pilot,
-                lambda: any(e["action"] == "docker.restart" for e in app.session.audit.entries()),
+                lambda: any(
+                    e["action"] == "docker.restart" and e["phase"] == "result"
+                    for e in app.session.audit.entries()
+                ),
                 60,
-                "the restart is audited",
+                "the restart's result is audited",
             )
             (entry,) = [e for e in app.session.audit.entries() if e["action"] == "docker.restart"]
+            # Its intent was written before anything reached the node, under the same id.
+            lines = [e for e in app.session.audit.lines() if e["id"] == entry["id"]]
+            assert [e["phase"] for e in lines] == ["intent", "result"]
             assert entry["ok"], entry
             assert (entry["node"], entry["target"]) == (gpu.name, CONTAINER)
             after = docker_lab.main.inspect(CONTAINER)["State"]
