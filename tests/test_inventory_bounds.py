@@ -218,6 +218,33 @@ def test_hostile_values_are_refused(lab: Path, body: str, expected: str) -> None
     assert problems(write(lab, HEADER + body)) == [expected]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'prometheus: {url: "http://"}\n',
+            "lab.yaml:1: prometheus.url: is not a valid URL (it needs a host and no spaces)",
+        ),
+        (
+            'prometheus: {url: "http://h:99999"}\n',
+            "lab.yaml:1: prometheus.url: is not a valid URL (Port out of range 0-65535)",
+        ),
+        (
+            'defaults: {gpus: {driver: "590; x"}}\n',
+            "lab.yaml:1: defaults.gpus.driver: must be a driver version or its prefix, e.g. 590 or 580.159",
+        ),
+        (
+            'defaults: {sshd: {root_login: ["nope"]}}\n',
+            "lab.yaml:1: defaults.sshd.root_login[0]: must be one of yes, no, prohibit-password,"
+            " without-password, forced-commands-only",
+        ),
+    ],
+    ids=["url without host", "url port", "driver", "root_login"],
+)
+def test_other_values_are_checked_whole(lab: Path, text: str, expected: str) -> None:
+    assert problems(write(lab, text + "version: 1\nnodes:\n  a: {host: h}\n")) == [expected]
+
+
 def test_the_patterns_themselves_refuse_a_trailing_newline() -> None:
     # `^...$` with re.match accepted "gpu1\n": each pattern must hold on its own, whatever runs before it.
     from console.inventory import rules
