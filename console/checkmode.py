@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from console.streaming import StreamingSource
 FORMATS = ("text", "json", "nagios", "prometheus")
 CLOSE_GRACE_S = 0.75  # closing connections politely, after the run's deadline
 TEARDOWN_GRACE_S = 0.5  # cancelled tasks finishing, after that
+MIN_RUN_S = 0.5  # a run whose start-up ate the whole --timeout still asks the nodes this long
 T = TypeVar("T")
 
 
@@ -43,6 +45,14 @@ class CheckOptions:
     quiet: bool = False
     output: str | None = None
     wait_lock: bool = False
+    # time.monotonic() when the process started: --timeout counts from there, so the interpreter's start-up
+    # and imports (seconds on a loaded machine) come out of the run's time, not on top of it.
+    started: float | None = None
+
+    def remaining(self) -> float:
+        if self.started is None:
+            return self.timeout
+        return max(self.timeout - (time.monotonic() - self.started), MIN_RUN_S)
 
 
 def select_nodes(inventory: Inventory, names: Sequence[str], groups: Sequence[str]) -> tuple[Node, ...]:
@@ -166,10 +176,10 @@ def render(report: CheckReport, options: CheckOptions) -> str:
 
 def run_check_mode(inventory: Inventory, options: CheckOptions) -> int:
     nodes = select_nodes(inventory, options.nodes, options.groups)
-    wait = options.timeout if options.wait_lock else None
+    wait = options.remaining() if options.wait_lock else None
     with check_lock(lock_path(inventory.path), wait=wait):
         report = filter_results(
-            run_bounded(_run(inventory, nodes, options.timeout)), options.only, options.skip
+            run_bounded(_run(inventory, nodes, options.remaining())), options.only, options.skip
         )
     text = render(report, options)
     if options.output:

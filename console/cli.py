@@ -14,10 +14,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, cast
 
 from console import __version__
+
+# --check --timeout counts from here: this module is imported first and imports almost nothing itself.
+PROCESS_STARTED = time.monotonic()
 
 if TYPE_CHECKING:
     from console.inventory import Inventory, InventoryError
@@ -176,6 +180,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(arguments).parse_args(arguments)
+    if argv is None:  # a real process: its --timeout counts from its start (see PROCESS_STARTED)
+        args.started = PROCESS_STARTED
     from console.inventory import InventoryError
 
     try:

@@ -24,6 +24,7 @@ from typing import Literal
 
 import pytest
 
+from console.checkmode import MIN_RUN_S, CheckOptions
 from console.collectors.prometheus import (
     MAX_RESPONSE_BYTES,
     PrometheusClient,
@@ -233,3 +234,11 @@ def test_no_thread_left_behind_holds_the_process() -> None:
     wall = time.monotonic() - started
     assert (done.returncode, done.stdout, done.stderr) == (0, "gave up\n", "")
     assert wall < 0.5 + SLACK_S
+
+
+def test_the_run_gets_what_start_up_left_of_the_timeout() -> None:
+    """--timeout counts from the process start: imports on a loaded machine come out of the run's time."""
+    now = time.monotonic()
+    assert CheckOptions(timeout=4.0).remaining() == 4.0  # no start known (called as a library)
+    assert 0.9 < CheckOptions(timeout=4.0, started=now - 3.0).remaining() <= 1.0
+    assert CheckOptions(timeout=4.0, started=now - 60.0).remaining() == MIN_RUN_S

@@ -96,6 +96,7 @@ def check_options(args: argparse.Namespace) -> CheckOptions:
         quiet=args.quiet,
         output=args.output,
         wait_lock=args.wait_lock,
+        started=getattr(args, "started", None),
     )
 
 
