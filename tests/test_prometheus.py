@@ -132,6 +132,61 @@ async def test_metric_names_for_completion(prometheus_lab: PrometheusLab) -> Non
     assert {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "gpu_utilization_percent", "up"} <= set(names)
 
 
+async def test_label_names_of_all_series_and_of_one_metric(prometheus_lab: PrometheusLab) -> None:
+    with client(prometheus_lab) as prom:
+        every = await prom.label_names()
+        dcgm = await prom.label_names("DCGM_FI_DEV_GPU_UTIL")
+        none = await prom.label_names("no_such_metric_anywhere")
+    assert {"__name__", "job", "instance", "Hostname", "UUID", "gpu", "modelName"} <= set(every)
+    assert {"__name__", "job", "instance", "Hostname", "UUID", "gpu", "modelName"} <= set(dcgm)
+    assert "alertname" in every  # from ALERTS, which the GPU metric's series do not carry
+    assert "alertname" not in dcgm
+    assert none == ()
+
+
+async def test_label_values_of_all_series_and_of_one_metric(prometheus_lab: PrometheusLab) -> None:
+    with client(prometheus_lab) as prom:
+        jobs = await prom.label_values("job")
+        hosts = await prom.label_values("Hostname", "DCGM_FI_DEV_GPU_UTIL")
+        up_jobs = await prom.label_values("job", 'up{job=~"d.*"}')
+    assert {"dcgm", "gpu-simulator", "dead"} <= set(jobs)
+    assert hosts == ("gpu1",)
+    assert up_jobs == ("dcgm", "dead")
+
+
+async def test_label_lookups_fail_as_the_other_calls_do(prometheus_lab: PrometheusLab) -> None:
+    dead = f"http://127.0.0.1:{prometheus_lab.dead_port}"
+    with client(prometheus_lab) as prom:
+        with pytest.raises(PrometheusError) as bad_match:
+            await prom.label_values("job", "up{")
+        with pytest.raises(PrometheusError) as bad_name:
+            await prom.label_values("../../query?query=up")  # never reaches the URL's path
+    assert not isinstance(bad_match.value, PrometheusUnreachable | PromQLError)
+    assert str(bad_match.value).startswith(f"Prometheus at {prometheus_lab.url}: ")
+    assert "parse error" in str(bad_match.value)
+    assert str(bad_name.value) == "not a label name: '../../query?query=up'"
+    with PrometheusClient(dead, timeout=3) as prom, pytest.raises(PrometheusUnreachable) as caught:
+        await prom.label_names("up")
+    assert str(caught.value) == f"Prometheus at {dead} unreachable: connection refused"
+    capped = PrometheusClient(prometheus_lab.url, timeout=5, max_bytes=64)
+    with capped as prom, pytest.raises(PrometheusError, match="sent more than 64 bytes: refused"):
+        await prom.label_names()
+
+
+async def test_label_lookup_from_a_server_that_never_answers_is_cut_at_the_timeout() -> None:
+    silent = _SilentListener()
+    url = f"http://127.0.0.1:{silent.port}"
+    try:
+        started = time.monotonic()
+        with PrometheusClient(url, timeout=0.5) as prom, pytest.raises(PrometheusUnreachable) as caught:
+            await prom.label_values("job", "up")
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert str(caught.value) == f"Prometheus at {url} unreachable: no answer within 0.5s"
+    assert 0.4 < elapsed < 1.5
+
+
 async def test_dead_port_is_unreachable_with_a_clear_message_fast(prometheus_lab: PrometheusLab) -> None:
     url = f"http://127.0.0.1:{prometheus_lab.dead_port}"
     started = time.monotonic()

@@ -79,6 +79,18 @@ async def test_label_values_of_a_query_are_plain_text(hostile_prometheus: Promet
     assert {sample.label("severity") for sample in result.samples} == {"critical\\x1b]0;pwned\\x07"}
 
 
+async def test_label_values_and_names_are_plain_text(hostile_prometheus: PrometheusLab) -> None:
+    with PrometheusClient(hostile_prometheus.url, timeout=5) as prom:
+        teams = await prom.label_values("team")
+        severities = await prom.label_values("severity", f'ALERTS{{alertname="{HOSTILE}"}}')
+        names = await prom.label_names(f'ALERTS{{alertname="{HOSTILE}"}}')
+    assert "ops\\nCRITICAL - forged | x=1" in teams  # one line: the newline shown, not made
+    assert severities == ("critical\\x1b]0;pwned\\x07",)
+    assert {"alertname", "severity", "team"} <= set(names)
+    for text in (*teams, *severities, *names):
+        assert_plain(text)
+
+
 async def test_non_finite_values_are_unknown(hostile_prometheus: PrometheusLab) -> None:
     with PrometheusClient(hostile_prometheus.url, timeout=5) as prom:
         nan = await prom.query("vector(0) / 0")

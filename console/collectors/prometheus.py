@@ -34,6 +34,7 @@ MAX_RESPONSE_BYTES = (
     16 * 2**20
 )  # a fleet's target list is a few MiB; more is a runaway query or a hostile server
 _CHUNK = 64 * 1024
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs: hashable and comparable
 TargetHealth = Literal["up", "down", "unknown"]
 AlertState = Literal["firing", "pending"]
@@ -336,10 +337,32 @@ class PrometheusClient:
         return tuple(found)
 
     async def metric_names(self) -> tuple[str, ...]:
-        raw = await self._get("/api/v1/label/__name__/values")
+        return await self._strings("/api/v1/label/__name__/values", None, "metric name list")
+
+    async def label_names(self, match: str | None = None) -> tuple[str, ...]:
+        """The label names Prometheus holds; with `match` (a series selector such as `up` or
+        `{job="dcgm"}`), only those of the series it selects. Cleaned, sorted as Prometheus sends them."""
+        return await self._strings("/api/v1/labels", _match(match), "label name list")
+
+    async def label_values(self, label: str, match: str | None = None) -> tuple[str, ...]:
+        """The values `label` takes; with `match`, only in the series it selects. Cleaned one-line text.
+
+        A name that is not a classic label name (`[A-Za-z_][A-Za-z0-9_]*`) is refused before any request:
+        it goes into the URL's path, where a `/` or `..` would ask for another endpoint.
+        """
+        if not _LABEL_NAME.fullmatch(label):
+            raise PrometheusError(f"not a label name: {clean_line(label, limit=80)!r}")
+        return await self._strings(f"/api/v1/label/{label}/values", _match(match), "label value list")
+
+    async def _strings(self, path: str, params: Mapping[str, str] | None, what: str) -> tuple[str, ...]:
+        raw = await self._get(path, params)
         if not isinstance(raw, list):
-            raise self._unexpected("metric name list", TypeError(type(raw).__name__))
-        return tuple(clean_line(name) for name in raw)
+            raise self._unexpected(what, TypeError(type(raw).__name__))
+        return tuple(clean_line(item) for item in raw)
+
+
+def _match(selector: str | None) -> dict[str, str] | None:
+    return {"match[]": selector} if selector else None
 
 
 def _size(count: int) -> str:
