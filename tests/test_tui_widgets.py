@@ -294,3 +294,21 @@ def test_nice_to_have_columns_make_way_for_a_cut_name() -> None:
     assert widths(columns, 50, natural) == {"name": 24, "value": 10, "pstate": 4}
     # wide enough for everything: nothing makes way
     assert list(widths(columns, 80, natural)) == ["name", "value", "clock", "pstate"]
+
+
+async def test_keyed_table_widens_for_long_cells_and_narrows_only_on_resize() -> None:
+    table = Pair()
+    async with TableApp(table).run_test(size=(80, 10)) as pilot:
+        table.sync(rows(("a", "1")))
+        await pilot.pause()
+        assert table.shown_widths["value"] == len("Value")  # no wider than its widest cell
+        table.sync(rows(("a", "a much longer value")))
+        await pilot.pause()
+        assert table.shown_widths["value"] == len("a much longer value")
+        assert table.get_cell("a", "value").overflow == "ellipsis"
+        table.sync(rows(("a", "1")))  # a refresh never narrows (no column jitter, no full redraw)
+        await pilot.pause()
+        assert table.shown_widths["value"] == len("a much longer value")
+        await pilot.resize_terminal(79, 10)
+        await pilot.pause()
+        assert table.shown_widths["value"] == len("Value")

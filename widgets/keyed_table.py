@@ -163,6 +163,10 @@ class KeyedTable(DataTable[Text]):
         self._shown: Widths = ()
         self._hidden: set[str] = set()
         self._refit_due = False
+        # Natural widths the last fit used: a refresh only widens columns (a value that shrinks for one
+        # poll would otherwise re-measure, and redraw, the whole table); a resize or a row leaving may narrow.
+        self._measured: dict[str, int] = {}
+        self._may_narrow = True
 
     # --- columns -------------------------------------------------------------------------------------
 
@@ -180,12 +184,17 @@ class KeyedTable(DataTable[Text]):
         return widths
 
     def fitted(self) -> Widths:
-        return fit_columns(self.COLUMNS, self._available_width(), self.cell_padding, self.natural_widths())
+        natural = self.natural_widths()
+        if not self._may_narrow:
+            natural = {key: max(width, self._measured.get(key, 0)) for key, width in natural.items()}
+        self._measured, self._may_narrow = natural, False
+        return fit_columns(self.COLUMNS, self._available_width(), self.cell_padding, natural)
 
     def on_mount(self) -> None:
         self._build(self.fitted())
 
     def on_resize(self, event: events.Resize) -> None:
+        self._may_narrow = True
         self.refit()
 
     def refit(self) -> None:
@@ -293,6 +302,7 @@ class KeyedTable(DataTable[Text]):
         self._rows.pop(key, None)
         self._seen.pop(key, None)
         if self._natural.pop(key, None) is not None:
+            self._may_narrow = True
             self._refit_soon()
         self._hidden.discard(key)
 
