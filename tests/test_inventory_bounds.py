@@ -408,3 +408,8 @@ def test_a_chain_into_a_loop_blames_only_the_loop(lab: Path) -> None:
         "lab.yaml:4: nodes.b.ssh.jump: jump chain loops: b -> c -> b",
         "lab.yaml:5: nodes.c.ssh.jump: jump chain loops: c -> b -> c",
     ]
+
+
+def test_a_raw_control_byte_in_the_file_is_named_with_its_line(lab: Path) -> None:
+    lab.write_bytes(b"version: 1\nnodes:\n  a: {host: h\x1b[2J}\n")
+    assert problems("lab.yaml") == ["lab.yaml:3: invalid YAML: character #x001b is not allowed in YAML"]

@@ -222,6 +222,13 @@ def read_document(path: str) -> tuple[Node | None, SourceProblem | None]:
         return None, SourceProblem(
             mark.line + 1 if mark else None, f"invalid YAML: {detail}{_hint(text, mark)}"
         )
+    except yaml.reader.ReaderError:
+        # Its position counts bytes or characters depending on the parser: find the character ourselves.
+        found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+        if found is None:
+            return None, SourceProblem(None, "invalid YAML: a character YAML does not allow")
+        line, code = text.count("\n", 0, found.start()) + 1, ord(found.group())
+        return None, SourceProblem(line, f"invalid YAML: character #x{code:04x} is not allowed in YAML")
     except yaml.YAMLError as exc:
         return None, SourceProblem(None, f"invalid YAML: {exc}")
 
