@@ -142,6 +142,7 @@ async def test_missing_scratch_path_is_an_error_for_that_path_only(
 
 
 def test_disk_paths_keep_root_first_and_never_take_an_inventory_mount() -> None:
+    assert disk_paths(["/data/nfs/cache", "/data/nfs2"], ["/data/nfs/"]) == ("/", "/data/nfs2")
     paths = disk_paths(["/scratch/", "/data/nfs", "relative", "/scratch", "/"], ["/data/nfs"])
     assert paths == ("/", "/scratch")
 

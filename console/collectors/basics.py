@@ -171,12 +171,17 @@ def parse_report(
 
 
 def disk_paths(scratch: Iterable[str], network_mounts: Iterable[str] = ()) -> tuple[str, ...]:
-    """`/` and the local scratch paths, without repeats; never a path the inventory lists as a mount."""
+    """`/` and the local scratch paths, without repeats; never a path at or below one the inventory lists
+    as a mount (statfs there could block on a hung NFS server)."""
     refused = {path.rstrip("/") or "/" for path in network_mounts}
+
+    def on_a_mount(path: str) -> bool:
+        return any(path == mount or path.startswith(mount + "/") for mount in refused if mount != "/")
+
     paths = ["/"]
     for path in scratch:
         clean = path.rstrip("/") or "/"
-        if clean.startswith("/") and clean not in refused and clean not in paths:
+        if clean.startswith("/") and not on_a_mount(clean) and clean not in paths:
             paths.append(clean)
     return tuple(paths)
 
