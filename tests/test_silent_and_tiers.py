@@ -59,3 +59,12 @@ def test_lab_marker_follows_the_fixtures() -> None:
     assert "test_node_selection" not in fast
     assert "test_finite" in fast
     assert "test_finite" not in lab
+
+
+def test_our_log_records_never_reach_stderr_on_their_own(tmp_path: Path) -> None:
+    """A failed action logs a warning with node text: without a handler someone attached, it goes nowhere."""
+    code = 'import console, logging; logging.getLogger("opsconsole.audit").warning("FAILED \\x1b]0;x\\x07")'
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (0, "")
