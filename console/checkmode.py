@@ -6,7 +6,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import fnmatch
-import logging
 import os
 import sys
 import threading
@@ -122,22 +121,9 @@ class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):  # asyncio accepts 
         """Nothing to join: the pool's own workers are never started."""
 
 
-class _CutOffWrites(logging.Filter):
-    """asyncio's "socket.send() raised exception." after we cut an answer off (an endless Prometheus body,
-    a deadline): the SSH tunnel still delivers what was in flight to the socket we closed. Expected, and
-    nothing an operator reading cron mail can act on."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "socket.send() raised exception."
-
-
-_CUT_OFF_WRITES = _CutOffWrites()
-
-
 def run_bounded(main: Coroutine[Any, Any, T], *, teardown: float = TEARDOWN_GRACE_S) -> T:
     """asyncio.run() without its unbounded waits: leftover tasks get `teardown` seconds after a cancel,
     and no thread is waited for (DaemonExecutor). `main` must bound itself."""
-    logging.getLogger("asyncio").addFilter(_CUT_OFF_WRITES)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.set_default_executor(DaemonExecutor())

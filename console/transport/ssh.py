@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import shutil
@@ -38,6 +39,18 @@ REFUSED_RETRY_FIRST_S = 0.01  # sshd frees a closed session a moment after we se
 REFUSED_RETRY_MAX_S = 0.2
 
 __all__ = ["SSHLineStream", "SSHTransport"]
+
+
+class _CutOffWrites(logging.Filter):
+    """asyncio's "socket.send() raised exception." after we cut a forwarded answer off (an endless
+    Prometheus body, a deadline): asyncssh's port forward still delivers what was in flight to the local
+    socket we closed. Expected, and nothing an operator can act on, in cron mail or under the TUI."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "socket.send() raised exception."
+
+
+logging.getLogger("asyncio").addFilter(_CutOffWrites())
 
 
 class _Client(asyncssh.SSHClient):
