@@ -1,7 +1,7 @@
 """Recorded stand-ins for the live fleet: deterministic screens, tests and benchmarks.
 
 - `RecordedSource`: answers each poll with the node's recorded snapshot (or the next of a recorded series).
-- `RecordedPrometheus`: answers PromQL, targets, alerts and metric names from recorded results.
+- `RecordedPrometheus`: answers PromQL, targets, alerts, metric and label names from recorded results.
 - `RecordedActions`: container logs and restarts from recorded lines; a restart changes the recorded
   container the way `docker restart` changes the real one (running, started now).
 
@@ -21,6 +21,7 @@ from console.actions.logs import LogEvent, LogLine, LogQuery, LogStatus
 from console.collectors.prometheus import (
     AlertInfo,
     InstantResult,
+    PrometheusError,
     PromQLError,
     RangeResult,
     RangeSeries,
@@ -111,6 +112,7 @@ class RecordedPrometheus:
         metric_names: tuple[str, ...] = (),
         errors: Mapping[str, str] | None = None,
         delay: float = 0.0,
+        label_error: str | None = None,
     ) -> None:
         self.instant = dict(instant or {})
         self.ranges = dict(ranges or {})
@@ -119,7 +121,9 @@ class RecordedPrometheus:
         self._metric_names = metric_names
         self.errors = dict(errors or {})
         self.delay = delay
+        self.label_error = label_error  # set: the label endpoints fail so (an old or proxied Prometheus)
         self.queries: list[str] = []
+        self.lookups: list[tuple[str, str | None]] = []  # (label or "labels", match) asked of the label API
 
     async def _answer(self, promql: str) -> None:
         self.queries.append(promql)
@@ -151,6 +155,29 @@ class RecordedPrometheus:
 
     async def metric_names(self) -> tuple[str, ...]:
         return self._metric_names
+
+    async def _label_sets(self, what: str, match: str | None) -> list[dict[str, str]]:
+        """The labels of the recorded instant series `match` selects (all without it)."""
+        self.lookups.append((what, match))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.label_error is not None:
+            raise PrometheusError(self.label_error)
+        name, wanted = split_selector(match) if match else ("", {})
+        return [
+            {"__name__": key, **dict(sample.labels)}
+            for key, result in self.instant.items()
+            if not name or key == name
+            for sample in result.samples
+            if _keep(sample.labels, wanted)
+        ]
+
+    async def label_names(self, match: str | None = None) -> tuple[str, ...]:
+        return tuple(sorted({key for labels in await self._label_sets("labels", match) for key in labels}))
+
+    async def label_values(self, label: str, match: str | None = None) -> tuple[str, ...]:
+        found = await self._label_sets(label, match)
+        return tuple(sorted({labels[label] for labels in found if label in labels}))
 
 
 class RecordedActions:

@@ -53,6 +53,7 @@ __all__ = [
 ]
 from console.snapshots import NodeSnapshot
 from console.streaming import StreamingSource
+from console.timewindow import TimeWindow
 from console.transport import Transport
 
 WINDOWS: dict[str, timedelta] = {
@@ -102,6 +103,10 @@ class PrometheusAccess(Protocol):
 
     async def metric_names(self) -> tuple[str, ...]: ...
 
+    async def label_names(self, match: str | None = None) -> tuple[str, ...]: ...
+
+    async def label_values(self, label: str, match: str | None = None) -> tuple[str, ...]: ...
+
 
 class NodeActions(Protocol):
     def tail_logs(
@@ -139,6 +144,14 @@ class LivePrometheus:
     async def metric_names(self) -> tuple[str, ...]:
         with await open_prometheus(self.settings, self.via) as client:
             return await client.metric_names()
+
+    async def label_names(self, match: str | None = None) -> tuple[str, ...]:
+        with await open_prometheus(self.settings, self.via) as client:
+            return await client.label_names(match)
+
+    async def label_values(self, label: str, match: str | None = None) -> tuple[str, ...]:
+        with await open_prometheus(self.settings, self.via) as client:
+            return await client.label_values(label, match)
 
 
 class LiveActions:
@@ -327,9 +340,12 @@ class ConsoleSession:
         end = self.now()
         return end - span, end, max(1.0, span.total_seconds() / RANGE_POINTS)
 
-    async def query_range(self, promql: str, window: str) -> RangeResult:
-        """A range query over the last `window` (see `window`)."""
-        start, end, step = self.window(window)
+    async def query_range(self, promql: str, window: str | TimeWindow) -> RangeResult:
+        """A range query over the last `window` (see `window`), or over a typed TimeWindow."""
+        if isinstance(window, TimeWindow):
+            start, end, step = window.start, window.end, window.step
+        else:
+            start, end, step = self.window(window)
         return await self._tracked(self._prometheus().query_range(promql, start, end, step))
 
     async def targets(self) -> tuple[TargetInfo, ...]:
@@ -340,6 +356,14 @@ class ConsoleSession:
 
     async def metric_names(self) -> tuple[str, ...]:
         return await self._tracked(self._prometheus().metric_names())
+
+    async def label_names(self, match: str | None = None) -> tuple[str, ...]:
+        """Label names (of the series `match` selects); for completion."""
+        return await self._tracked(self._prometheus().label_names(match))
+
+    async def label_values(self, label: str, match: str | None = None) -> tuple[str, ...]:
+        """The values of `label` (in the series `match` selects); for completion."""
+        return await self._tracked(self._prometheus().label_values(label, match))
 
     def remember_query(self, promql: str) -> list[str]:
         return self.query_history.add(promql, at=self.now())

@@ -1,14 +1,17 @@
 """PromQL explorer: a query line with history and Tab completion; the instant result as a table, the range
-result as a graph over 5m/1h/6h/24h; the scrape targets and the alerts. Errors show in place.
+result as a graph over 5m/1h/6h/24h (F6) or a window typed in words (F7: "from 2 hours ago to now", read by
+console/timewindow.py); the scrape targets and the alerts. Errors show in place.
 
 Completion (widgets/promql_input.py) knows the metric names (fetched once), and the label names and values
-of every series a query brought back. For a metric it has not seen it asks here: the labels come from
-`topk(50, metric)` and one label's values from `group by (label) (metric)`, plain instant queries (the
-client has no label-names/values or series call), each asked once per screen.
+of every series a query brought back. For a metric it has not seen it asks Prometheus's label API here
+(`label_names(metric)`, `label_values(label, metric)`), each asked once per screen. Where that API answers
+with an error (an old Prometheus, a proxy that only passes queries) it falls back to instant queries:
+`topk(50, metric)` for the labels, `group by (label) (metric)` for one label's values.
 
 Workers: `promql-query` (the instant and range queries of one run, side by side), `promql-names` (metric
 names for completion, once), `promql-labels` (labels for completion), `promql-status` (targets and alerts,
-rescheduled after each answer while this screen is shown and refresh is not paused).
+rescheduled after each answer while this screen is shown and refresh is not paused), `promql-window` (a
+typed window read in a thread: dateparser takes seconds to import the first time).
 """
 
 from __future__ import annotations
@@ -28,15 +31,18 @@ from console.collectors.prometheus import (
     AlertInfo,
     InstantResult,
     PrometheusError,
+    PrometheusUnreachable,
     RangeResult,
     TargetInfo,
 )
-from console.session import WINDOWS
+from console.session import RANGE_POINTS, WINDOWS
 from console.text import clean_line
+from console.timewindow import TimeWindow, WindowError, parse_window, preload
 from screens.base import ConsoleScreen
 from widgets.plot import RangePlot
 from widgets.prom_tables import AlertsTable, InstantTable, TargetsTable, result_kind, short_label
 from widgets.promql_input import Context, HistoryInput, MetricSuggester, PromQLCompleter, context_at
+from widgets.window_input import WindowInput
 
 LABEL_SAMPLE = 50  # series of a metric read to learn its label names
 CANDIDATES_SHOWN = 12  # completion candidates listed at once (the rest are counted)
@@ -54,9 +60,17 @@ def _problem(error: BaseException) -> str:
 @dataclass
 class QueryAnswered(Message):
     query: str
-    window: str
+    window: str  # its name (5m…24h), or "typed"
     instant: InstantResult | None
     range: RangeResult | None
+    error: str | None
+    span: TimeWindow | None = None  # the window the range query asked for (None: not asked)
+
+
+@dataclass
+class WindowRead(Message):
+    typed: tuple[str, str]  # (from, to) as typed
+    window: TimeWindow | None
     error: str | None
 
 
@@ -75,7 +89,8 @@ class NamesAnswered(Message):
 @dataclass
 class LabelsAnswered(Message):
     context: Context
-    series: tuple[tuple[tuple[str, str], ...], ...]  # the labels of the series that answered
+    series: tuple[tuple[tuple[str, str], ...], ...] = ()  # the fallback: the labels of the series found
+    found: tuple[str, ...] = ()  # from the label API: the label names, or the one label's values
 
 
 class PromQLScreen(ConsoleScreen):
@@ -87,11 +102,14 @@ class PromQLScreen(ConsoleScreen):
         Binding("f4", "view('targets')", "Targets"),
         Binding("f5", "view('alerts')", "Alerts"),
         Binding("f6", "window", "Window"),
+        Binding("f7", "typed_window", "From…"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.window = "1h"
+        self.typed: tuple[str, str] | None = None  # (from, to) in words, instead of `window`
+        self.typed_span: TimeWindow | None = None  # the typed window as last read
         self.query_text: str | None = None
         self.suggester = MetricSuggester()
         self.completer = PromQLCompleter()
@@ -110,6 +128,7 @@ class PromQLScreen(ConsoleScreen):
             completer=self.completer,
         )
         yield Static(id="promql-candidates")
+        yield WindowInput(id="promql-window")
         yield Static(id="promql-error")
         with TabbedContent(initial="result", id="promql-views"):
             with TabPane("F2 Table", id="result"):
@@ -147,20 +166,34 @@ class PromQLScreen(ConsoleScreen):
     @work(group="promql-query", exclusive=True, exit_on_error=False)
     async def run_query(self, query: str) -> None:
         self.query_text = query
-        window = self.window
+        name = self.window if self.typed is None else "typed"
+        try:
+            span = await self._span()
+        except WindowError as exc:  # a typed window read again at this run's "now"
+            self.post_message(QueryAnswered(query, name, None, None, clean_line(str(exc))))
+            return
         instant, ranged = await asyncio.gather(
-            self.session.query(query), self.session.query_range(query, window), return_exceptions=True
+            self.session.query(query), self.session.query_range(query, span), return_exceptions=True
         )
         errors = [_problem(answer) for answer in (instant, ranged) if isinstance(answer, BaseException)]
         self.post_message(
             QueryAnswered(
                 query,
-                window,
+                name,
                 instant if isinstance(instant, InstantResult) else None,
                 ranged if isinstance(ranged, RangeResult) else None,
                 errors[0] if errors else None,
+                span,
             )
         )
+
+    async def _span(self) -> TimeWindow:
+        """This run's window: the named one up to now, or the typed words read again ("2 hours ago" moves
+        with each run; "2026-12-05 14:00" does not)."""
+        if self.typed is None:
+            return TimeWindow(*self.session.window(self.window))
+        start, end = self.typed
+        return await asyncio.to_thread(parse_window, start, end, now=self.session.now(), points=RANGE_POINTS)
 
     def on_query_answered(self, message: QueryAnswered) -> None:
         self.result = message
@@ -172,9 +205,11 @@ class PromQLScreen(ConsoleScreen):
             self.completer.learn(sample.labels for sample in message.instant.samples)
         if message.range is not None:
             self.completer.learn(series.labels for series in message.range.series)
-        start, end, _ = self.session.window(message.window)
+        span = message.span or TimeWindow(*self.session.window(self.window))
+        if message.span is not None and message.window == "typed":
+            self.typed_span = message.span
         series = [(short_label(s.labels), s.points) for s in (message.range.series if message.range else ())]
-        self.query_one(RangePlot).plot(series, start.timestamp(), end.timestamp())
+        self.query_one(RangePlot).plot(series, span.start.timestamp(), span.end.timestamp())
         self.show_status()
 
     @work(group="promql-names", exclusive=True, exit_on_error=False)
@@ -219,6 +254,24 @@ class PromQLScreen(ConsoleScreen):
     @work(group="promql-labels", exclusive=True, exit_on_error=False)
     async def fetch_labels(self, context: Context) -> None:
         metric = context.metric
+        try:
+            if context.kind == "value" and context.label:
+                found = await self.session.label_values(context.label, metric)
+            else:
+                found = await self.session.label_names(metric)
+        except PrometheusUnreachable:
+            self.post_message(LabelsAnswered(context))  # no answer at all: a query would not get one either
+            return
+        except PrometheusError:
+            pass  # the label API refused (an old Prometheus, a proxy): ask with plain queries below
+        else:
+            self.post_message(LabelsAnswered(context, found=found))
+            return
+        self.post_message(LabelsAnswered(context, await self._labels_by_query(context)))
+
+    async def _labels_by_query(self, context: Context) -> tuple[tuple[tuple[str, str], ...], ...]:
+        """The fallback: a sample of the metric's series (labels), or one label's values grouped."""
+        metric = context.metric
         if context.kind == "value" and context.label:
             selector = metric or f'{{{context.label}!=""}}'
             promql = f"group by ({context.label}) ({selector})"
@@ -229,13 +282,16 @@ class PromQLScreen(ConsoleScreen):
         try:
             answer = await self.session.query(promql)
         except PrometheusError:
-            answer = None  # completion is a convenience: an empty list says it found nothing
-        series = tuple(sample.labels for sample in answer.samples) if answer is not None else ()
-        self.post_message(LabelsAnswered(context, series))
+            return ()  # completion is a convenience: an empty list says it found nothing
+        return tuple(sample.labels for sample in answer.samples)
 
     def on_labels_answered(self, message: LabelsAnswered) -> None:
         context = message.context
         self.completer.asked.add((context.metric, context.label if context.kind == "value" else None))
+        if context.kind == "value":
+            self.completer.learn_values(context.metric, context.label or "", message.found)
+        else:
+            self.completer.learn_names(context.metric, message.found)
         self.completer.learn(message.series, context.metric)
         box = self.query_one(HistoryInput)
         if box.has_focus and context_at(box.value, box.cursor_position) == context:
@@ -289,7 +345,10 @@ class PromQLScreen(ConsoleScreen):
             self.set_text("#promql-status", text)
             return
         where = settings.url + (f" via {settings.via}" if settings.via else "")
-        parts = [Text(where, style="bold"), Text(f"window {self.window} (F6)")]
+        window = f"window {self.window} (F6)"
+        if self.typed is not None and self.typed_span is not None:
+            window = f"window {self.typed_span.describe()}, step {self.typed_span.step:g}s (F7 · F6 fixed)"
+        parts = [Text(where, style="bold"), Text(window)]
         if self.result is not None and self.result.error is None and self.result.instant is not None:
             parts.append(Text(result_kind(self.result.instant)))
         status = self.status
@@ -311,10 +370,15 @@ class PromQLScreen(ConsoleScreen):
     # --- keys ----------------------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        """Esc: close the completion list first, if it is shown; else back."""
+        """Esc: close the completion list first, if it is shown, then the window form; else back."""
         candidates = self.query_one("#promql-candidates", Static)
         if candidates.display:
             candidates.display = False
+            return
+        form = self.query_one(WindowInput)
+        if form.is_open:
+            form.close()
+            self.query_one(HistoryInput).focus()
             return
         self.app.pop_screen()
 
@@ -322,7 +386,52 @@ class PromQLScreen(ConsoleScreen):
         self.query_one(TabbedContent).active = view
 
     def action_window(self) -> None:
-        self.window = WINDOW_NAMES[(WINDOW_NAMES.index(self.window) + 1) % len(WINDOW_NAMES)]
+        """F6: the next fixed window; from a typed window, back to the fixed one it replaced."""
+        if self.typed is None:
+            self.window = WINDOW_NAMES[(WINDOW_NAMES.index(self.window) + 1) % len(WINDOW_NAMES)]
+        self.typed = self.typed_span = None
+        self.show_status()
+        if self.query_text:
+            self.run_query(self.query_text)
+
+    # --- a window typed in words -----------------------------------------------------------------------
+
+    def action_typed_window(self) -> None:
+        """F7: open (or close) the `from … to …` form under the query line."""
+        form = self.query_one(WindowInput)
+        if form.is_open:
+            form.close()
+            self.query_one(HistoryInput).focus()
+            return
+        form.open()
+        self.load_parser()
+
+    @work(group="promql-window-parser", exclusive=True, exit_on_error=False, thread=True)
+    def load_parser(self) -> None:
+        preload()  # dateparser's first import takes seconds: done while the operator types
+
+    def on_window_input_typed(self, message: WindowInput.Typed) -> None:
+        self.read_window(message.start, message.end)
+
+    @work(group="promql-window", exclusive=True, exit_on_error=False)
+    async def read_window(self, start: str, end: str) -> None:
+        try:
+            window = await asyncio.to_thread(
+                parse_window, start, end, now=self.session.now(), points=RANGE_POINTS
+            )
+        except WindowError as exc:
+            self.post_message(WindowRead((start, end), None, str(exc)))
+            return
+        self.post_message(WindowRead((start, end), window, None))
+
+    def on_window_read(self, message: WindowRead) -> None:
+        form = self.query_one(WindowInput)
+        if message.window is None:
+            form.refuse(clean_line(message.error or "not a window"))
+            return
+        self.typed, self.typed_span = message.typed, message.window
+        form.close()
+        self.query_one(HistoryInput).focus()
         self.show_status()
         if self.query_text:
             self.run_query(self.query_text)

@@ -6,26 +6,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from rich.text import Text
 from textual.events import Mount
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
+from textual.widgets._footer import FooterKey
 
 import screens.app
-from console.collectors.prometheus import AlertInfo, InstantResult, Sample, TargetInfo
+from console.collectors.prometheus import (
+    AlertInfo,
+    InstantResult,
+    RangeSeries,
+    Sample,
+    TargetInfo,
+)
 from console.inventory.model import Inventory, PrometheusSettings
 from console.recorded import RecordedPrometheus
-from console.recorded_fleet import recorded_fleet
-from console.session import ConsoleSession
+from console.recorded_fleet import AT, recorded_fleet
+from console.session import ConsoleSession, LivePrometheus
 from screens.app import OpsConsoleApp
 from screens.promql import PromQLScreen
 from tests.lab.prometheus import PrometheusLab
-from widgets.plot import render_plot
+from widgets.plot import RangePlot, render_plot
 from widgets.prom_tables import AlertsTable, InstantTable, TargetsTable
 from widgets.promql_input import Context, HistoryInput, PromQLCompleter, context_at, promql_string
+from widgets.window_input import WindowInput
 
 HOSTILE = "\x1b]52;c;cm0=\x07[/]x[@click=app.quit]y\x1b[2J\nforged"
 
@@ -196,6 +205,56 @@ async def test_tab_completes_labels_and_values_from_fetched_series() -> None:
         await until(pilot, lambda: screen.query_one(InstantTable).row_count == 1)
 
 
+async def test_completion_asks_the_label_api_not_queries() -> None:
+    prometheus = recorded_fleet().session().prometheus
+    assert isinstance(prometheus, RecordedPrometheus)
+    app = recorded_app(prometheus)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PromQLScreen)
+        box = screen.query_one(HistoryInput)
+        await until(pilot, lambda: len(screen.completer.names) == 11)
+        # no query has run: the metric's labels are unknown, so completion asks for them
+        await pilot.press(*"DCGM_FI_DEV_GPU_TEMP{Hos", "tab")
+        await until(pilot, lambda: box.value == 'DCGM_FI_DEV_GPU_TEMP{Hostname="')
+        await pilot.press("tab")
+        await until(pilot, lambda: "rack-a1" in plain(app, "#promql-candidates"))
+        box.value = ""
+        await pilot.press(*'{job="', "tab")  # no metric: the label's values in every series
+        await until(pilot, lambda: "candidates" in plain(app, "#promql-candidates"))
+        assert "dcgm" in plain(app, "#promql-candidates")
+    assert prometheus.lookups == [
+        ("labels", "DCGM_FI_DEV_GPU_TEMP"),
+        ("Hostname", "DCGM_FI_DEV_GPU_TEMP"),
+        ("job", None),
+    ]
+    assert not any("topk" in query or "group by" in query for query in prometheus.queries)
+
+
+async def test_completion_falls_back_to_queries_when_the_label_api_errors() -> None:
+    at = 1_790_000_000.0
+    up = InstantResult("up", "vector", (Sample((("instance", "a:1"), ("job", "dcgm")), 1.0, at),))
+    grouped = InstantResult("g", "vector", (Sample((("job", "dcgm"),), 1.0, at),))
+    prometheus = RecordedPrometheus(
+        instant={"topk(50, up)": up, "group by (job) (gpu_up)": grouped},
+        metric_names=("gpu_up", "up"),
+        label_error="Prometheus at http://proxy answered HTTP 404: not found",
+    )
+    app = recorded_app(prometheus)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PromQLScreen)
+        box = screen.query_one(HistoryInput)
+        await until(pilot, lambda: screen.completer.names == ("gpu_up", "up"))
+        await pilot.press(*"up{jo", "tab")  # label names: a sample of the metric's series
+        await until(pilot, lambda: box.value == 'up{job="')
+        box.value = ""
+        await pilot.press(*'gpu_up{job="', "tab")  # one label's values: grouped by it
+        await until(pilot, lambda: box.value == 'gpu_up{job="dcgm"')
+    assert prometheus.lookups == [("labels", "up"), ("job", "gpu_up")]
+    assert prometheus.queries == ["topk(50, up)", "group by (job) (gpu_up)"]
+
+
 async def test_result_type_and_hostile_labels_render_as_text() -> None:
     at = 1_790_000_000.0
     prometheus = RecordedPrometheus(
@@ -243,9 +302,23 @@ async def test_result_type_and_hostile_labels_render_as_text() -> None:
 # --- the lab's real Prometheus -------------------------------------------------------------------------
 
 
+class QueriesSeen(LivePrometheus):
+    """The live Prometheus, noting the PromQL asked of it."""
+
+    def __init__(self, settings: PrometheusSettings) -> None:
+        super().__init__(settings, None)
+        self.queries: list[str] = []
+
+    async def query(self, promql: str) -> InstantResult:
+        self.queries.append(promql)
+        return await super().query(promql)
+
+
 async def test_completion_and_result_types_on_the_real_prometheus(prometheus_lab: PrometheusLab) -> None:
     inventory = Inventory("lab", "lab", (), PrometheusSettings(prometheus_lab.url, timeout=5))
-    app = PromQLApp(ConsoleSession.live(inventory), cursor_blink=False, batch_window_s=0)
+    session = ConsoleSession.live(inventory)
+    seen = session.prometheus = QueriesSeen(PrometheusSettings(prometheus_lab.url, timeout=5))
+    app = PromQLApp(session, cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=(160, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, PromQLScreen)
@@ -271,6 +344,8 @@ async def test_completion_and_result_types_on_the_real_prometheus(prometheus_lab
         await pilot.press(*"scalar(sum(up))", "enter")
         await until(pilot, lambda: "·  scalar  ·" in plain(app, "#promql-status"), 15)
         assert table.get_row_at(0)[0].plain == "scalar"
+    # the labels came from Prometheus's label API: the only queries are the two typed
+    assert seen.queries == ["sum(up)", "scalar(sum(up))"]
 
 
 def test_graph_legend_is_plain_text_and_nan_points_are_gaps() -> None:
@@ -282,3 +357,60 @@ def test_graph_legend_is_plain_text_and_nan_points_are_gaps() -> None:
     legend = drawn.split("\n")[-1]
     assert "\\x1b]52;c;cm0=\\x07[/]x[@click=app.quit]y\\x1b[2J\\nforged" in legend  # one line, literal
     assert "only NaN" not in legend  # a series with no number to draw is not in the legend
+
+
+# --- a window typed in words (F7) ----------------------------------------------------------------------
+
+
+async def test_typed_window_runs_the_range_query_over_it() -> None:
+    asked: list[tuple[datetime, datetime, float]] = []
+
+    def ranges(start: datetime, end: datetime, step: float) -> tuple[RangeSeries, ...]:
+        asked.append((start, end, step))
+        return (RangeSeries((("job", "dcgm"),), ((start.timestamp(), 1.0), (end.timestamp(), 2.0))),)
+
+    at = AT.timestamp()
+    prometheus = RecordedPrometheus(
+        instant={"up": InstantResult("up", "vector", (Sample((("job", "dcgm"),), 1.0, at),))},
+        ranges={"up": ranges},
+    )
+    app = recorded_app(prometheus)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PromQLScreen)
+        box = screen.query_one(HistoryInput)
+        footer_keys = {key.key: key.description for key in screen.query(FooterKey)}
+        assert (footer_keys["f6"], footer_keys["f7"]) == ("Window", "From…")
+        await pilot.press(*"up", "enter")
+        await until(pilot, lambda: len(asked) == 1)
+        assert asked[0] == (AT - timedelta(hours=1), AT, 30.0)  # the fixed 1h window
+        form = screen.query_one(WindowInput)
+        start_box = screen.query_one("#window-from", Input)
+        await pilot.press("f7")
+        assert form.is_open
+        assert start_box.has_focus
+        await pilot.press(*"in 2 hours", "enter")  # the future: refused in place, nothing asked
+        await until(pilot, lambda: "is in the future" in plain(app, "#window-note"), 30)
+        assert plain(app, "#window-note").startswith("✖ from: 2026-11-22 14:00 UTC is in the future")
+        assert form.is_open
+        assert (screen.typed, len(asked)) == (None, 1)
+        start_box.value = ""
+        await pilot.press(*"yesterday 18:00", "tab", *"2026-11-22 06:00", "enter")
+        await until(pilot, lambda: len(asked) == 2, 30)
+        start, end, step = asked[1]
+        assert (start, end) == (datetime(2026, 11, 21, 18, 0, tzinfo=AT.tzinfo), AT - timedelta(hours=6))
+        assert step == 360.0  # 12 hours in 120 points
+        assert not form.is_open
+        assert box.has_focus
+        await until(pilot, lambda: "2026-11-21 18:00 → 2026-11-22 06:00 UTC" in plain(app, "#promql-status"))
+        assert "step 360s" in plain(app, "#promql-status")
+        assert screen.result is not None
+        assert screen.result.window == "typed"
+        assert screen.query_one(RangePlot).series  # drawn over the typed window
+        await pilot.press("f6")  # back to the fixed window it replaced
+        await until(pilot, lambda: len(asked) == 3)
+        assert asked[2] == (AT - timedelta(hours=1), AT, 30.0)
+        assert "window 1h (F6)" in plain(app, "#promql-status")
+        await pilot.press("f7", "escape")  # Esc closes the form, stays on the screen
+        assert not form.is_open
+        assert app.screen is screen

@@ -164,6 +164,17 @@ class PromQLCompleter:
                     self.labels.setdefault(owner, set()).add(key)
                     self.values.setdefault((owner, key), set()).add(value)
 
+    def learn_names(self, metric: str | None, names: Iterable[str]) -> None:
+        """Record label names Prometheus's label API gave for `metric` (None: any series)."""
+        for owner in {metric, None}:
+            self.labels.setdefault(owner, set()).update(name for name in names if name != "__name__")
+
+    def learn_values(self, metric: str | None, label: str, values: Iterable[str]) -> None:
+        """Record the values of `label` the label API gave for `metric` (None: any series)."""
+        found = set(values)
+        for owner in {metric, None}:
+            self.values.setdefault((owner, label), set()).update(found)
+
     def knows(self, context: Context) -> bool:
         """Whether the labels (or a label's values) this context needs were learnt or already asked for."""
         if context.kind == "metric":
