@@ -14,12 +14,14 @@ import pytest
 from console.actions import INTERRUPTED, AuditLog
 from console.actions.docker import restart_container, tail_logs
 from console.actions.logs import (
+    FRAME_LIMIT,
     LINE_LIMIT,
     PENDING_LIMIT,
     LogEvent,
     LogLine,
     LogQuery,
     LogStatus,
+    _frames,
     _Splitter,
     parse_stamp,
     stream_logs,
@@ -264,3 +266,27 @@ async def test_a_crash_looping_container_is_followed_run_after_run(
     states = [e.state for e in seen if isinstance(e, LogStatus)]
     assert states.count("reconnecting") >= 2
     assert "ended" not in states
+
+
+class _Chunks:
+    """What `_frames` reads of a response (its `content.iter_any()`), fed from a list of chunks."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.content = self
+        self._chunks = chunks
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+
+async def test_multiplexed_frames_split_anywhere_and_an_oversize_frame_is_cut() -> None:
+    def frame(kind: int, data: bytes) -> bytes:
+        return bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+    huge = b"h" * (FRAME_LIMIT + 100)
+    wire = frame(1, b"one\n") + frame(2, b"two\n") + frame(1, huge) + frame(1, b"three\n")
+    chunks = [wire[i : i + 7777] for i in range(0, len(wire), 7777)]  # cut mid-header and mid-frame
+    got = [item async for batch in _frames(_Chunks(chunks), False) for item in batch]  # type: ignore[arg-type]
+    assert [(kind, len(data)) for kind, data in got] == [(1, 4), (2, 4), (1, FRAME_LIMIT), (1, 6)]
+    assert got[-1] == (1, b"three\n")

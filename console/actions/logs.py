@@ -154,24 +154,39 @@ class _Splitter:
         return LogLine(text, self.stream, when)
 
 
-async def _frames(response: aiohttp.ClientResponse, tty: bool) -> AsyncGenerator[tuple[int, bytes], None]:
-    """(stream 1/2, bytes) from Docker's multiplexed log stream; raw chunks (as stdout) for a TTY."""
+async def _frames(
+    response: aiohttp.ClientResponse, tty: bool
+) -> AsyncGenerator[list[tuple[int, bytes]], None]:
+    """Batches of (stream 1/2, bytes) from Docker's multiplexed log stream, one batch per chunk received
+    (parsing frames out of a buffer, not two awaits per frame); raw chunks (as stdout) for a TTY."""
     content = response.content
     if tty:
-        async for chunk in content.iter_chunked(16 * 1024):
-            yield 1, chunk
+        async for chunk in content.iter_any():
+            yield [(1, chunk)]
         return
-    try:
-        while True:
-            header = await content.readexactly(8)
-            kind, length = struct.unpack(">BxxxL", header)
-            data = await content.readexactly(min(length, FRAME_LIMIT))
-            left = length - len(data)
-            while left > 0:  # a frame larger than any dockerd writes: skip the rest, never hold it
-                left -= len(await content.readexactly(min(left, FRAME_LIMIT)))
-            yield (kind if kind in _STREAMS else 1), data
-    except asyncio.IncompleteReadError:
-        return
+    buffer = bytearray()
+    skip = 0  # bytes still to drop of a frame larger than FRAME_LIMIT
+    async for chunk in content.iter_any():
+        if skip:
+            cut = min(skip, len(chunk))
+            skip, chunk = skip - cut, chunk[cut:]
+        buffer += chunk
+        frames: list[tuple[int, bytes]] = []
+        at = 0
+        while len(buffer) - at >= 8:
+            kind, length = struct.unpack_from(">BxxxL", buffer, at)
+            take = min(length, FRAME_LIMIT)
+            if len(buffer) - at - 8 < take:
+                break  # the frame's end has not come yet (at most FRAME_LIMIT bytes wait)
+            frames.append((kind if kind in _STREAMS else 1, bytes(buffer[at + 8 : at + 8 + take])))
+            at += 8 + take
+            if length > take:  # larger than any dockerd writes: keep the head, never hold the rest
+                held = min(length - take, len(buffer) - at)
+                at += held
+                skip = length - take - held
+        del buffer[:at]
+        if frames:
+            yield frames
 
 
 def _describe(exc: BaseException, container: str) -> str:
@@ -220,10 +235,11 @@ class _Follower:
     async def lines(self, response: aiohttp.ClientResponse, tty: bool) -> AsyncGenerator[LogLine, None]:
         splitters = {kind: _Splitter(name) for kind, name in _STREAMS.items()}
         try:
-            async for kind, data in _frames(response, tty):
-                for line in splitters[kind].feed(data):
-                    if self._new(line):
-                        yield line
+            async for frames in _frames(response, tty):
+                for kind, data in frames:
+                    for line in splitters[kind].feed(data):
+                        if self._new(line):
+                            yield line
         except (aiohttp.ClientError, OSError):
             pass  # the stream broke: what came is shown, the caller decides whether to reconnect
         finally:
