@@ -1,9 +1,10 @@
-"""Range-query windows: the named ones (5m, 1h, 6h, 24h) and ones typed in words.
+"""Range-query windows typed in words, for the PromQL explorer (the named 5m…24h are the session's).
 
 A typed start ("2 hours ago", "yesterday 18:00", "2026-12-05 14:00") and optional end ("now" when blank)
 are read by prometheus-api-client's `parse_datetime` (dateparser underneath), in UTC, relative to a given
-`now`, preferring the past ("18:00" before 18:00 is yesterday's). dateparser takes seconds to import, so
-it is imported on the first parse, never at start-up: call `preload()` from a thread to have it ready.
+`now`, preferring the past ("18:00" before 18:00 is yesterday's). dateparser is slow to load (seconds from
+a cold cache; its first parse loads language data), so it is imported on the first parse, never at
+start-up: call `preload()` from a thread to have it ready.
 
 The step keeps a series to about `points` points (never more than MAX_POINTS), whole seconds, at least 1 s.
 """
@@ -46,14 +47,10 @@ def step_for(span: timedelta, points: int) -> float:
     return float(max(1, math.ceil(span.total_seconds() / wanted)))
 
 
-def last(span: timedelta, now: datetime, points: int) -> TimeWindow:
-    """The window of the last `span` up to `now`."""
-    return TimeWindow(now - span, now, step_for(span, points))
-
-
 def preload() -> None:
-    """Import dateparser now (seconds, so from a worker thread) so that the first parse is quick."""
-    _parser()
+    """Import dateparser and read one time now (from a worker thread: a cold import takes seconds, the
+    first parse loads its language data) so that the operator's Enter is answered at once."""
+    _parser()("now", {"DATE_ORDER": "YMD"})
 
 
 def parse_time(text: str, now: datetime, what: str = "from") -> datetime:

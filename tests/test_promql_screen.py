@@ -348,6 +348,22 @@ async def test_completion_and_result_types_on_the_real_prometheus(prometheus_lab
     assert seen.queries == ["sum(up)", "scalar(sum(up))"]
 
 
+async def test_completion_asks_no_query_when_prometheus_is_unreachable(prometheus_lab: PrometheusLab) -> None:
+    # Refused at once: the label API's failure is not one a PromQL query could get past.
+    dead = PrometheusSettings(f"http://127.0.0.1:{prometheus_lab.dead_port}", timeout=5)
+    session = ConsoleSession.live(Inventory("lab", "lab", (), dead))
+    seen = session.prometheus = QueriesSeen(dead)
+    app = PromQLApp(session, cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PromQLScreen)
+        await pilot.press(*"up{jo", "tab")
+        await until(pilot, lambda: ("up", None) in screen.completer.asked, 15)
+        await pilot.press("tab")
+        await until(pilot, lambda: "no label name starts with 'jo'" in plain(app, "#promql-candidates"))
+    assert seen.queries == []
+
+
 def test_graph_legend_is_plain_text_and_nan_points_are_gaps() -> None:
     nan = float("nan")
     points = [(0.0, 1.0), (30.0, nan), (60.0, 2.0), (90.0, float("inf"))]

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from console.timewindow import MAX_POINTS, TimeWindow, WindowError, last, parse_window, step_for
+from console.collectors.prometheus import PrometheusClient
+from console.timewindow import MAX_POINTS, TimeWindow, WindowError, parse_window, preload, step_for
+from tests.lab.prometheus import PrometheusLab
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 6, 9, 0, 30, tzinfo=UTC)
@@ -83,7 +85,6 @@ def test_a_long_typed_window_stays_bounded_and_describes_itself() -> None:
     window = parse_window("2026-01-01 00:00", "", now=NOW, points=120)
     assert window.points <= 121
     assert window.describe() == "2026-01-01 00:00 → 2026-12-06 09:00:30 UTC"
-    assert last(timedelta(hours=1), NOW, 120) == TimeWindow(NOW - timedelta(hours=1), NOW, 30.0)
 
 
 def test_start_up_does_not_import_dateparser() -> None:
@@ -97,3 +98,17 @@ def test_start_up_does_not_import_dateparser() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
+
+
+async def test_a_typed_window_queries_the_real_prometheus(prometheus_lab: PrometheusLab) -> None:
+    preload()
+    now = datetime.now(UTC) + timedelta(seconds=2)  # the lab's samples may be younger than a step
+    window = parse_window("2 minutes ago", "", now=now, points=120)
+    assert (window.end - window.start, window.step) == (timedelta(minutes=2), 1.0)
+    with PrometheusClient(prometheus_lab.url, timeout=5) as prom:
+        result = await prom.query_range("DCGM_FI_DEV_GPU_TEMP", window.start, window.end, window.step)
+    assert len(result.series) == 2  # the lab's two GPUs
+    for series in result.series:
+        assert 0 < len(series.points) <= window.points
+        stamps = [stamp for stamp, _ in series.points]  # the window is sent to the millisecond
+        assert window.start.timestamp() - 1e-3 <= min(stamps) <= max(stamps) <= window.end.timestamp() + 1e-3
