@@ -30,6 +30,7 @@ class TimeWindow:
     start: datetime  # UTC
     end: datetime  # UTC, never after the `now` it was read at
     step: float  # seconds between points
+    to_now: bool = True  # ends at the `now` it was read at (blank, "now", or a future end cut to now)
 
     @property
     def points(self) -> int:
@@ -37,8 +38,8 @@ class TimeWindow:
         return int((self.end - self.start).total_seconds() // self.step) + 1
 
     def describe(self) -> str:
-        """'2026-12-05 14:00 → 2026-12-06 09:00 UTC' (seconds shown only where they differ from :00)."""
-        return f"{_show(self.start)} → {_show(self.end)} UTC"
+        """'2026-12-05 14:00 → 2026-12-06 09:00 UTC, step 9m' (seconds shown only where not :00)."""
+        return f"{_show(self.start)} → {_show(self.end)} UTC, step {_seconds(self.step)}"
 
 
 def step_for(span: timedelta, points: int) -> float:
@@ -89,7 +90,7 @@ def parse_window(start: str, end: str = "", *, now: datetime, points: int) -> Ti
     finish = min(parse_time(end, now, "to"), now) if end.strip() else now
     if finish <= begin:
         raise WindowError(f"to: {_show(finish)} UTC is not after from: {_show(begin)} UTC")
-    return TimeWindow(begin, finish, step_for(finish - begin, points))
+    return TimeWindow(begin, finish, step_for(finish - begin, points), finish == now)
 
 
 def _parser() -> Any:
@@ -97,6 +98,14 @@ def _parser() -> Any:
     from prometheus_api_client.utils import parse_datetime
 
     return parse_datetime
+
+
+def _seconds(step: float) -> str:
+    whole = int(step)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size and whole % size == 0 and whole == step:
+            return f"{whole // size}{unit}"
+    return f"{step:g}s"
 
 
 def _show(moment: datetime) -> str:

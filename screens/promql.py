@@ -209,7 +209,9 @@ class PromQLScreen(ConsoleScreen):
         if message.span is not None and message.window == "typed":
             self.typed_span = message.span
         series = [(short_label(s.labels), s.points) for s in (message.range.series if message.range else ())]
-        self.query_one(RangePlot).plot(series, span.start.timestamp(), span.end.timestamp())
+        self.query_one(RangePlot).plot(
+            series, span.start.timestamp(), span.end.timestamp(), to_now=span.to_now
+        )
         self.show_status()
 
     @work(group="promql-names", exclusive=True, exit_on_error=False)
@@ -347,7 +349,7 @@ class PromQLScreen(ConsoleScreen):
         where = settings.url + (f" via {settings.via}" if settings.via else "")
         window = f"window {self.window} (F6)"
         if self.typed is not None and self.typed_span is not None:
-            window = f"window {self.typed_span.describe()}, step {self.typed_span.step:g}s (F7 · F6 fixed)"
+            window = f"window {self.typed_span.describe()} (F7 · F6 fixed)"
         parts = [Text(where, style="bold"), Text(window)]
         if self.result is not None and self.result.error is None and self.result.instant is not None:
             parts.append(Text(result_kind(self.result.instant)))

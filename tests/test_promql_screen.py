@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -364,6 +364,18 @@ async def test_completion_asks_no_query_when_prometheus_is_unreachable(prometheu
     assert seen.queries == []
 
 
+def test_graph_of_a_window_that_does_not_end_now_shows_clock_times() -> None:
+    start = datetime(2026, 11, 29, 16, 0, tzinfo=UTC).timestamp()
+    series = [("gpu=0", [(start, 1.0), (start + 7200, 2.0)])]
+
+    def axis(end: float, to_now: bool) -> list[str]:
+        return render_plot(series, start, end, 60, 10, to_now=to_now).plain.split("\n")[-2].split()
+
+    assert axis(start + 7200, to_now=False) == ["16:00", "17:00", "18:00"]
+    assert axis(start + 2 * 86400, to_now=False) == ["11-29", "16:00", "11-30", "16:00", "12-01", "16:00"]
+    assert axis(start + 7200, to_now=True) == ["-2h", "-1h", "now"]
+
+
 def test_graph_legend_is_plain_text_and_nan_points_are_gaps() -> None:
     nan = float("nan")
     points = [(0.0, 1.0), (30.0, nan), (60.0, 2.0), (90.0, float("inf"))]
@@ -419,10 +431,11 @@ async def test_typed_window_runs_the_range_query_over_it() -> None:
         assert not form.is_open
         assert box.has_focus
         await until(pilot, lambda: "2026-11-21 18:00 → 2026-11-22 06:00 UTC" in plain(app, "#promql-status"))
-        assert "step 360s" in plain(app, "#promql-status")
+        assert "UTC, step 6m (F7 · F6 fixed)" in plain(app, "#promql-status")
         assert screen.result is not None
         assert screen.result.window == "typed"
-        assert screen.query_one(RangePlot).series  # drawn over the typed window
+        plot = screen.query_one(RangePlot)  # drawn over the typed window, its clock times on the axis
+        assert (plot.start, plot.end, plot.to_now) == (start.timestamp(), end.timestamp(), False)
         await pilot.press("f6")  # back to the fixed window it replaced
         await until(pilot, lambda: len(asked) == 3)
         assert asked[2] == (AT - timedelta(hours=1), AT, 30.0)

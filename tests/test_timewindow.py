@@ -84,7 +84,15 @@ def test_steps_keep_the_points_bounded(span: timedelta, points: int, step: float
 def test_a_long_typed_window_stays_bounded_and_describes_itself() -> None:
     window = parse_window("2026-01-01 00:00", "", now=NOW, points=120)
     assert window.points <= 121
-    assert window.describe() == "2026-01-01 00:00 → 2026-12-06 09:00:30 UTC"
+    # 339 days and 9 hours in 120 points
+    assert window.describe() == "2026-01-01 00:00 → 2026-12-06 09:00:30 UTC, step 244351s"
+    assert window.to_now
+    fixed = parse_window("2026-12-05 14:00", "2026-12-05 16:00", now=NOW, points=120)
+    assert (fixed.describe(), fixed.to_now) == ("2026-12-05 14:00 → 2026-12-05 16:00 UTC, step 1m", False)
+    cut = parse_window("2 hours ago", "tomorrow", now=NOW, points=120)
+    assert (cut.end, cut.to_now) == (NOW, True)
+    assert TimeWindow(NOW - timedelta(days=2), NOW, 1440.0).describe().endswith("step 24m")
+    assert TimeWindow(NOW - timedelta(days=240), NOW, 172800.0).describe().endswith("step 2d")
 
 
 def test_start_up_does_not_import_dateparser() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -39,7 +40,9 @@ def _bounds(series: Sequence[Series]) -> tuple[float, float]:
     return low, high
 
 
-def render_plot(series: Sequence[Series], start: float, end: float, width: int, height: int) -> Text:
+def render_plot(
+    series: Sequence[Series], start: float, end: float, width: int, height: int, *, to_now: bool = True
+) -> Text:
     """The graph as `height` lines of `width` cells (legend included); a note when there is nothing."""
     # NaN and ±Inf samples (a division by zero) cannot be placed: they are gaps, as in Prometheus's graph
     finite = [
@@ -96,9 +99,7 @@ def render_plot(series: Sequence[Series], start: float, end: float, width: int, 
                 text.append(" ")
         text.append("\n")
     text.append(" " * (AXIS - 1) + "└" + "─" * cols + "\n", style="dim")
-    left, middle = f"-{duration(end - start)}", f"-{duration((end - start) / 2)}"
-    axis = f"{left:<{cols // 2}}{middle}"
-    text.append(" " * AXIS + f"{axis:<{cols - 3}}now"[:cols] + "\n", style="dim")
+    text.append(" " * AXIS + _time_axis(start, end, cols, to_now) + "\n", style="dim")
     legend = Text()
     for index, (label, _) in enumerate(drawn[: 8 if legend_lines == 2 else 3]):
         legend.append(f"{index + 1}", style="bold")
@@ -108,6 +109,19 @@ def render_plot(series: Sequence[Series], start: float, end: float, width: int, 
         legend.append(f"(+{len(drawn) - 8} more)", style="dim")
     text.append_text(legend)
     return text
+
+
+def _time_axis(start: float, end: float, cols: int, to_now: bool) -> str:
+    """`-1h  -30m  now` for a window that ends now; clock times in UTC (with the date past a day) else."""
+    if to_now:
+        left, middle, right = f"-{duration(end - start)}", f"-{duration((end - start) / 2)}", "now"
+    else:
+        form = "%H:%M" if end - start < 86400 else "%m-%d %H:%M"
+        left, middle, right = (
+            datetime.fromtimestamp(moment, UTC).strftime(form) for moment in (start, (start + end) / 2, end)
+        )
+    axis = f"{left:<{cols // 2}}{middle}"
+    return f"{axis:<{cols - len(right)}}{right}"[:cols]
 
 
 class RangePlot(Widget):
@@ -126,12 +140,16 @@ class RangePlot(Widget):
         super().__init__(id=id)
         self.start = 0.0
         self.end = 1.0
+        self.to_now = True
 
-    def plot(self, series: Sequence[Series], start: float, end: float) -> None:
-        self.start, self.end = start, end
+    def plot(self, series: Sequence[Series], start: float, end: float, *, to_now: bool = True) -> None:
+        """Draw `series` from `start` to `end` (unix seconds); `to_now`: the window ends now."""
+        self.start, self.end, self.to_now = start, end, to_now
         self.series = tuple(series)
 
     def render(self) -> Text:
         if not self.series:
             return Text("run a query to draw it over the chosen window", style="dim")
-        return render_plot(self.series, self.start, self.end, self.size.width, self.size.height)
+        return render_plot(
+            self.series, self.start, self.end, self.size.width, self.size.height, to_now=self.to_now
+        )
