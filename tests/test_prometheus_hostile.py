@@ -124,3 +124,29 @@ def test_a_snapshot_of_the_hostile_fleet_prints_no_control(hostile_prometheus: P
     for alert in snapshot.alerts:
         for text in (alert.name, alert.severity or "", alert.summary or ""):
             assert_plain(text)
+
+
+async def test_completion_of_hostile_label_values_puts_no_control_in_the_query_line(
+    hostile_prometheus: PrometheusLab,
+) -> None:
+    from console.inventory.model import Inventory, PrometheusSettings
+    from console.session import ConsoleSession
+    from tests.test_promql_screen import PromQLApp, plain, until
+    from widgets.promql_input import HistoryInput
+
+    inventory = Inventory("lab", "lab", (), PrometheusSettings(hostile_prometheus.url, timeout=5))
+    app = PromQLApp(ConsoleSession.live(inventory), cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        box = app.screen.query_one(HistoryInput)
+        await pilot.press(*'ALERTS{severity="crit', "tab")  # the label API answers
+        await until(pilot, lambda: "candidates" in plain(app, "#promql-candidates"), 15)
+        listing = plain(app, "#promql-candidates")
+        assert_plain(listing)
+        assert "critical\\x1b]0;pwned\\x07" in listing  # cleaned: the escape shown, not sent
+        hostile = 'ALERTS{severity="critical\\\\x1b]0;pwned\\\\x07'  # ...and escaped for PromQL
+        for _ in range(4):
+            await pilot.press("tab")
+            if box.value == hostile:
+                break
+        assert box.value == hostile
+        assert_plain(box.value)
