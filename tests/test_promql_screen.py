@@ -430,6 +430,8 @@ async def test_typed_window_runs_the_range_query_over_it() -> None:
         assert step == 360.0  # 12 hours in 120 points
         assert not form.is_open
         assert box.has_focus
+        assert screen.query_text == "up"  # the form's Enter is not a query
+        assert box.history[-1] == "up"
         await until(pilot, lambda: "2026-11-21 18:00 → 2026-11-22 06:00 UTC" in plain(app, "#promql-status"))
         assert "UTC, step 6m (F7 · F6 fixed)" in plain(app, "#promql-status")
         assert screen.result is not None
