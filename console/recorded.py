@@ -210,11 +210,7 @@ class RecordedActions:
     async def tail_logs(
         self, node: Node, container: str, lines: int, follow: bool, audit: AuditLog | None
     ) -> AsyncIterator[str]:
-        call = f"GET /containers/{container}/logs?tail={lines}&follow={int(follow)}"
-        if audit is not None:
-            audit.record(
-                node=node.name, action="docker.logs", target=container, call=call, ok=True, detail="tail"
-            )
+        # Reading logs is not a mutation: never audited (the `audit` argument is kept for the interface).
         recorded = self.logs.get((node.name, container), ())
         for line in recorded[-lines:] if lines else ():
             yield line
@@ -244,6 +240,7 @@ class RecordedActions:
 
     async def restart(self, node: Node, container: str, audit: AuditLog) -> ActionResult:
         call = f"POST /containers/{container}/restart?t=10"
+        audit_id = audit.intent(node=node.name, action="docker.restart", target=container, call=call)
         self.restarts.append((node.name, container))
         snapshot = self.source.snapshots.get(node.name)
         docker = snapshot.docker if snapshot is not None else None
@@ -264,5 +261,5 @@ class RecordedActions:
             )
             detail = f"restarted in {self.restart_s:.1f}s: running since {now.isoformat()}"
             result = ActionResult(node.name, "docker.restart", container, call, True, detail, self.restart_s)
-        audit.write(result)
+        audit.write(result, audit_id=audit_id)
         return result
