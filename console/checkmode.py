@@ -83,13 +83,13 @@ def filter_results(report: CheckReport, only: Sequence[str], skip: Sequence[str]
     return replace(report, results=tuple(result for result in report.results if wanted(result.check)))
 
 
-async def _run(inventory: Inventory, nodes: tuple[Node, ...], timeout: float) -> CheckReport:
+async def _run(inventory: Inventory, nodes: tuple[Node, ...], timeout: float, stated: float) -> CheckReport:
     # The same streaming source as the TUI, once: each stream's first row; never mutates (structurally).
     source = StreamingSource(
         inventory, nodes, one_shot=True, read_only=True, poll_within=poll_within(timeout)
     )
     try:
-        return await run_checks(inventory, source, nodes=nodes, timeout=timeout)
+        return await run_checks(inventory, source, nodes=nodes, timeout=timeout, stated_timeout=stated)
     finally:
         # Closing politely must not stretch the run past its deadline.
         await asyncio.wait([asyncio.create_task(source.close())], timeout=CLOSE_GRACE_S)
@@ -165,7 +165,9 @@ def run_check_mode(inventory: Inventory, options: CheckOptions) -> int:
     wait = options.remaining() if options.wait_lock else None
     with check_lock(lock_path(inventory.path), wait=wait):
         report = filter_results(
-            run_bounded(_run(inventory, nodes, options.remaining())), options.only, options.skip
+            run_bounded(_run(inventory, nodes, options.remaining(), options.timeout)),
+            options.only,
+            options.skip,
         )
     text = render(report, options)
     if options.output:

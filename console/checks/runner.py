@@ -33,12 +33,16 @@ async def run_checks(
     nodes: tuple[Node, ...] | None = None,
     timeout: float = 60.0,
     fleet_checks: bool = True,
+    stated_timeout: float | None = None,
 ) -> CheckReport:
     """Every node at once; whatever has not finished by `timeout` is reported UNKNOWN, "timed out".
 
     `fleet_checks` adds the checks that belong to no single node (the fleet's Prometheus).
+    `stated_timeout` is the deadline as the operator gave it, for the messages, when `timeout` is what is
+    left of it (--check counts --timeout from the process start).
     """
     started = time.monotonic()
+    timed_out = f"timed out after {stated_timeout if stated_timeout is not None else timeout:g}s"
     selected = nodes if nodes is not None else inventory.nodes
     tasks = {node.name: asyncio.create_task(_check_node(node, source)) for node in selected}
     prometheus = None
@@ -55,7 +59,7 @@ async def run_checks(
         if not task.done():
             task.cancel()
             stragglers.append(task)
-            results += unknown_results(node, f"timed out after {timeout:g}s")
+            results += unknown_results(node, timed_out)
         elif task.exception() is not None:
             error = task.exception()
             errors.append(f"{node.name}: internal error: {type(error).__name__}: {error}")
@@ -68,7 +72,7 @@ async def run_checks(
             prometheus.cancel()
             stragglers.append(prometheus)
             results += [
-                CheckResult(where, check, Status.UNKNOWN, f"timed out after {timeout:g}s", target=target)
+                CheckResult(where, check, Status.UNKNOWN, timed_out, target=target)
                 for check, target in planned_prometheus(inventory)
             ]
         elif prometheus.exception() is not None:
