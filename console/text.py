@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 # One-line fields (names, labels, paths, commands) and whole texts (a log line, an alert description).
 LINE_LIMIT = 1024
@@ -27,16 +28,40 @@ _UNSAFE = re.compile(f"[{_CONTROL}]|[\ud800-\udfff]")
 _UNSAFE_LINE = re.compile(f"[{_CONTROL}\n]|[\ud800-\udfff]")
 
 
-def _visible(match: re.Match[str]) -> str:
-    char = match.group()
+def _escape(char: str) -> str:
     if "\ud800" <= char <= "\udfff":  # a lone surrogate (undecodable byte): not printable, not encodable
         return "\ufffd"
-    code = ord(char)
     if char == "\n":
         return "\\n"
+    code = ord(char)
     if code <= 0xFF:
         return f"\\x{code:02x}"
-    return f"\\u{code:04x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _visible(match: re.Match[str]) -> str:
+    return _escape(match.group())
+
+
+def _shown(char: str) -> bool:
+    """Printable, or a space separator (NBSP, ideographic space): everything else is escaped."""
+    return char.isprintable() or unicodedata.category(char) == "Zs"
+
+
+def _escape_rest(text: str, keep: str) -> str:
+    """After the pattern pass: the rarer invisible characters (bidi marks, zero-width and tag characters,
+    private use, unassigned) that a terminal would draw as nothing or use to make two names look alike."""
+    if text.replace(keep, "").isprintable() if keep else text.isprintable():
+        return text
+    return "".join(char if char == keep or _shown(char) else _escape(char) for char in text)
+
+
+def has_control(text: str) -> bool:
+    """Whether `clean_line` would change anything but the length: any control, separator or invisible
+    character (the inventory refuses such values outright)."""
+    return not text.isprintable() and not all(_shown(char) for char in text)
 
 
 def _cap(text: str, limit: int) -> str:
@@ -54,21 +79,22 @@ def clean_line(value: object, *, limit: int = LINE_LIMIT) -> str:
         return text
     text = _cap(text, limit * 4)  # bound the work before escaping can grow the string
     text = text.replace("\r\n", "\n").replace("\t", " ")
-    return _cap(_UNSAFE_LINE.sub(_visible, text), limit)
+    return _cap(_escape_rest(_UNSAFE_LINE.sub(_visible, text), ""), limit)
 
 
-def clean_text(value: object, *, limit: int = TEXT_LIMIT) -> str:
+def clean_text(value: object, *, limit: int = TEXT_LIMIT, redraw: bool = True) -> str:
     """Multi-line remote text (a log chunk, an annotation): newlines kept, every other control made visible.
 
-    A carriage return that is not part of CRLF is a progress bar redrawing its line: the text after the
-    last one on a line is what a terminal would show, so that is what is kept.
+    With `redraw` (log output), a carriage return that is not part of CRLF is a progress bar redrawing its
+    line: the text after the last one on a line is what a terminal would show, so that is what is kept.
+    Without it (command output, messages), the `\r` is shown as `\x0d` and nothing before it is hidden.
     """
     text = value if isinstance(value, str) else str(value)
     text = _cap(text, limit * 4)
     text = text.replace("\r\n", "\n").replace("\t", "    ")
-    if "\r" in text:
+    if redraw and "\r" in text:
         text = "\n".join(_last_redraw(line) for line in text.split("\n"))
-    return _cap(_UNSAFE.sub(_visible, text), limit)
+    return _cap(_escape_rest(_UNSAFE.sub(_visible, text), "\n"), limit)
 
 
 def _last_redraw(line: str) -> str:

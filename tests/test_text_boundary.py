@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from console.text import _UNSAFE_LINE, LINE_LIMIT, clean_line, clean_optional, clean_text, finite
+from console.text import _UNSAFE_LINE, LINE_LIMIT, clean_line, clean_optional, clean_text, finite, has_control
 
 HOSTILE = "\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J[bold]x[/]\u202eevil\u2028next\r\nline\x9b31m"
 
@@ -70,3 +70,28 @@ def test_fast_path_never_skips_a_character_that_needs_escaping() -> None:
         if _UNSAFE_LINE.search(char):
             assert not char.isprintable(), hex(code)
     assert clean_line("\u202eabc") == "\\u202eabc"
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u200f", "\u061c", "\u200b", "\u2060", "\u180e", "\ufff9", "\U000e0041", "\ue000", "\U0010ffff"],
+)
+def test_invisible_and_reordering_characters_are_shown(invisible: str) -> None:
+    """Bidi marks, zero-width, tag and private-use characters draw as nothing or make two names look alike."""
+    for cleaned in (clean_line(f"gpu{invisible}1"), clean_text(f"gpu{invisible}1\nnext")):
+        assert invisible not in cleaned
+        assert "\\u" in cleaned or "\\U" in cleaned
+    assert has_control(f"gpu{invisible}1")
+
+
+def test_space_separators_stay() -> None:
+    assert clean_line("a\u00a0b\u3000c") == "a\u00a0b\u3000c"
+    assert not has_control("a\u00a0b")
+    assert has_control("a\tb")
+    assert has_control("a\nb")
+
+
+def test_without_redraw_nothing_before_a_carriage_return_is_hidden() -> None:
+    text = "| ERROR: uid 0 mismatch\r| no UID/GID error"
+    assert clean_text(text, redraw=False) == "| ERROR: uid 0 mismatch\\x0d| no UID/GID error"
+    assert clean_text(text) == "| no UID/GID error"

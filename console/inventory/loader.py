@@ -24,12 +24,12 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from console.text import clean_line
+from console.text import clean_line, has_control
 
 from .crosscheck import check_nodes
 from .model import Inventory, Node, PrometheusSettings
 from .partial import INVALID, Builder, Partial, join, merge
-from .rules import CHECKS, CONTROL_RE, NODE_NAME_RE, NORMALISE, Check, quote
+from .rules import CHECKS, NODE_NAME_RE, NORMALISE, Check, quote
 from .source import read_document
 
 SUPPORTED_VERSION = 1
@@ -223,7 +223,8 @@ class _Converter:
             # Numbers are taken as written (`model: 4090`, `user: 0755`); null and booleans are mistakes.
             if tag in ("", "null", "bool") or str(node.value).strip() == "":
                 return ("a non-empty string", None)
-            if CONTROL_RE.search(node.value):  # "gpu1\n", an escape sequence: never a name, path or host
+            # "gpu1\n", an escape sequence, a bidi mark: never a name, path or host (console.text's rule).
+            if has_control(node.value):
                 return ("a string without control characters or line breaks", None)
             return ("", str(node.value))
         wanted = {bool: ("bool",), int: ("int",), float: ("int", "float")}[hint]

@@ -45,8 +45,6 @@ _OCTAL_RE = re.compile(r"[0-7]{3,4}")
 _OWNER_RE = re.compile(r"[0-9]+:[0-9]+")
 _DRIVER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _ROOT_LOGIN = ("yes", "no", "prohibit-password", "without-password", "forced-commands-only")
-# Control characters, DEL, C1, line/paragraph separators, bidi controls, BOM: no inventory string needs one.
-CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def quote(value: object) -> str:
