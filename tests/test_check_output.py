@@ -201,3 +201,19 @@ def test_nagios_counts_agree_with_their_nouns() -> None:
     assert first("a").startswith("OPSCONSOLE OK - 1 check ok on 1 node |")
     assert first("a", "a").startswith("OPSCONSOLE OK - 2 checks ok on 1 node |")
     assert first("a", "b").startswith("OPSCONSOLE OK - 2 checks ok on 2 nodes |")
+
+
+def test_one_long_target_does_not_pad_every_line() -> None:
+    """A 1 KiB alert name from Prometheus overflows its own line; the others stay short."""
+    report = CheckReport(
+        "lab",
+        (
+            CheckResult("gpu1", "gpu.present", Status.OK, "1 GPU"),
+            CheckResult("gpu1", "prometheus.alerts", Status.WARNING, "firing", target="A" * 1000),
+        ),
+        0.1,
+    )
+    lines = render_text(report).splitlines()
+    (short,) = [line for line in lines if "gpu.present" in line]
+    assert len(short) < 80, short
+    assert any(line.endswith("firing") and "A" * 900 in line for line in lines)

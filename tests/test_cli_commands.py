@@ -63,10 +63,10 @@ def test_usage_errors_without_check_keep_argparse_exit_code() -> None:
         (("--node", "b", "--group", "g"), "no checks selected: no node matches --node b and --group g"),
         (
             ("--only", "nosuch.*"),
-            "no checks selected: --only nosuch.* leave none of ssh.reachable, gpu.present",
+            "no checks selected: --only nosuch.* left none of the checks here (ssh.reachable, gpu.present",
         ),
-        (("--skip", "*"), "no checks selected: --skip * leave none of"),
-        (("--only", "gpu.*", "--skip", "gpu.*"), "no checks selected: --only gpu.* --skip gpu.* leave none"),
+        (("--skip", "*"), "no checks selected: --skip * left none of"),
+        (("--only", "gpu.*", "--skip", "gpu.*"), "no checks selected: --only gpu.* --skip gpu.* left none"),
     ],
 )
 def test_a_selection_of_nothing_is_unknown(two_nodes: Path, args: tuple[str, ...], message: str) -> None:

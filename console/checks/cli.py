@@ -67,7 +67,7 @@ def selection_problem(inventory: Inventory, options: CheckOptions) -> str | None
     if any(check_wanted(check, options.only, options.skip) for check in possible):
         return None
     given = [f"--only {p}" for p in options.only] + [f"--skip {p}" for p in options.skip]
-    return f"no checks selected: {' '.join(given)} leave none of {', '.join(possible)}"
+    return f"no checks selected: {' '.join(given)} left none of the checks here ({', '.join(possible)})"
 
 
 def output_problem(output: str) -> str | None:

@@ -46,6 +46,9 @@ def skipped_lines(results: list[CheckResult]) -> list[tuple[str, str]]:
     return [(", ".join(labels), cause) for cause, labels in causes.items()]
 
 
+LABEL_WIDTH = 48
+
+
 def render_text(report: CheckReport, *, color: bool = False) -> str:
     report = report.cleaned()
     headline = f"{report.status.name} {report.inventory}: {headline_counts(report) or 'no results'}"
@@ -53,7 +56,11 @@ def render_text(report: CheckReport, *, color: bool = False) -> str:
     lines = [_paint(headline, report.status, color)]
     lines += [f"error: {error}" for error in report.errors]
     shown = [result for result in report.results if result.status is not Status.SKIPPED]
-    width = max((len(result.check) + len(result.target or "") + 3 for result in shown), default=10)
+    # Labels align up to LABEL_WIDTH; a longer one (a hostile or just long target) overflows its own line
+    # instead of padding every line of the report to its length.
+    width = min(
+        max((len(result.check) + len(result.target or "") + 3 for result in shown), default=10), LABEL_WIDTH
+    )
     for node, results in _by_node_worst_first(report):
         lines.append("")
         lines.append(node)
