@@ -298,3 +298,30 @@ async def test_on_demand_collectors_run_as_in_a_live_poll(ssh_lab: SshLab, plain
     assert polled.facts is not None
     assert streamed.facts.storage == polled.facts.storage
     assert streamed.facts.storage[0].kind == "directory"
+
+
+async def test_a_stream_writing_megabytes_to_stderr_keeps_its_stdout_flowing(
+    ssh_lab: SshLab, plain_node: LabNode
+) -> None:
+    # Unread stderr filled the channel's receive window (2 MiB) and asyncssh paused the whole channel:
+    # stdout stopped for good and the stream never ended, so it was never restarted either.
+    transport = SSHTransport(lab_node_model(ssh_lab, plain_node))
+    command = (
+        "head -c 3145728 /dev/zero | tr '\\0' x >&2; echo 'the last words' >&2; "
+        "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.05; done"
+    )
+    lines = await transport.open_stream(command)
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            while len(seen) < 5:
+                line = await lines.readline()
+                assert line is not None, lines.error
+                seen.append(line)
+        tail = lines.stderr_tail
+    finally:
+        await lines.close()
+        await transport.close()
+    assert seen == [f"line {i}" for i in range(1, 6)]
+    assert tail.endswith("xxthe last words\n")
+    assert 0 < len(tail) <= 4096  # a small tail, never the 3 MiB

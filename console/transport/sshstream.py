@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from console.transport.ssh import SSHTransport
 
 EXIT_STATUS_WAIT_S = 2.0
+STDERR_TAIL_BYTES = 4 * 1024  # what a stream keeps of its stderr, for error messages
 
 
 def describe(exc: BaseException) -> str:
@@ -34,6 +35,9 @@ class SSHLineStream:
 
     Reads bytes and splits lines itself: a line longer than MAX_LINE_BYTES stops the stream (`error` says
     "output too large") and closes the channel, so a node printing without a newline cannot grow us.
+
+    stderr is drained all the time into a small tail (`stderr_tail`): unread, it would fill the channel's
+    receive window, and asyncssh would then pause the whole channel, stdout included, for good.
     """
 
     def __init__(
@@ -51,6 +55,22 @@ class SSHLineStream:
         self._error: str | None = None
         self._lines = LineSplitter(line_limit)
         self._eof = False
+        self._stderr_tail = bytearray()
+        self._stderr_task: asyncio.Future[None] | None = asyncio.ensure_future(self._drain_stderr())
+
+    async def _drain_stderr(self) -> None:
+        # Nobody awaits this task: whatever ends the read (a broken channel) ends it quietly.
+        with contextlib.suppress(Exception):
+            while chunk := await self._process.stderr.read(READ_CHUNK):
+                tail = self._stderr_tail
+                tail += chunk
+                if len(tail) > STDERR_TAIL_BYTES:
+                    del tail[: len(tail) - STDERR_TAIL_BYTES]
+
+    @property
+    def stderr_tail(self) -> str:
+        """The last few KiB the process wrote to stderr (raw node text: sanitise before showing it)."""
+        return self._stderr_tail.decode("utf-8", "replace")
 
     @property
     def error(self) -> str | None:
@@ -115,6 +135,9 @@ class SSHLineStream:
         if self._closed:
             return
         self._closed = True
+        if self._stderr_task is not None:
+            self._stderr_task.cancel()
+            self._stderr_task = None
         if self._process.exit_status is None and self._process.exit_signal is None:
             with contextlib.suppress(OSError, asyncssh.Error):
                 self._process.terminate()
