@@ -189,11 +189,20 @@ async def _frames(
             yield frames
 
 
+class _Silent(TimeoutError):
+    """Docker did not answer (inspect, or the log request's headers) within the node's command timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Docker did not answer within {seconds:g}s")
+
+
 def _describe(exc: BaseException, container: str) -> str:
     if isinstance(exc, aiodocker.DockerError):
         if exc.status == 404:
             return f"no container {container!r}"
         return f"Docker API error {exc.status}: {exc.message}"
+    if isinstance(exc, _Silent):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
@@ -205,9 +214,18 @@ class _Follower:
         self.last: datetime | None = None  # the newest line's time: a reconnect asks Docker from there
         self.count = 0
 
+    @property
+    def deadline(self) -> float:
+        return self.node.ssh.command_timeout
+
     async def inspect(self) -> dict[str, Any]:
-        client = await docker_client(self.transport, self.node)
-        info: dict[str, Any] = await client.containers.container(self.container).show()
+        """The container's inspect, within the node's command timeout (_Silent past it)."""
+        try:
+            async with asyncio.timeout(self.deadline):
+                client = await docker_client(self.transport, self.node)
+                info: dict[str, Any] = await client.containers.container(self.container).show()
+        except TimeoutError as exc:
+            raise _Silent(self.deadline) from exc
         return info
 
     async def open(self, info: dict[str, Any], first: bool) -> aiohttp.ClientResponse:
@@ -223,13 +241,18 @@ class _Follower:
             since = self.last or started
             if since is not None:
                 params["since"] = _docker_since(since)
-        client = await docker_client(self.transport, self.node)
-        response: aiohttp.ClientResponse = await client._do_query(
-            f"containers/{info.get('Id') or self.container}/logs",
-            "GET",
-            params=params,
-            timeout=aiohttp.ClientTimeout(),
-        )
+        # The deadline covers the request up to the response headers; the body (a follow) has none.
+        try:
+            async with asyncio.timeout(self.deadline):
+                client = await docker_client(self.transport, self.node)
+                response: aiohttp.ClientResponse = await client._do_query(
+                    f"containers/{info.get('Id') or self.container}/logs",
+                    "GET",
+                    params=params,
+                    timeout=aiohttp.ClientTimeout(),
+                )
+        except TimeoutError as exc:
+            raise _Silent(self.deadline) from exc
         return response
 
     async def lines(self, response: aiohttp.ClientResponse, tty: bool) -> AsyncGenerator[LogLine, None]:
@@ -286,11 +309,22 @@ async def stream_logs(
     query = query or LogQuery()
     follower = _Follower(transport, node, container, query)
     yield LogStatus("connecting", f"connecting to {node.name}…")
-    try:
-        info = await follower.inspect()
-        response = await follower.open(info, first=True)
-    except _ERRORS as exc:
-        raise ActionError(f"{node.name}: logs of {container}: {_describe(exc, container)}") from exc
+    delay = poll_s
+    while True:
+        try:
+            info = await follower.inspect()
+            response = await follower.open(info, first=True)
+            break
+        except _Silent as exc:
+            # A daemon that accepts and never answers: say so and keep trying while the view follows;
+            # a one-shot read (tail_logs) fails with the reason instead of hanging.
+            if not (query.follow and reconnect):
+                raise ActionError(f"{node.name}: logs of {container}: {exc}") from exc
+            yield LogStatus("reconnecting", f"{exc}: retrying")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+        except _ERRORS as exc:
+            raise ActionError(f"{node.name}: logs of {container}: {_describe(exc, container)}") from exc
     delay = poll_s
     while True:
         if query.follow:
