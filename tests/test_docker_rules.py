@@ -249,34 +249,35 @@ def test_unlisted_containers_are_reported_only_when_in_trouble() -> None:
 
 # --- the parsers -----------------------------------------------------------------------------------------
 
-# HOST_PROBE's output on the lab (two dockerds; the second configured by daemon.json with a TCP host).
+# HOST_PROBE's output on the lab (two dockerds; the second configured by daemon.json with a TCP host);
+# arguments and config lines come prefixed ("a ", "c ").
 PROBE = """\
 @@ pid 22497
-/usr/sbin/dockerd
---config-file
-/srv/lab/tcp/daemon.json
---data-root
-/srv/lab/tcp/data
---group
-opsconsole-lab
+a /usr/sbin/dockerd
+a --config-file
+a /srv/lab/tcp/daemon.json
+a --data-root
+a /srv/lab/tcp/data
+a --group
+a opsconsole-lab
 @@ config /srv/lab/tcp/daemon.json
-{
-  "hosts": ["unix:///srv/lab/tcp/docker.sock", "tcp://127.0.0.1:2375"],
-  "runtimes": {"nvidia": {"path": "/usr/bin/true"}}
-}
+c {
+c   "hosts": ["unix:///srv/lab/tcp/docker.sock", "tcp://127.0.0.1:2375"],
+c   "runtimes": {"nvidia": {"path": "/usr/bin/true"}}
+c }
 
 @@ listen
 0100007F:0947
 @@ pid 22495
-/usr/sbin/dockerd
---config-file
-/srv/lab/main/daemon.json
---host
-unix:///srv/lab/main/docker.sock
---data-root
-/srv/lab/main/data
+a /usr/sbin/dockerd
+a --config-file
+a /srv/lab/main/daemon.json
+a --host
+a unix:///srv/lab/main/docker.sock
+a --data-root
+a /srv/lab/main/data
 @@ config /srv/lab/main/daemon.json
-{}
+c {}
 
 @@ listen
 @@ hostlisten

@@ -36,7 +36,9 @@ from console.collectors.docker_model import (
     ContainerInfo,
     DockerSnapshot,
     EngineInfo,
+    HostProbeError,
     apply_inspect,
+    loads_bounded,
     parse_container,
     parse_engine,
     parse_host_probe,
@@ -55,6 +57,9 @@ INSPECT_CONCURRENCY = 8
 INSPECTED_STATES = frozenset({"running", "restarting", "paused"})
 LIST_KEYS = ("Id", "Names", "Image", "Command", "State", "Status", "Ports", "Labels")
 INSPECT_KEYS = ("State", "RestartCount")
+MAX_EVENT_BYTES = 256 * 1024  # a real event is a few KiB; labels make it longer, never this long
+# Yielded by watch_events for an event it could not read: something changed, so re-list.
+OVERSIZED_EVENT: Mapping[str, Any] = {"Type": "container", "Action": "update", "unreadable": True}
 # Container events after which a list is stale; exec_* (every healthcheck run), attach, resize... are not.
 RELIST_ACTIONS = frozenset(
     {"create", "start", "restart", "die", "stop", "destroy", "rename", "pause", "unpause", "oom", "update",
@@ -65,12 +70,15 @@ _PORT_PATTERN = "|".join(f":{port:04X}$" for port in TCP_API_PORTS)
 # One round trip: every dockerd's argv, its daemon.json (the --config-file it was given, else the default;
 # "unreadable" when it exists or sits behind a directory we may not search, so silence proves nothing),
 # and the sockets listening on 2375/2376 in its network namespace, then in the node's own.
+# Anyone can name a process dockerd: only root's are believed. Each argument and config line is printed
+# behind "a " or "c ", so no argument can pass for one of the probe's own "@@ " lines.
 HOST_PROBE = f"""
 for p in $(pidof dockerd 2>/dev/null || pgrep -x dockerd 2>/dev/null); do
-  echo "@@ pid $p"; tr '\\0' '\\n' < /proc/$p/cmdline 2>/dev/null
+  [ "$(awk '$1 == "Uid:" {{print $2; exit}}' /proc/$p/status 2>/dev/null)" = 0 ] || continue
+  echo "@@ pid $p"; tr '\\0' '\\n' < /proc/$p/cmdline 2>/dev/null | sed 's/^/a /'
   cf=$(tr '\\0' '\\n' < /proc/$p/cmdline 2>/dev/null | awk 'f {{print; exit}} /^--config-file=/ {{sub(/^--config-file=/, ""); print; exit}} $0 == "--config-file" {{f = 1}}')
   cf=${{cf:-/etc/docker/daemon.json}}
-  if [ -r "$cf" ]; then echo "@@ config $cf"; cat "$cf"; echo
+  if [ -r "$cf" ]; then echo "@@ config $cf"; sed 's/^/c /' "$cf"; echo
   elif [ -e "$cf" ]; then echo "@@ unreadable $cf"
   else d=$cf; while [ "$d" != / ] && [ "$d" != . ]; do d=$(dirname "$d")
     if [ -d "$d" ] && [ ! -x "$d" ]; then echo "@@ unreadable $cf"; break; fi; done
@@ -167,6 +175,8 @@ async def diagnose_socket(transport: Transport, socket_path: str) -> str | None:
 
 
 async def _failure(transport: Transport, socket_path: str, exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, HostProbeError):
+        return clean_line(exc, limit=300)
     if isinstance(exc, TimeoutError):
         return f"Docker API at {socket_path} did not answer within {timeout:g}s"
     if isinstance(exc, TransportError):
@@ -193,7 +203,7 @@ async def _read_engine(client: _Client, transport: Transport, socket_path: str) 
     root_dir = info.get("DockerRootDir")
     if probe_text is None:
         return parse_engine(version, info, tcp=None)
-    daemons, host_listeners = parse_host_probe(probe_text)
+    daemons, host_listeners = parse_host_probe(probe_text)  # HostProbeError: a ValueError, reported
     tcp = tcp_listeners(daemons, host_listeners, socket_path, root_dir)
     return parse_engine(version, info, tcp=tcp, daemon=pick_daemon(daemons, socket_path, root_dir))
 
@@ -279,6 +289,10 @@ async def collect_docker(
     ) as exc:
         client.engine_read_at = -math.inf  # re-read the engine once it answers again
         return snapshot(engine, error=await _failure(transport, socket_path, exc, timeout))
+    except Exception as exc:  # a reply nothing above foresaw: still node trouble, never the caller's
+        client.engine_read_at = -math.inf
+        reason = f"{type(exc).__name__}: {clean_line(exc, limit=300)}"
+        return snapshot(engine, error=f"unreadable Docker reply: {reason}")
     return snapshot(engine, containers, left_out=left_out)
 
 
@@ -309,12 +323,45 @@ async def watch_events(
     except (aiodocker.DockerError, aiohttp.ClientError, OSError, TransportError) as exc:
         raise DockerUnavailable(await _failure(transport, socket_path, exc, 0)) from exc
     try:
-        while line := await response.content.readline():
+        async for line in _bounded_lines(response.content, MAX_EVENT_BYTES):
+            if line is None:  # an event too long to read: say something changed, so the list is re-read
+                yield dict(OVERSIZED_EVENT)
+                continue
             if line.strip():
-                event = json.loads(line)
+                try:
+                    event = loads_bounded(line.decode("utf-8", "replace"), MAX_EVENT_BYTES)
+                except ValueError:
+                    yield dict(OVERSIZED_EVENT)
+                    continue
                 if isinstance(event, dict):
                     yield event
-    except (aiohttp.ClientError, OSError):
+    except (aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError, OSError, ValueError):
         return
     finally:
         response.close()
+
+
+async def _bounded_lines(stream: aiohttp.StreamReader, limit: int) -> AsyncGenerator[bytes | None, None]:
+    """The stream's lines, each at most limit bytes; None in place of a longer one, whose rest is skipped.
+
+    aiohttp's own readline() raises past its fixed limit and ends the stream with it.
+    """
+    pending = bytearray()
+    skipping = False
+    while chunk := await stream.readany():
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            if not skipping:
+                pending += chunk[start:end]
+                yield bytes(pending) if len(pending) <= limit else None
+            skipping = False
+            pending.clear()
+            start = end + 1
+        if not skipping:
+            pending += chunk[start:]
+            if len(pending) > limit:
+                pending.clear()
+                skipping = True
+                yield None
+    if pending and not skipping:
+        yield bytes(pending) if len(pending) <= limit else None

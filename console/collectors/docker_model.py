@@ -318,9 +318,35 @@ def decode_proc_address(hex_address: str) -> str:
     return f"[{socket.inet_ntop(socket.AF_INET6, struct.pack('>4I', *words))}]:{port}"
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a daemon.json larger than this is not one
+
+
+class HostProbeError(ValueError):
+    """HOST_PROBE's output does not read as the probe writes it; the message says where, for people."""
+
+
+def loads_bounded(text: str, max_bytes: int) -> Any:
+    """json.loads for node data: ValueError when larger than max_bytes or nested past the parser's depth."""
+    if len(text) > max_bytes:
+        raise ValueError(f"larger than {max_bytes} bytes")
+    try:
+        return json.loads(text)
+    except RecursionError:  # "[" * 200000: json's C scanner recurses once per level
+        raise ValueError("nested too deeply") from None
+
+
 def parse_host_probe(text: str) -> tuple[tuple[DaemonProcess, ...], tuple[str, ...]]:
     """Read HOST_PROBE's output (console/collectors/docker.py): the daemons, and 2375/2376 listeners in the
-    node's own namespace."""
+    node's own namespace. Raises HostProbeError (and nothing else) when the output is not the probe's."""
+    try:
+        return _parse_host_probe(text)
+    except HostProbeError:
+        raise
+    except Exception as exc:  # never an exception of the parser's own from node output
+        raise HostProbeError(f"unreadable dockerd probe output ({type(exc).__name__})") from exc
+
+
+def _parse_host_probe(text: str) -> tuple[tuple[DaemonProcess, ...], tuple[str, ...]]:
     daemons: list[dict[str, Any]] = []
     host_listeners: list[str] = []
     section = ""
@@ -329,25 +355,31 @@ def parse_host_probe(text: str) -> tuple[tuple[DaemonProcess, ...], tuple[str, .
     def flush() -> None:
         if section == "config" and daemons:
             try:
-                parsed = json.loads("\n".join(body) or "{}")
+                parsed = loads_bounded("\n".join(body) or "{}", MAX_CONFIG_BYTES)
             except ValueError:
                 parsed = None
             daemons[-1]["config"] = parsed if isinstance(parsed, dict) else None
 
-    for line in text.splitlines():
+    # Split on "\n" only: every argument and config line is prefixed ("a ", "c "), so only the probe's own
+    # lines start with "@@ ", and nothing a process name or argument holds can open a section.
+    for line in text.split("\n"):
         if line.startswith("@@ "):
             flush()
-            words = line.split()
-            section, body = words[1], []
+            words = line.split(" ")
+            section, body = words[1] if len(words) > 1 else "", []
             if section == "pid":
+                if len(words) != 3 or not (words[2].isascii() and words[2].isdigit()):
+                    raise HostProbeError(f"unreadable dockerd probe output: {clean_line(line, limit=80)}")
                 daemons.append({"pid": int(words[2]), "argv": [], "listeners": []})
             elif section == "unreadable" and daemons:
                 daemons[-1]["unreadable"] = True
+            elif section not in ("config", "listen", "hostlisten", "unreadable"):
+                raise HostProbeError(f"unreadable dockerd probe output: {clean_line(line, limit=80)}")
             continue
-        if section == "pid" and daemons and line:
-            daemons[-1]["argv"].append(line)
-        elif section == "config":
-            body.append(line)
+        if section == "pid" and daemons and line.startswith("a "):
+            daemons[-1]["argv"].append(line[2:])
+        elif section == "config" and line.startswith("c "):
+            body.append(line[2:])
         elif section in ("listen", "hostlisten") and line.strip():
             try:
                 address = decode_proc_address(line.strip())

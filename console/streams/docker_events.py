@@ -24,9 +24,10 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
 
-from console.collectors.docker import DockerUnavailable, collect_docker, needs_relist, watch_events
+from console.collectors.docker import collect_docker, needs_relist, watch_events
 from console.collectors.docker_model import DockerSnapshot
 from console.inventory.model import Node
+from console.text import clean_line
 from console.transport.base import Transport
 from console.transport.pool import backoff, jittered
 
@@ -118,6 +119,20 @@ class DockerWatcher:
             self._finished_lists += 1
             self._list_done.notify_all()
 
+    async def _failed(self, exc: Exception) -> None:
+        """A round that raised: the latest list says why, and whoever waits for a list is let go."""
+        self._latest = DockerSnapshot(
+            self.node.name,
+            datetime.now(UTC),
+            None,
+            error=f"internal error: {type(exc).__name__}: {clean_line(exc)}",
+        )
+        self.failed_relists += 1
+        self._listed.set()
+        async with self._list_done:
+            self._finished_lists = self._started_lists
+            self._list_done.notify_all()
+
     async def _watch(self, since: datetime) -> None:
         """Mark the list stale on every event that needs it; returns when the stream ends."""
         async for event in watch_events(self.transport, self.node, since=since):
@@ -136,9 +151,11 @@ class DockerWatcher:
                 if self._latest is not None and self._latest.error is None:
                     failures = 0
                 await self._follow(watching)
+            except Exception as exc:  # one bad round must not end the watcher: say so, back off, go on
+                await self._failed(exc)
             finally:
                 watching.cancel()
-                with contextlib.suppress(asyncio.CancelledError, DockerUnavailable):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watching
             failures += 1  # the stream ended: subscribe (and list) again after a backoff...
             with contextlib.suppress(TimeoutError):  # ...or at once when someone asks for a list

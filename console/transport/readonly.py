@@ -288,6 +288,11 @@ class ReadOnlyTransport:
 
 MAX_HEAD = 64 * 1024
 _CHUNK = 64 * 1024
+# A reply larger than this is cut (the connection closed), so a node cannot make --check hold gigabytes;
+# the list of 1000 containers with their labels is a few MiB. Endless streams (events, logs, stats) are
+# read line by line by their readers, which bound each line, and are not cut here.
+MAX_RELAY_BODY = 16 * 1024 * 1024
+_STREAMS = re.compile(r"(/v[0-9.]+)?(/events|/containers/[^/?]+/(logs|stats))(\?.*)?")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _TARGET = re.compile(r"/[\x21-\x7e]*")
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -449,7 +454,8 @@ async def _relay_watching(
     client: _Buffered, upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, request: _Request
 ) -> bool:
     """Relay one response while watching the client: gone → stop (ends an endless `GET /events`)."""
-    relay = asyncio.ensure_future(_relay_response(upstream, writer, request.method == "HEAD"))
+    limit = None if _STREAMS.fullmatch(request.target) else MAX_RELAY_BODY
+    relay = asyncio.ensure_future(_relay_response(upstream, writer, request.method == "HEAD", limit))
     watch = asyncio.ensure_future(client.reader.read(_CHUNK))
     try:
         done, _ = await asyncio.wait({relay, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -467,49 +473,76 @@ async def _relay_watching(
 
 
 async def _relay_response(
-    upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, head_only: bool
+    upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, head_only: bool, limit: int | None = None
 ) -> bool:
-    """Copy one response through; True when the connection may carry another request."""
+    """Copy one response through; True when the connection may carry another request.
+
+    A body over `limit` bytes: a declared one is answered 502 instead, one that grows past it is cut off.
+    """
+    budget = _Budget(limit)
     while True:
         head = await upstream.readuntil(b"\r\n\r\n")
-        writer.write(head)
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
-        if status == 101:
-            raise _Gone("upgrade")  # never asked for: refused on the way in
-        if 100 <= status < 200:
-            continue
         headers = {
             key.strip().lower(): value.strip()
             for key, _, value in (line.partition(":") for line in lines[1:])
         }
+        declared = headers.get("content-length", "")
+        if limit is not None and not head_only and declared.isdigit() and int(declared) > limit:
+            await _refuse(writer, _Refused(502, "Bad Gateway", f"Docker API reply larger than {limit} bytes"))
+            return False
+        writer.write(head)
+        if status == 101:
+            raise _Gone("upgrade")  # never asked for: refused on the way in
+        if 100 <= status < 200:
+            continue
         keep = headers.get("connection", "").lower() != "close" and lines[0].startswith("HTTP/1.1")
         if head_only or status in (204, 304):
             await writer.drain()
             return keep
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            await _relay_chunked(upstream, writer)
+            await _relay_chunked(upstream, writer, budget)
             return keep
         if "content-length" in headers:
-            await _relay_exactly(upstream, writer, int(headers["content-length"]))
+            await _relay_exactly(upstream, writer, int(headers["content-length"]), budget)
             return keep
         while data := await upstream.read(_CHUNK):  # until dockerd closes
+            budget.spend(len(data))
             writer.write(data)
             await writer.drain()
         return False
 
 
-async def _relay_exactly(upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int) -> None:
+class _Budget:
+    """Body bytes one response may still relay (None: unbounded)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def spend(self, size: int) -> None:
+        if self.left is not None:
+            self.left -= size
+            if self.left < 0:
+                raise _Gone("reply too large")  # the head is out: only closing can say so
+
+
+async def _relay_exactly(
+    upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, budget: _Budget
+) -> None:
     while size > 0:
         data = await upstream.read(min(size, _CHUNK))
         if not data:
             raise _Gone("dockerd closed mid-body")
+        budget.spend(len(data))
         writer.write(data)
         await writer.drain()
         size -= len(data)
 
 
-async def _relay_chunked(upstream: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _relay_chunked(
+    upstream: asyncio.StreamReader, writer: asyncio.StreamWriter, budget: _Budget
+) -> None:
     """Chunk by chunk, flushed as each arrives: the events and log streams stay live."""
     while True:
         line = await upstream.readuntil(b"\r\n")
@@ -521,4 +554,4 @@ async def _relay_chunked(upstream: asyncio.StreamReader, writer: asyncio.StreamW
             writer.write(b"\r\n")
             await writer.drain()
             return
-        await _relay_exactly(upstream, writer, size + 2)
+        await _relay_exactly(upstream, writer, size + 2, budget)

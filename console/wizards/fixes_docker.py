@@ -8,7 +8,15 @@ import shlex
 import time
 
 from console.collectors.docker import HOST_PROBE, close_docker_clients, diagnose_socket
-from console.collectors.docker_model import DaemonProcess, parse_host_probe, pick_daemon
+from console.collectors.docker_model import (
+    MAX_CONFIG_BYTES,
+    DaemonProcess,
+    HostProbeError,
+    loads_bounded,
+    parse_host_probe,
+    pick_daemon,
+)
+from console.text import clean_line
 from console.transport.base import TransportError
 from console.wizards.engine import NodeContext, Outcome, Step, Wizard
 from console.wizards.fix_model import Finding, Fix, FixInput, fix_wizard
@@ -122,7 +130,10 @@ def config_file(daemon: DaemonProcess) -> str:
 async def find_daemon(ctx: NodeContext) -> DaemonProcess:
     """The dockerd behind the node's socket, from /proc (the collector's host probe)."""
     info = await engine(ctx)
-    daemons, _ = parse_host_probe((await ctx.read(HOST_PROBE)).stdout)
+    try:
+        daemons, _ = parse_host_probe((await ctx.read(HOST_PROBE)).stdout)
+    except HostProbeError as exc:
+        raise StepError(f"{clean_line(exc)} on {ctx.name}") from exc
     daemon = pick_daemon(daemons, docker_socket(ctx.node), info.root_dir)
     if daemon is None:
         raise StepError(f"cannot tell which dockerd serves {docker_socket(ctx.node)} on {ctx.name}")
@@ -153,9 +164,11 @@ def nvidia_runtime_wizard(inp: FixInput, finding: Finding) -> Wizard:
         path = config_file(await find_daemon(ctx))
         current = await read_file(ctx.transport, path)
         try:
-            config = json.loads(current) if current and current.strip() else {}
-        except ValueError as exc:
-            raise StepError(f"{path} is not valid JSON ({exc}): fix it by hand first") from exc
+            config = loads_bounded(current, MAX_CONFIG_BYTES) if current and current.strip() else {}
+        except ValueError as exc:  # loads_bounded: too large or too deeply nested is "not JSON" too
+            raise StepError(f"{path} is not valid JSON ({clean_line(exc)}): fix it by hand first") from exc
+        if not isinstance(config, dict):
+            raise StepError(f"{path} is not a JSON object: fix it by hand first")
         if isinstance(config.get("runtimes"), dict) and "nvidia" in config["runtimes"]:
             return Outcome(True, f"{path} registers the nvidia runtime")
         binary = await runtime_path(ctx) or RUNTIME_BINARY
