@@ -20,7 +20,7 @@ import pytest
 from console.checks.model import Status
 from console.checks.mount_rules import NOT_READ, evaluate_mounts
 from console.collectors.mountinfo import MAX_MOUNTS, read_mountinfo
-from console.collectors.mounts import collect_mounts
+from console.collectors.mounts import collect_mounts, parse_probe_output, parse_rpc_detail
 from console.inventory.model import MountSpec
 from console.transport import SSHTransport
 from tests.hostile import HOSTILE, OSC_TITLE, WIPE, assert_clean
@@ -208,3 +208,70 @@ async def test_a_garbled_line_hides_only_the_mount_it_names(ssh_lab: SshLab) -> 
     assert status == Status.UNKNOWN
     assert summary.startswith("mount table line for this path unreadable: no ' - ' separator")
     assert results[("nfs.responsive", "/mnt/garbled")] == (Status.SKIPPED, NOT_READ)
+
+
+# --- numbers in the probe's answer ---------------------------------------------------------------------
+
+HUGE = "9" * 5000  # past Python's int-string limit: int() raises ValueError
+
+
+@pytest.mark.parametrize(
+    ("stdout", "responsive"),
+    [
+        ("done 0 ² 5", "ok"),  # '²'.isdigit() is True, int('²') raises
+        (f"done 0 1 {HUGE}", "ok"),
+        ("done 0 5 1", "ok"),  # a clock that went backwards: no latency, not a negative one
+        ("done 2 ² 5\nstat: cannot read file system information", "error"),
+        (f"stuck 12 D ² {HUGE}", "hung"),
+    ],
+    ids=["superscript", "5000-digits", "backwards", "error-superscript", "stuck-since"],
+)
+def test_hostile_numbers_in_a_probe_answer_are_unknown_latencies(stdout: str, responsive: str) -> None:
+    outcome = parse_probe_output(stdout, 3.0)
+    assert outcome.responsive == responsive
+    assert outcome.latency_s is None
+
+
+def test_an_rpcinfo_line_cut_short_is_ignored() -> None:
+    assert parse_rpc_detail("program 100003 version\n@@rpcinfo 0\n") == "rpcinfo: program 100003 version"
+
+
+_HOSTILE_DATE = f"""#!/bin/sh
+# date(1) for the probe: hostile nanoseconds for the mounts named bad-*, the real date otherwise.
+if [ "$1" = "+%s%N" ]; then
+  case $(tr '\\0' ' ' < /proc/$PPID/cmdline) in
+    *bad-super*) echo '²'; exit 0 ;;
+    *bad-huge*) echo '{HUGE}'; exit 0 ;;
+  esac
+fi
+exec /bin/date "$@"
+"""
+
+
+async def test_hostile_probe_numbers_from_a_real_node_spoil_only_their_mount(
+    ssh_lab: SshLab, ns_node: LabNode, public_dir: Path
+) -> None:
+    # Before: `done 0 ² …` raised ValueError out of collect_mounts, and the good mount's result was lost.
+    date = ns_node.bin_dir / "date"
+    date.write_text(_HOSTILE_DATE, encoding="utf-8")
+    date.chmod(0o755)
+    targets = [public_dir / name for name in ("good", "bad-super", "bad-huge")]
+    for target in targets:
+        target.mkdir()
+        done = ns_exec(ns_node.process.pid, ["mount", "-t", "tmpfs", "-o", "size=1m", "t", str(target)])
+        assert done.returncode == 0, done.stderr
+    specs = tuple(MountSpec(str(target), fstype="tmpfs") for target in targets)
+    transport = SSHTransport(lab_node_model(ssh_lab, ns_node, mounts=specs))
+    try:
+        snapshot = await collect_mounts(transport, specs)
+    finally:
+        await transport.close()
+    assert snapshot.error is None
+    good, super_, huge = snapshot.mounts
+    assert (good.present, good.responsive) == (True, "ok")
+    assert good.latency_s is not None
+    # stat answered: ok, timed by our own round trip (an upper bound) since the node's clock was unreadable
+    for status in (super_, huge):
+        assert (status.present, status.responsive) == (True, "ok")
+        assert status.latency_s is not None
+        assert status.latency_s < 30

@@ -24,6 +24,7 @@ import asyncio
 import hashlib
 import math
 import os
+import re
 import shlex
 import time
 from collections.abc import Sequence
@@ -242,22 +243,33 @@ def probe_command(path: str, *, timeout: float, state_dir: str | None = None) ->
     )
 
 
+def _count(word: str) -> int | None:
+    """A plain decimal count from the node (seconds, nanoseconds), or None.
+
+    Not `str.isdigit()`: `²` passes it and int() refuses it, and so does a 5,000-digit number
+    (Python's int-string limit); either would have raised out of the whole node's collection.
+    """
+    return int(word) if re.fullmatch("[0-9]{1,19}", word) else None
+
+
 def parse_probe_output(stdout: str, timeout: float) -> ProbeOutcome:
     """What the remote probe printed: ok with the statfs latency, hung (an earlier probe stuck), or error."""
-    lines = stdout.splitlines()
+    lines = stdout.split("\n")
     words = lines[0].split() if lines else []
     if words[:1] == ["stuck"] and len(words) >= 5:
-        pid, state, since, now = words[1:5]
-        age = f" for {int(now) - int(since)}s" if since.isdigit() and now.isdigit() else ""
+        pid, state = clean_line(words[1], limit=20), clean_line(words[2], limit=20)
+        since, now = _count(words[3]), _count(words[4])
+        age = f" for {now - since}s" if since is not None and now is not None else ""
         return ProbeOutcome(
             "hung", detail=f"a probe from an earlier poll (pid {pid}, state {state}) blocked{age}"
         )
     if words[:1] == ["done"] and len(words) >= 4:
-        rc, t0, t1 = words[1], words[2], words[3]
-        latency = (int(t1) - int(t0)) / 1e9 if t0.isdigit() and t1.isdigit() else None
+        rc, t0, t1 = words[1], _count(words[2]), _count(words[3])
+        latency = (t1 - t0) / 1e9 if t0 is not None and t1 is not None and t1 >= t0 else None
         if rc == "0":
             return ProbeOutcome("ok", latency_s=latency)
-        message = clean_line(" ".join(" ".join(lines[1:]).split()), limit=300) or f"stat -f exited {rc}"
+        message = clean_line(" ".join(" ".join(lines[1:]).split()), limit=300)
+        message = message or f"stat -f exited {clean_line(rc, limit=20)}"
         if latency is not None and latency > timeout:  # answered, but only after our deadline
             message += f" (after {latency:.1f}s)"
         return ProbeOutcome("error", latency, message, any(err in message.lower() for err in _FATAL_ERRORS))
@@ -348,7 +360,14 @@ def parse_rpc_detail(stdout: str) -> str | None:
     parts: list[str] = []
     if "rpcinfo" in sections:
         rc, lines = sections["rpcinfo"]
-        versions = sorted({line.split()[3] for line in lines if line.startswith("program 100003 version")})
+        versions = sorted(
+            {
+                word
+                for line in lines
+                if line.startswith("program 100003 version")
+                for word in line.split()[3:4]
+            }
+        )
         if rc == "0" and versions:
             parts.append("rpcinfo: NFS v" + ", v".join(versions))
         else:
@@ -388,7 +407,10 @@ async def _probe_server(transport: Transport, host: str, timeout: float) -> Serv
     except TransportError:  # CommandTimeout too: the verdict stands, the detail is missing
         pass
     else:
-        extra = parse_rpc_detail(result.stdout)
+        try:
+            extra = parse_rpc_detail(result.stdout)
+        except Exception:  # an odd answer costs the detail only, never the server's verdict
+            extra = None
         if extra:
             detail += "; " + extra
     return ServerStatus(host, "reachable", detail, connect_s)
@@ -432,7 +454,11 @@ async def collect_mounts(
         if found[spec] is None:
             return None  # statfs of the empty directory underneath says nothing about the mount
         async with limit:
-            return await _probe_mount(transport, spec, state_dir)
+            try:
+                return await _probe_mount(transport, spec, state_dir)
+            except Exception as exc:  # one probe's bad answer is that mount's trouble, not the node's
+                why = clean_line(str(exc), limit=200)
+                return ProbeOutcome(None, detail=f"probe answer unreadable: {type(exc).__name__}: {why}")
 
     hosts: dict[str, float] = {}
     for spec in specs:
