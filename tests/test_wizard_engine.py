@@ -328,3 +328,25 @@ async def test_node_output_never_reaches_the_terminal_as_control(tmp_path: Path)
     assert "\\x1b]0;title\\x07 not yet" in text
     (entry,) = AuditLog().entries()[-1:]
     assert entry["detail"] == "exit 0: \\x1b]52;c;eA==\\x07clip\n\\x1b[2Jwipe\n100%"
+
+
+async def test_node_text_before_a_carriage_return_is_shown_not_hidden(tmp_path: Path) -> None:
+    # A bare \r in a check's detail is not a progress bar: what comes before it must reach the operator
+    # (as a visible \x0d), or a node can hide an error behind a fake OK.
+    target = tmp_path / "conf"
+    target.write_text("uid=0\n")
+
+    async def check(ctx: NodeContext) -> Outcome:
+        details = ("ERROR: uid 0 mismatch\r| no UID/GID error",)
+        return Outcome(False, "differs", details, data=target.read_text())
+
+    def fix(ctx: NodeContext, outcome: Outcome) -> tuple[Operation, ...]:
+        return (WriteFile.planned(str(target), "uid=1000\n", outcome.data, root=False),)
+
+    wizard = Wizard("cr", "CR", "wizard.cr", (Step("conf", "Conf", "the file", check, fix),))
+    out = io.StringIO()
+    ctx = NodeContext(LocalTransport("here"), LOCAL, AuditLog(), emit=EventPrinter(out, wizard))
+    await run_wizard(wizard, ctx, dry_run=True)
+    text = out.getvalue()
+    assert "\r" not in text
+    assert "| ERROR: uid 0 mismatch\\x0d| no UID/GID error\n" in text

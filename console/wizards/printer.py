@@ -26,13 +26,18 @@ def clock(seconds: float) -> str:
 
 class SafeOut:
     """A text stream whose every write is cleaned (`clean_text`): what the wizards print holds node text
-    (command output, log lines, a file's current content in a diff), and none of it may drive the terminal."""
+    (command output, log lines, a file's current content in a diff), and none of it may drive the terminal.
+
+    A bare `\r` is shown as `\x0d`, never taken as a progress bar's redraw: read as one, it would hide the
+    text before it (a detail "ERROR …\r| no error" would print as "| no error"). Command output tails had
+    their redraws resolved where they were read (`output_tail`)."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
 
     def write(self, text: str) -> int:
-        return self._out.write(clean_text(text, limit=6 * len(text) + 1))  # room for every escape
+        # limit: room for every escape
+        return self._out.write(clean_text(text, limit=6 * len(text) + 1, redraw=False))
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
