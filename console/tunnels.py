@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -174,6 +175,9 @@ class TunnelRegistry:
             self._drop(key)
 
 
+STATUS_LINE_LIMIT = 1024  # bytes read of a service's answer: its status line is far shorter
+
+
 async def fetch_status(port: int, path: str = "/", *, timeout: float = 5.0) -> int | None:
     """GET path from 127.0.0.1:port here (a tunnel's end); the HTTP status, None when nothing HTTP answers."""
     writer = None
@@ -184,7 +188,13 @@ async def fetch_status(port: int, path: str = "/", *, timeout: float = 5.0) -> i
                 f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
             )
             await writer.drain()
-            line = await reader.readline()
+            # At most STATUS_LINE_LIMIT bytes: readline() raises ValueError past 64 KiB without a newline.
+            head = b""
+            while b"\n" not in head and len(head) < STATUS_LINE_LIMIT:
+                chunk = await reader.read(STATUS_LINE_LIMIT - len(head))
+                if not chunk:
+                    break
+                head += chunk
     except (OSError, TimeoutError):
         return None
     finally:
@@ -192,8 +202,11 @@ async def fetch_status(port: int, path: str = "/", *, timeout: float = 5.0) -> i
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
-    parts = line.decode("latin-1").split()
-    return int(parts[1]) if len(parts) >= 2 and parts[0].startswith("HTTP/") and parts[1].isdigit() else None
+    parts = head.split(b"\n", 1)[0].decode("latin-1").split()
+    # ASCII digits only: str.isdigit() accepts '²', which int() refuses.
+    if len(parts) >= 2 and parts[0].startswith("HTTP/") and re.fullmatch("[0-9]{3}", parts[1]):
+        return int(parts[1])
+    return None
 
 
 async def reachable_directly(host: str, port: int, *, timeout: float = 3.0) -> bool:

@@ -207,3 +207,36 @@ def test_port_must_be_a_port(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         parser.parse_args(["tunnel", "gpu1", "ollama", "--port", "70000"])
     assert "not a port number (1-65535): '70000'" in capsys.readouterr().err
+
+
+async def answering(reply: bytes, *, close: bool = True) -> asyncio.Server:
+    """A real TCP server on loopback that reads the request and sends `reply` (then closes, or holds)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        if not close:
+            await asyncio.sleep(30)
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        (b"x" * 100_000, None),  # over the StreamReader's 64 KiB line limit, no newline: not HTTP
+        (b"HTTP/1.1 200 OK" + b"x" * 100_000, 200),  # a status line that never ends: its head is read
+        (b"HTTP/1.1 \xb2 OK\r\n\r\n", None),  # '²' passes str.isdigit() and int() refuses it
+        (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n", 503),
+    ],
+)
+async def test_a_hostile_service_cannot_crash_the_tunnel_check(reply: bytes, status: int | None) -> None:
+    for close in (True, False):
+        server = await answering(reply, close=close)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            assert await fetch_status(port, timeout=5) == status
+        finally:
+            server.close()
