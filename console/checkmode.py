@@ -21,6 +21,8 @@ from console.checks.render import render_json, render_text
 from console.checks.runner import run_checks
 from console.inventory.model import Inventory, Node
 from console.streaming import StreamingSource
+from console.wizards import fixes as _fixes  # noqa: F401  registers the catalogue's fix names with the checks
+from console.wizards import stack_checks as _stack  # noqa: F401  registers the AI stack's check rules
 
 FORMATS = ("text", "json", "nagios", "prometheus")
 CLOSE_GRACE_S = 0.75  # closing connections politely, after the run's deadline

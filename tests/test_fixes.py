@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from console.checks.docker_rules import evaluate_docker
+from console.checks.docker_rules import FIX_GROUP, FIX_LOGS, FIX_START, FIX_START_CONTAINER, evaluate_docker
 from console.checks.model import CheckResult, Status
 from console.collectors.docker import close_docker_clients, collect_docker
 from console.collectors.docker_model import DockerSnapshot
@@ -373,16 +373,19 @@ def test_failing_checks_name_their_entry() -> None:
         return CheckResult("gpu1", check, status, summary, "comfy", fix)
 
     assert entry_for(result("service.tls_mismatch", Status.CRITICAL)) == "tls-mismatch"
-    assert entry_for(result("docker.engine", Status.CRITICAL, "permission denied on /s: is u in g?")) == (
+    # The rule's own advice tells the cause, not the summary's words.
+    assert entry_for(result("docker.engine", Status.CRITICAL, "permission denied on /s", FIX_GROUP)) == (
         "docker-permission"
     )
-    assert entry_for(result("docker.engine", Status.CRITICAL, "no Docker socket at /s")) is None
+    assert entry_for(result("docker.engine", Status.CRITICAL, "permission denied on /s")) is None
+    assert entry_for(result("docker.engine", Status.CRITICAL, "no Docker socket at /s", FIX_START)) is None
     assert entry_for(result("container.restarts", Status.CRITICAL)) == "restart-loop"
-    assert (
-        entry_for(result("container.running", Status.CRITICAL, "restarting: Restarting (1)"))
-        == "restart-loop"
+    restarting = FIX_LOGS.format(name="comfy")
+    assert entry_for(result("container.running", Status.CRITICAL, "restarting: R (1)", restarting)) == (
+        "restart-loop"
     )
-    assert entry_for(result("container.running", Status.CRITICAL, "exited: Exited (0)")) is None
+    exited = FIX_START_CONTAINER.format(name="comfy")
+    assert entry_for(result("container.running", Status.CRITICAL, "restarting: but exited", exited)) is None
     assert entry_for(result("stack.comfy_mnt", Status.CRITICAL)) == "comfy-mnt-ownership"
     assert entry_for(result("service.tls_mismatch", Status.OK)) is None
     named = name_fix(result("service.tls_mismatch", Status.CRITICAL, fix="use http://127.0.0.1:8188/"))

@@ -1,19 +1,48 @@
-"""Rules: turn one node's snapshot into check results. Pure functions, no I/O."""
+"""Rules: turn one node's snapshot into check results. Pure functions, no I/O.
+
+Rules that live above the checks (the AI stack's, in the wizards) register here with `register_rules`
+when their module is imported; the checks never import them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from console.checks.docker_rules import evaluate_docker, planned_docker
+from console.checks.fixes import name_fixes
 from console.checks.gpu_rules import evaluate_gpu, planned_gpu
 from console.checks.model import CheckResult, Status
 from console.checks.mount_rules import evaluate_mounts, planned_mounts
 from console.checks.node_rules import evaluate_node_facts, planned_node_facts
 from console.checks.service_rules import evaluate_services, planned_services
 from console.inventory.model import Node
-from console.snapshots import NodeSnapshot
-from console.wizards.fixes import name_fix
-from console.wizards.stack_checks import evaluate_stack, planned_stack
+
+if TYPE_CHECKING:  # annotations only: the snapshot module imports the collectors and the stack's rules
+    from console.snapshots import NodeSnapshot
 
 Planned = tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredRules:
+    name: str
+    planned: Callable[[Node], Sequence[tuple[str, str | None]]]
+    evaluate: Callable[[Node, NodeSnapshot], Sequence[CheckResult]]
+
+
+_REGISTERED: dict[str, RegisteredRules] = {}
+
+
+def register_rules(
+    name: str,
+    planned: Callable[[Node], Sequence[tuple[str, str | None]]],
+    evaluate: Callable[[Node, NodeSnapshot], Sequence[CheckResult]],
+) -> None:
+    """Add rules kept outside this package, planned and evaluated after the built-in ones (in registration
+    order); registering `name` again replaces it."""
+    _REGISTERED[name] = RegisteredRules(name, planned, evaluate)
 
 
 def planned_checks(node: Node) -> Planned:
@@ -25,7 +54,7 @@ def planned_checks(node: Node) -> Planned:
         *planned_mounts(node),
         *planned_docker(node),
         *planned_node_facts(node),
-        *planned_stack(node),
+        *(pair for rules in _REGISTERED.values() for pair in rules.planned(node)),
     )
 
 
@@ -91,7 +120,7 @@ def evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
         results += evaluate_docker(node, snapshot.docker)
     if node.sshd is not None or node.storage:
         results += evaluate_node_facts(node, snapshot.facts)
-    if node.ai_stack is not None:
-        results += evaluate_stack(node, snapshot.stack)
+    for rules in _REGISTERED.values():
+        results += rules.evaluate(node, snapshot)
     # Failures the troubleshooting catalogue repairs name their fix: "troubleshoot NAME".
-    return tuple(name_fix(result) for result in results)
+    return name_fixes(results)

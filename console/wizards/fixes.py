@@ -1,6 +1,7 @@
 """The troubleshooting catalogue: each entry a detector, an explanation and a fix (a wizard like the
 bring-up: plan, dry-run, per-step confirmation, audit). `run_fix` detects, fixes what it found, and detects
-again; `--check` results name their entry as `fix: "troubleshoot NAME"`.
+again; `--check` results name their entry as `fix: "troubleshoot NAME"` through `console.checks.fixes`, where
+this module registers each entry under the check ids it repairs when it is imported.
 
 | entry | symptom |
 | --- | --- |
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from console.checks.model import CheckResult, Status
+from console.checks.docker_rules import FIX_GROUP, FIX_LOGS
+from console.checks.fixes import Applies, fix_for, name_fix, register_fix, troubleshoot
+from console.checks.model import CheckResult
 from console.wizards.engine import Confirm, NodeContext, Wizard, WizardReport, run_wizard
 from console.wizards.fix_model import Finding, Fix, FixInput
 from console.wizards.fixes_docker import DOCKER_PERMISSION, NVIDIA_RUNTIME
@@ -83,26 +86,40 @@ async def detect_for_screen(name: str, ctx: NodeContext, inp: FixInput) -> tuple
     return finding, fix.wizard(inp, finding) if finding.found else None
 
 
-def troubleshoot(name: str) -> str:
-    """A check result's `fix` for a catalogue entry: `opsconsole troubleshoot NAME --node NODE` runs it."""
-    return f"troubleshoot {name}"
+# Checks an entry repairs only in part, told apart by what the rule decided (its advice for that cause),
+# never by the summary's words.
+_APPLIES: dict[tuple[str, str], Applies] = {
+    # permission denied on the socket, not a daemon that is down or a socket that is missing
+    ("docker.engine", DOCKER_PERMISSION.name): lambda result: result.fix == FIX_GROUP,
+    # a container in state "restarting" (the rule sends to its logs), not one that exited or is missing
+    ("container.running", RESTART_LOOP.name): lambda result: (
+        result.target is not None and result.fix == FIX_LOGS.format(name=result.target)
+    ),
+}
+
+
+def register_catalogue() -> None:
+    """Register every entry under the checks it repairs (done at import; again is harmless)."""
+    for fix in CATALOGUE.values():
+        for check in fix.checks:
+            register_fix(check, fix.name, _APPLIES.get((check, fix.name)))
+
+
+register_catalogue()
 
 
 def entry_for(result: CheckResult) -> str | None:
     """The catalogue entry that repairs a failing check result, when there is one."""
-    if result.status not in (Status.CRITICAL, Status.WARNING):
-        return None
-    if result.check == "docker.engine":
-        return DOCKER_PERMISSION.name if result.summary.startswith("permission denied") else None
-    if result.check == "container.running" and not result.summary.startswith("restarting"):
-        return None
-    return next((fix.name for fix in CATALOGUE.values() if result.check in fix.checks), None)
+    return fix_for(result)
 
 
-def name_fix(result: CheckResult) -> CheckResult:
-    """`result` with fix "troubleshoot NAME" when a catalogue entry repairs it (its old advice kept after)."""
-    entry = entry_for(result)
-    if entry is None:
-        return result
-    fix = troubleshoot(entry) + (f" ({result.fix})" if result.fix else "")
-    return replace(result, fix=fix)
+__all__ = [
+    "CATALOGUE",
+    "FixRun",
+    "detect_for_screen",
+    "entry_for",
+    "name_fix",
+    "register_catalogue",
+    "run_fix",
+    "troubleshoot",
+]

@@ -9,17 +9,19 @@ Check id (only for nodes with an `ai_stack` section):
   node cannot be examined.
 
 The other catalogue entries repair checks that already exist (service.tls_mismatch, docker.engine's
-permission denied, docker.nvidia_runtime, container.restarts): `console.wizards.fixes.name_fix` names
-their entry.
+permission denied, docker.nvidia_runtime, container.restarts): `console.wizards.fixes` registers their
+entry in `console.checks.fixes`. Importing this module registers `stack.comfy_mnt` with the check rules.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from console.actions import AuditLog
 from console.checks.model import CheckResult, Status
+from console.checks.rules import register_rules
 from console.inventory.model import Node
 from console.transport.base import Transport, TransportError
 from console.wizards.engine import NodeContext
@@ -28,6 +30,9 @@ from console.wizards.fixes import troubleshoot
 from console.wizards.fixes_stack import COMFY_MNT_FIX, examine_comfy_mnt
 from console.wizards.ops import StepError
 from console.wizards.settings import AiStackSettings
+
+if TYPE_CHECKING:
+    from console.snapshots import NodeSnapshot  # it imports StackSnapshot from here
 
 COMFY_MNT_CHECK = "stack.comfy_mnt"
 
@@ -85,3 +90,10 @@ def evaluate_stack(
     if finding.data is False and "does not exist" in finding.summary:
         return result(Status.CRITICAL, f"AI stack not brought up: {finding.summary}", "wizard bringup")
     return result(Status.CRITICAL, finding.summary, troubleshoot(COMFY_MNT_FIX))
+
+
+def _stack_rules(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
+    return evaluate_stack(node, snapshot.stack)
+
+
+register_rules("stack", planned_stack, _stack_rules)
