@@ -227,10 +227,7 @@ class PrometheusClient:
 
     def _data(self, path: str, status: int, body: bytes) -> Any:
         """Prometheus's envelope: `data` on success; its error (PromQLError for a query) otherwise."""
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
+        payload = decode_json(body)
         if isinstance(payload, dict) and payload.get("status") == "error":
             error_type = clean_line(payload.get("errorType") or "error")
             message = _promql_message(error_type, clean_line(payload.get("error") or "no reason given"))
@@ -243,7 +240,7 @@ class PrometheusClient:
                 f"Prometheus at {self.label} answered HTTP {status}: {snippet or 'no body'}"
             )
         if not isinstance(payload, dict):
-            raise PrometheusError(f"Prometheus at {self.label} sent an answer that is not JSON")
+            raise PrometheusError(f"Prometheus at {self.label} sent something that is not JSON")
         if payload.get("status") != "success" or "data" not in payload:
             raise self._unexpected("answer", ValueError("no status success and data"))
         return payload["data"]
@@ -359,6 +356,18 @@ class PrometheusClient:
         if not isinstance(raw, list):
             raise self._unexpected(what, TypeError(type(raw).__name__))
         return tuple(clean_line(item) for item in raw)
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON value in `body`, or None when it is not UTF-8 JSON.
+
+    json.loads raises RecursionError, not ValueError, on deep nesting (`[` * 200000): that is "not JSON"
+    too, never an internal error.
+    """
+    try:
+        return json.loads(body.decode("utf-8"))  # UTF-8 only (json.loads would guess UTF-16/32 too)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
 
 
 def _match(selector: str | None) -> dict[str, str] | None:
