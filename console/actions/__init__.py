@@ -18,8 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.text import clean_line
+
 log = logging.getLogger("opsconsole.audit")
 
+DETAIL_LIMIT = 4096  # an action's detail (dockerd's error quotes the container's command)
 INTERRUPTED = "interrupted before a result came: the change may or may not have happened"
 
 
@@ -72,7 +75,10 @@ class AuditLog:
     def _append(self, entry: dict[str, Any]) -> None:
         path = self.path
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        # ensure_ascii: every non-ASCII character, C1 controls and bidi overrides included (C0 ones are
+        # escaped either way), is written as \uXXXX: `cat`/`tail -f` of the file never act on node text,
+        # and json.loads gives back exactly what was recorded (an audit trail is not cut or rewritten).
+        line = (json.dumps(entry, ensure_ascii=True) + "\n").encode("ascii")
         # One write on an O_APPEND descriptor: concurrent consoles never interleave within a line.
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -107,7 +113,7 @@ class AuditLog:
         """Write the line that says a mutation is about to be sent; returns the id its result must carry."""
         audit_id = uuid.uuid4().hex[:16]
         self._append(self._entry(audit_id, "intent", node, action, target, call, None, "about to run"))
-        log.info("starting %s %s on %s (%s) [%s]", action, target, node, call, audit_id)
+        log.info("starting %s %s on %s (%s) [%s]", *map(clean_line, (action, target, node, call)), audit_id)
         return audit_id
 
     def record(
@@ -130,11 +136,9 @@ class AuditLog:
             logging.INFO if ok else logging.WARNING,
             "%s %s %s on %s: %s (%s)",
             "ok" if ok else "FAILED",
-            action,
-            target,
-            node,
-            detail,
-            call,
+            *map(clean_line, (action, target, node)),
+            clean_line(detail, limit=DETAIL_LIMIT),
+            clean_line(call),
         )
         return entry
 

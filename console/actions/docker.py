@@ -10,10 +10,11 @@ from collections.abc import AsyncGenerator
 import aiodocker
 import aiohttp
 
-from console.actions import ActionResult, AuditLog, require_confirmation
+from console.actions import DETAIL_LIMIT, ActionResult, AuditLog, require_confirmation
 from console.actions.logs import LogLine, LogQuery, stream_logs
 from console.collectors.docker import docker_client
 from console.inventory.model import Node
+from console.text import clean_line
 from console.transport.base import Transport, TransportError
 
 RESTART_STOP_TIMEOUT_S = 10  # what dockerd waits after SIGTERM before SIGKILL (docker restart -t)
@@ -26,10 +27,11 @@ def _describe(exc: BaseException, container: str) -> str:
     if isinstance(exc, aiodocker.DockerError):
         if exc.status == 404:
             return f"no container {container!r}"
-        return f"Docker API error {exc.status}: {exc.message}"
+        # dockerd's message quotes the tenant's command and paths raw (C1, bidi, ESC): data, never control
+        return clean_line(f"Docker API error {exc.status}: {exc.message}", limit=DETAIL_LIMIT)
     if isinstance(exc, TimeoutError):
         return "timed out"
-    return str(exc) or type(exc).__name__
+    return clean_line(str(exc) or type(exc).__name__, limit=DETAIL_LIMIT)
 
 
 async def tail_logs(
@@ -86,7 +88,7 @@ async def restart_container(
         state = after["State"]
         ok = state.get("Status") == "running"
         took = time.monotonic() - started
-        detail = f"restarted in {took:.1f}s: {state.get('Status')} since {state.get('StartedAt')}"
+        detail = clean_line(f"restarted in {took:.1f}s: {state.get('Status')} since {state.get('StartedAt')}")
     except _ERRORS as exc:
         ok, detail = False, _describe(exc, container)
     except asyncio.CancelledError:

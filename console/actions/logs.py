@@ -23,10 +23,10 @@ from typing import Any, Literal
 import aiodocker
 import aiohttp
 
-from console.actions import ActionError
+from console.actions import DETAIL_LIMIT, ActionError
 from console.collectors.docker import docker_client
 from console.inventory.model import Node
-from console.text import clean_text
+from console.text import clean_line, clean_text
 from console.transport.base import Transport, TransportError
 
 LINE_LIMIT = 4096  # characters of one log line kept (after cleaning)
@@ -200,12 +200,13 @@ def _describe(exc: BaseException, container: str) -> str:
     if isinstance(exc, aiodocker.DockerError):
         if exc.status == 404:
             return f"no container {container!r}"
-        return f"Docker API error {exc.status}: {exc.message}"
+        # dockerd's message quotes the tenant's command and paths raw (C1, bidi, ESC): data, never control
+        return clean_line(f"Docker API error {exc.status}: {exc.message}", limit=DETAIL_LIMIT)
     if isinstance(exc, _Silent):
         return str(exc)
     if isinstance(exc, TimeoutError):
         return "timed out"
-    return str(exc) or type(exc).__name__
+    return clean_line(str(exc) or type(exc).__name__, limit=DETAIL_LIMIT)
 
 
 class _Follower:
