@@ -325,3 +325,31 @@ async def test_a_stream_writing_megabytes_to_stderr_keeps_its_stdout_flowing(
     assert seen == [f"line {i}" for i in range(1, 6)]
     assert tail.endswith("xxthe last words\n")
     assert 0 < len(tail) <= 4096  # a small tail, never the 3 MiB
+
+
+async def test_gpu_data_keeps_coming_from_an_nvidia_smi_that_floods_stderr(ssh_lab: SshLab) -> None:
+    # A driver warning repeated on stderr: past 2 MiB unread, the channel paused and the GPU data went stale.
+    node = ssh_lab.start_node("gpu-noisy", gpu_capture="load")
+    replay = node.bin_dir / "nvidia-smi"
+    replay.rename(node.bin_dir / "nvidia-smi.replay")
+    replay.write_text(
+        "#!/bin/sh\n"
+        "yes 'WARNING: infoROM is corrupted at gpu 0000:18:00.0' | head -c 3145728 >&2\n"
+        'exec "$(dirname "$0")/nvidia-smi.replay" "$@"\n',
+        encoding="utf-8",
+    )
+    replay.chmod(0o755)
+    transport = SSHTransport(lab_node_model(ssh_lab, node))
+    stream = GpuStream(transport, interval=0.1)
+    try:
+        first = await stream.first(timeout=DEADLINE_S)
+        await eventually(lambda: stream.samples >= 5, "five samples after the flood")
+        latest = stream.snapshot()
+    finally:
+        await stream.close()
+        await transport.close()
+        node.stop()
+    assert first.status == "ok", first.error
+    assert latest is not None
+    assert latest.status == "ok", latest.error
+    assert stream.starts == 1
