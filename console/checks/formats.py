@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
-from pathlib import Path
 
+from console import atomic
 from console.checks.model import CheckReport, CheckResult, Perf, Status, counted
 from console.checks.render import headline_counts, skipped_lines
 from console.text import finite
@@ -130,22 +129,9 @@ class OutputError(OSError):
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> None:
-    """Write a temp file beside `path` and rename it over: a reader never sees half a file."""
-    target = Path(path)
+    """Replace `path` whole (a reader never sees half a file), readable by others: the textfile collector
+    usually runs as another user. Raises OutputError naming the path."""
     try:
-        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        atomic.write_atomically(path, text, mode=0o644)
     except OSError as error:
         raise OutputError(f"cannot write {os.fspath(path)}: {error.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, 0o644)  # the textfile collector usually runs as another user
-        os.replace(temp, target)
-    except OSError as error:
-        Path(temp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {os.fspath(path)}: {error.strerror}") from None
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -11,11 +11,12 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import pwd
 import stat
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from console.paths import runtime_dir, state_home
 
 
 class LockError(Exception):
@@ -29,20 +30,7 @@ class LockBusy(LockError):
 def lock_path(inventory_path: str, environ: Mapping[str, str] = os.environ) -> Path:
     """Per inventory, under $XDG_RUNTIME_DIR (cleared at reboot) or else the XDG state dir in the user's
     home (never a shared directory such as /tmp)."""
-    runtime = environ.get("XDG_RUNTIME_DIR", "")
-    state = environ.get("XDG_STATE_HOME", "")
-    home = environ.get("HOME", "")
-    if os.path.isabs(runtime):
-        base = Path(runtime)
-    elif os.path.isabs(state):
-        base = Path(state)
-    else:
-        # No usable HOME: the account's home from the password database, never a shared /tmp.
-        base = (
-            (Path(home) if os.path.isabs(home) else Path(pwd.getpwuid(os.geteuid()).pw_dir))
-            / ".local"
-            / "state"
-        )
+    base = runtime_dir(environ) or state_home(environ)
     digest = hashlib.sha256(os.path.abspath(inventory_path).encode()).hexdigest()[:12]
     return base / "opsconsole" / f"check-{digest}.lock"
 

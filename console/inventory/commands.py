@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from console.atomic import write_atomically
 from console.inventory.loader import InventoryError, load_inventory
 from console.inventory.locate import (
     DEFAULT_BUNDLED,
@@ -100,17 +101,10 @@ def inventory_init(name: str | None, dest: str | None, *, force: bool) -> int:
     if (target.exists() or target.is_symlink()) and not force:
         _err(f"opsconsole: {shown} exists: not overwritten (--force replaces it)")
         return EXIT_PROBLEM
-    text = source.read_bytes()
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        # O_EXCL: never write through a link someone left at the temp name; the rename replaces a link at
-        # the target itself instead of following it.
-        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(handle, "wb") as out:
-            out.write(text)
-        os.replace(temp, target)
+        # A link at the target is replaced, not followed; --force keeps the replaced file's mode.
+        write_atomically(target, source.read_bytes(), default_mode=0o644)
     except OSError as error:
-        temp.unlink(missing_ok=True)
         _err(f"opsconsole: cannot write {shown}: {error.strerror}")
         return EXIT_PROBLEM
     _out(f"wrote {target} (a copy of the bundled {name!r} inventory)")

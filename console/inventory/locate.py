@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 
+from console.paths import config_dir, home
+
 from .loader import InventoryError
 
 ENV_VAR = "OPSCONSOLE_INVENTORY"
@@ -19,23 +21,16 @@ DEFAULT_BUNDLED = "local"
 _BUNDLED_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
-def _home(environ: Mapping[str, str]) -> Path:
-    # Read HOME from `environ` (not os.environ) so callers and tests fully control the lookup.
-    return Path(environ["HOME"]) if environ.get("HOME") else Path.home()
-
-
 def _expand(value: str, environ: Mapping[str, str]) -> Path:
     """Expand a leading `~` (quoted values in env files and `-i=~/x` reach us unexpanded)."""
     if value == "~" or value.startswith("~/"):
-        return _home(environ) / value[2:]
+        return home(environ) / value[2:]
     return Path(value)
 
 
 def config_inventory_path(environ: Mapping[str, str] = os.environ) -> Path:
     """$XDG_CONFIG_HOME/opsconsole/inventory.yaml; a relative XDG_CONFIG_HOME is ignored, per the XDG spec."""
-    xdg = environ.get("XDG_CONFIG_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else _home(environ) / ".config"
-    return base / "opsconsole" / "inventory.yaml"
+    return config_dir(environ) / "inventory.yaml"
 
 
 def bundled_names() -> tuple[str, ...]:
