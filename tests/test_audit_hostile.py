@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,17 @@ def test_audit_lines_are_ascii_and_give_back_exactly_what_was_recorded() -> None
     assert raw.count(b"\n") == 1
     (entry,) = audit.lines()
     assert (entry["node"], entry["detail"]) == ("n\u00f6de", detail)
+
+
+def test_a_torn_line_does_not_hide_the_rest_of_the_audit(tmp_path: Path) -> None:
+    """A console killed mid-write leaves half a line: the reader keeps every whole entry around it."""
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    first = audit.intent(node="gpu1", action="docker.restart", target="comfy", call="POST /restart")
+    with (tmp_path / "audit.jsonl").open("a", encoding="utf-8") as log:
+        log.write('{"id": "torn", "phase": "inte\n' + "[" * 100_000 + "\n")
+    audit.record(node="gpu1", action="docker.restart", target="comfy", call="POST /restart", ok=True,
+                 detail="restarted", audit_id=first)  # fmt: skip
+    assert [(entry["id"], entry["phase"]) for entry in audit.lines()] == [
+        (first, "intent"),
+        (first, "result"),
+    ]

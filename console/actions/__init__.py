@@ -166,7 +166,15 @@ class AuditLog:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in text.split("\n") if line.strip()]
+        entries: list[dict[str, Any]] = []
+        for line in text.split("\n"):
+            try:
+                entry = json.loads(line) if line.strip() else None
+            except (ValueError, RecursionError):  # a line torn by a kill mid-write: the others still count
+                entry = None
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
 
     def entries(self) -> list[dict[str, Any]]:
         """One entry per action, in the order they started: its result line, or its intent line alone
