@@ -93,3 +93,27 @@ def test_a_failure_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
     with pytest.raises(FileNotFoundError):
         write_atomically(tmp_path / "missing" / "out", "x")
+
+
+def test_the_wizards_local_write_keeps_the_mode_and_writes_through_no_planted_link(tmp_path: Path) -> None:
+    """The tls-mismatch fix rewrites the inventory on this machine: it once wrote through a fixed temp name,
+    so a link planted at `inventory.yaml.opsconsole-tmp` sent the new inventory into the link's target."""
+    from console.actions import AuditLog
+    from console.inventory.model import Node
+    from console.transport.local import LocalTransport
+    from console.wizards.engine import NodeContext
+    from console.wizards.ops import WriteFile
+
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("old\n")
+    inventory.chmod(0o640)
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    Path(f"{inventory}.opsconsole-tmp").symlink_to(victim)
+    ctx = NodeContext(LocalTransport("here"), Node("here", "localhost", transport="local"), AuditLog())
+    write = WriteFile.planned(str(inventory), "new\n", "old\n", root=False, local=True)
+    ctx.write_local(write)
+    assert (inventory.read_text(), mode_of(inventory)) == ("new\n", 0o640)
+    assert victim.read_text() == "keep me"
+    assert write.backup is not None
+    assert Path(write.backup).read_text() == "old\n"

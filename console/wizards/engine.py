@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from console.actions import AuditLog
+from console.atomic import write_atomically
 from console.inventory.model import Node
 from console.transport.base import CommandResult, Transport, TransportError
 from console.wizards.events import (
@@ -186,12 +186,7 @@ class NodeContext:
             try:
                 if write.backup:
                     shutil.copy2(write.path, write.backup)
-                temp = f"{write.path}.opsconsole-tmp"
-                with open(temp, "w", encoding="utf-8") as handle:
-                    handle.write(write.content)
-                with contextlib.suppress(OSError):
-                    shutil.copymode(write.path, temp)
-                os.replace(temp, write.path)
+                write_atomically(write.path, write.content)  # keeps the file's mode
             except OSError as exc:
                 self.record(shown, False, str(exc), audit_id)
                 raise StepError(f"{shown}: {exc}") from exc
