@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,9 +29,16 @@ from console.streams import docker_events
 from console.streams.docker_events import DockerWatcher
 from console.transport import LocalTransport, SSHTransport
 from console.transport.readonly import MAX_RELAY_BODY, ReadOnlyTransport
+from console.wizards.fix_model import FixInput
+from console.wizards.fixes import run_fix
 from tests.lab.docker_fixtures import IMAGE, TCP_API, DockerLab
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
+
+if TYPE_CHECKING:
+    from tests.lab.stack_images import StackEnv
+
+pytest_plugins = ["tests.lab.stack_images"]
 
 NOBODY = 65534
 
@@ -274,3 +281,23 @@ async def test_the_read_only_filter_caps_reply_bodies(tmp_path: Path) -> None:
     assert MAX_RELAY_BODY - (1 << 20) < len(chunked) <= MAX_RELAY_BODY + 4096  # cut at the cap
     assert not chunked.endswith(b"0\r\n\r\n")  # cut off, never completed
     assert small.endswith(b"\r\n\r\nOK")
+
+
+async def test_the_runtime_fix_calls_deeply_nested_daemon_json_not_json(stack: StackEnv) -> None:
+    daemon = stack.lab.new_dockerd("deep-json", nvidia=False)
+    node = stack.node_for(str(daemon.socket))
+    transport = SSHTransport(node)
+    ctx = stack.context()
+    ctx.transport, ctx.node = transport, node
+    try:
+        daemon.config_file.write_text("[" * 200_000, encoding="utf-8")  # read at start only: dockerd is fine
+        run = await run_fix("nvidia-runtime", ctx, FixInput(stack.settings), yes=True)
+    finally:
+        await close_docker_clients(transport)
+        await transport.close()
+        daemon.stop()
+    assert not run.ok
+    assert run.report is not None
+    failed = [step for step in run.report.steps if step.state == "failed"]
+    assert len(failed) == 1
+    assert "is not valid JSON (nested too deeply)" in failed[0].summary
