@@ -2,7 +2,7 @@
 
     python bench/tui_refresh.py [--nodes 100] [--refresh 2] [--seconds 30] [--size 160x48]
 
-Runs the real app headless (App.run_test) on the recorded fleet (console/recorded_fleet.py) with `moving`
+Runs the real app headless (App.run_test) on the recorded fleet (console/demo/fleet.py) with `moving`
 snapshots, so every poll brings new values and the fleet table really changes cell by cell. Each node's
 poll answers after a fixed per-node delay of 20-290 ms (mimicking the network), so at almost any moment
 some polls are in flight.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from textual import events
 
-from console.recorded_fleet import recorded_fleet
+from console.demo.fleet import recorded_fleet
 from screens.app import OpsConsoleApp
 from widgets.fleet_table import FleetTable
 

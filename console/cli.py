@@ -106,6 +106,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         metavar="PATH",
         help="save an SVG of the fleet screen once every node answered, then exit (headless)",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="the TUI on a recorded eight-node fleet: no SSH, no inventory (with --screenshot: its SVG)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
     commands = cast(
         "argparse._SubParsersAction[argparse.ArgumentParser]",
@@ -152,6 +157,15 @@ def _run_tui(inventory: Inventory, args: argparse.Namespace) -> int:
     return run_app(inventory, node_names=tuple(node.name for node in nodes), screenshot=args.screenshot)
 
 
+def _run_demo(args: argparse.Namespace) -> int:
+    from console.checkmode import select_nodes
+    from screens.demo import demo_fleet, run_demo
+
+    fleet = demo_fleet()
+    nodes = select_nodes(fleet.inventory, args.node, args.group)
+    return run_demo(fleet, node_names=tuple(node.name for node in nodes), screenshot=args.screenshot)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     from console.inventory import load_inventory, locate_inventory
 
@@ -159,6 +173,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from console.inventory.commands import run_inventory_command
 
         return run_inventory_command(args)
+    if args.demo:
+        from console.checkmode import SelectionError
+
+        try:
+            return _run_demo(args)
+        except SelectionError as error:
+            print(f"opsconsole: {error}", file=sys.stderr)
+            return EXIT_UNKNOWN
     inventory = load_inventory(locate_inventory(args.inventory))
     if args.command in WIZARD_COMMANDS:
         from console.wizards.cli import run_wizard_command
@@ -179,7 +201,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(arguments).parse_args(arguments)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
+    if args.demo and (args.check or args.command or args.inventory):
+        parser.error("--demo is the TUI on a recorded fleet: it takes no --check, -i or command")
     if argv is None:  # a real process: its --timeout counts from its start (see PROCESS_STARTED)
         args.started = PROCESS_STARTED
     from console.inventory import InventoryError

@@ -3,7 +3,7 @@
 A `ConsoleSession` holds the inventory, the snapshot source, the latest snapshot of every node and their
 metric history, the audit log, and the two backends the screens act through: Prometheus (PromQL, targets,
 alerts, metric names) and node actions (container logs and restarts). The live backends talk to the real
-fleet through the source's transports; recorded ones (console/recorded.py) make the UI tests deterministic.
+fleet through the source's transports; recorded ones (console/demo/) drive the demo and the UI tests.
 It also keeps what outlives a run (console/persisted.py): the PromQL history and the chosen theme.
 """
 

@@ -1,22 +1,46 @@
-"""Run the console on the recorded fleet (no network): `python -m screens.demo [--nodes N]`.
+"""The console on the recorded fleet (console/demo/, no network): `opsconsole --demo`, or
+`python -m screens.demo [--nodes N]`.
 
 `--screenshots DIR` writes the README's fleet.svg and node.svg instead (headless, 140×32):
 `python -m screens.demo --screenshots docs/screenshots`.
+
+The clock stays fixed at the recording's time even when run interactively: the recorded polls carry that
+time, and a real clock would call every node stale. Values still move: each refresh plays the next poll.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
-from console.recorded_fleet import recorded_fleet
+from console.demo.fleet import RecordedFleet, recorded_fleet
 from screens.app import OpsConsoleApp
 
+DEMO_REFRESH_S = 5.0
 
-def recorded_app(nodes: int = 8, *, refresh: float = 5.0, cursor_blink: bool = True) -> OpsConsoleApp:
-    fleet = recorded_fleet(nodes, refresh=refresh, moving=True)
-    return OpsConsoleApp(fleet.session(), cursor_blink=cursor_blink)
+
+def demo_fleet(nodes: int = 8) -> RecordedFleet:
+    """The fleet `opsconsole --demo` shows: the showcase, refreshing every few seconds with moving values."""
+    return recorded_fleet(nodes, refresh=DEMO_REFRESH_S, moving=True)
+
+
+def run_demo(
+    fleet: RecordedFleet,
+    *,
+    node_names: Sequence[str] = (),
+    screenshot: str | None = None,
+    size: tuple[int, int] = (160, 48),
+) -> int:
+    """Run the console on `fleet` (as `run_app` runs it on the live one); with `screenshot`, headless: save
+    an SVG of the fleet screen once every node answered and exit."""
+    app = OpsConsoleApp(fleet.session(), node_names=node_names, screenshot=screenshot)
+    if screenshot:
+        app.run(headless=True, size=size)
+    else:
+        app.run()
+    return app.return_code or 0
 
 
 async def write_screenshots(directory: Path, size: tuple[int, int] = (140, 32)) -> list[str]:
@@ -44,7 +68,7 @@ def main() -> None:
         for path in asyncio.run(write_screenshots(args.screenshots)):
             print(path)  # noqa: T201
         return
-    recorded_app(args.nodes).run()
+    raise SystemExit(run_demo(demo_fleet(args.nodes)))
 
 
 if __name__ == "__main__":

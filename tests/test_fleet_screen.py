@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from console.collectors.gpu import GpuSnapshot, parse_query_gpu
+from console.demo.sources import RecordedSource
 from console.inventory.model import GpuExpectation, Inventory, Node
-from console.recorded import RecordedSource
 from console.session import ConsoleSession
 from console.snapshots import NodeSnapshot
 from screens.app import OpsConsoleApp

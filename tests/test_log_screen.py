@@ -23,8 +23,8 @@ from textual.widgets import Static
 import screens.app
 from console.actions import ActionError
 from console.actions.logs import LogLine, LogQuery, LogStatus
+from console.demo.fleet import recorded_fleet
 from console.inventory.model import Node
-from console.recorded_fleet import recorded_fleet
 from screens.app import OpsConsoleApp
 from screens.logs import LogScreen
 from widgets.log_view import LogView

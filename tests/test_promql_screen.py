@@ -24,9 +24,9 @@ from console.collectors.prometheus import (
     Sample,
     TargetInfo,
 )
+from console.demo.fleet import AT, recorded_fleet
+from console.demo.sources import RecordedPrometheus
 from console.inventory.model import Inventory, PrometheusSettings
-from console.recorded import RecordedPrometheus
-from console.recorded_fleet import AT, recorded_fleet
 from console.session import ConsoleSession, LivePrometheus
 from screens.app import OpsConsoleApp
 from screens.promql import PromQLScreen

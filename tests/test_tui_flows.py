@@ -1,4 +1,4 @@
-"""Keyboard flows of the console on the deterministic recorded fleet (console/recorded_fleet.py)."""
+"""Keyboard flows of the console on the deterministic recorded fleet (console/demo/fleet.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.filter import Monochrome, NoColor
 from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
-from console.recorded_fleet import AT, recorded_fleet
+from console.demo.fleet import AT, recorded_fleet
 from screens.app import OpsConsoleApp
 from screens.checks import ChecksScreen
 from screens.confirm import ConfirmScreen

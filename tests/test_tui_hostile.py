@@ -1,5 +1,5 @@
 """Node data never drives the operator's terminal: every screen of a fleet whose nodes send escape sequences,
-BEL, markup and newlines in every field (console/recorded_hostile.py) shows them as visible text.
+BEL, markup and newlines in every field (tests/hostile_fleet.py) shows them as visible text.
 
 The values reach the screens raw, as from a collector that skipped console/text.py. Each screen is checked
 with the app's last-line control filter removed, so what is asserted is that the screens themselves build
@@ -19,10 +19,10 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 from textual.widgets._toast import Toast
 
-from console.recorded_hostile import CONTAINER, hostile_fleet
 from screens.app import OpsConsoleApp
 from screens.checks import ChecksScreen
 from screens.confirm import ConfirmScreen
+from tests.hostile_fleet import CONTAINER, hostile_fleet
 from widgets.safe import ControlFilter, safe_text
 
 WIDE = (160, 48)

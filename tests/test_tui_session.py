@@ -10,9 +10,9 @@ import pytest
 
 from console.actions import ActionError, NotConfirmed
 from console.collectors.prometheus import PrometheusUnreachable, PromQLError
+from console.demo.fleet import AT, recorded_fleet
+from console.demo.sources import RecordedSource
 from console.inventory.model import Inventory, Node
-from console.recorded import RecordedSource
-from console.recorded_fleet import AT, recorded_fleet
 from console.session import ConsoleSession, LiveActions, QueryHistory, Settings
 from console.snapshots import NodeSnapshot
 

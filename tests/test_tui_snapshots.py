@@ -1,6 +1,6 @@
 """Screenshots of every screen and tab at 80×24 and 160×48, on the deterministic recorded fleet.
 
-The fleet is built from the real H100 captures with a fixed clock (console/recorded_fleet.py); every shot is
+The fleet is built from the real H100 captures with a fixed clock (console/demo/fleet.py); every shot is
 taken after the workers finished (or, for the endless log follow, once the lines are in) and the cursor does
 not blink. Review changed SVGs by eye before accepting them (`pytest --snapshot-update`, then look).
 """
@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from console.recorded_fleet import recorded_fleet
+from console.demo.fleet import recorded_fleet
 from screens.app import OpsConsoleApp
 from widgets.log_view import LogView
 

@@ -10,8 +10,8 @@ from textual.app import App, ComposeResult
 
 from console.checks.model import CheckResult, Status
 from console.collectors.docker_model import ContainerInfo, DockerSnapshot, PublishedPort
+from console.demo.fleet import AT, container_id, recorded_fleet
 from console.history import MetricHistory
-from console.recorded_fleet import AT, container_id, recorded_fleet
 from console.snapshots import NodeSnapshot
 from widgets.checks_table import ranked, result_key
 from widgets.gpu_tables import find_container

@@ -1,4 +1,5 @@
-"""A deterministic recorded fleet, built from the real H100 captures in tests/fixtures/gpu/.
+"""The demo: a deterministic recorded fleet, built from real H100 captures (console/demo/data/, package data;
+the same files as tests/fixtures/gpu/h100-80gb-hbm3/, which tests/fixtures/gpu/README.md describes).
 
 Every GPU reading is a row nvidia-smi really printed (idle, or one of the five rows under load), given the
 index, UUID and PCI address of the board it stands for; which row a board shows at a moment follows a fixed
@@ -8,7 +9,8 @@ Containers, mounts and services are written the way the collectors return them f
 `recorded_fleet()` is the eight-node showcase, every state a screen has to show: a node under load with its
 GPU processes in a container, a missing GPU, a crash-looping and an unhealthy container, a port published on
 0.0.0.0, a hung NFS mount, a slow node, a node without GPU tooling and a node that is down.
-`recorded_fleet(100)` adds generated rack nodes after them (the benchmark's fleet).
+`recorded_fleet(100)` adds generated rack nodes after them (the benchmark's fleet). `opsconsole --demo` runs
+the console on it; the TUI tests and snapshots use it too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from console.collectors.listeners import Listener
 from console.collectors.mountinfo import MountEntry
 from console.collectors.mounts import MountsSnapshot, MountStatus, Reachability, Responsive, ServerStatus
 from console.collectors.services import ProbeResult, ServicesSnapshot
+from console.demo.logs import recorded_logs
+from console.demo.prometheus import recorded_prometheus
+from console.demo.sources import RecordedActions, RecordedPrometheus, RecordedSource
 from console.inventory.model import (
     DockerSettings,
     GpuExpectation,
@@ -37,15 +42,13 @@ from console.inventory.model import (
     PrometheusSettings,
     ServiceSpec,
 )
-from console.recorded import RecordedActions, RecordedPrometheus, RecordedSource
-from console.recorded_extras import recorded_logs, recorded_prometheus
 from console.session import ConsoleSession
 from console.snapshots import NodeSnapshot
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 STEP = timedelta(seconds=2)
 PAST = 30  # recorded polls per node, the last one at AT
-CAPTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "gpu" / "h100-80gb-hbm3"
+CAPTURES = Path(__file__).resolve().parent / "data" / "h100-80gb-hbm3"  # installed with the package
 SHOWCASE = 8
 CONNECTED = timedelta(hours=3, minutes=12)  # how long before AT each reachable node's connection was made
 ENGINE = EngineInfo("27.5.1", "1.47", ("io.containerd.runc.v2", "nvidia", "runc"), "runc", True, (), False)

@@ -1,11 +1,11 @@
-"""Recorded stand-ins for the live fleet: deterministic screens, tests and benchmarks.
+"""Recorded stand-ins for the live fleet: the demo (`opsconsole --demo`), screenshots, tests and benchmarks.
 
 - `RecordedSource`: answers each poll with the node's recorded snapshot (or the next of a recorded series).
 - `RecordedPrometheus`: answers PromQL, targets, alerts, metric and label names from recorded results.
 - `RecordedActions`: container logs and restarts from recorded lines; a restart changes the recorded
   container the way `docker restart` changes the real one (running, started now).
 
-The fleet itself (inventory, snapshots, Prometheus answers, logs) is built in console/recorded_fleet.py.
+The fleet itself (inventory, snapshots, Prometheus answers, logs) is built in console/demo/fleet.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Rich/Textual markup (including an `@click` action) and newlines.
 
 The values are given to the screens raw, as a collector that forgot console/text.py would: the TUI must show
 them as visible text whatever path they took. Used by tests/test_tui_hostile.py; `HOSTILE` is the payload.
+A test fixture only (the demo fleet it borrows from, console/demo/, is a product feature).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from console.collectors.mountinfo import MountEntry
 from console.collectors.mounts import MountsSnapshot, MountStatus, ServerStatus
 from console.collectors.prometheus import AlertInfo, TargetInfo
 from console.collectors.services import ProbeResult, ServicesSnapshot
+from console.demo.fleet import AT, ENGINE, Captures, RecordedFleet, container_id, fixed_clock
+from console.demo.sources import RecordedActions, RecordedPrometheus, RecordedSource
 from console.inventory.model import (
     DockerSettings,
     GpuExpectation,
@@ -27,8 +30,6 @@ from console.inventory.model import (
     PrometheusSettings,
     ServiceSpec,
 )
-from console.recorded import RecordedActions, RecordedPrometheus, RecordedSource
-from console.recorded_fleet import AT, ENGINE, Captures, RecordedFleet, container_id, fixed_clock
 from console.snapshots import NodeSnapshot
 
 OSC_TITLE = "\x1b]0;pwned\x07"
