@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 from console.actions import ActionError, ActionResult, AuditLog, require_confirmation
 from console.actions import docker as docker_actions
 from console.actions.logs import LogEvent, LogQuery, stream_logs
+from console.checks.levels import NodeVerdict, node_levels
 from console.checks.model import CheckResult
 from console.checks.prometheus_rules import evaluate_prometheus, prometheus_node
 from console.checks.rules import evaluate
@@ -212,6 +213,8 @@ class ConsoleSession:
         self.settings = settings or Settings()
         self.latest: dict[str, NodeSnapshot] = {}
         self.prometheus_problems: FleetProblems | None = None  # set by each fleet_checks()
+        # node -> (the snapshot and node it was judged on, the verdict): judged once per snapshot
+        self._verdicts: dict[str, tuple[NodeSnapshot | None, Node, NodeVerdict]] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._closed = False
 
@@ -265,8 +268,18 @@ class ConsoleSession:
 
     def checks(self, node: Node) -> tuple[CheckResult, ...]:
         """The node's check results from its latest snapshot (the rules `--check` runs); () before any."""
+        return self.verdict(node).results
+
+    def verdict(self, node: Node) -> NodeVerdict:
+        """The node's check results and the levels the tables colour by, judged once per snapshot."""
         snapshot = self.latest.get(node.name)
-        return evaluate(node, snapshot) if snapshot is not None else ()
+        cached = self._verdicts.get(node.name)
+        if cached is not None and cached[0] is snapshot and cached[1] is node:
+            return cached[2]
+        results = evaluate(node, snapshot) if snapshot is not None else ()
+        verdict = NodeVerdict(results, node_levels(node, snapshot, results))
+        self._verdicts[node.name] = (snapshot, node, verdict)
+        return verdict
 
     async def fleet_checks(self) -> tuple[CheckResult, ...]:
         """The checks that belong to the fleet (its Prometheus), asked now; () without a Prometheus."""

@@ -90,12 +90,14 @@ class FleetScreen(ConsoleScreen):
 
     def view(self, node: Node) -> NodeView:
         name = node.name
+        verdict = self.session.verdict(node)
         return NodeView(
             node,
             self.session.latest.get(name),
-            self.session.checks(node),
+            verdict.results,
             self.session.history.node(name),
             self._slow.get(name) if self.console.in_flight(name) else None,
+            verdict.levels,
         )
 
     # --- the app's hooks -----------------------------------------------------------------------------

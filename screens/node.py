@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from console.actions import ActionResult
+from console.checks.levels import NodeLevels
 from console.checks.model import CheckResult
-from console.collectors.listeners import audit_binds
 from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
 from screens.base import ConsoleScreen
@@ -89,12 +89,13 @@ class NodeScreen(ConsoleScreen):
 
     def catch_up(self) -> None:
         snapshot = self.session.latest.get(self.node.name)
+        verdict = self.session.verdict(self.node)
         self.show_status()
-        self._show_gpus(snapshot)
-        self._show_containers(snapshot)
+        self._show_gpus(snapshot, verdict.levels)
+        self._show_containers(snapshot, verdict.levels)
         self._show_mounts(snapshot)
-        self._show_services(snapshot)
-        self.checks = self.query_one(ChecksTable).show(self.session.checks(self.node))
+        self._show_services(snapshot, verdict.levels)
+        self.checks = self.query_one(ChecksTable).show(verdict.results)
         self._show_check_detail()
         self._show_action_log()
 
@@ -141,10 +142,10 @@ class NodeScreen(ConsoleScreen):
         if note.display != bool(text):
             note.display = bool(text)
 
-    def _show_gpus(self, snapshot: NodeSnapshot | None) -> None:
+    def _show_gpus(self, snapshot: NodeSnapshot | None, levels: NodeLevels) -> None:
         gpu = snapshot.gpu if snapshot is not None else None
         history = partial(self.session.history.gpu, self.node.name)
-        self.query_one(GpuTable).show(self.node, gpu, history)
+        self.query_one(GpuTable).show(gpu, history, levels)
         self.query_one(ProcessTable).show(gpu, snapshot.docker if snapshot is not None else None)
         if snapshot is None:
             self._note("gpu", Text("waiting for the first poll…", style="dim"))
@@ -155,9 +156,9 @@ class NodeScreen(ConsoleScreen):
         else:
             self._note("gpu", None)
 
-    def _show_containers(self, snapshot: NodeSnapshot | None) -> None:
+    def _show_containers(self, snapshot: NodeSnapshot | None, levels: NodeLevels) -> None:
         docker = snapshot.docker if snapshot is not None else None
-        self.query_one(ContainersTable).show(self.node, docker, self.session.now())
+        self.query_one(ContainersTable).show(docker, self.session.now(), levels)
         if self.node.docker is None:
             self._note(
                 "containers", Text("Docker is not watched on this node (no docker: section)", style="dim")
@@ -181,13 +182,9 @@ class NodeScreen(ConsoleScreen):
         else:
             self._note("mounts", None)
 
-    def _show_services(self, snapshot: NodeSnapshot | None) -> None:
+    def _show_services(self, snapshot: NodeSnapshot | None, levels: NodeLevels) -> None:
         services = snapshot.services if snapshot is not None else None
-        findings = {}
-        if services is not None and services.error is None:
-            published = snapshot.docker.published() if snapshot and snapshot.docker else ()
-            findings = {f.service: f for f in audit_binds(self.node.services, services.listeners, published)}
-        self.query_one(ServicesTable).show(self.node, services, findings)
+        self.query_one(ServicesTable).show(self.node, services, levels)
         if not self.node.services:
             self._note("services", Text("no services in the inventory for this node", style="dim"))
         elif services is not None and services.error:

@@ -156,16 +156,15 @@ def test_a_gpu_process_is_matched_to_its_container_by_id_prefix() -> None:
 
 def test_container_cells_read_without_colour() -> None:
     fleet = recorded_fleet()
-    node = fleet.inventory.node("gpu1")
     docker = fleet.source.snapshots["gpu1"].docker
     assert docker is not None
-    cells = {c.name: container_cells(node, c, AT) for c in docker.containers}
+    cells = {c.name: container_cells(c, AT) for c in docker.containers}
     assert cells["open-webui"]["health"].plain == "✖ unhealthy"
     assert cells["open-webui"]["uptime"].plain == "12m"
     assert cells["watchtower"]["state"].plain == "✖ exited"
     assert cells["comfyui"]["uptime"].plain == "3d 4h"
     restarted = replace(docker.containers[0], started_at=AT - timedelta(seconds=42))
-    assert container_cells(node, restarted, AT)["uptime"].plain == "42s"
+    assert container_cells(restarted, AT)["uptime"].plain == "42s"
 
 
 def test_series_names_lead_with_the_labels_that_differ() -> None:

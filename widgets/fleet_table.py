@@ -7,20 +7,21 @@ group or filtering hides rows without forgetting their cells; sorting orders nod
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
 
+from console.checks.levels import NodeLevels, Tally
 from console.checks.model import CheckResult, Status
-from console.collectors.docker_model import watched_containers
+from console.collectors.gpu import GpuReading
 from console.history import SCALES
 from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
 from widgets.keyed_table import Column, KeyedTable
 from widgets.sparkline import spark
-from widgets.status import DASH, STATUS_WORD, or_dash, plural, status_text
+from widgets.status import DASH, STATUS_WORD, level_style, or_dash, plural, status_text
 
 GROUP_PREFIX = "@group/"
 UNGROUPED = "ungrouped"
@@ -54,6 +55,8 @@ class NodeView:
     results: tuple[CheckResult, ...] = ()
     util_history: tuple[float, ...] = ()
     polling_for: float | None = None  # seconds a poll has been running, once that is worth saying
+    # The checks' verdicts on its values: what the cells are coloured by.
+    levels: NodeLevels = field(default_factory=NodeLevels)
 
 
 def group_of(node: Node) -> str:
@@ -74,44 +77,64 @@ def checks_cell(results: Sequence[CheckResult]) -> Text:
     return status_text(status, f"{count} {STATUS_WORD[status]}")
 
 
-def state_cell(view: NodeView) -> Text:
+# What a node's connection is doing, worst first (the State column sorts in this order).
+STATES = {
+    "down": Text("✖ down", style="bold red"),
+    "busy": Text("⧗ slow", style="bold yellow"),  # a poll has been running for a while
+    "slow": Text("◐ slow", style="yellow"),  # the last handshake took long
+    "wait": Text("… wait", style="dim"),
+    "up": Text("● up", style="green"),
+}
+_STATE_RANK = {state: rank for rank, state in enumerate(STATES)}
+
+
+def node_state(view: NodeView) -> str:
     snapshot = view.snapshot
     if view.polling_for is not None and (snapshot is None or snapshot.reachable):
-        return Text("⧗ slow", style="bold yellow")
+        return "busy"
     if snapshot is None:
-        return Text("… wait", style="dim")
+        return "wait"
     if not snapshot.reachable:
-        return Text("✖ down", style="bold red")
+        return "down"
     if snapshot.connect_s is not None and snapshot.connect_s >= SLOW_CONNECT_S:
-        return Text("◐ slow", style="yellow")
-    return Text("● up", style="green")
+        return "slow"
+    return "up"
 
 
-def _containers(node: Node, snapshot: NodeSnapshot) -> Text:
-    docker = snapshot.docker
-    if node.docker is None or docker is None:
-        return DASH
-    if docker.error is not None:
+def state_cell(view: NodeView) -> Text:
+    return STATES[node_state(view)]
+
+
+def _tally(tally: Tally | None, error: bool) -> Text:
+    if error:
         return Text("✖ err", style="bold red")
-    expected = watched_containers(node)
-    if expected:
-        up = sum(1 for name in expected if (c := docker.container(name)) is not None and c.state == "running")
-        total = len(expected)
-    else:
-        up, total = sum(c.state == "running" for c in docker.containers), len(docker.containers)
-    return Text(f"{up}/{total}", style="" if up == total else "bold red", justify="right")
-
-
-def _mounts(node: Node, snapshot: NodeSnapshot) -> Text:
-    mounts = snapshot.mounts
-    if not node.mounts or mounts is None:
+    if tally is None:
         return DASH
-    if mounts.error is not None:
-        return Text("✖ err", style="bold red")
-    ok = sum(1 for m in mounts.mounts if m.present and m.responsive == "ok" and m.mode_ok is not False)
-    hung = any(m.responsive == "hung" for m in mounts.mounts)
-    text = f"{ok}/{len(node.mounts)}" + (" hung" if hung else "")
-    return Text(text, style="" if ok == len(node.mounts) else "bold red", justify="right")
+    text = f"{tally.good}/{tally.expected}" + (" hung" if tally.hung else "")
+    return Text(text, style=level_style(tally.level), justify="right")
+
+
+def _readings(view: NodeView) -> tuple[GpuReading, ...] | None:
+    """The node's GPU readings when it answered with them; None when there is nothing to show."""
+    snapshot = view.snapshot
+    if snapshot is None or not snapshot.reachable or snapshot.gpu is None or snapshot.gpu.status != "ok":
+        return None
+    return snapshot.gpu.gpus
+
+
+def _sum(values: Sequence[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _max(values: Sequence[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return max(known) if known else None
 
 
 def node_cells(view: NodeView, *, trend_width: int = TREND_WIDTH) -> dict[str, Text]:
@@ -129,8 +152,13 @@ def node_cells(view: NodeView, *, trend_width: int = TREND_WIDTH) -> dict[str, T
     if not snapshot.reachable:
         cells["detail"] = Text(snapshot.error or "unreachable", style="red")
         return cells
-    cells["containers"] = _containers(node, snapshot)
-    cells["mounts"] = _mounts(node, snapshot)
+    levels = view.levels
+    docker_error = (
+        node.docker is not None and snapshot.docker is not None and snapshot.docker.error is not None
+    )
+    cells["containers"] = _tally(levels.containers, docker_error)
+    mounts_error = bool(node.mounts) and snapshot.mounts is not None and snapshot.mounts.error is not None
+    cells["mounts"] = _tally(levels.mounts, mounts_error)
     gpu = snapshot.gpu
     if gpu is None or gpu.status != "ok":
         message = (gpu.error if gpu is not None else None) or "no GPU data"
@@ -139,50 +167,69 @@ def node_cells(view: NodeView, *, trend_width: int = TREND_WIDTH) -> dict[str, T
         cells["gpus"] = Text("0", justify="right") if tooling else DASH
         return cells
     readings = gpu.gpus
-    expected = node.gpus.count if node.gpus is not None else None
-    if expected is not None and expected != len(readings):
-        cells["gpus"] = Text(f"{len(readings)}/{expected}", style="bold red", justify="right")
+    if levels.gpus is not None and levels.gpus.level is not Status.OK:
+        cells["gpus"] = _tally(levels.gpus, False)
     else:
         cells["gpus"] = Text(str(len(readings)), justify="right")
-    utils = [r.util_gpu_pct for r in readings if r.util_gpu_pct is not None]
-    cells["util"] = or_dash(sum(utils) / len(utils) if utils else None, "{:.0f}%")
+    cells["util"] = or_dash(_mean([r.util_gpu_pct for r in readings]), "{:.0f}%")
     if view.util_history:
         cells["trend"] = spark(view.util_history, trend_width, *SCALES["util"])
-    used = [r.memory_used_mib for r in readings if r.memory_used_mib is not None]
-    total = [r.memory_total_mib for r in readings if r.memory_total_mib is not None]
-    if used and total:
-        cells["memory"] = Text(f"{sum(used) / 1024:.1f}/{sum(total) / 1024:.0f} GiB", justify="right")
-    temps = [r.temperature_c for r in readings if r.temperature_c is not None]
-    if temps:
-        hottest, limits = max(temps), node.thresholds.gpu_temperature
-        style = "bold red" if hottest >= limits.crit else ("bold yellow" if hottest >= limits.warn else "")
-        cells["temp"] = Text(f"{hottest:.0f}°C", style=style, justify="right")
-    draws = [r.power_draw_w for r in readings if r.power_draw_w is not None]
-    limits_w = [r.power_limit_w for r in readings if r.power_limit_w is not None]
-    if draws:
-        text = f"{sum(draws):.0f}/{sum(limits_w):.0f} W" if limits_w else f"{sum(draws):.0f} W"
-        cells["power"] = Text(text, justify="right")
+    used, total = _sum([r.memory_used_mib for r in readings]), _sum([r.memory_total_mib for r in readings])
+    if used is not None and total is not None:
+        cells["memory"] = Text(f"{used / 1024:.1f}/{total / 1024:.0f} GiB", justify="right")
+    hottest = _max([r.temperature_c for r in readings])
+    cells["temp"] = or_dash(hottest, "{:.0f}°C", style=level_style(levels.temperature))
+    draw, limit = _sum([r.power_draw_w for r in readings]), _sum([r.power_limit_w for r in readings])
+    if draw is not None:
+        cells["power"] = Text(
+            f"{draw:.0f}/{limit:.0f} W" if limit is not None else f"{draw:.0f} W", justify="right"
+        )
     names = sorted({r.name for r in readings})
     cells["detail"] = Text(", ".join(names) if names else "no GPUs", style="" if names else "dim")
     return cells
 
 
-_STATE_RANK = {"✖ down": 0, "⧗ slow": 1, "◐ slow": 2, "… wait": 3, "● up": 4}
+def column_value(column: str, view: NodeView) -> float | None:
+    """The number a numeric column shows for a node (before rounding), or None where it shows none."""
+    snapshot = view.snapshot
+    if snapshot is None or not snapshot.reachable:
+        return None
+    levels = view.levels
+    if column == "containers":
+        return levels.containers.good if levels.containers is not None else None
+    if column == "mounts":
+        return levels.mounts.good if levels.mounts is not None else None
+    readings = _readings(view)
+    if readings is None:
+        tooling = column == "gpus" and snapshot.gpu is not None and snapshot.gpu.status == "no_tooling"
+        return 0.0 if tooling else None
+    if column == "gpus":
+        return float(len(readings))
+    if column == "util":
+        return _mean([r.util_gpu_pct for r in readings])
+    if column == "memory":
+        total = _sum([r.memory_total_mib for r in readings])
+        return _sum([r.memory_used_mib for r in readings]) if total is not None else None
+    if column == "temp":
+        return _max([r.temperature_c for r in readings])
+    if column == "power":
+        return _sum([r.power_draw_w for r in readings])
+    return None
 
 
-def sort_value(column: str, view: NodeView, cells: dict[str, Text]) -> Any:
-    """What `column` sorts nodes by: worst (or biggest) first."""
+def sort_value(column: str, view: NodeView) -> Any:
+    """What `column` sorts nodes by: worst (or biggest) first; from the values, never the rendered text."""
+    name = view.node.name
     if column == "node":
-        return view.node.name
+        return name
     if column == "state":
-        return (_STATE_RANK.get(cells["state"].plain, 9), view.node.name)
+        return (_STATE_RANK[node_state(view)], name)
     if column == "checks":
         status = worst(view.results)
         count = sum(result.status is status for result in view.results)
-        return (-(status.severity if status is not None else -1), -count, view.node.name)
-    plain = cells.get(column, DASH).plain
-    number = "".join(ch if ch.isdigit() or ch == "." else " " for ch in plain).split()
-    return (-float(number[0]) if number else float("inf"), view.node.name)
+        return (-(status.severity if status is not None else -1), -count, name)
+    value = column_value(column, view)
+    return (-value if value is not None else float("inf"), name)
 
 
 class FleetTable(KeyedTable):
@@ -224,7 +271,7 @@ class FleetTable(KeyedTable):
         trend = TREND_WIDTH if "trend" in self.shown_columns else 0
         cells = node_cells(view, trend_width=trend)
         before = self._sort_values.get(name)
-        self._sort_values[name] = sort_value(self.sort_column, view, cells)
+        self._sort_values[name] = sort_value(self.sort_column, view)
         was_shown = name in self.rows
         self.set_row(name, cells, visible=self._visible(name))
         self._show_header(group_of(view.node))
@@ -303,7 +350,7 @@ class FleetTable(KeyedTable):
         if reverse is not None:
             self.sort_reverse = reverse
         for name, view in self._views.items():
-            self._sort_values[name] = sort_value(column, view, self.cells(name))
+            self._sort_values[name] = sort_value(column, view)
         self.regroup()
 
     def group_at_cursor(self) -> str | None:

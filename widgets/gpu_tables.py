@@ -6,14 +6,15 @@ from collections.abc import Callable, Sequence
 
 from rich.text import Text
 
+from console.checks.levels import NodeLevels
+from console.checks.model import Status
 from console.collectors.docker_model import ContainerInfo, DockerSnapshot
 from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.collectors.gpu_processes import GpuProcess
 from console.history import SCALES, Metric
-from console.inventory.model import Node
 from widgets.keyed_table import Column, KeyedTable
 from widgets.sparkline import spark
-from widgets.status import DASH, or_dash
+from widgets.status import DASH, level_style, or_dash
 
 TREND = 12
 History = Callable[[int, Metric], Sequence[float]]  # (GPU index, metric) -> values, oldest first
@@ -24,7 +25,10 @@ def short_name(name: str) -> str:
     return name.removeprefix("NVIDIA ").removeprefix("GeForce ")
 
 
-def gpu_cells(node: Node, reading: GpuReading, history: History, trend: int = TREND) -> dict[str, Text]:
+def gpu_cells(
+    reading: GpuReading, history: History, temperature: Status | None = None, trend: int = TREND
+) -> dict[str, Text]:
+    """One GPU's row; `temperature` is the level the checks gave its reading (what colours it)."""
     cells: dict[str, Text] = {"gpu": Text.assemble((f"{reading.index} ", "bold"), short_name(reading.name))}
     cells["util"] = or_dash(reading.util_gpu_pct, "{:.0f}%")
     if reading.memory_used_mib is not None and reading.memory_total_mib:
@@ -33,12 +37,7 @@ def gpu_cells(node: Node, reading: GpuReading, history: History, trend: int = TR
         )
     else:
         cells["memory"] = DASH
-    temp = reading.temperature_c
-    limits = node.thresholds.gpu_temperature
-    style = (
-        "" if temp is None or temp < limits.warn else ("bold red" if temp >= limits.crit else "bold yellow")
-    )
-    cells["temp"] = or_dash(temp, "{:.0f}°C", style=style)
+    cells["temp"] = or_dash(reading.temperature_c, "{:.0f}°C", style=level_style(temperature))
     if reading.power_draw_w is not None:
         limit = f"/{reading.power_limit_w:.0f}" if reading.power_limit_w is not None else ""
         cells["power"] = Text(f"{reading.power_draw_w:.0f}{limit} W", justify="right")
@@ -81,9 +80,9 @@ class GpuTable(KeyedTable):
         Column("ecc", "ECC", 3, 3),
     )
 
-    def show(self, node: Node, gpu: GpuSnapshot | None, history: History) -> None:
+    def show(self, gpu: GpuSnapshot | None, history: History, levels: NodeLevels) -> None:
         readings = gpu.gpus if gpu is not None and gpu.status == "ok" else ()
-        self.sync({f"gpu{reading.index}": gpu_cells(node, reading, history) for reading in readings})
+        self.sync({f"gpu{r.index}": gpu_cells(r, history, levels.gpu_level(r.index)) for r in readings})
 
 
 def find_container(docker: DockerSnapshot | None, container_id: str | None) -> ContainerInfo | None:

@@ -7,13 +7,15 @@ from datetime import datetime
 
 from rich.text import Text
 
+from console.checks.levels import NodeLevels
+from console.checks.model import Status
 from console.collectors.docker_model import ContainerInfo, DockerSnapshot, PublishedPort
 from console.collectors.listeners import BindFinding
 from console.collectors.mounts import MountsSnapshot, MountStatus
 from console.collectors.services import ProbeResult, ServicesSnapshot
 from console.inventory.model import Node, ServiceSpec
 from widgets.keyed_table import Column, KeyedTable
-from widgets.status import DASH, duration, latency
+from widgets.status import DASH, duration, latency, level_style
 
 STATE = {
     "running": ("●", "green"),
@@ -53,16 +55,17 @@ def ports_text(ports: tuple[PublishedPort, ...]) -> Text:
     return text
 
 
-def container_cells(node: Node, container: ContainerInfo, now: datetime) -> dict[str, Text]:
+def container_cells(
+    container: ContainerInfo, now: datetime, restarts_level: Status | None = None
+) -> dict[str, Text]:
+    """One container's row; `restarts_level` is the checks' verdict on its restart count."""
     icon, style = STATE.get(container.state, ("?", "yellow"))
     health = HEALTH.get(container.health or "")
     restarts = container.restart_count
-    limits = node.thresholds.container_restarts
     if restarts is None:
         restart_text = DASH
     else:
-        tone = "bold red" if restarts >= limits.crit else ("bold yellow" if restarts >= limits.warn else "")
-        restart_text = Text(str(restarts), style=tone, justify="right")
+        restart_text = Text(str(restarts), style=level_style(restarts_level), justify="right")
     running = container.state == "running" and container.started_at is not None
     compose = f"{container.compose_project}/{container.compose_service}" if container.compose_project else ""
     return {
@@ -91,9 +94,9 @@ class ContainersTable(KeyedTable):
         Column("compose", "Compose", 16, 6),
     )
 
-    def show(self, node: Node, docker: DockerSnapshot | None, now: datetime) -> None:
+    def show(self, docker: DockerSnapshot | None, now: datetime, levels: NodeLevels) -> None:
         containers = docker.containers if docker is not None else ()
-        self.sync({c.name: container_cells(node, c, now) for c in containers})
+        self.sync({c.name: container_cells(c, now, levels.restart_level(c.name)) for c in containers})
 
 
 def mount_cells(status: MountStatus) -> dict[str, Text]:
@@ -209,11 +212,12 @@ class ServicesTable(KeyedTable):
         Column("detail", "Detail", 12, 2, flex=True),
     )
 
-    def show(self, node: Node, services: ServicesSnapshot | None, findings: dict[str, BindFinding]) -> None:
+    def show(self, node: Node, services: ServicesSnapshot | None, levels: NodeLevels) -> None:
+        """The inventory's services with their probes and the checks' bind audit (`levels.binds`)."""
         probes = {probe.service: probe for probe in services.probes} if services is not None else {}
         self.sync(
             {
-                spec.name: service_cells(spec, probes.get(spec.name), findings.get(spec.name))
+                spec.name: service_cells(spec, probes.get(spec.name), levels.bind(spec.name))
                 for spec in node.services
             }
         )

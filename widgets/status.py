@@ -29,12 +29,19 @@ STATUS_STYLE = {
     Status.UNKNOWN: "bold magenta",
     Status.SKIPPED: "dim",
 }
+# A value's colour from the level the checks gave it: only what needs attention stands out.
+LEVEL_STYLE = {Status.WARNING: "bold yellow", Status.CRITICAL: "bold red"}
 SEVERITY_ORDER = (Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK)  # worst first
 
 
 def status_text(status: Status, word: str | None = None) -> Text:
     """'✖ crit' in the status's colour; the icon and the word carry the meaning on their own."""
     return Text(f"{STATUS_ICON[status]} {word or STATUS_WORD[status]}", style=STATUS_STYLE[status])
+
+
+def level_style(level: Status | None) -> str:
+    """The style of a value the checks judged (a temperature, a count): plain unless warning or critical."""
+    return LEVEL_STYLE.get(level, "") if level is not None else ""
 
 
 def ok_bad(ok: bool | None, good: str, bad: str, *, unknown: str = "–") -> Text:

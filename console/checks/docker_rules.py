@@ -20,6 +20,7 @@ on whether a container has a healthcheck, so it is not planned (a timeout report
 
 from __future__ import annotations
 
+from console.checks.levels import at_or_above
 from console.checks.model import CheckResult, Perf, Status
 from console.collectors.docker_model import ContainerInfo, DockerSnapshot, watched_containers
 from console.inventory.model import Node
@@ -186,11 +187,7 @@ def _restarts(node: Node, name: str, container: ContainerInfo | None) -> CheckRe
     limits = node.thresholds.container_restarts
     noun = "restart" if count == 1 else "restarts"
     summary = f"{count} {noun} (warn {limits.warn:g}, crit {limits.crit:g})"
-    if count >= limits.crit:
-        return result(Status.CRITICAL, summary, count)
-    if count >= limits.warn:
-        return result(Status.WARNING, summary, count)
-    return result(Status.OK, summary, count)
+    return result(at_or_above(count, limits), summary, count)
 
 
 def _health(node: Node, name: str, container: ContainerInfo | None) -> CheckResult | None:

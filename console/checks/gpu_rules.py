@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from console.checks.levels import at_or_above
 from console.checks.model import CheckResult, Perf, Status, counted
 from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.inventory.model import Node
@@ -148,12 +149,7 @@ def _temperature(node: Node, gpu: GpuSnapshot) -> CheckResult:
         summary = "no GPU reports a temperature" if gpu.gpus else "no GPUs"
         return CheckResult(node.name, TEMPERATURE, Status.UNKNOWN if gpu.gpus else Status.OK, summary)
     hottest, temp = max(temps, key=lambda pair: pair[1])
-    if temp >= limits.crit:
-        status = Status.CRITICAL
-    elif temp >= limits.warn:
-        status = Status.WARNING
-    else:
-        status = Status.OK
+    status = at_or_above(temp, limits)
     summary = f"hottest GPU {hottest.index} at {temp:g} °C (warn {limits.warn:g}, crit {limits.crit:g})"
     silent = len(gpu.gpus) - len(temps)
     if silent:
