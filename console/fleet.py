@@ -1,18 +1,25 @@
-"""One poll of one node, the unit both the TUI and `--check` are built from."""
+"""What every poll of a node is made of, whichever way its sections are read.
+
+The fleet's one snapshot source is `console.streaming.StreamingSource` (the TUI, and `--check` with
+`one_shot=True`). Here are its parts that are not streams: the connections it holds (`FleetConnections`),
+the collectors a poll runs each time (`on_demand_collectors`), the per-section deadline (`gather_sections`)
+and the one function that turns a poll's sections into a `NodeSnapshot` (`assemble`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from console.collectors.basics import NodeBasics
-from console.collectors.docker import close_docker_clients, collect_docker
+from console.collectors.docker import close_docker_clients
 from console.collectors.docker_model import DockerSnapshot
-from console.collectors.gpu import GpuSnapshot, GpuSource, collect_gpus
+from console.collectors.gpu import GpuSnapshot, GpuSource
 from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
 from console.collectors.mounts import MountsSnapshot, collect_mounts
 from console.collectors.node_facts import NodeFacts, collect_node_facts
@@ -24,8 +31,16 @@ from console.transport import ConnectError, SSHTransport, Transport, TransportEr
 from console.transport.readonly import ReadOnlyTransport
 from console.wizards.stack_checks import StackSnapshot, collect_stack
 
-GpuCollector = Callable[[Node, Transport], Awaitable[GpuSnapshot]]
 SECTION_GRACE_S = 1.0  # past the node's command timeout: the collectors' own deadlines answer first
+# NodeSnapshot's fields that a poll's sections fill; the others say who, when and how it connected.
+SECTIONS = frozenset(field.name for field in dataclasses.fields(NodeSnapshot)) - {
+    "node",
+    "taken_at",
+    "reachable",
+    "error",
+    "connect_s",
+    "connected_at",
+}
 
 
 class SnapshotSource(Protocol):
@@ -36,55 +51,34 @@ class SnapshotSource(Protocol):
     async def close(self) -> None: ...
 
 
-async def _nvidia_smi(node: Node, transport: Transport) -> GpuSnapshot:
-    return await collect_gpus(transport, timeout=node.ssh.command_timeout)
+def gpu_source(node: Node) -> GpuSource:
+    """Where the node's GPU readings come from: its own nvidia-smi (or NVML), or the fleet's Prometheus."""
+    return "prometheus" if node.gpus is not None and node.gpus.source == "prometheus" else "nvidia-smi"
 
 
-async def poll_node(
-    node: Node,
-    transport: Transport,
-    *,
-    force: bool = False,
-    gpu_collector: GpuCollector = _nvidia_smi,
-    within: float | None = None,
-    gpu_source: GpuSource = "nvidia-smi",
-) -> NodeSnapshot:
-    """Connect (reusing the open connection), then run this node's collectors side by side.
+def unreachable(node: Node, error: ConnectError) -> NodeSnapshot:
+    """The snapshot of a node whose connection could not be made."""
+    return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(error))
 
-    Never raises for node trouble: an unreachable node is a snapshot with `error`; one collector failing
-    or hanging leaves the others' results standing (see `gather_sections`; `within` bounds the collectors).
+
+def assemble(node: Node, transport: Transport, sections: Mapping[str, Any]) -> NodeSnapshot:
+    """A reached node's snapshot from its sections, keyed by NodeSnapshot field (absent or None: not read).
+
+    Never hides a bug: a section that is an exception is raised (collectors never raise for node trouble),
+    except a GPU read that lost the connection, which makes the node unreachable.
     """
-    started = time.monotonic()
-    try:
-        await transport.connect(force=force)
-    except ConnectError as exc:
-        return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(exc))
-    jobs: dict[str, Awaitable[Any]] = {"gpu": gpu_collector(node, transport)}
-    jobs.update(on_demand_collectors(node, transport))
-    if node.docker is not None:
-        jobs["docker"] = collect_docker(transport, node, timeout=node.ssh.command_timeout)
-    limit = section_limit(node, within, started)
-    results = await gather_sections(node, jobs, limit, gpu_source=gpu_source)
-    gpu = results["gpu"]
+    unknown = set(sections) - SECTIONS
+    if unknown:
+        raise ValueError(f"not NodeSnapshot sections: {', '.join(sorted(unknown))}")
+    gpu = sections.get("gpu")
     if isinstance(gpu, TransportError):  # the connection went away under the GPU read
         return NodeSnapshot(
             node.name, datetime.now(UTC), reachable=False, error=str(gpu), **connection(transport)
         )
-    for result in results.values():
+    for result in sections.values():
         if isinstance(result, BaseException):
-            raise result  # collectors never raise for node trouble: this is a bug, let it show
-    return NodeSnapshot(
-        node.name,
-        datetime.now(UTC),
-        reachable=True,
-        gpu=gpu,
-        services=results.get("services"),
-        mounts=results.get("mounts"),
-        docker=results.get("docker"),
-        facts=results.get("facts"),
-        stack=results.get("stack"),
-        **connection(transport),
-    )
+            raise result
+    return NodeSnapshot(node.name, datetime.now(UTC), reachable=True, **sections, **connection(transport))
 
 
 def connection(transport: Transport) -> dict[str, Any]:
@@ -161,11 +155,8 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 
 
 def on_demand_collectors(node: Node, transport: Transport) -> dict[str, Awaitable[Any]]:
-    """The collectors a poll runs each time for what the node's inventory asks, keyed by NodeSnapshot field.
-
-    Both sources run exactly these (LiveSource here, StreamingSource beside its streams), so a new section
-    is added in one place.
-    """
+    """The collectors a poll runs each time for what the node's inventory asks, keyed by NodeSnapshot field:
+    the sections that have no stream."""
     timeout = node.ssh.command_timeout
     jobs: dict[str, Awaitable[Any]] = {}
     if node.services:
@@ -179,19 +170,17 @@ def on_demand_collectors(node: Node, transport: Transport) -> dict[str, Awaitabl
     return jobs
 
 
-class LiveSource:
-    """Snapshots from the real nodes, one persistent transport per node."""
+class FleetConnections:
+    """One persistent transport per selected node (and the Prometheus `via` node), closed together.
+
+    The snapshot source's connection half: what the session's actions and the checks runner reach the
+    nodes and Prometheus through.
+    """
 
     def __init__(
-        self,
-        inventory: Inventory,
-        nodes: tuple[Node, ...] | None = None,
-        *,
-        read_only: bool = False,
-        poll_within: float | None = None,
+        self, inventory: Inventory, nodes: tuple[Node, ...] | None = None, *, read_only: bool = False
     ) -> None:
         self.inventory = inventory
-        self.poll_within = poll_within  # a poll's collectors end this many seconds after it starts (--check)
         wanted = nodes if nodes is not None else inventory.nodes
         via = inventory.prometheus.via if inventory.prometheus is not None else None
         if via and via not in {node.name for node in wanted}:
@@ -204,7 +193,8 @@ class LiveSource:
         settings = self.inventory.prometheus
         return self.transports.get(settings.via) if settings is not None and settings.via else None
 
-    async def _gpus_from_prometheus(self, node: Node, transport: Transport) -> GpuSnapshot:
+    async def gpus_from_prometheus(self, node: Node) -> GpuSnapshot:
+        """The node's GPUs as the fleet's Prometheus (DCGM exporter) last saw them."""
         settings = self.inventory.prometheus
         if settings is None:
             return GpuSnapshot(
@@ -220,21 +210,6 @@ class LiveSource:
                 return await collect_gpus_from_prometheus(client, node)
         except (PrometheusError, TransportError) as exc:
             return GpuSnapshot(node.name, datetime.now(UTC), "prometheus", "error", error=str(exc))
-
-    async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot:
-        from_prometheus = node.gpus is not None and node.gpus.source == "prometheus"
-        collector = self._gpus_from_prometheus if from_prometheus else _nvidia_smi
-        return await poll_node(
-            node,
-            self.transports[node.name],
-            force=force,
-            gpu_collector=collector,
-            within=self.poll_within,
-            gpu_source="prometheus" if from_prometheus else "nvidia-smi",
-        )
-
-    async def relist_containers(self, node: Node, timeout: float) -> None:
-        """Nothing to do: this source lists a node's containers on every poll."""
 
     async def close(self) -> None:
         for transport in self.transports.values():
@@ -257,3 +232,21 @@ class LiveSource:
                     jumps[id(jump)] = jump
                 jump = jump.jump
         return list(jumps.values())
+
+
+class LiveSource(FleetConnections):
+    """StreamingSource's former base, as it was built; goes once streaming.py builds on FleetConnections."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        nodes: tuple[Node, ...] | None = None,
+        *,
+        read_only: bool = False,
+        poll_within: float | None = None,
+    ) -> None:
+        super().__init__(inventory, nodes, read_only=read_only)
+        self.poll_within = poll_within
+
+    async def _gpus_from_prometheus(self, node: Node, transport: Transport) -> GpuSnapshot:
+        return await self.gpus_from_prometheus(node)

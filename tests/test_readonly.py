@@ -32,9 +32,9 @@ from console.collectors import docker, gpu, listeners, mounts
 from console.collectors.docker import close_docker_clients, collect_docker, watch_events
 from console.collectors.gpu import collect_gpus
 from console.collectors.node_facts import collect_node_facts, facts_command
-from console.fleet import LiveSource
 from console.inventory import load_inventory
 from console.inventory.model import DockerSettings, MountSpec, Node, SshdPolicy, StorageSpec
+from console.streaming import StreamingSource
 from console.transport.local import LocalTransport
 from console.transport.readonly import ReadOnlyTransport, ReadOnlyViolation, is_read_only
 from console.transport.ssh import SSHTransport
@@ -404,12 +404,12 @@ async def test_check_run_changes_nothing_on_the_node(
     assert checks[("docker.engine", None)] == "ok"
     assert checks[("container.running", "web")] == "ok"
 
-    # Everything `--check` will run once it holds the read-only handle: the fleet poll, node facts, Docker.
+    # What `--check` runs, as it runs it (the one-shot source, read-only handles), then node facts and Docker.
     inventory = load_inventory(str(inventory_path))
     node = inventory.node(gpu_node.name)
-    source = LiveSource(inventory)
-    source.transports = {name: ReadOnlyTransport(t) for name, t in source.transports.items()}
+    source = StreamingSource(inventory, one_shot=True, read_only=True)
     handle = source.transports[node.name]
+    assert isinstance(handle, ReadOnlyTransport)
     try:
         wired = await run_checks(inventory, source, timeout=30)
         facts = await collect_node_facts(handle, node, timeout=10)

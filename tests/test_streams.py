@@ -13,7 +13,7 @@ import pytest
 
 from console.checks.runner import run_checks
 from console.collectors.gpu import parse_query_gpu
-from console.fleet import LiveSource
+from console.collectors.node_facts import collect_node_facts
 from console.inventory.model import Inventory, StorageSpec
 from console.streaming import StreamingSource
 from console.streams.gpu_stream import GpuStream
@@ -284,20 +284,22 @@ async def test_closing_closes_a_jump_host_that_is_not_a_selected_node(
     assert left == []  # the bastion's connection was closed too, not leaked
 
 
-async def test_on_demand_collectors_run_as_in_a_live_poll(ssh_lab: SshLab, plain_node: LabNode) -> None:
+async def test_every_poll_runs_the_on_demand_collectors(ssh_lab: SshLab, plain_node: LabNode) -> None:
+    # Node facts have no stream: streaming or one-shot, cold or warm, each poll reads them.
     node = lab_node_model(ssh_lab, plain_node, storage=(StorageSpec("/tmp"),))
     inventory = Inventory("lab", "lab.yaml", (node,))
-    streaming, live = StreamingSource(inventory), LiveSource(inventory)
+    streaming, once = StreamingSource(inventory), StreamingSource(inventory, one_shot=True)
     try:
-        streamed = await streaming.poll(node)
-        polled = await live.poll(node)
+        streamed = [await streaming.poll(node) for _ in range(2)]
+        polled = await once.poll(node)
+        direct = await collect_node_facts(once.transports[node.name], node, timeout=10)
     finally:
         await streaming.close()
-        await live.close()
-    assert streamed.facts is not None
-    assert polled.facts is not None
-    assert streamed.facts.storage == polled.facts.storage
-    assert streamed.facts.storage[0].kind == "directory"
+        await once.close()
+    assert direct.storage[0].kind == "directory"
+    for snapshot in (*streamed, polled):
+        assert snapshot.facts is not None
+        assert snapshot.facts.storage == direct.storage
 
 
 async def test_a_stream_writing_megabytes_to_stderr_keeps_its_stdout_flowing(

@@ -5,30 +5,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Protocol
 
 from console.checks.model import CheckReport, CheckResult, Status
 from console.checks.prometheus_rules import evaluate_prometheus, planned_prometheus, prometheus_node
 from console.checks.rules import evaluate, unknown_results
 from console.collectors.prometheus import collect_prometheus
-from console.fleet import LiveSource, SnapshotSource
 from console.inventory.model import Inventory, Node
+from console.snapshots import NodeSnapshot
+from console.transport.base import Transport
 
 
-async def _check_node(node: Node, source: SnapshotSource) -> tuple[CheckResult, ...]:
+class CheckSource(Protocol):
+    """What the runner asks of a snapshot source (console.streaming.StreamingSource, one-shot for --check)."""
+
+    async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot: ...
+
+    def prometheus_transport(self) -> Transport | None:
+        """The connection the fleet's Prometheus is reached through (its `via` node), or None: directly."""
+        ...
+
+
+async def _check_node(node: Node, source: CheckSource) -> tuple[CheckResult, ...]:
     snapshot = await source.poll(node, force=True)
     return evaluate(node, snapshot)
 
 
-async def _check_prometheus(inventory: Inventory, source: SnapshotSource) -> tuple[CheckResult, ...]:
+async def _check_prometheus(inventory: Inventory, source: CheckSource) -> tuple[CheckResult, ...]:
     assert inventory.prometheus is not None
-    via = source.prometheus_transport() if isinstance(source, LiveSource) else None
-    snapshot = await collect_prometheus(inventory.prometheus, via)
+    snapshot = await collect_prometheus(inventory.prometheus, source.prometheus_transport())
     return evaluate_prometheus(prometheus_node(inventory), snapshot)
 
 
 async def run_checks(
     inventory: Inventory,
-    source: SnapshotSource,
+    source: CheckSource,
     *,
     nodes: tuple[Node, ...] | None = None,
     timeout: float = 60.0,
