@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ from console.checks import fixes
 from console.checks.docker_rules import FIX_GROUP
 from console.checks.fixes import fix_for, name_fix, register_fix, registered
 from console.checks.model import CheckResult, Status
+from console.checks.rules import evaluate
+from console.collectors.docker_model import ContainerInfo, DockerSnapshot, EngineInfo
+from console.inventory.model import DockerSettings, Node
+from console.snapshots import NodeSnapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,3 +95,33 @@ def test_importing_the_rules_loads_no_catalogue() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_check_results_name_their_fix_through_the_lookup() -> None:
+    """The exact --check `fix` strings, from a snapshot through the rules: the permission denied and the
+    restarting container are named, a daemon that is down and an exited container keep their advice."""
+    import console.wizards.fixes  # noqa: F401  what --check and the TUI register
+
+    now = datetime.now(UTC)
+    node = Node("gpu1", "h", docker=DockerSettings(containers=("comfy", "ollama")))
+
+    def fixes(docker: DockerSnapshot) -> dict[tuple[str, str | None], str | None]:
+        results = evaluate(node, NodeSnapshot("gpu1", now, True, docker=docker))
+        return {(r.check, r.target): r.fix for r in results if r.check.startswith(("docker", "container"))}
+
+    denied = fixes(DockerSnapshot("gpu1", now, None, error="permission denied on /run/docker.sock"))
+    assert denied[("docker.engine", None)] == (
+        "troubleshoot docker-permission (add the SSH user to the docker group (usermod -aG docker USER), "
+        "then reconnect)"
+    )
+    down = fixes(DockerSnapshot("gpu1", now, None, error="no Docker socket at /run/docker.sock"))
+    assert down[("docker.engine", None)] == (
+        "start dockerd (systemctl start docker) or fix docker.socket in the inventory"
+    )
+    engine = EngineInfo("27.0", "1.46", ("runc",), "runc", False, (), False)
+    looping = ContainerInfo("1", "comfy", "img", "restarting", "Restarting (1) 2 s ago", restart_count=7)
+    exited = ContainerInfo("2", "ollama", "img", "exited", "Exited (0) 1 minute ago", restart_count=0)
+    named = fixes(DockerSnapshot("gpu1", now, engine, (looping, exited)))
+    assert named[("container.running", "comfy")] == "troubleshoot restart-loop (docker logs --tail 50 comfy)"
+    assert named[("container.restarts", "comfy")] == "troubleshoot restart-loop (docker logs --tail 50 comfy)"
+    assert named[("container.running", "ollama")] == "docker start ollama (or docker compose up -d)"
