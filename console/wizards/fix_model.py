@@ -45,7 +45,7 @@ class Fix:
     title: str
     symptom: str  # what the operator sees (an error message, a behaviour)
     explanation: str  # why it happens
-    checks: tuple[str, ...]  # `--check` ids whose failure this entry repairs
+    checks: tuple[str, ...]  # `--check` ids whose failure this entry repairs (registered in checks.fixes)
     detect: Detect
     wizard: MakeWizard
     repairs_node: bool = (
