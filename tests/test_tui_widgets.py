@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 
+from console.checks.levels import NodeLevels, Tally
 from console.checks.model import CheckResult, Status
 from console.collectors.docker_model import ContainerInfo, DockerSnapshot, PublishedPort
 from console.demo.fleet import AT, container_id, recorded_fleet
 from console.history import MetricHistory
+from console.inventory.model import Node
 from console.snapshots import NodeSnapshot
 from widgets.checks_table import ranked, result_key
-from widgets.gpu_tables import find_container
+from widgets.fleet_table import NodeView, node_cells, sort_value
+from widgets.gpu_tables import find_container, gpu_cells
 from widgets.keyed_table import Column, KeyedTable, fit_columns
 from widgets.node_tables import container_cells, ports_text
 from widgets.plot import compact, render_plot
@@ -311,3 +315,54 @@ async def test_keyed_table_widens_for_long_cells_and_narrows_only_on_resize() ->
         await pilot.resize_terminal(79, 10)
         await pilot.pause()
         assert table.shown_widths["value"] == len("Value")
+
+
+def with_temps(snapshot: NodeSnapshot, *temps: float) -> NodeSnapshot:
+    assert snapshot.gpu is not None
+    readings = tuple(replace(r, temperature_c=t) for r, t in zip(snapshot.gpu.gpus, temps, strict=True))
+    return replace(snapshot, gpu=replace(snapshot.gpu, gpus=readings))
+
+
+def test_cells_colour_from_the_levels_they_are_given_not_from_thresholds() -> None:
+    fleet = recorded_fleet()
+    node = fleet.inventory.node("rack-a1")
+    scorching = with_temps(fleet.source.snapshots["rack-a1"], 99.0, 40.0, 40.0, 40.0)
+    calm = node_cells(NodeView(node, scorching, levels=NodeLevels(temperature=Status.OK)))
+    assert calm["temp"].plain == "99°C"
+    assert str(calm["temp"].style) == ""
+    cool = with_temps(fleet.source.snapshots["rack-a1"], 30.0, 30.0, 30.0, 30.0)
+    levels = NodeLevels(temperature=Status.CRITICAL, containers=Tally(2, 3, Status.WARNING))
+    cells = node_cells(NodeView(node, cool, levels=levels))
+    assert cells["temp"].plain == "30°C"
+    assert str(cells["temp"].style) == "bold red"
+    assert cells["containers"].plain == "2/3"
+    assert str(cells["containers"].style) == "bold yellow"
+    assert cool.gpu is not None
+    reading = cool.gpu.gpus[0]
+    assert str(gpu_cells(reading, lambda index, metric: (), Status.WARNING)["temp"].style) == "bold yellow"
+    assert str(gpu_cells(replace(reading, temperature_c=99.0), lambda i, m: ())["temp"].style) == ""
+    docker = fleet.source.snapshots["gpu1"].docker
+    assert docker is not None
+    restarts = container_cells(docker.containers[0], AT, Status.CRITICAL)["restarts"]
+    assert str(restarts.style) == "bold red"
+
+
+def test_fleet_sorts_on_the_values_not_on_the_rounded_text() -> None:
+    fleet = recorded_fleet()
+    recorded = fleet.source.snapshots["rack-a1"]
+    cooler = NodeView(Node("a", "10.0.0.1"), with_temps(recorded, 85.2, 40.0, 40.0, 40.0))
+    hotter = NodeView(Node("b", "10.0.0.2"), with_temps(recorded, 85.4, 40.0, 40.0, 40.0))
+    assert node_cells(cooler)["temp"].plain == node_cells(hotter)["temp"].plain == "85°C"
+    ranked = sorted([cooler, hotter], key=lambda view: sort_value("temp", view))
+    assert [view.node.name for view in ranked] == ["b", "a"]  # hottest first, though both read 85°C
+    down = NodeView(Node("c", "10.0.0.3"), NodeSnapshot("c", AT, False, error="refused"))
+    assert sort_value("temp", down) > sort_value("temp", cooler)  # nothing to show sorts last
+    assert sort_value("state", down) < sort_value("state", cooler)  # down is the worst state
+
+
+def test_no_widget_judges_a_value_against_the_inventory_thresholds() -> None:
+    widgets = Path(__file__).parent.parent / "widgets"
+    for module in sorted(widgets.glob("*.py")):
+        source = module.read_text()
+        for judging in ("thresholds", ".warn", ".crit"):
+            assert judging not in source, f"{module.name} reads {judging}"
