@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from console.collectors.gpu import GpuReading
-from console.snapshots import NodeSnapshot
+from console.model.gpu import GpuReading
+from console.model.node import NodeSnapshot
 
 Metric = Literal["util", "memory", "temperature", "power"]
 METRICS: tuple[Metric, ...] = ("util", "memory", "temperature", "power")

@@ -1,17 +1,15 @@
-"""Snapshot value types shared by the core, the TUI and the checks (no I/O here)."""
+"""Snapshot value types, kept importable from here: they live on the model floor (console/model/)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from console.collectors.basics import NodeBasics
-from console.collectors.docker_model import DockerSnapshot
-from console.collectors.gpu import GpuReading, GpuSnapshot
-from console.collectors.mounts import MountsSnapshot
-from console.collectors.node_facts import NodeFacts
-from console.collectors.services import ServicesSnapshot
-from console.wizards.stack_checks import StackSnapshot
+from console.model.basics import NodeBasics
+from console.model.docker import DockerSnapshot
+from console.model.facts import NodeFacts
+from console.model.gpu import GpuReading, GpuSnapshot
+from console.model.mounts import MountsSnapshot
+from console.model.node import NodeSnapshot
+from console.model.services import ServicesSnapshot
+from console.model.stack import StackSnapshot
 
 __all__ = [
     "DockerSnapshot",
@@ -24,22 +22,3 @@ __all__ = [
     "ServicesSnapshot",
     "StackSnapshot",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSnapshot:
-    """What one poll learned about a node. `error` is set when the node could not be reached."""
-
-    node: str
-    taken_at: datetime
-    reachable: bool
-    error: str | None = None
-    gpu: GpuSnapshot | None = None
-    connect_s: float | None = None  # the real SSH handshake's duration; None when not known
-    services: ServicesSnapshot | None = None
-    mounts: MountsSnapshot | None = None
-    docker: DockerSnapshot | None = None
-    facts: NodeFacts | None = None
-    stack: StackSnapshot | None = None
-    basics: NodeBasics | None = None  # load, memory, disk, uptime, kernel (filled by the streaming source)
-    connected_at: datetime | None = None  # when that handshake happened (age: taken_at - connected_at)

@@ -1,4 +1,5 @@
-"""Docker snapshot types, and the pure parsers that build them from Engine API answers and the host probe.
+"""The pure parsers that build the Docker snapshot (console/model/docker.py) from Engine API answers and the
+host probe.
 
 No I/O here: console/collectors/docker.py does the talking, these functions only read what came back, so they
 are tested on real answers without a daemon.
@@ -15,12 +16,16 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from console.inventory.model import Node
+from console.model.docker import ContainerInfo as ContainerInfo
+from console.model.docker import DockerSnapshot as DockerSnapshot
+from console.model.docker import EngineInfo as EngineInfo
+from console.model.docker import Health as Health
+from console.model.docker import PublishedPort as PublishedPort
+from console.model.inventory import Node
 from console.text import clean_line, clean_optional
 
-Health = Literal["healthy", "unhealthy", "starting"]
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 TCP_API_PORTS = (2375, 2376)  # Docker's registered ports: plain and TLS
@@ -29,67 +34,6 @@ DEFAULT_DATA_ROOT = "/var/lib/docker"
 MAX_CONTAINERS = 5000  # containers read from one list (more are counted, not kept)
 MAX_LABELS = 64  # labels kept per container
 MAX_PORTS = 256  # published ports kept per container
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedPort:
-    host_ip: str  # "127.0.0.1", "0.0.0.0", "::"
-    host_port: int
-    container_port: int
-    protocol: str  # tcp | udp | sctp
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerInfo:
-    """One container. restart_count and started_at come from inspect: None when it was not inspected."""
-
-    id: str
-    name: str  # without the leading slash
-    image: str
-    state: str  # running | exited | restarting | paused | created | dead | removing
-    status: str  # Docker's own words: "Up 5 minutes (healthy)"
-    health: Health | None = None  # None: the container has no healthcheck
-    restart_count: int | None = None
-    ports: tuple[PublishedPort, ...] = ()  # what is published now (a stopped container publishes nothing)
-    started_at: datetime | None = None
-    compose_project: str | None = None
-    compose_service: str | None = None
-    command: str | None = None  # the list's Command: entrypoint and arguments as one line
-    labels: tuple[tuple[str, str], ...] = ()  # sorted by key, at most MAX_LABELS
-
-
-@dataclass(frozen=True, slots=True)
-class EngineInfo:
-    version: str
-    api_version: str
-    runtimes: tuple[str, ...]
-    default_runtime: str | None
-    nvidia_runtime: bool
-    tcp_listeners: tuple[str, ...] | None  # () unix socket only; None: could not be determined
-    snap: bool  # the snap package's dockerd (/snap/..., /var/snap/docker)
-    root_dir: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DockerSnapshot:
-    node: str
-    taken_at: datetime
-    engine: EngineInfo | None
-    containers: tuple[ContainerInfo, ...] = ()
-    error: str | None = None
-    duration_s: float | None = None
-    left_out: int = 0  # containers past MAX_CONTAINERS in the list, not kept
-
-    def container(self, name: str) -> ContainerInfo | None:
-        return next((container for container in self.containers if container.name == name), None)
-
-    def published(self) -> tuple[tuple[str, str, int], ...]:
-        """(container, host_ip, host_port) of every published port: the bind audit's `Published`."""
-        return tuple(
-            (container.name, port.host_ip, port.host_port)
-            for container in self.containers
-            for port in container.ports
-        )
 
 
 @dataclass(frozen=True, slots=True)

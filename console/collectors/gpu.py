@@ -7,11 +7,14 @@ import io
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
-from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
+from console.collectors.gpu_processes import APPS_MARK, apps_script, parse_apps_output
+from console.model.gpu import GpuProcess as GpuProcess
+from console.model.gpu import GpuReading as GpuReading
+from console.model.gpu import GpuSnapshot as GpuSnapshot
+from console.model.gpu import GpuSource as GpuSource
+from console.model.gpu import GpuStatus as GpuStatus
 from console.text import clean_line, finite
 from console.transport.base import CommandTimeout, Transport, TransportError
 
@@ -56,50 +59,6 @@ _MISSING = {
     "[unknown error]",
     "[insufficient permissions]",
 }
-
-GpuSource = Literal["nvidia-smi", "nvml", "prometheus"]
-GpuStatus = Literal["ok", "no_tooling", "error"]
-
-
-@dataclass(frozen=True, slots=True)
-class GpuReading:
-    """One GPU at one moment. A metric the board does not report is None."""
-
-    index: int
-    uuid: str
-    name: str
-    driver: str | None = None
-    pci_bus_id: str | None = None
-    temperature_c: float | None = None
-    util_gpu_pct: float | None = None
-    util_mem_pct: float | None = None
-    memory_total_mib: float | None = None
-    memory_used_mib: float | None = None
-    power_draw_w: float | None = None
-    power_limit_w: float | None = None
-    sm_clock_mhz: float | None = None
-    mem_clock_mhz: float | None = None
-    fan_pct: float | None = None
-    pstate: str | None = None
-    ecc_uncorrected: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GpuSnapshot:
-    """Every GPU of one node from one poll. `status` says whether the tooling exists and answered."""
-
-    node: str
-    taken_at: datetime
-    source: GpuSource
-    status: GpuStatus
-    gpus: tuple[GpuReading, ...] = ()
-    error: str | None = None
-    duration_s: float | None = None
-    processes: tuple[GpuProcess, ...] = ()
-
-    @property
-    def driver(self) -> str | None:
-        return next((gpu.driver for gpu in self.gpus if gpu.driver), None)
 
 
 class GpuParseError(ValueError):

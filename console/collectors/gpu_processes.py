@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 
+from console.model.gpu import GpuProcess as GpuProcess
 from console.text import clean_line, finite
 
 APPS_FIELDS = ("pid", "process_name", "used_gpu_memory", "gpu_uuid")
@@ -22,19 +22,6 @@ CGROUP_MARK = "@@cgroup "
 _CONTAINER_ID = re.compile(
     r"(?:docker-|cri-containerd-|crio-|libpod-|/docker/|/)([0-9a-f]{64})(?:\.scope)?(?:/|$)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class GpuProcess:
-    """A process holding GPU memory, and (when it runs in one) its container."""
-
-    pid: int
-    name: str
-    used_memory_mib: float | None
-    gpu_uuid: str | None
-    container_id: str | None = None
-    container_name: str | None = None
-    compose_service: str | None = None
 
 
 def container_id_from_cgroup(text: str) -> str | None:

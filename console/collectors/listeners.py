@@ -12,52 +12,25 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
-from console.inventory.model import ServiceSpec
+from console.model.inventory import ServiceSpec
+from console.model.services import BindFinding as BindFinding
+from console.model.services import BindVerdict as BindVerdict
+from console.model.services import Family as Family
+from console.model.services import Listener as Listener
+from console.model.services import Published as Published
+from console.model.services import effective_ip as effective_ip
 
 LISTENERS_COMMAND = "cat /proc/net/tcp /proc/net/tcp6"
 TCP_LISTEN = "0A"
 MAX_LISTENERS = 4096  # listening sockets kept from one table (a node has dozens)
 
-Family = Literal["ipv4", "ipv6"]
 ByteOrder = Literal["little", "big"]
 
 
 class ListenerParseError(ValueError):
     """The text is not a /proc/net/tcp table at all."""
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Listener:
-    """One listening TCP socket; `address` as people write it: 127.0.0.1, 0.0.0.0, ::1, ::ffff:127.0.0.1."""
-
-    address: str
-    port: int
-    family: Family
-
-    @property
-    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """The address, an IPv4-mapped IPv6 one (::ffff:a.b.c.d) given as the IPv4 address it stands for."""
-        return effective_ip(self.address)
-
-    @property
-    def is_wildcard(self) -> bool:
-        """Listening on every address of the node (0.0.0.0 or ::)."""
-        return self.ip.is_unspecified
-
-    @property
-    def is_loopback(self) -> bool:
-        return self.ip.is_loopback
-
-
-def effective_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An address as an ip object, unwrapping IPv4-mapped IPv6; brackets ("[::1]") are allowed."""
-    ip = ipaddress.ip_address(address.strip().strip("[]"))
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
 
 
 def _decode_address(hex_address: str, byteorder: ByteOrder) -> tuple[str, Family]:
@@ -112,24 +85,6 @@ def listeners_on(listeners: tuple[Listener, ...], port: int) -> tuple[Listener, 
 
 
 # --- the bind audit: what listens (or is published) against what the inventory says
-
-BindVerdict = Literal["ok", "exposed", "not_listening"]
-Published = tuple[str, str, int]  # (container name, host ip, host port) as Docker reports a published port
-
-
-@dataclass(frozen=True, slots=True)
-class BindFinding:
-    """One audited service: where its port really listens or is published, against the inventory's `bind`."""
-
-    service: str
-    port: int
-    expected: str  # the inventory's bind
-    verdict: BindVerdict
-    listening: tuple[str, ...] = ()  # addresses in the node's listener table on this port
-    published: tuple[str, ...] = ()  # "container on host_ip" for Docker publishing this port
-    exposed: tuple[str, ...] = ()  # the addresses wider than `expected`, from either source
-    via_published: bool = False  # a Docker-published port is (one of) the wide ones
-    detail: str = ""
 
 
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -20,37 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from console.inventory.model import MountMode
+from console.model.mounts import NETWORK_FSTYPES as NETWORK_FSTYPES
+from console.model.mounts import NFS_FSTYPES as NFS_FSTYPES
+from console.model.mounts import MountEntry as MountEntry
+from console.model.mounts import is_network_fstype as is_network_fstype
+from console.model.mounts import is_nfs_fstype as is_nfs_fstype
 from console.text import clean_line
-
-# Filesystems whose data lives on another machine: a dead server can hang every process that touches them.
-NETWORK_FSTYPES = frozenset(
-    {
-        "nfs",
-        "nfs4",
-        "cifs",
-        "smb3",
-        "smbfs",
-        "ceph",
-        "glusterfs",
-        "lustre",
-        "beegfs",
-        "gpfs",
-        "afs",
-        "davfs",
-        "fuse.sshfs",
-        "fuse.glusterfs",
-        "fuse.ceph",
-        "fuse.ceph-fuse",
-        "fuse.s3fs",
-        "fuse.rclone",
-        "fuse.juicefs",
-        "fuse.gcsfuse",
-        "fuse.mount-s3",
-        "fuse.davfs",
-    }
-)
-NFS_FSTYPES = frozenset({"nfs", "nfs4"})
 
 _OCTAL = re.compile(r"\\([0-7]{3})")
 # "host:/path", "[fe80::1]:/path"; not "//host/share" (SMB) nor "/dev/sda1".
@@ -87,57 +62,11 @@ class Mountinfo:
     truncated: bool = False  # more than MAX_MOUNTS lines: the rest were not read
 
 
-@dataclass(frozen=True, slots=True)
-class MountEntry:
-    """One line of mountinfo, unescaped."""
-
-    mount_id: int
-    parent_id: int
-    major_minor: str
-    root: str
-    mount_point: str
-    mount_options: tuple[str, ...]
-    fstype: str
-    source: str
-    super_options: tuple[str, ...]
-    optional_fields: tuple[str, ...] = ()  # shared:N, master:N, propagate_from:N, unbindable
-
-    @property
-    def mode(self) -> MountMode | None:
-        """ro/rw from the per-mount options (a bind mount can be ro over an rw superblock)."""
-        if "ro" in self.mount_options:
-            return "ro"
-        if "rw" in self.mount_options:
-            return "rw"
-        return None
-
-    @property
-    def is_network(self) -> bool:
-        return is_network_fstype(self.fstype)
-
-    def super_option(self, name: str) -> str | None:
-        """The value of `name=value` among the superblock options (vers, addr, proto, ...), or None."""
-        prefix = name + "="
-        for option in self.super_options:
-            if option.startswith(prefix):
-                return option[len(prefix) :]
-        return None
-
-
 def unescape(field: str) -> str:
     """Undo the kernel's octal escapes: `\\040` → space, `\\011` → tab, `\\012` → newline, `\\134` → `\\`."""
     if "\\" not in field:
         return field
     return _OCTAL.sub(lambda match: chr(int(match.group(1), 8)), field)
-
-
-def is_nfs_fstype(fstype: str) -> bool:
-    """nfs, nfs4, and FUSE filesystems that present themselves as NFS (fuse.nfs4, fuse.nfs)."""
-    return fstype in NFS_FSTYPES or fstype.startswith("fuse.nfs")
-
-
-def is_network_fstype(fstype: str) -> bool:
-    return fstype in NETWORK_FSTYPES or is_nfs_fstype(fstype)
 
 
 def split_nfs_source(source: str | None) -> tuple[str, str] | None:

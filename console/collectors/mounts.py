@@ -30,7 +30,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Literal
 
 from console.collectors.mountinfo import (
     PATH_LIMIT,
@@ -42,7 +41,8 @@ from console.collectors.mountinfo import (
     split_nfs_source,
     visible_mounts,
 )
-from console.inventory.model import MountMode, MountSpec
+from console.inventory.model import MountSpec
+from console.model.mounts import MountsSnapshot, MountStatus, Reachability, Responsive, ServerStatus
 from console.text import clean_line
 from console.transport.base import CommandTimeout, Transport, TransportError
 
@@ -52,6 +52,7 @@ __all__ = [
     "MountStatus",
     "MountsSnapshot",
     "ProbeOutcome",
+    "Reachability",
     "Responsive",
     "ServerStatus",
     "collect_mounts",
@@ -66,9 +67,6 @@ MAX_PARALLEL_PROBES = 8  # sshd's MaxSessions is 10 by default, and other collec
 
 NFS_PORT = 2049
 RPC_TOOL_TIMEOUT_S = 2  # rpcinfo / showmount, each, on the node: details only, never the verdict
-
-Responsive = Literal["ok", "hung", "error"]
-Reachability = Literal["reachable", "unreachable"]
 
 # The remote probe (POSIX sh). $1 path, $2 state dir ("" → per-user default), $3 file name for this path.
 # Prints one of:  "state-error WHY" | "stuck PID STATE SINCE NOW" | "done RC T0_NS T1_NS" + stat's stderr.
@@ -118,57 +116,6 @@ rm -f -- "$f.err"
 
 # statfs errors that make a mount unusable, not merely unreadable by the monitoring user.
 _FATAL_ERRORS = ("stale file handle", "transport endpoint is not connected", "input/output error")
-
-
-@dataclass(frozen=True, slots=True)
-class MountStatus:
-    """One inventory mount as the node has it. None: not known (not mounted, not probed, nothing asked)."""
-
-    spec: MountSpec
-    entry: MountEntry | None = None  # None: nothing is mounted at spec.path
-    source_ok: bool | None = None  # None: the inventory names no source (or not mounted)
-    fstype_ok: bool | None = None
-    mode: MountMode | None = None  # what it is mounted as
-    mode_ok: bool | None = None  # None: the inventory names no mode (or not mounted)
-    responsive: Responsive | None = None  # None: not probed (not mounted, or the probe could not run)
-    latency_s: float | None = None  # measured on the node: starting `stat -f` until it answered
-    probe_detail: str | None = None  # why not ok: the error, or how long an earlier probe has been stuck
-    fatal: bool = False  # the error makes the mount unusable (stale handle, I/O error, endpoint gone)
-    server: Reachability | None = None  # None: not an NFS source, or not asked
-    server_detail: str | None = None
-    # The mount table has a line for this path that could not be read: "not mounted" is not known then.
-    unreadable: str | None = None
-
-    @property
-    def present(self) -> bool:
-        return self.entry is not None
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStatus:
-    """An NFS server as the node sees it: can the node open TCP port 2049 on it?"""
-
-    host: str
-    state: Reachability | None  # None: not checked (the node itself could not be asked)
-    detail: str | None = None  # why not, or what rpcinfo / showmount said
-    connect_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MountsSnapshot:
-    """Every inventory mount of one node from one poll, plus network mounts the inventory does not list."""
-
-    node: str
-    taken_at: datetime
-    mounts: tuple[MountStatus, ...] = ()
-    extra_network_mounts: tuple[MountEntry, ...] = ()
-    servers: tuple[ServerStatus, ...] = ()
-    error: str | None = None  # the mount table could not be read: nothing else is known
-    duration_s: float | None = None
-    # Lines of the table that could not be read (at most MAX_NOTED, cleaned), and how many there were.
-    unreadable_lines: tuple[str, ...] = ()
-    unreadable_count: int = 0
-    truncated: bool = False  # the table had more than MAX_MOUNTS lines: the rest were not read
 
 
 MAX_NOTED = 5

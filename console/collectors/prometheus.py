@@ -19,14 +19,23 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from console.inventory.model import PrometheusSettings
+from console.model.prometheus import AlertInfo as AlertInfo
+from console.model.prometheus import AlertState as AlertState
+from console.model.prometheus import InstantResult as InstantResult
+from console.model.prometheus import Labels as Labels
+from console.model.prometheus import PrometheusSnapshot as PrometheusSnapshot
+from console.model.prometheus import RangeResult as RangeResult
+from console.model.prometheus import RangeSeries as RangeSeries
+from console.model.prometheus import Sample as Sample
+from console.model.prometheus import TargetHealth as TargetHealth
+from console.model.prometheus import TargetInfo as TargetInfo
 from console.text import clean_line, clean_text, finite
 from console.transport.base import Transport, TransportError
 
@@ -35,9 +44,6 @@ MAX_RESPONSE_BYTES = (
 )  # a fleet's target list is a few MiB; more is a runaway query or a hostile server
 _CHUNK = 64 * 1024
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs: hashable and comparable
-TargetHealth = Literal["up", "down", "unknown"]
-AlertState = Literal["firing", "pending"]
 
 
 class PrometheusError(Exception):
@@ -50,72 +56,6 @@ class PrometheusUnreachable(PrometheusError):
 
 class PromQLError(PrometheusError):
     """Prometheus rejected the query (bad_data, execution, timeout); the message is Prometheus's reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One element of an instant vector (or a scalar, with no labels)."""
-
-    labels: Labels
-    value: float | None  # None: NaN or ±inf (unknown), never compared
-    timestamp: float  # unix seconds
-
-    def label(self, name: str) -> str | None:
-        return next((value for key, value in self.labels if key == name), None)
-
-    @property
-    def name(self) -> str | None:
-        return self.label("__name__")
-
-
-@dataclass(frozen=True, slots=True)
-class InstantResult:
-    query: str
-    result_type: Literal["vector", "scalar"]
-    samples: tuple[Sample, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RangeSeries:
-    labels: Labels
-    points: tuple[tuple[float, float], ...]  # (unix seconds, value); NaN/±inf points are left out (a gap)
-
-
-@dataclass(frozen=True, slots=True)
-class RangeResult:
-    query: str
-    series: tuple[RangeSeries, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TargetInfo:
-    job: str
-    instance: str
-    health: TargetHealth
-    last_error: str | None
-    last_scrape: datetime | None  # None: never scraped yet
-    scrape_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class AlertInfo:
-    name: str
-    state: AlertState
-    severity: str | None  # the `severity` label as written, None when the rule sets none
-    labels: Labels
-    summary: str | None  # the `summary` annotation, else `description`
-    description: str | None
-    active_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class PrometheusSnapshot:
-    taken_at: datetime
-    url: str
-    targets: tuple[TargetInfo, ...] = ()
-    alerts: tuple[AlertInfo, ...] = ()
-    error: str | None = None
-    duration_s: float | None = None
 
 
 def _labels(metric: Mapping[str, Any]) -> Labels:

@@ -16,7 +16,6 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 import asyncssh
 
@@ -27,43 +26,11 @@ from console.collectors.listeners import (
     parse_proc_net_tcp,
 )
 from console.inventory.model import HttpProbe, Node, ServiceSpec
+from console.model.services import ProbeOutcome as ProbeOutcome
+from console.model.services import ProbeResult as ProbeResult
+from console.model.services import ServicesSnapshot as ServicesSnapshot
 from console.text import clean_line
 from console.transport.base import ByteReader, ByteWriter, Transport, TransportError
-
-ProbeOutcome = Literal["ok", "unexpected_status", "down", "timeout", "tls_mismatch", "error"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    """One HTTP probe. `latency_s` runs from opening the stream to the status line (channel open included)."""
-
-    service: str
-    status_code: int | None
-    latency_s: float | None
-    outcome: ProbeOutcome
-    detail: str
-    url: str = ""
-    fix_url: str | None = None  # for a TLS mismatch: the URL that works
-    transport_failed: bool = False  # an "error" of the path (SSH), not of the service
-    tls_subject: str | None = None
-    tls_not_after: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServicesSnapshot:
-    """A node's probes and listener table from one poll."""
-
-    node: str
-    taken_at: datetime
-    probes: tuple[ProbeResult, ...] = ()
-    listeners: tuple[Listener, ...] = ()
-    error: str | None = None  # the node could not be reached: nothing was measured
-    listeners_error: str | None = None  # the listener table could not be read (probes may still be fine)
-    duration_s: float | None = None
-
-    def probe(self, service: str) -> ProbeResult | None:
-        return next((probe for probe in self.probes if probe.service == service), None)
-
 
 # --- HTTP/1.1 and TLS spoken by hand over a byte stream (an SSH channel is not a socket)
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from console.model.inventory import AiStackSettings
 from console.text import clean_line
-from console.wizards.settings import AiStackSettings
 
 from .model import (
     DockerSettings,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.inventory.model import ServiceSpec
+from console.model.stack import Finding as Finding
 from console.tunnels import TunnelRegistry
 from console.wizards.engine import NodeContext, Wizard
 from console.wizards.settings import AiStackSettings
@@ -22,17 +23,6 @@ class FixInput:
     inventory_path: str | None = None  # tls-mismatch rewrites the scheme there
     groups: tuple[str, ...] = ()  # the node's groups, to find the scheme in the inventory
     tunnels: TunnelRegistry | None = None  # browser-tunnel opens its tunnel here
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    fix: str  # the catalogue entry
-    found: bool  # the fault is there
-    summary: str
-    details: tuple[str, ...] = ()  # log lines, mounts, the URL that works
-    data: Any = None  # facts the fix's plan needs (the socket's group, the URL that works)
-    cause: str | None = None  # restart-loop: the entry that explains it, when the logs tell
-    target: str | None = None  # the container the finding is about, when the detector picked it
 
 
 Detect = Callable[[NodeContext, FixInput], Awaitable[Finding]]

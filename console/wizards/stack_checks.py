@@ -15,34 +15,22 @@ entry in `console.checks.fixes`. Importing this module registers `stack.comfy_mn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from console.actions import AuditLog
 from console.checks.model import CheckResult, Status
 from console.checks.rules import register_rules
 from console.inventory.model import Node
+from console.model.node import NodeSnapshot
+from console.model.stack import StackSnapshot as StackSnapshot
 from console.transport.base import Transport, TransportError
 from console.wizards.engine import NodeContext
-from console.wizards.fix_model import Finding
 from console.wizards.fixes import troubleshoot
 from console.wizards.fixes_stack import COMFY_MNT_FIX, examine_comfy_mnt
 from console.wizards.ops import StepError
 from console.wizards.settings import AiStackSettings
 
-if TYPE_CHECKING:
-    from console.snapshots import NodeSnapshot  # it imports StackSnapshot from here
-
 COMFY_MNT_CHECK = "stack.comfy_mnt"
-
-
-@dataclass(frozen=True, slots=True)
-class StackSnapshot:
-    node: str
-    taken_at: datetime
-    comfy_mnt: Finding | None = None
-    error: str | None = None
 
 
 def _settings(node: Node, settings: AiStackSettings | None) -> AiStackSettings | None:

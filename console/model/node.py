@@ -1,0 +1,34 @@
+"""What one poll learned about a node: every section's snapshot together (the TUI, the checks and the history
+all read it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from console.model.basics import NodeBasics
+from console.model.docker import DockerSnapshot
+from console.model.facts import NodeFacts
+from console.model.gpu import GpuSnapshot
+from console.model.mounts import MountsSnapshot
+from console.model.services import ServicesSnapshot
+from console.model.stack import StackSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSnapshot:
+    """What one poll learned about a node. `error` is set when the node could not be reached."""
+
+    node: str
+    taken_at: datetime
+    reachable: bool
+    error: str | None = None
+    gpu: GpuSnapshot | None = None
+    connect_s: float | None = None  # the real SSH handshake's duration; None when not known
+    services: ServicesSnapshot | None = None
+    mounts: MountsSnapshot | None = None
+    docker: DockerSnapshot | None = None
+    facts: NodeFacts | None = None
+    stack: StackSnapshot | None = None
+    basics: NodeBasics | None = None  # load, memory, disk, uptime, kernel (filled by the streaming source)
+    connected_at: datetime | None = None  # when that handshake happened (age: taken_at - connected_at)
