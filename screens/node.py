@@ -101,7 +101,8 @@ class NodeScreen(ConsoleScreen):
 
     def show_status(self, polling_for: float | None = None) -> None:
         node, snapshot = self.node, self.session.latest.get(self.node.name)
-        view = NodeView(node, snapshot, self.session.checks(node), polling_for=polling_for)
+        verdict = self.session.verdict(node)
+        view = NodeView(node, snapshot, verdict.results, polling_for=polling_for, levels=verdict.levels)
         parts: list[Text | str] = [Text(node.name, style="bold"), node.host, state_cell(view)]
         if node.groups:
             parts.insert(2, ", ".join(node.groups))

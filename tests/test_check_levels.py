@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from console.checks.levels import NodeLevels, at_or_above, node_levels
+from console.checks.levels import NodeLevels, at_or_above, errors_level, node_levels
 from console.checks.model import Status
 from console.checks.rules import evaluate
 from console.demo.fleet import recorded_fleet
@@ -20,6 +20,28 @@ def test_at_or_above_is_the_rules_comparison() -> None:
     assert at_or_above(95.0, LIMITS) is Status.CRITICAL
     assert at_or_above(None, LIMITS) is Status.UNKNOWN
     assert at_or_above(float("nan"), LIMITS) is Status.UNKNOWN  # never "warning" by a failed comparison
+
+
+def test_errors_level_is_the_ecc_rules_comparison() -> None:
+    assert errors_level(0) is Status.OK
+    assert errors_level(3) is Status.CRITICAL
+    assert errors_level(None) is Status.UNKNOWN
+
+
+def test_ecc_per_board_and_a_slow_handshake() -> None:
+    fleet = recorded_fleet()
+    node = fleet.inventory.node("rack-a1")
+    recorded = fleet.source.snapshots["rack-a1"]
+    assert recorded.gpu is not None
+    first, *rest = recorded.gpu.gpus
+    gpus = (replace(first, ecc_uncorrected=2), *(replace(r, ecc_uncorrected=0) for r in rest))
+    snapshot = replace(recorded, gpu=replace(recorded.gpu, gpus=gpus), connect_s=2.5)
+    levels = node_levels(node, snapshot, evaluate(node, snapshot))
+    assert levels.ecc_level(0) is Status.CRITICAL
+    assert levels.ecc_level(1) is Status.OK
+    assert levels.slow_connect
+    quick = replace(snapshot, connect_s=0.2)
+    assert not node_levels(node, quick, evaluate(node, quick)).slow_connect
 
 
 def hot(snapshot: NodeSnapshot, *temps: float) -> NodeSnapshot:

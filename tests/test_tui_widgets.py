@@ -341,6 +341,9 @@ def test_cells_colour_from_the_levels_they_are_given_not_from_thresholds() -> No
     reading = cool.gpu.gpus[0]
     assert str(gpu_cells(reading, lambda index, metric: (), Status.WARNING)["temp"].style) == "bold yellow"
     assert str(gpu_cells(replace(reading, temperature_c=99.0), lambda i, m: ())["temp"].style) == ""
+    erring = replace(reading, ecc_uncorrected=4)
+    assert str(gpu_cells(erring, lambda i, m: (), ecc=Status.CRITICAL)["ecc"].style) == "bold red"
+    assert str(gpu_cells(erring, lambda i, m: (), ecc=Status.OK)["ecc"].style) == ""
     docker = fleet.source.snapshots["gpu1"].docker
     assert docker is not None
     restarts = container_cells(docker.containers[0], AT, Status.CRITICAL)["restarts"]

@@ -25,7 +25,6 @@ from widgets.status import DASH, STATUS_WORD, level_style, or_dash, plural, stat
 
 GROUP_PREFIX = "@group/"
 UNGROUPED = "ungrouped"
-SLOW_CONNECT_S = 2.0
 TREND_WIDTH = 12
 
 COLUMNS = (
@@ -96,7 +95,7 @@ def node_state(view: NodeView) -> str:
         return "wait"
     if not snapshot.reachable:
         return "down"
-    if snapshot.connect_s is not None and snapshot.connect_s >= SLOW_CONNECT_S:
+    if view.levels.slow_connect:
         return "slow"
     return "up"
 

@@ -26,9 +26,13 @@ def short_name(name: str) -> str:
 
 
 def gpu_cells(
-    reading: GpuReading, history: History, temperature: Status | None = None, trend: int = TREND
+    reading: GpuReading,
+    history: History,
+    temperature: Status | None = None,
+    ecc: Status | None = None,
+    trend: int = TREND,
 ) -> dict[str, Text]:
-    """One GPU's row; `temperature` is the level the checks gave its reading (what colours it)."""
+    """One GPU's row; `temperature` and `ecc` are the levels the checks gave its readings (their colour)."""
     cells: dict[str, Text] = {"gpu": Text.assemble((f"{reading.index} ", "bold"), short_name(reading.name))}
     cells["util"] = or_dash(reading.util_gpu_pct, "{:.0f}%")
     if reading.memory_used_mib is not None and reading.memory_total_mib:
@@ -50,8 +54,8 @@ def gpu_cells(
     else:
         cells["clocks"] = DASH
     cells["pstate"] = Text(reading.pstate) if reading.pstate else DASH
-    ecc = reading.ecc_uncorrected
-    cells["ecc"] = DASH if ecc is None else Text(str(ecc), style="bold red" if ecc else "", justify="right")
+    errors = reading.ecc_uncorrected
+    cells["ecc"] = DASH if errors is None else Text(str(errors), style=level_style(ecc), justify="right")
     trends: tuple[tuple[Metric, str], ...] = (
         ("util", "util_trend"),
         ("memory", "mem_trend"),
@@ -82,7 +86,12 @@ class GpuTable(KeyedTable):
 
     def show(self, gpu: GpuSnapshot | None, history: History, levels: NodeLevels) -> None:
         readings = gpu.gpus if gpu is not None and gpu.status == "ok" else ()
-        self.sync({f"gpu{r.index}": gpu_cells(r, history, levels.gpu_level(r.index)) for r in readings})
+        self.sync(
+            {
+                f"gpu{r.index}": gpu_cells(r, history, levels.gpu_level(r.index), levels.ecc_level(r.index))
+                for r in readings
+            }
+        )
 
 
 def find_container(docker: DockerSnapshot | None, container_id: str | None) -> ContainerInfo | None:

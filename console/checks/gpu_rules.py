@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from console.checks.levels import at_or_above
+from console.checks.levels import at_or_above, errors_level
 from console.checks.model import CheckResult, Perf, Status, counted
 from console.collectors.gpu import GpuReading, GpuSnapshot
 from console.inventory.model import Node
@@ -172,7 +172,7 @@ def _ecc(node: Node, readings: Sequence[GpuReading]) -> CheckResult:
     )
     silent = len(readings) - len(reporting)
     unreported = f"; {silent} GPU{'s' if silent != 1 else ''} without ECC reporting" if silent else ""
-    bad = [reading for reading in reporting if (reading.ecc_uncorrected or 0) > 0]
+    bad = [reading for reading in reporting if errors_level(reading.ecc_uncorrected) is Status.CRITICAL]
     if bad:
         errors = ", ".join(f"GPU {reading.index} ({reading.ecc_uncorrected})" for reading in bad)
         summary = f"uncorrected ECC errors on {errors}{unreported}"

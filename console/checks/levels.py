@@ -20,6 +20,8 @@ from console.collectors.listeners import BindFinding, audit_binds
 from console.inventory.model import Node, Threshold
 from console.text import finite
 
+SLOW_CONNECT_S = 2.0  # a handshake this long marks the connection slow (the fleet's State column)
+
 if TYPE_CHECKING:  # the snapshot's module pulls in collectors this pure layer has no use for at run time
     from console.snapshots import NodeSnapshot
 
@@ -34,6 +36,14 @@ def at_or_above(value: float | None, limits: Threshold) -> Status:
     if value >= limits.warn:
         return Status.WARNING
     return Status.OK
+
+
+def errors_level(count: float | None) -> Status:
+    """A count of errors that should be zero (uncorrected ECC): any is critical; none reported unknown."""
+    count = finite(count)
+    if count is None:
+        return Status.UNKNOWN
+    return Status.CRITICAL if count > 0 else Status.OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,8 @@ class NodeLevels:
     gpus: Tally | None = None  # GPUs found against gpus.count (gpu.count)
     temperature: Status | None = None  # the hottest GPU (gpu.temperature)
     gpu_temperature: tuple[tuple[int, Status], ...] = ()  # (GPU index, level) per GPU with a reading
+    gpu_ecc: tuple[tuple[int, Status], ...] = ()  # (GPU index, level) per GPU that counts ECC errors
+    slow_connect: bool = False  # the last real handshake took SLOW_CONNECT_S or more
     containers: Tally | None = None  # watched containers running, or all of them when none are named
     restarts: tuple[tuple[str, Status], ...] = ()  # (container, level) per container with a count
     mounts: Tally | None = None  # inventory mounts present, answering and in the right mode
@@ -60,6 +72,9 @@ class NodeLevels:
 
     def gpu_level(self, index: int) -> Status | None:
         return dict(self.gpu_temperature).get(index)
+
+    def ecc_level(self, index: int) -> Status | None:
+        return dict(self.gpu_ecc).get(index)
 
     def restart_level(self, container: str) -> Status | None:
         return dict(self.restarts).get(container)
@@ -136,6 +151,10 @@ def node_levels(node: Node, snapshot: NodeSnapshot | None, results: Sequence[Che
             for r in readings
             if r.temperature_c is not None
         ),
+        gpu_ecc=tuple(
+            (r.index, errors_level(r.ecc_uncorrected)) for r in readings if r.ecc_uncorrected is not None
+        ),
+        slow_connect=snapshot.connect_s is not None and snapshot.connect_s >= SLOW_CONNECT_S,
         containers=_containers(node, snapshot, results),
         restarts=tuple(
             (c.name, at_or_above(c.restart_count, limits.container_restarts))
