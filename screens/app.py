@@ -25,10 +25,10 @@ from textual.theme import Theme
 from textual.timer import Timer
 
 from console.actions import ActionError, ActionResult
-from console.checks.model import CheckResult
-from console.inventory.model import Inventory, Node
+from console.model.checks import CheckResult
+from console.model.inventory import Inventory, Node
+from console.model.node import NodeSnapshot
 from console.session import ConsoleSession, state_dir
-from console.snapshots import NodeSnapshot
 from screens.base import ConsoleScreen
 from screens.commands import ConsoleCommands
 from screens.messages import ActionDone, NodePolled

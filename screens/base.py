@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from console.actions import ActionResult
+from console.model.node import NodeSnapshot
 from console.session import ConsoleSession
-from console.snapshots import NodeSnapshot
 from widgets.safe import safe_text
 
 if TYPE_CHECKING:

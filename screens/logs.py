@@ -23,7 +23,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from console.actions import ActionError
 from console.actions.logs import TAIL_CHOICES, LogLine, LogQuery, LogStatus
-from console.inventory.model import Node
+from console.model.inventory import Node
 from console.text import clean_line
 from screens.base import ConsoleScreen
 from screens.messages import LogLinesArrived

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from console.actions import ActionResult
-from console.checks.model import CheckResult
-from console.snapshots import NodeSnapshot
+from console.model.checks import CheckResult
+from console.model.node import NodeSnapshot
 
 
 @dataclass

@@ -27,14 +27,8 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
-from console.collectors.prometheus import (
-    AlertInfo,
-    InstantResult,
-    PrometheusError,
-    PrometheusUnreachable,
-    RangeResult,
-    TargetInfo,
-)
+from console.collectors.prometheus import PrometheusError, PrometheusUnreachable
+from console.model.prometheus import AlertInfo, InstantResult, RangeResult, TargetInfo
 from console.session import RANGE_POINTS, WINDOWS
 from console.text import clean_line
 from console.timewindow import TimeWindow, WindowError, parse_window, preload
