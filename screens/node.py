@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from console.actions import ActionResult
-from console.checks.levels import NodeLevels
-from console.checks.model import CheckResult
-from console.inventory.model import Node
-from console.snapshots import NodeSnapshot
+from console.model.checks import CheckResult
+from console.model.inventory import Node
+from console.model.levels import NodeLevels
+from console.model.node import NodeSnapshot
 from screens.base import ConsoleScreen
 from screens.confirm import ConfirmScreen
 from widgets.checks_table import ChecksTable, detail_text

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from console.checks.model import CheckResult, Status
+from console.model.checks import CheckResult, Status
 from widgets.keyed_table import Column, KeyedTable
 from widgets.status import DASH, status_text
 

@@ -13,12 +13,12 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from console.checks.levels import NodeLevels, Tally
-from console.checks.model import CheckResult, Status
-from console.collectors.gpu import GpuReading
 from console.history import SCALES
-from console.inventory.model import Node
-from console.snapshots import NodeSnapshot
+from console.model.checks import CheckResult, Status
+from console.model.gpu import GpuReading
+from console.model.inventory import Node
+from console.model.levels import NodeLevels, Tally
+from console.model.node import NodeSnapshot
 from widgets.keyed_table import Column, KeyedTable
 from widgets.sparkline import spark
 from widgets.status import DASH, STATUS_WORD, level_style, or_dash, plural, status_text

@@ -6,12 +6,11 @@ from collections.abc import Callable, Sequence
 
 from rich.text import Text
 
-from console.checks.levels import NodeLevels
-from console.checks.model import Status
-from console.collectors.docker_model import ContainerInfo, DockerSnapshot
-from console.collectors.gpu import GpuReading, GpuSnapshot
-from console.collectors.gpu_processes import GpuProcess
 from console.history import SCALES, Metric
+from console.model.checks import Status
+from console.model.docker import ContainerInfo, DockerSnapshot
+from console.model.gpu import GpuProcess, GpuReading, GpuSnapshot
+from console.model.levels import NodeLevels
 from widgets.keyed_table import Column, KeyedTable
 from widgets.sparkline import spark
 from widgets.status import DASH, level_style, or_dash

@@ -7,13 +7,12 @@ from datetime import datetime
 
 from rich.text import Text
 
-from console.checks.levels import NodeLevels
-from console.checks.model import Status
-from console.collectors.docker_model import ContainerInfo, DockerSnapshot, PublishedPort
-from console.collectors.listeners import BindFinding
-from console.collectors.mounts import MountsSnapshot, MountStatus
-from console.collectors.services import ProbeResult, ServicesSnapshot
-from console.inventory.model import Node, ServiceSpec
+from console.model.checks import Status
+from console.model.docker import ContainerInfo, DockerSnapshot, PublishedPort
+from console.model.inventory import Node, ServiceSpec
+from console.model.levels import NodeLevels
+from console.model.mounts import MountsSnapshot, MountStatus
+from console.model.services import BindFinding, ProbeResult, ServicesSnapshot
 from widgets.keyed_table import Column, KeyedTable
 from widgets.status import DASH, duration, latency, level_style
 

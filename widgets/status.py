@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from console.checks.model import Status
+from console.model.checks import Status
 
 DASH = Text("–", style="dim")
 

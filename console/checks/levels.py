@@ -11,19 +11,19 @@ makes, `at_or_above`, is applied here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from console.checks.model import CheckResult, Status
 from console.collectors.docker_model import watched_containers
-from console.collectors.listeners import BindFinding, audit_binds
-from console.inventory.model import Node, Threshold
+from console.collectors.listeners import audit_binds
+from console.model.checks import CheckResult, Status
+from console.model.inventory import Node, Threshold
+from console.model.levels import NodeLevels as NodeLevels
+from console.model.levels import NodeVerdict as NodeVerdict
+from console.model.levels import Tally as Tally
+from console.model.node import NodeSnapshot
+from console.model.services import BindFinding
 from console.text import finite
 
 SLOW_CONNECT_S = 2.0  # a handshake this long marks the connection slow (the fleet's State column)
-
-if TYPE_CHECKING:  # the snapshot's module pulls in collectors this pure layer has no use for at run time
-    from console.snapshots import NodeSnapshot
 
 
 def at_or_above(value: float | None, limits: Threshold) -> Status:
@@ -44,43 +44,6 @@ def errors_level(count: float | None) -> Status:
     if count is None:
         return Status.UNKNOWN
     return Status.CRITICAL if count > 0 else Status.OK
-
-
-@dataclass(frozen=True, slots=True)
-class Tally:
-    """'3/4': how many of what the node should have are well, out of how many, and the verdict on that."""
-
-    good: int
-    expected: int
-    level: Status
-    hung: bool = False  # mounts: one of them does not answer at all
-
-
-@dataclass(frozen=True, slots=True)
-class NodeLevels:
-    """A node's verdicts as the tables show them; None where the node has no such data (a dash)."""
-
-    gpus: Tally | None = None  # GPUs found against gpus.count (gpu.count)
-    temperature: Status | None = None  # the hottest GPU (gpu.temperature)
-    gpu_temperature: tuple[tuple[int, Status], ...] = ()  # (GPU index, level) per GPU with a reading
-    gpu_ecc: tuple[tuple[int, Status], ...] = ()  # (GPU index, level) per GPU that counts ECC errors
-    slow_connect: bool = False  # the last real handshake took SLOW_CONNECT_S or more
-    containers: Tally | None = None  # watched containers running, or all of them when none are named
-    restarts: tuple[tuple[str, Status], ...] = ()  # (container, level) per container with a count
-    mounts: Tally | None = None  # inventory mounts present, answering and in the right mode
-    binds: tuple[BindFinding, ...] = ()  # the bind audit, one finding per service with `bind`
-
-    def gpu_level(self, index: int) -> Status | None:
-        return dict(self.gpu_temperature).get(index)
-
-    def ecc_level(self, index: int) -> Status | None:
-        return dict(self.gpu_ecc).get(index)
-
-    def restart_level(self, container: str) -> Status | None:
-        return dict(self.restarts).get(container)
-
-    def bind(self, service: str) -> BindFinding | None:
-        return next((finding for finding in self.binds if finding.service == service), None)
 
 
 def _result(results: Sequence[CheckResult], check: str) -> CheckResult | None:
@@ -164,11 +127,3 @@ def node_levels(node: Node, snapshot: NodeSnapshot | None, results: Sequence[Che
         mounts=_mounts(node, snapshot),
         binds=_binds(node, snapshot),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class NodeVerdict:
-    """A node's check results and the levels its rows are coloured by, both from one snapshot."""
-
-    results: tuple[CheckResult, ...] = ()
-    levels: NodeLevels = field(default_factory=NodeLevels)
