@@ -11,7 +11,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from console.collectors.prometheus import AlertInfo, InstantResult, Labels, TargetInfo
+from console.model.prometheus import AlertInfo, InstantResult, Labels, TargetInfo
 from console.text import clean_line, clean_optional
 from widgets.keyed_table import Column, KeyedTable
 from widgets.plot import compact
