@@ -16,11 +16,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IO_LIBRARIES = ("asyncssh", "aiodocker", "aiohttp", "prometheus_api_client")
 
-# Widgets that still load an I/O library, with the chain that loads it (each arrow: the module on the left
-# was running when the one on the right was first imported), as strict xfails: the day one becomes clean the
-# test turns red and its entry goes. None today: every widget imports its types from console.model.
-LOADS_IO_TODAY: dict[str, str] = {}
-
 # Run in the child: import one module, then name each I/O library it loaded with the chain that loaded it.
 _PROBE = """
 import builtins, importlib, sys
@@ -58,23 +53,7 @@ def test_core_never_imports_textual() -> None:
     assert out.stdout.strip() == "False", modules
 
 
-def test_every_widget_is_checked() -> None:
-    # A widget renamed or removed must leave the list above, or its xfail would guard nothing.
-    assert set(LOADS_IO_TODAY) <= set(_modules("widgets"))
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(
-            module,
-            marks=pytest.mark.xfail(strict=True, reason=f"loads I/O today: {LOADS_IO_TODAY[module]}"),
-        )
-        if module in LOADS_IO_TODAY
-        else module
-        for module in _modules("widgets")
-    ],
-)
+@pytest.mark.parametrize("module", _modules("widgets"))
 def test_widget_loads_no_io_library(module: str) -> None:
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, module, *IO_LIBRARIES],
