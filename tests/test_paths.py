@@ -62,3 +62,13 @@ def test_every_user_resolves_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert config_inventory_path() == tmp_path / "conf" / "opsconsole" / "inventory.yaml"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "other"))
     assert persisted.config_dir() == tmp_path / "other" / "opsconsole"
+
+
+def test_the_audit_log_lives_in_the_same_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.actions import AuditLog
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", "state")  # relative: ignored here too, no audit log under the cwd
+    assert AuditLog().path == tmp_path / ".local" / "state" / "opsconsole" / "audit.jsonl"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "s"))
+    assert AuditLog().path == tmp_path / "s" / "opsconsole" / "audit.jsonl"

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.paths import state_dir
 from console.text import clean_line
 
 log = logging.getLogger("opsconsole.audit")
@@ -52,8 +53,7 @@ def require_confirmation(action: str, target: str, confirmed: bool) -> None:
 
 
 def default_audit_path() -> Path:
-    state_home = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state_home) / "opsconsole" / "audit.jsonl"
+    return state_dir() / "audit.jsonl"
 
 
 class AuditLog:
