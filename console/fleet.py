@@ -232,21 +232,3 @@ class FleetConnections:
                     jumps[id(jump)] = jump
                 jump = jump.jump
         return list(jumps.values())
-
-
-class LiveSource(FleetConnections):
-    """StreamingSource's former base, as it was built; goes once streaming.py builds on FleetConnections."""
-
-    def __init__(
-        self,
-        inventory: Inventory,
-        nodes: tuple[Node, ...] | None = None,
-        *,
-        read_only: bool = False,
-        poll_within: float | None = None,
-    ) -> None:
-        super().__init__(inventory, nodes, read_only=read_only)
-        self.poll_within = poll_within
-
-    async def _gpus_from_prometheus(self, node: Node, transport: Transport) -> GpuSnapshot:
-        return await self.gpus_from_prometheus(node)

@@ -1,19 +1,21 @@
-"""StreamingSource: node snapshots assembled from long-lived streams, for the TUI and `--check` alike.
+"""StreamingSource: the fleet's one snapshot source, built on long-lived streams, for the TUI and `--check`.
 
 Per node, started lazily on its first poll and restarted when they die:
 - GPU: one `nvidia-smi --query-gpu=... -lms N` (console/streams/gpu_stream.py); N = the node's refresh.
 - Containers: the Docker events stream, re-listing only on change (console/streams/docker_events.py).
 - Basics: a kept shell answering one /proc report per poll with builtins (console/streams/basics.py).
-Services and mounts stay on demand (their collectors run per poll). So a warm poll of a node with GPUs and
-Docker starts no process on the node: it reads the latest GPU sample and container list, and asks the
-basics shell one question. GPU processes (who holds GPU memory) are one command every `processes_every`
-seconds in the background, and disk use one `stat -f` every `disk_every` seconds.
+Services, mounts, node facts and the AI stack stay on demand: their collectors run per poll
+(console.fleet.on_demand_collectors). So a warm poll of a node with GPUs and Docker starts no process on
+the node: it reads the latest GPU sample and container list, and asks the basics shell one question. GPU
+processes (who holds GPU memory) are one command every `processes_every` seconds in the background, and
+disk use one `stat -f` every `disk_every` seconds.
 
 Where a transport cannot keep a stream (a local node: NVML in-process, or a wrapper without
 `open_stream`) the one-shot collectors run instead, per poll, with the same snapshot types.
 
-`one_shot=True` is `--check`: the first poll of a node waits for the first sample of each stream and for
-disk use, and starts no background process list; `close()` tears everything down.
+`one_shot=True` is `--check`, or any caller that polls once: the first poll of a node waits for the first
+sample of each stream and for disk use, and starts no background process list; `close()` tears everything
+down. A poll's sections become a NodeSnapshot in one place, `console.fleet.assemble`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from console.collectors.basics import NodeBasics, disk_paths
@@ -31,12 +32,14 @@ from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuSnapshot, collect_gpus
 from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
 from console.fleet import (
-    LiveSource,
-    connection,
+    FleetConnections,
+    assemble,
     gather_sections,
+    gpu_source,
     on_demand_collectors,
     section_limit,
     timed_out_section,
+    unreachable,
 )
 from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
@@ -51,7 +54,6 @@ PROCESSES_EVERY_S = 30.0
 GPU_INTERVAL_MIN_S, GPU_INTERVAL_MAX_S = 0.5, 10.0
 APPS_COMMAND = apps_script()
 register_read_only(APPS_COMMAND)
-# Until NodeSnapshot has a `basics` field, basics are only in StreamingSource.latest_basics.
 
 
 def restarting(docker: DockerSnapshot) -> bool:
@@ -77,9 +79,8 @@ class NodeStreams:
         self.node = node
         self.transport = transport
         streaming = isinstance(transport, StreamingTransport) and not transport.is_local
-        from_prometheus = node.gpus is not None and node.gpus.source == "prometheus"
         self.gpu: GpuStream | None = None
-        if streaming and not from_prometheus:
+        if streaming and gpu_source(node) == "nvidia-smi":
             assert isinstance(transport, StreamingTransport)
             interval = source.gpu_interval or min(max(node.refresh, GPU_INTERVAL_MIN_S), GPU_INTERVAL_MAX_S)
             self.gpu = GpuStream(transport, interval=interval, open_timeout=node.ssh.command_timeout)
@@ -134,8 +135,11 @@ class NodeStreams:
                 await stream.close()
 
 
-class StreamingSource(LiveSource):
-    """The live fleet through streams: `poll(node)` returns the latest snapshot, mostly without I/O."""
+class StreamingSource(FleetConnections):
+    """The live fleet through streams: `poll(node)` returns the latest snapshot, mostly without I/O.
+
+    `poll_within` bounds every poll's sections (`--check` gives each node what its deadline leaves).
+    """
 
     def __init__(
         self,
@@ -152,7 +156,8 @@ class StreamingSource(LiveSource):
         read_only: bool = False,
         poll_within: float | None = None,
     ) -> None:
-        super().__init__(inventory, nodes, read_only=read_only, poll_within=poll_within)
+        super().__init__(inventory, nodes, read_only=read_only)
+        self.poll_within = poll_within
         self.one_shot = one_shot
         self.gpu_interval = gpu_interval
         self.docker_safety_every = docker_safety_every
@@ -161,6 +166,7 @@ class StreamingSource(LiveSource):
         self.first_timeout = first_timeout
         self.scratch = {name: tuple(paths) for name, paths in (scratch or {}).items()}
         self.streams: dict[str, NodeStreams] = {}
+        # The last basics of each node, also in its snapshot: for callers that see only check results.
         self.latest_basics: dict[str, NodeBasics] = {}
 
     def streams_for(self, node: Node) -> NodeStreams:
@@ -180,7 +186,7 @@ class StreamingSource(LiveSource):
         try:
             await transport.connect(force=force)
         except ConnectError as exc:
-            return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(exc))
+            return unreachable(node, exc)
         streams = self.streams_for(node)
         streams.kick()  # connected: a stream waiting out a connection backoff may start now
         warm = streams.polls > 0 or self.one_shot  # a cold start leaves the slow reads to the next poll
@@ -202,41 +208,18 @@ class StreamingSource(LiveSource):
             elif force or restarting(docker):
                 # Docker sends no event when a restart loop gives up or a restart fails to start: look now.
                 jobs["docker"] = streams.docker.relist_now(wait)
-        jobs.update(on_demand_collectors(node, transport))  # the same on-demand reads as LiveSource
-        from_prometheus = node.gpus is not None and node.gpus.source == "prometheus"
-        results = await gather_sections(
-            node, jobs, limit, gpu_source="prometheus" if from_prometheus else "nvidia-smi"
-        )
-        failed = results.get("gpu")
-        if isinstance(failed, TransportError):  # the one-shot GPU collector lost the connection
-            return NodeSnapshot(
-                node.name, datetime.now(UTC), reachable=False, error=str(failed), **connection(transport)
-            )
-        for result in results.values():
-            if isinstance(result, BaseException):
-                raise result  # collectors never raise for node trouble: this is a bug, let it show
-        basics = results["basics"]
-        assert isinstance(basics, NodeBasics)
-        self.latest_basics[node.name] = basics
-        if gpu is None:
-            gpu = results["gpu"]
-        if gpu is not None and streams.gpu is not None:
-            gpu = streams.with_processes(gpu, due=warm)
-        if results.get("docker", docker) is None and streams.docker is not None:
-            results["docker"] = timed_out_docker(node, wait)  # the watcher's first list did not come in time
-        return NodeSnapshot(
-            node.name,
-            datetime.now(UTC),
-            reachable=True,
-            gpu=gpu,
-            services=results.get("services"),
-            mounts=results.get("mounts"),
-            docker=results.get("docker", docker),
-            facts=results.get("facts"),
-            stack=results.get("stack"),
-            basics=basics,
-            **connection(transport),
-        )
+        jobs.update(on_demand_collectors(node, transport))
+        results = await gather_sections(node, jobs, limit, gpu_source=gpu_source(node))
+        # What was read now, over the streams' latest values.
+        sections: dict[str, Any] = {"gpu": gpu, "docker": docker, **results}
+        if isinstance(sections["gpu"], GpuSnapshot) and streams.gpu is not None:
+            sections["gpu"] = streams.with_processes(sections["gpu"], due=warm)
+        if sections["docker"] is None and streams.docker is not None:
+            sections["docker"] = timed_out_docker(node, wait)  # the watcher's first list did not come in time
+        snapshot = assemble(node, transport, sections)
+        if snapshot.basics is not None:
+            self.latest_basics[node.name] = snapshot.basics
+        return snapshot
 
     async def relist_containers(self, node: Node, timeout: float) -> None:
         """List the node's containers now (after an action), waiting up to `timeout` for the list."""
@@ -245,8 +228,8 @@ class StreamingSource(LiveSource):
             await streams.docker.relist_now(timeout)
 
     async def _gpu(self, node: Node, transport: Transport, streams: NodeStreams, wait: float) -> GpuSnapshot:
-        if node.gpus is not None and node.gpus.source == "prometheus":
-            return await self._gpus_from_prometheus(node, transport)
+        if gpu_source(node) == "prometheus":
+            return await self.gpus_from_prometheus(node)
         if streams.gpu is None:  # local (NVML in-process) or a transport without streams
             return await collect_gpus(transport, timeout=node.ssh.command_timeout)
         return await streams.gpu.first(wait)
