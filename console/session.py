@@ -56,6 +56,8 @@ from console.snapshots import NodeSnapshot
 from console.streaming import StreamingSource
 from console.timewindow import TimeWindow
 from console.transport import Transport
+from console.wizards import fixes as _fixes  # noqa: F401  registers the catalogue's fix names with the checks
+from console.wizards import stack_checks as _stack  # noqa: F401  registers the AI stack's check rules
 
 WINDOWS: dict[str, timedelta] = {
     "5m": timedelta(minutes=5),
