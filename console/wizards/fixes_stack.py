@@ -202,8 +202,10 @@ async def looping_containers(ctx: NodeContext) -> tuple[tuple[ContainerState, ..
 async def detect_restart_loop(ctx: NodeContext, inp: FixInput) -> Finding:
     name = inp.container
     others: tuple[str, ...] = ()
+    seen_looping = False  # the search below already saw it loop: a look now may catch it between two runs
     if name is None:  # no --container: the one that is actually looping
         found, looked = await looping_containers(ctx)
+        seen_looping = bool(found)
         if not found:
             return Finding(RESTART_LOOP_FIX, False, f"no container is in a restart loop ({looked} looked at)")
         name = found[0].name
@@ -214,7 +216,7 @@ async def detect_restart_loop(ctx: NodeContext, inp: FixInput) -> Finding:
     if state is None:
         return Finding(RESTART_LOOP_FIX, False, f"no container {name}", target=name)
     lines = await container_logs(ctx.transport, ctx.node, name, tail=LOG_LINES)
-    if not looping(state, ctx.node.thresholds.container_restarts.crit):
+    if not seen_looping and not looping(state, ctx.node.thresholds.container_restarts.crit):
         return Finding(
             RESTART_LOOP_FIX,
             False,
