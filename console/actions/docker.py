@@ -10,8 +10,8 @@ from collections.abc import AsyncGenerator
 import aiodocker
 import aiohttp
 
-from console.actions import DETAIL_LIMIT, ActionResult, AuditLog, require_confirmation
-from console.actions.logs import LogLine, LogQuery, stream_logs
+from console.actions import ActionResult, AuditLog, require_confirmation
+from console.actions.logs import LogLine, LogQuery, describe_docker_error, stream_logs
 from console.collectors.docker import docker_client
 from console.inventory.model import Node
 from console.text import clean_line
@@ -21,17 +21,6 @@ RESTART_STOP_TIMEOUT_S = 10  # what dockerd waits after SIGTERM before SIGKILL (
 RESTART_DEADLINE_S = 60.0
 
 _ERRORS = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, TransportError)
-
-
-def _describe(exc: BaseException, container: str) -> str:
-    if isinstance(exc, aiodocker.DockerError):
-        if exc.status == 404:
-            return f"no container {container!r}"
-        # dockerd's message quotes the tenant's command and paths raw (C1, bidi, ESC): data, never control
-        return clean_line(f"Docker API error {exc.status}: {exc.message}", limit=DETAIL_LIMIT)
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return clean_line(str(exc) or type(exc).__name__, limit=DETAIL_LIMIT)
 
 
 async def tail_logs(
@@ -90,7 +79,7 @@ async def restart_container(
         took = time.monotonic() - started
         detail = clean_line(f"restarted in {took:.1f}s: {state.get('Status')} since {state.get('StartedAt')}")
     except _ERRORS as exc:
-        ok, detail = False, _describe(exc, container)
+        ok, detail = False, describe_docker_error(exc, container)
     except asyncio.CancelledError:
         audit.interrupted(audit_id, node=node.name, action="docker.restart", target=container, call=call)
         raise

@@ -196,7 +196,8 @@ class _Silent(TimeoutError):
         super().__init__(f"Docker did not answer within {seconds:g}s")
 
 
-def _describe(exc: BaseException, container: str) -> str:
+def describe_docker_error(exc: BaseException, container: str) -> str:
+    """One clean line for a failed Docker call about `container` (restarts and log views alike)."""
     if isinstance(exc, aiodocker.DockerError):
         if exc.status == 404:
             return f"no container {container!r}"
@@ -325,7 +326,9 @@ async def stream_logs(
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
         except _ERRORS as exc:
-            raise ActionError(f"{node.name}: logs of {container}: {_describe(exc, container)}") from exc
+            raise ActionError(
+                f"{node.name}: logs of {container}: {describe_docker_error(exc, container)}"
+            ) from exc
     delay = poll_s
     while True:
         if query.follow:
@@ -362,10 +365,10 @@ async def stream_logs(
                 if exc.status == 404:
                     yield LogStatus("ended", f"{container} was removed")
                     return
-                yield LogStatus("reconnecting", f"{_describe(exc, container)}: retrying")
+                yield LogStatus("reconnecting", f"{describe_docker_error(exc, container)}: retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
             except _ERRORS as exc:
-                yield LogStatus("reconnecting", f"{_describe(exc, container)}: retrying")
+                yield LogStatus("reconnecting", f"{describe_docker_error(exc, container)}: retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
