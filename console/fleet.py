@@ -2,8 +2,9 @@
 
 The fleet's one snapshot source is `console.streaming.StreamingSource` (the TUI, and `--check` with
 `one_shot=True`). Here are its parts that are not streams: the connections it holds (`FleetConnections`),
-the collectors a poll runs each time (`on_demand_collectors`), the per-section deadline (`gather_sections`)
-and the one function that turns a poll's sections into a `NodeSnapshot` (`assemble`).
+the collectors a poll runs each time (`on_demand_collectors`: the registered sections' collectors), the
+per-section deadline (`gather_sections`) and the one function that turns a poll's sections into a
+`NodeSnapshot` (`assemble`).
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from console.collectors.docker import close_docker_clients
 from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuSnapshot, GpuSource
 from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
-from console.collectors.mounts import MountsSnapshot, collect_mounts
-from console.collectors.node_facts import NodeFacts, collect_node_facts
+from console.collectors.mounts import MountsSnapshot
+from console.collectors.node_facts import NodeFacts
 from console.collectors.prometheus import PrometheusError, open_prometheus
-from console.collectors.services import ServicesSnapshot, collect_services
+from console.collectors.services import ServicesSnapshot
 from console.inventory.model import Inventory, Node
+from console.model.stack import StackSnapshot
+from console.sections import registered
 from console.snapshots import NodeSnapshot
 from console.transport import ConnectError, SSHTransport, Transport, TransportError, transports_for
 from console.transport.readonly import ReadOnlyTransport
-from console.wizards.stack_checks import StackSnapshot, collect_stack
 
 SECTION_GRACE_S = 1.0  # past the node's command timeout: the collectors' own deadlines answer first
 # NodeSnapshot's fields that a poll's sections fill; the others say who, when and how it connected.
@@ -113,7 +115,9 @@ def timed_out_section(name: str, node: str, seconds: float, *, gpu_source: GpuSo
         "stack": StackSnapshot,
         "basics": NodeBasics,
     }
-    return kinds[name](node, now, error=message)
+    kind = kinds.get(name)
+    # A registered section with no placeholder of its own reads as not read: its rules say "no data".
+    return kind(node, now, error=message) if kind is not None else None
 
 
 async def gather_sections(
@@ -155,19 +159,13 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 
 
 def on_demand_collectors(node: Node, transport: Transport) -> dict[str, Awaitable[Any]]:
-    """The collectors a poll runs each time for what the node's inventory asks, keyed by NodeSnapshot field:
-    the sections that have no stream."""
-    timeout = node.ssh.command_timeout
-    jobs: dict[str, Awaitable[Any]] = {}
-    if node.services:
-        jobs["services"] = collect_services(transport, node)
-    if node.mounts:
-        jobs["mounts"] = collect_mounts(transport, node.mounts, timeout=timeout)
-    if node.sshd is not None or node.storage:
-        jobs["facts"] = collect_node_facts(transport, node, timeout=timeout)
-    if node.ai_stack is not None:
-        jobs["stack"] = collect_stack(transport, node)
-    return jobs
+    """The collectors a poll runs each time, keyed by NodeSnapshot field: those of the registered sections
+    that the node's inventory asks for and that no stream fills."""
+    return {
+        section.name: section.collect(transport, node)
+        for section in registered()
+        if section.collect is not None and section.wanted(node)
+    }
 
 
 class FleetConnections:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import console.sections  # noqa: F401  the sections declare the read-only commands checked here
 from console.collectors import basics, docker, mounts
 from console.collectors.node_facts import facts_command
 from console.inventory import load_inventory

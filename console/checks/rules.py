@@ -1,61 +1,24 @@
 """Rules: turn one node's snapshot into check results. Pure functions, no I/O.
 
-Rules that live above the checks (the AI stack's, in the wizards) register here with `register_rules`
-when their module is imported; the checks never import them.
+Each section's rules come from the section registry (`console.sections`), planned and evaluated in
+registration order after `ssh.reachable`. Sections that live above the checks (the AI stack's, in the
+wizards) register themselves when their module is imported; the checks never import them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from console.checks.docker_rules import evaluate_docker, planned_docker
 from console.checks.fixes import name_fixes
-from console.checks.gpu_rules import evaluate_gpu, planned_gpu
 from console.checks.model import CheckResult, Status
-from console.checks.mount_rules import evaluate_mounts, planned_mounts
-from console.checks.node_rules import evaluate_node_facts, planned_node_facts
-from console.checks.service_rules import evaluate_services, planned_services
 from console.inventory.model import Node
-
-if TYPE_CHECKING:  # annotations only: the snapshot module imports the collectors and the stack's rules
-    from console.snapshots import NodeSnapshot
+from console.model.node import NodeSnapshot
+from console.sections import registered
 
 Planned = tuple[tuple[str, str | None], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RegisteredRules:
-    name: str
-    planned: Callable[[Node], Sequence[tuple[str, str | None]]]
-    evaluate: Callable[[Node, NodeSnapshot], Sequence[CheckResult]]
-
-
-_REGISTERED: dict[str, RegisteredRules] = {}
-
-
-def register_rules(
-    name: str,
-    planned: Callable[[Node], Sequence[tuple[str, str | None]]],
-    evaluate: Callable[[Node, NodeSnapshot], Sequence[CheckResult]],
-) -> None:
-    """Add rules kept outside this package, planned and evaluated after the built-in ones (in registration
-    order); registering `name` again replaces it."""
-    _REGISTERED[name] = RegisteredRules(name, planned, evaluate)
-
-
 def planned_checks(node: Node) -> Planned:
     """(check id, target) pairs a node gets, known before anything runs (so a timeout can name them)."""
-    return (
-        ("ssh.reachable", None),
-        *((check, None) for check in planned_gpu(node)),
-        *planned_services(node),
-        *planned_mounts(node),
-        *planned_docker(node),
-        *planned_node_facts(node),
-        *(pair for rules in _REGISTERED.values() for pair in rules.planned(node)),
-    )
+    return (("ssh.reachable", None), *(pair for section in registered() for pair in section.planned(node)))
 
 
 def unknown_results(node: Node, summary: str) -> tuple[CheckResult, ...]:
@@ -110,17 +73,8 @@ def evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
         )
         return (unreachable, *skipped)
     results = [CheckResult(node.name, "ssh.reachable", Status.OK, reachable_summary(node, snapshot))]
-    results += evaluate_gpu(node, snapshot.gpu)
-    if node.services:
-        published = snapshot.docker.published() if snapshot.docker is not None else ()
-        results += evaluate_services(node, snapshot.services, published)
-    if node.mounts:
-        results += evaluate_mounts(node, snapshot.mounts)
-    if node.docker is not None:
-        results += evaluate_docker(node, snapshot.docker)
-    if node.sshd is not None or node.storage:
-        results += evaluate_node_facts(node, snapshot.facts)
-    for rules in _REGISTERED.values():
-        results += rules.evaluate(node, snapshot)
+    for section in registered():
+        if section.wanted(node):
+            results += section.evaluate(node, snapshot)
     # Failures the troubleshooting catalogue repairs name their fix: "troubleshoot NAME".
     return name_fixes(results)

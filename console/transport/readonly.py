@@ -1,11 +1,13 @@
 """A read-only handle on a node, for `--check`: only registered read commands run, Docker only answers GETs.
 
 `ReadOnlyTransport(inner)` implements the Transport protocol over any other transport:
-- `run()` runs a command only when its text matches a read-only command a collector registered with
-  `register_read_only(...)`: an exact command, an `Argv` (a plain command whose words are literals or
-  `Word`s), or a `Text` (a script with `Word` holes). A `Word` is one shell word as `shlex.quote` writes
-  it, so whatever value a collector puts there (a path, a host) is data to the shell, never code. Anything
-  else raises ReadOnlyViolation and nothing reaches the node.
+- `run()` runs a command only when its text matches a registered read-only command: one a section declares
+  (`console.sections`: registering a section registers its `read_only_commands` here) or a stream or probe
+  registers with `register_read_only(...)`. A rule is an exact command, an `Argv` (a plain command whose
+  words are literals or `Word`s), or a `Text` (a script with `Word` holes). A `Word` is one shell word as
+  `shlex.quote` writes it, so whatever value a collector puts there (a path, a host) is data to the shell,
+  never code. Anything else raises ReadOnlyViolation and nothing reaches the node. Registration only comes
+  down to this module, which imports nothing above the transport: with nothing registered, all is refused.
 - `open_tcp` / `forward_tcp` pass through: probes are reads.
 - `forward_unix_socket` (the Docker socket) returns a local filtering proxy instead of the forwarded socket:
   it passes GET and HEAD requests without a body or an Upgrade, streaming the answers back (keep-alive,
@@ -138,7 +140,6 @@ class Argv:
 
 _EXACT: set[str] = set()
 _PATTERNS: list[Argv | Text] = []
-_builtins_loaded = False
 
 
 def register_read_only(rule: str | Argv | Text) -> None:
@@ -149,51 +150,7 @@ def register_read_only(rule: str | Argv | Text) -> None:
         _PATTERNS.append(rule)
 
 
-def _load_builtins() -> None:
-    """The read commands of the collectors that do not register their own (imported late: no cycles)."""
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    from console.collectors import docker, gpu, listeners, mounts
-
-    for command in (
-        gpu.POLL_COMMAND,
-        listeners.LISTENERS_COMMAND,
-        mounts.MOUNTINFO_COMMAND,
-        docker.HOST_PROBE,
-    ):
-        register_read_only(command)
-    # The mount probe: `stat -f` under `timeout`, with pid bookkeeping in the per-user state directory
-    # (state dir "" = the default one; nothing else is written). Built from a real one, holes where it varies.
-    sample = shlex.split(mounts.probe_command("/opsconsole-path", timeout=86398.5, state_dir=None))
-    key = Word("m-[0-9a-f]{16}")
-    # Any whole number of seconds: the inventory takes any positive timeout (1,000,000 s is valid).
-    holes = {"/opsconsole-path": Word("/.*"), "86400": Word("[0-9]+"), "": Word("")}
-    register_read_only(Argv(*(holes.get(word, key if key.accepts(word) else word) for word in sample)))
-    # The NFS server detail: rpcinfo / showmount against the mount source's host: any host a source can
-    # name (mountinfo.split_nfs_source: no blanks, '/' or brackets), but never one that reads as an option.
-    host = Word(r"[^\s/\[\]-][^\s/\[\]]*")
-    chunks = mounts._RPC_SCRIPT.format(limit=mounts.RPC_TOOL_TIMEOUT_S, host="\0").split("\0")
-    script = [part for chunk in chunks for part in (host, chunk)][1:]
-    register_read_only(Argv("LC_ALL=C", "sh", "-c", Text(*script)))
-    # docker.diagnose_socket: who am I, the socket's group, can I read and write it.
-    # The socket path is any string (stat and dirname only read, whatever they are given).
-    register_read_only(
-        Text(
-            "s=",
-            Word(".*"),
-            "; id -un; stat -c %G \"$s\" 2>/dev/null || echo '?'; "
-            'if [ -S "$s" ]; then if [ -r "$s" ] && [ -w "$s" ]; then echo ok; else echo denied; fi; '
-            'elif [ -e "$s" ]; then echo notsocket; '
-            'elif [ -d "$(dirname "$s")" ] && [ ! -x "$(dirname "$s")" ]; then echo denied; '
-            "else echo missing; fi",
-        )
-    )
-    _builtins_loaded = True
-
-
 def is_read_only(command: str) -> bool:
-    _load_builtins()
     return command in _EXACT or any(rule.matches(command) for rule in _PATTERNS)
 
 

@@ -10,7 +10,8 @@ Check id (only for nodes with an `ai_stack` section):
 
 The other catalogue entries repair checks that already exist (service.tls_mismatch, docker.engine's
 permission denied, docker.nvidia_runtime, container.restarts): `console.wizards.fixes` registers their
-entry in `console.checks.fixes`. Importing this module registers `stack.comfy_mnt` with the check rules.
+entry in `console.checks.fixes`. Importing this module registers the stack section (its collector and the
+`stack.comfy_mnt` rule) in the section registry, which the snapshot source and the checks iterate.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from datetime import UTC, datetime
 
 from console.actions import AuditLog
 from console.checks.model import CheckResult, Status
-from console.checks.rules import register_rules
 from console.inventory.model import Node
 from console.model.node import NodeSnapshot
 from console.model.stack import StackSnapshot as StackSnapshot
+from console.sections import Section, register
 from console.transport.base import Transport, TransportError
 from console.wizards.engine import NodeContext
 from console.wizards.fixes import troubleshoot
@@ -84,4 +85,14 @@ def _stack_rules(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
     return evaluate_stack(node, snapshot.stack)
 
 
-register_rules("stack", planned_stack, _stack_rules)
+def _wanted(node: Node) -> bool:
+    return _settings(node, None) is not None
+
+
+async def _collect(transport: Transport, node: Node) -> StackSnapshot | None:
+    return await collect_stack(transport, node)
+
+
+# The detector reads the Docker API (the read-only proxy passes GETs) and runs probes.stat_paths, whose
+# command console.wizards.probes registers: the section has no command of its own to declare.
+register(Section("stack", _wanted, planned_stack, _stack_rules, _collect))

@@ -1,0 +1,23 @@
+"""Sections as plug-ins: `Section`, the registry (`SECTIONS`, `register`) and the built-in sections.
+
+Importing this package registers the built-in sections, in the order of a node's check results. A section
+that lives above the core (the AI stack's, in the wizards) registers itself when its module is imported.
+"""
+
+from __future__ import annotations
+
+from console.sections.docker import DOCKER
+from console.sections.facts import FACTS
+from console.sections.gpu import GPU
+from console.sections.mounts import MOUNTS
+from console.sections.registry import SECTIONS, Planned, ReadOnlyRule, Section, register, registered
+from console.sections.services import SERVICES
+
+__all__ = ["SECTIONS", "Planned", "ReadOnlyRule", "Section", "register", "registered"]
+
+# One line per section; the order is the order of a node's check results.
+register(GPU)
+register(SERVICES)
+register(MOUNTS)
+register(DOCKER)
+register(FACTS)

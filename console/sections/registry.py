@@ -1,0 +1,74 @@
+"""The section registry: one `Section` per NodeSnapshot field a poll fills, in check-result order.
+
+A section declares, in one object, whether a node wants it, how to read it on demand (or None when a
+stream fills it), the check rules that judge it and the read-only commands its reads run. The snapshot
+source (`console.fleet.on_demand_collectors`), the checks runner (`console.checks.rules`) and the read-only
+allow-list (`console.transport.readonly`) iterate it; none of them names a section. Registering pushes the
+section's commands down into the allow-list: the transport never imports what runs over it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from console.model.checks import CheckResult
+from console.model.inventory import Node
+from console.model.node import NodeSnapshot
+from console.transport.base import Transport
+from console.transport.readonly import Argv, Text, register_read_only
+
+Planned = Sequence[tuple[str, str | None]]  # (check id, target) pairs
+ReadOnlyRule = str | Argv | Text
+
+# NodeSnapshot's fields a section may fill; the others say who, when and how the node was reached.
+_FIELDS = frozenset(field.name for field in dataclasses.fields(NodeSnapshot)) - {
+    "node",
+    "taken_at",
+    "reachable",
+    "error",
+    "connect_s",
+    "connected_at",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One section of a node's snapshot, as a plug-in.
+
+    name: the NodeSnapshot field it fills.
+    wanted: whether this node's inventory asks for it (no collector runs, no rule is evaluated otherwise).
+    planned: the (check id, target) pairs it will report, known before anything runs; called for every node.
+    evaluate: its check results from the whole snapshot (a rule may read another section, as the bind audit
+      reads Docker's published ports); called only for a wanted node that was reached.
+    collect: the on-demand collector, run on every poll of a wanted node (never raises for node trouble);
+      None when a stream fills the section.
+    read_only_commands: what its reads run, as the read-only wrapper must allow them (exact text, Argv, Text).
+    """
+
+    name: str
+    wanted: Callable[[Node], bool]
+    planned: Callable[[Node], Planned]
+    evaluate: Callable[[Node, NodeSnapshot], Sequence[CheckResult]]
+    collect: Callable[[Transport, Node], Awaitable[Any]] | None = None
+    read_only_commands: tuple[ReadOnlyRule, ...] = ()
+
+
+SECTIONS: dict[str, Section] = {}
+
+
+def register(section: Section) -> None:
+    """Add a section after the ones registered before it (registering a name again replaces it in place)
+    and allow its read-only commands."""
+    if section.name not in _FIELDS:
+        raise ValueError(f"{section.name!r} is not a NodeSnapshot section ({', '.join(sorted(_FIELDS))})")
+    for rule in section.read_only_commands:
+        register_read_only(rule)
+    SECTIONS[section.name] = section
+
+
+def registered() -> tuple[Section, ...]:
+    """The sections in registration order: the order of a node's check results."""
+    return tuple(SECTIONS.values())

@@ -1,0 +1,112 @@
+"""A section is a plug-in: one registered object is collected by the snapshot source, judged by the checks
+runner and its commands are allowed by the read-only wrapper, with no other module naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from console.checks.model import CheckResult, Status
+from console.checks.rules import planned_checks
+from console.checks.runner import run_checks
+from console.fleet import on_demand_collectors
+from console.inventory.model import Inventory, Node, ServiceSpec
+from console.model.node import NodeSnapshot
+from console.model.stack import Finding, StackSnapshot
+from console.sections import SECTIONS, Section, register, registered
+from console.streaming import StreamingSource
+from console.transport.base import Transport
+from console.transport.local import LocalTransport
+from console.transport.readonly import ReadOnlyTransport, ReadOnlyViolation, is_read_only
+
+ECHO = "echo opsconsole-fake-section"
+FAKE = Node("fake", "127.0.0.1", transport="local")
+PLAIN = Node("plain", "127.0.0.1", transport="local")
+
+
+async def _collect(transport: Transport, node: Node) -> StackSnapshot:
+    result = await transport.run(ECHO, timeout=10)
+    return StackSnapshot(node.name, datetime.now(UTC), Finding("fake", False, result.stdout.strip()))
+
+
+def _planned(node: Node) -> tuple[tuple[str, str | None], ...]:
+    return (("fake.echo", "echo"),) if node.name == "fake" else ()
+
+
+def _evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
+    said = snapshot.stack.comfy_mnt.summary if snapshot.stack and snapshot.stack.comfy_mnt else None
+    status = Status.OK if said == "opsconsole-fake-section" else Status.CRITICAL
+    return (CheckResult(node.name, "fake.echo", status, f"said {said!r}", target="echo"),)
+
+
+@pytest.fixture
+def fake_section() -> Iterator[Section]:
+    """The stack's field, filled by a pure section: the registry as it was comes back afterwards."""
+    saved = dict(SECTIONS)
+    section = Section("stack", lambda node: node.name == "fake", _planned, _evaluate, _collect, (ECHO,))
+    register(section)
+    try:
+        yield section
+    finally:
+        SECTIONS.clear()
+        SECTIONS.update(saved)
+
+
+def test_the_built_in_sections_are_registered_in_check_result_order() -> None:
+    assert [section.name for section in registered()][:5] == ["gpu", "services", "mounts", "docker", "facts"]
+
+
+def test_only_a_snapshot_field_can_be_a_section() -> None:
+    with pytest.raises(ValueError, match="'slurm' is not a NodeSnapshot section"):
+        register(Section("slurm", lambda node: True, lambda node: (), lambda node, snapshot: ()))
+    assert "slurm" not in SECTIONS
+
+
+async def test_the_source_collects_and_the_runner_judges_a_registered_section(fake_section: Section) -> None:
+    assert planned_checks(FAKE)[-1] == ("fake.echo", "echo")
+    assert "fake.echo" not in {check for check, _ in planned_checks(PLAIN)}
+    inventory = Inventory("lab", "lab.yaml", (FAKE, PLAIN))
+    # --check's source: one shot, every command through the read-only wrapper.
+    source = StreamingSource(inventory, one_shot=True, read_only=True)
+    try:
+        assert all(isinstance(t, ReadOnlyTransport) for t in source.transports.values())
+        report = await run_checks(inventory, source, timeout=30, fleet_checks=False)
+    finally:
+        await source.close()
+    fake = [result for result in report.results if result.check == "fake.echo"]
+    assert [(r.node, r.status, r.summary) for r in fake] == [
+        ("fake", Status.OK, "said 'opsconsole-fake-section'")
+    ]
+    assert [r.check for r in report.results if r.node == "fake"][-1] == "fake.echo"  # after the built-ins
+
+
+def test_the_read_only_wrapper_allows_what_a_section_declares(fake_section: Section) -> None:
+    assert is_read_only(ECHO)
+    assert not is_read_only(ECHO + "; touch /tmp/x")
+    assert not is_read_only("echo opsconsole-undeclared")
+
+
+async def test_an_undeclared_command_is_refused_before_it_reaches_the_node() -> None:
+    handle = ReadOnlyTransport(LocalTransport("fake"))
+    try:
+        with pytest.raises(ReadOnlyViolation):
+            await handle.run("echo opsconsole-undeclared", timeout=5)
+    finally:
+        await handle.close()
+
+
+def test_a_poll_runs_the_collectors_of_the_wanted_sections_only(fake_section: Section) -> None:
+    transport = LocalTransport("fake")
+    served = Node("web", "127.0.0.1", transport="local", services=(ServiceSpec("api", 8080),))
+    jobs = {node.name: on_demand_collectors(node, transport) for node in (FAKE, PLAIN, served)}
+    try:
+        assert {name: sorted(job) for name, job in jobs.items()} == {
+            "fake": ["stack"],
+            "plain": [],
+            "web": ["services"],
+        }
+    finally:
+        for job in (job for by_section in jobs.values() for job in by_section.values()):
+            job.close()  # type: ignore[attr-defined]  # coroutines never awaited here
