@@ -14,8 +14,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from console.checks.model import CheckResult, Status
-from console.snapshots import NodeSnapshot
+from console.model.checks import CheckResult, Status
+from console.model.node import NodeSnapshot
 from screens.base import ConsoleScreen
 from screens.messages import FleetChecksAnswered
 from widgets.checks_table import FILTERS, FleetChecksTable, detail_text

@@ -10,10 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from console.checks.model import CheckResult, Status
-from console.inventory.model import Node
+from console.model.checks import CheckResult, Status
+from console.model.inventory import Node
+from console.model.node import NodeSnapshot
 from console.session import FleetProblems
-from console.snapshots import NodeSnapshot
 from screens.base import ConsoleScreen
 from screens.messages import FleetChecksAnswered
 from widgets.fleet_table import GROUP_PREFIX, SORTABLE, FleetTable, NodeView
