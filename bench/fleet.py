@@ -71,7 +71,7 @@ def _rss_mb() -> float:
 async def worker_console(inventory_path: str, refreshes: int, interval: float) -> dict[str, Any]:
     from console.checks.rules import evaluate
     from console.inventory import load_inventory
-    from console.streaming import StreamingSource
+    from console.streams.source import StreamingSource
 
     inventory = load_inventory(inventory_path)
     nodes = inventory.nodes
@@ -173,7 +173,7 @@ async def worker_bare(inventory_path: str, refreshes: int) -> dict[str, Any]:
 async def worker_check(inventory_path: str, timeout: float) -> dict[str, Any]:
     from console.checks.runner import run_checks
     from console.inventory import load_inventory
-    from console.streaming import StreamingSource
+    from console.streams.source import StreamingSource
 
     inventory = load_inventory(inventory_path)
     source = StreamingSource(inventory, one_shot=True)

@@ -14,13 +14,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from console.checks.formats import render_nagios, render_prometheus, write_atomically
 from console.checks.lock import check_lock, lock_path
 from console.checks.model import CheckReport, Status
-from console.checks.render import render_json, render_text
+from console.checks.report_monitoring import render_nagios, render_prometheus, write_atomically
+from console.checks.report_text import render_json, render_text
 from console.checks.runner import run_checks
 from console.inventory.model import Inventory, Node
-from console.streaming import StreamingSource
+from console.streams.source import StreamingSource
 from console.wizards import fixes as _fixes  # noqa: F401  registers the catalogue's fix names with the checks
 from console.wizards import stack_checks as _stack  # noqa: F401  registers the AI stack's check rules
 

@@ -34,10 +34,10 @@ from console.collectors.prometheus import (
     TargetInfo,
     open_prometheus,
 )
-from console.fleet import SnapshotSource
 from console.history import MetricHistory
 from console.inventory.model import Inventory, Node, PrometheusSettings
 from console.persisted import HISTORY_LIMIT, QueryHistory, Settings, config_dir, state_dir
+from console.poll import SnapshotSource
 
 # Kept importable from here, where the screens and tests have always found them.
 __all__ = [
@@ -53,7 +53,7 @@ __all__ = [
     "state_dir",
 ]
 from console.snapshots import NodeSnapshot
-from console.streaming import StreamingSource
+from console.streams.source import StreamingSource
 from console.timewindow import TimeWindow
 from console.transport import Transport
 from console.wizards import fixes as _fixes  # noqa: F401  registers the catalogue's fix names with the checks

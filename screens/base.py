@@ -41,12 +41,12 @@ class ConsoleScreen(Screen[None]):
             self.query_one(selector, Static).update(shown)
 
     @property
-    def console(self) -> OpsConsoleApp:
+    def ops_app(self) -> OpsConsoleApp:
         return cast("OpsConsoleApp", self.app)
 
     @property
     def session(self) -> ConsoleSession:
-        return self.console.session
+        return self.ops_app.session
 
     def polled_nodes(self) -> Iterable[str]:
         """The nodes whose snapshots this screen displays; the app polls no others while it is shown."""
@@ -78,4 +78,4 @@ class ConsoleScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.catch_up()
-        self.console.wake_polls()
+        self.ops_app.wake_polls()

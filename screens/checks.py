@@ -50,16 +50,16 @@ class ChecksScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.sub_title = SCOPES[self.scope]
-        self.fleet_results = self.console.fleet_results or ()
+        self.fleet_results = self.ops_app.fleet_results or ()
         self.query_one(FleetChecksTable).focus()
 
     def polled_nodes(self) -> Iterable[str]:
-        return self.console.nodes
+        return self.ops_app.nodes
 
     def all_results(self) -> list[CheckResult]:
         if self.scope == "prometheus":
             return list(self.fleet_results)
-        results = [result for node in self.console.nodes.values() for result in self.session.checks(node)]
+        results = [result for node in self.ops_app.nodes.values() for result in self.session.checks(node)]
         return results + list(self.fleet_results)
 
     def show_snapshot(self, snapshot: NodeSnapshot) -> None:
@@ -79,13 +79,13 @@ class ChecksScreen(ConsoleScreen):
         self.post_message(FleetChecksAnswered(await self.session.fleet_checks()))
 
     def on_fleet_checks_answered(self, message: FleetChecksAnswered) -> None:
-        self.fleet_results = self.console.fleet_results = message.results
+        self.fleet_results = self.ops_app.fleet_results = message.results
         self._show()
         if self.session.prometheus is not None:
-            self.set_timer(self.console.base_interval, self._fleet_due)
+            self.set_timer(self.ops_app.base_interval, self._fleet_due)
 
     def _fleet_due(self) -> None:
-        if self.is_current and not self.console.paused:
+        if self.is_current and not self.ops_app.paused:
             self.poll_fleet()
         else:
             self._fleet_waiting = True
@@ -100,7 +100,7 @@ class ChecksScreen(ConsoleScreen):
         parts.append(Text(f"showing: {self.status_filter} (f)"))
         if self.scope == "prometheus":
             parts.append(Text("Prometheus only (a)", style="bold"))
-        if self.console.paused:
+        if self.ops_app.paused:
             parts.insert(0, Text("⏸ PAUSED", style="bold reverse"))
         self.set_text("#checks-summary", Text("  ·  ").join(parts))
         self._show_detail()
@@ -132,8 +132,8 @@ class ChecksScreen(ConsoleScreen):
 
     def action_open(self) -> None:
         result = self.shown.get(self.query_one(FleetChecksTable).cursor_key or "")
-        if result is not None and result.node in self.console.nodes:
-            self.console.open_node(result.node, tab="checks")
+        if result is not None and result.node in self.ops_app.nodes:
+            self.ops_app.open_node(result.node, tab="checks")
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -63,7 +63,7 @@ class FleetScreen(ConsoleScreen):
 
     @property
     def nodes(self) -> dict[str, Node]:
-        return self.console.nodes
+        return self.ops_app.nodes
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -77,7 +77,7 @@ class FleetScreen(ConsoleScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#fleet-filter", Input).cursor_blink = self.console.cursor_blink
+        self.query_one("#fleet-filter", Input).cursor_blink = self.ops_app.cursor_blink
         self.query_one(FleetTable).set_nodes(list(self.nodes.values()))
         self.poll_prometheus()
 
@@ -96,7 +96,7 @@ class FleetScreen(ConsoleScreen):
             self.session.latest.get(name),
             verdict.results,
             self.session.history.node(name),
-            self._slow.get(name) if self.console.in_flight(name) else None,
+            self._slow.get(name) if self.ops_app.in_flight(name) else None,
             verdict.levels,
         )
 
@@ -125,19 +125,19 @@ class FleetScreen(ConsoleScreen):
             self.post_message(FleetChecksAnswered(await self.session.fleet_checks()))
 
     def on_fleet_checks_answered(self, message: FleetChecksAnswered) -> None:
-        self.console.fleet_results = message.results
+        self.ops_app.fleet_results = message.results
         self.show_status()
-        self.set_timer(self.console.base_interval, self._prometheus_due)
+        self.set_timer(self.ops_app.base_interval, self._prometheus_due)
 
     def _prometheus_due(self) -> None:
-        if self.is_current and not self.console.paused:
+        if self.is_current and not self.ops_app.paused:
             self.poll_prometheus()
         else:
             self._prometheus_waiting = True
 
     def action_prometheus_problems(self) -> None:
         """a: the checks screen with only the fleet's Prometheus problems (firing alerts, down targets)."""
-        self.console.open_checks(status_filter="problems", scope="prometheus")
+        self.ops_app.open_checks(status_filter="problems", scope="prometheus")
 
     def catch_up(self) -> None:
         if self._prometheus_waiting:
@@ -157,12 +157,12 @@ class FleetScreen(ConsoleScreen):
             len(s.gpu.gpus) for s in seen if s.reachable and s.gpu is not None and s.gpu.status == "ok"
         )
         parts = [plural(len(names), "node"), f"{up} up", f"{len(seen) - up} down"]
-        slow = sum(1 for name in names if name in self._slow and self.console.in_flight(name))
+        slow = sum(1 for name in names if name in self._slow and self.ops_app.in_flight(name))
         if slow:
             parts.append(f"{slow} slow")
         if len(seen) < len(names):
             parts.append(f"{len(names) - len(seen)} waiting")
-        parts += [plural(gpus, "GPU"), f"every {self.console.base_interval:g}s"]
+        parts += [plural(gpus, "GPU"), f"every {self.ops_app.base_interval:g}s"]
         table = self.table
         arrow = "↑" if table.sort_reverse else "↓"
         parts.append(f"sort {table.sort_column} {arrow}")
@@ -171,12 +171,12 @@ class FleetScreen(ConsoleScreen):
         if table.folded:
             parts.append(f"{len(table.folded)} folded")
         text = Text("  ·  ".join(parts[:3]))
-        problems = prometheus_problems(self.session.prometheus_problems, self.console.fleet_results)
+        problems = prometheus_problems(self.session.prometheus_problems, self.ops_app.fleet_results)
         if problems is not None:  # right after up/down: the first thing that still fits at 80 columns
             text.append("  ·  ")
             text.append_text(problems)
         text.append("  ·  " + "  ·  ".join(parts[3:]))
-        if self.console.paused:
+        if self.ops_app.paused:
             text = Text.assemble(("⏸ PAUSED  ", "bold reverse"), text)
         self.set_text("#fleet-summary", text)
 
@@ -190,7 +190,7 @@ class FleetScreen(ConsoleScreen):
             self.table.toggle_fold(key[len(GROUP_PREFIX) :])
             self.show_status()
         else:
-            self.console.open_node(key)
+            self.ops_app.open_node(key)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -95,7 +95,7 @@ class LogScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.sub_title = clean_line(f"logs of {self.container} on {self.node.name}")
-        self.query_one("#log-search", Input).cursor_blink = self.console.cursor_blink
+        self.query_one("#log-search", Input).cursor_blink = self.ops_app.cursor_blink
         self.query_one(LogView).focus()
         self.show_status()
         self._start()

@@ -117,7 +117,7 @@ class NodeScreen(ConsoleScreen):
         elif polling_for is not None:
             parts.append(f"no answer for {polling_for:.0f}s")
         parts += ["checks", checks_cell(view.results)]
-        if self.console.paused:
+        if self.ops_app.paused:
             parts.insert(0, Text("⏸ PAUSED", style="bold reverse"))
         text = Text("  ·  ").join(Text(part) if isinstance(part, str) else part for part in parts)
         if snapshot is not None and not snapshot.reachable:
@@ -204,7 +204,7 @@ class NodeScreen(ConsoleScreen):
         self.refresh_bindings()
 
     def _show_action_log(self) -> None:
-        lines = [entry for entry in self.console.action_log if entry[0] == self.node.name][-3:]
+        lines = [entry for entry in self.ops_app.action_log if entry[0] == self.node.name][-3:]
         text = Text()
         for _, logged in lines:
             text.append_text(logged)
@@ -283,5 +283,5 @@ class NodeScreen(ConsoleScreen):
         self.app.push_screen(WizardScreen(bringup_wizard(stack_settings(self.node)), context))
 
     def _restart_answered(self, container: str, confirmed: bool | None) -> None:
-        self.console.restart_container(self.node, container, confirmed=bool(confirmed))
+        self.ops_app.restart_container(self.node, container, confirmed=bool(confirmed))
         self._show_action_log()

@@ -138,7 +138,7 @@ class PromQLScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.sub_title = "PromQL explorer"
         box = self.query_one(HistoryInput)
-        box.cursor_blink = self.console.cursor_blink
+        box.cursor_blink = self.ops_app.cursor_blink
         box.set_history(self.session.query_history.load())
         box.focus()
         self.query_one("#promql-error", Static).display = False
@@ -316,10 +316,10 @@ class PromQLScreen(ConsoleScreen):
         self.query_one(TargetsTable).show(message.targets or (), now)
         self.query_one(AlertsTable).show(message.alerts or (), now)
         self.show_status()
-        self._status_timer = self.set_timer(self.console.base_interval, self._status_due)
+        self._status_timer = self.set_timer(self.ops_app.base_interval, self._status_due)
 
     def _status_due(self) -> None:
-        if self.is_current and not self.console.paused:
+        if self.is_current and not self.ops_app.paused:
             self.poll_status()
         else:
             self._status_waiting = True
@@ -359,7 +359,7 @@ class PromQLScreen(ConsoleScreen):
             parts.append(Text(f"{firing} firing", style="bold red" if firing else ""))
         if self.suggester.names:
             parts.append(Text(f"{len(self.suggester.names)} metric names", style="dim"))
-        if self.console.paused:
+        if self.ops_app.paused:
             parts.insert(0, Text("⏸ PAUSED", style="bold reverse"))
         self.set_text("#promql-status", Text("  ·  ").join(parts))
 

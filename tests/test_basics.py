@@ -20,7 +20,7 @@ from console.collectors.basics import (
     parse_report,
     report_line,
 )
-from console.streams.basics import BasicsStream
+from console.streams.basics_shell import BasicsStream
 from console.transport import LocalTransport, SSHTransport
 from console.transport.readonly import is_read_only
 from tests.lab.models import lab_node_model

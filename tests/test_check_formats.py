@@ -13,10 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from console.checkmode import filter_results
-from console.checks.formats import render_nagios, render_prometheus, write_atomically
 from console.checks.lock import LockBusy, check_lock, lock_path
 from console.checks.model import CheckReport, CheckResult, Perf, Status
-from console.checks.render import render_json
+from console.checks.report_monitoring import render_nagios, render_prometheus, write_atomically
+from console.checks.report_text import render_json
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "check-report.schema.json").read_text())
 

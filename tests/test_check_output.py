@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from console.checks.formats import render_nagios, render_prometheus
 from console.checks.model import CheckReport, CheckResult, Perf, Status
-from console.checks.render import render_json, render_text
+from console.checks.report_monitoring import render_nagios, render_prometheus
+from console.checks.report_text import render_json, render_text
 from tests.test_check_formats import NAGIOS_FIRST_LINE, SCHEMA
 
 OSC_TITLE = "\x1b]0;pwned\x07"

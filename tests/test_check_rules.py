@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from console.checks.model import CheckReport, CheckResult, Perf, Status
-from console.checks.render import render_json, render_text
+from console.checks.report_text import render_json, render_text
 from console.checks.rules import evaluate, planned_checks
 from console.collectors.gpu import GpuSnapshot, parse_query_gpu
 from console.inventory.model import GpuExpectation, Node, Threshold, Thresholds

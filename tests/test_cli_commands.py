@@ -210,7 +210,7 @@ HEAVY = (
     "textual",
     "aiohttp",
     "console.checks",
-    "console.streaming",
+    "console.streams.source",
     "console.transport",
 )
 PROBE = """

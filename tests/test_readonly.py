@@ -34,7 +34,7 @@ from console.collectors.gpu import collect_gpus
 from console.collectors.node_facts import collect_node_facts, facts_command
 from console.inventory import load_inventory
 from console.inventory.model import DockerSettings, MountSpec, Node, SshdPolicy, StorageSpec
-from console.streaming import StreamingSource
+from console.streams.source import StreamingSource
 from console.transport.local import LocalTransport
 from console.transport.readonly import ReadOnlyTransport, ReadOnlyViolation, is_read_only
 from console.transport.ssh import SSHTransport

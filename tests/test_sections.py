@@ -11,12 +11,12 @@ import pytest
 from console.checks.model import CheckResult, Status
 from console.checks.rules import planned_checks
 from console.checks.runner import run_checks
-from console.fleet import on_demand_collectors
 from console.inventory.model import Inventory, Node, ServiceSpec
 from console.model.node import NodeSnapshot
 from console.model.stack import Finding, StackSnapshot
+from console.poll import on_demand_collectors
 from console.sections import SECTIONS, Section, register, registered
-from console.streaming import StreamingSource
+from console.streams.source import StreamingSource
 from console.transport.base import Transport
 from console.transport.local import LocalTransport
 from console.transport.readonly import ReadOnlyTransport, ReadOnlyViolation, is_read_only

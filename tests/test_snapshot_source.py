@@ -10,8 +10,8 @@ from console.checks.model import Status
 from console.checks.runner import run_checks
 from console.collectors.basics import NodeBasics
 from console.collectors.gpu import GpuSnapshot
-from console.fleet import SECTIONS, assemble
 from console.inventory.model import Inventory, Node, PrometheusSettings
+from console.poll import SECTIONS, assemble
 from console.snapshots import NodeSnapshot
 from console.transport import TransportError
 from console.transport.local import LocalTransport

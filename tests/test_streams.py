@@ -15,8 +15,8 @@ from console.checks.runner import run_checks
 from console.collectors.gpu import parse_query_gpu
 from console.collectors.node_facts import collect_node_facts
 from console.inventory.model import Inventory, StorageSpec
-from console.streaming import StreamingSource
 from console.streams.gpu_stream import GpuStream
+from console.streams.source import StreamingSource
 from console.transport import SSHTransport
 from console.transport.readonly import ReadOnlyTransport
 from tests.lab.common import CAPTURE_DIR

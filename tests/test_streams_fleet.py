@@ -17,9 +17,9 @@ import pytest
 
 from console.inventory.model import DockerSettings, GpuExpectation, Inventory, Node
 from console.snapshots import NodeSnapshot
-from console.streaming import StreamingSource
-from console.streams.basics import BasicsStream
+from console.streams.basics_shell import BasicsStream
 from console.streams.gpu_stream import GpuStream
+from console.streams.source import StreamingSource
 from console.transport import SSHTransport
 from tests.lab.docker_fixtures import IMAGE, DockerLab
 from tests.lab.netns import NetnsFleet

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console.checkmode import CheckOptions, SelectionError, run_check_mode, select_nodes
-from console.checks.formats import OutputError
 from console.checks.lock import LockError
 from console.checks.prometheus_rules import planned_prometheus
+from console.checks.report_monitoring import OutputError
 from console.checks.rules import planned_checks
 from console.inventory.model import Inventory, Node
 from console.text import clean_line

@@ -17,7 +17,7 @@ from console.transport.base import Transport
 
 
 class CheckSource(Protocol):
-    """What the runner asks of a snapshot source (console.streaming.StreamingSource, one-shot for --check)."""
+    """What the runner asks of a snapshot source (streams.source.StreamingSource, one-shot for --check)."""
 
     async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot: ...
 

@@ -1,9 +1,9 @@
 """Node basics: load, memory, uptime, kernel from /proc; root and local scratch disk use from statfs.
 
 The /proc part is read by shell builtins only (`read` from a file, `case`, `echo`), so the long-lived
-request/response shell of console/streams/basics.py answers each refresh without starting a process on the
-node; `collect_basics` runs the same script once per call where no stream is kept (LocalTransport, `--check`
-through a read-only wrapper).
+request/response shell of console/streams/basics_shell.py answers each refresh without starting a process on
+the node; `collect_basics` runs the same script once per call where no stream is kept (LocalTransport,
+`--check` through a read-only wrapper).
 
 Disk use needs statfs, so it is one `stat -f` under a remote `timeout`, and only for `/` and the paths the
 caller names as local scratch: never for a network mount (a hung NFS server would block the call in the

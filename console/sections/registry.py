@@ -2,7 +2,7 @@
 
 A section declares, in one object, whether a node wants it, how to read it on demand (or None when a
 stream fills it), the check rules that judge it and the read-only commands its reads run. The snapshot
-source (`console.fleet.on_demand_collectors`), the checks runner (`console.checks.rules`) and the read-only
+source (`console.poll.on_demand_collectors`), the checks runner (`console.checks.rules`) and the read-only
 allow-list (`console.transport.readonly`) iterate it; none of them names a section. Registering pushes the
 section's commands down into the allow-list: the transport never imports what runs over it.
 """

@@ -1,6 +1,6 @@
 """What every poll of a node is made of, whichever way its sections are read.
 
-The fleet's one snapshot source is `console.streaming.StreamingSource` (the TUI, and `--check` with
+The fleet's one snapshot source is `console.streams.source.StreamingSource` (the TUI, and `--check` with
 `one_shot=True`). Here are its parts that are not streams: the connections it holds (`FleetConnections`),
 the collectors a poll runs each time (`on_demand_collectors`: the registered sections' collectors), the
 per-section deadline (`gather_sections`) and the one function that turns a poll's sections into a

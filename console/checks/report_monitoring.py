@@ -8,7 +8,7 @@ import time
 
 from console import atomic
 from console.checks.model import CheckReport, CheckResult, Perf, Status, counted
-from console.checks.render import headline_counts, skipped_lines
+from console.checks.report_text import headline_counts, skipped_lines
 from console.text import finite
 
 _PERF_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")

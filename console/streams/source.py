@@ -3,9 +3,9 @@
 Per node, started lazily on its first poll and restarted when they die:
 - GPU: one `nvidia-smi --query-gpu=... -lms N` (console/streams/gpu_stream.py); N = the node's refresh.
 - Containers: the Docker events stream, re-listing only on change (console/streams/docker_events.py).
-- Basics: a kept shell answering one /proc report per poll with builtins (console/streams/basics.py).
+- Basics: a kept shell answering one /proc report per poll with builtins (console/streams/basics_shell.py).
 Services, mounts, node facts and the AI stack stay on demand: their collectors run per poll
-(console.fleet.on_demand_collectors). So a warm poll of a node with GPUs and Docker starts no process on
+(console.poll.on_demand_collectors). So a warm poll of a node with GPUs and Docker starts no process on
 the node: it reads the latest GPU sample and container list, and asks the basics shell one question. GPU
 processes (who holds GPU memory) are one command every `processes_every` seconds in the background, and
 disk use one `stat -f` every `disk_every` seconds.
@@ -15,7 +15,7 @@ Where a transport cannot keep a stream (a local node: NVML in-process, or a wrap
 
 `one_shot=True` is `--check`, or any caller that polls once: the first poll of a node waits for the first
 sample of each stream and for disk use, and starts no background process list; `close()` tears everything
-down. A poll's sections become a NodeSnapshot in one place, `console.fleet.assemble`.
+down. A poll's sections become a NodeSnapshot in one place, `console.poll.assemble`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from console.collectors.basics import NodeBasics, disk_paths
 from console.collectors.docker_model import DockerSnapshot
 from console.collectors.gpu import GpuSnapshot, collect_gpus
 from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
-from console.fleet import (
+from console.inventory.model import Inventory, Node
+from console.poll import (
     FleetConnections,
     assemble,
     gather_sections,
@@ -41,9 +42,8 @@ from console.fleet import (
     timed_out_section,
     unreachable,
 )
-from console.inventory.model import Inventory, Node
 from console.snapshots import NodeSnapshot
-from console.streams.basics import DISK_EVERY_S, BasicsStream
+from console.streams.basics_shell import DISK_EVERY_S, BasicsStream
 from console.streams.docker_events import SAFETY_RELIST_S, DockerWatcher
 from console.streams.gpu_stream import GpuStream
 from console.transport.base import ConnectError, StreamingTransport, Transport, TransportError
