@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 
@@ -15,6 +16,7 @@ from console.collectors.docker_model import ContainerInfo, DockerSnapshot, Publi
 from console.demo.fleet import AT, container_id, recorded_fleet
 from console.history import MetricHistory
 from console.inventory.model import Node
+from console.sections.columns import fleet_values
 from console.snapshots import NodeSnapshot
 from widgets.checks_table import ranked, result_key
 from widgets.fleet_table import NodeView, node_cells, sort_value
@@ -41,8 +43,9 @@ def test_history_records_each_poll_once_and_keeps_the_last_n() -> None:
     utils = history.node("gpu1")
     assert len(utils) == 5
     assert utils == tuple(s.gpu.gpus[0].util_gpu_pct for s in series[-5:])  # type: ignore[union-attr]
-    assert history.gpu("gpu1", 0, "memory")[-1] == 100 * 21619 / 81559
-    assert history.gpu("gpu1", 0, "power")[-1] == series[-1].gpu.gpus[0].power_draw_w  # type: ignore[union-attr]
+    assert history.gpu("gpu1", 0, "memory")[-1] == pytest.approx(100 * 21619 / 81559)  # float32 rings
+    power = series[-1].gpu.gpus[0].power_draw_w  # type: ignore[union-attr]
+    assert history.gpu("gpu1", 0, "power")[-1] == pytest.approx(power)
     history.forget("gpu1")
     assert history.node("gpu1") == ()
 
@@ -323,16 +326,22 @@ def with_temps(snapshot: NodeSnapshot, *temps: float) -> NodeSnapshot:
     return replace(snapshot, gpu=replace(snapshot.gpu, gpus=readings))
 
 
+def fleet_view(node: Node, snapshot: NodeSnapshot, levels: NodeLevels | None = None) -> NodeView:
+    """A fleet row the way the screen builds it: the sections' values from the registry."""
+    levels = levels or NodeLevels()
+    return NodeView(node, snapshot, levels=levels, values=fleet_values(node, snapshot, levels))
+
+
 def test_cells_colour_from_the_levels_they_are_given_not_from_thresholds() -> None:
     fleet = recorded_fleet()
     node = fleet.inventory.node("rack-a1")
     scorching = with_temps(fleet.source.snapshots["rack-a1"], 99.0, 40.0, 40.0, 40.0)
-    calm = node_cells(NodeView(node, scorching, levels=NodeLevels(temperature=Status.OK)))
+    calm = node_cells(fleet_view(node, scorching, NodeLevels(temperature=Status.OK)))
     assert calm["temp"].plain == "99°C"
     assert str(calm["temp"].style) == ""
     cool = with_temps(fleet.source.snapshots["rack-a1"], 30.0, 30.0, 30.0, 30.0)
     levels = NodeLevels(temperature=Status.CRITICAL, containers=Tally(2, 3, Status.WARNING))
-    cells = node_cells(NodeView(node, cool, levels=levels))
+    cells = node_cells(fleet_view(node, cool, levels))
     assert cells["temp"].plain == "30°C"
     assert str(cells["temp"].style) == "bold red"
     assert cells["containers"].plain == "2/3"
@@ -353,12 +362,12 @@ def test_cells_colour_from_the_levels_they_are_given_not_from_thresholds() -> No
 def test_fleet_sorts_on_the_values_not_on_the_rounded_text() -> None:
     fleet = recorded_fleet()
     recorded = fleet.source.snapshots["rack-a1"]
-    cooler = NodeView(Node("a", "10.0.0.1"), with_temps(recorded, 85.2, 40.0, 40.0, 40.0))
-    hotter = NodeView(Node("b", "10.0.0.2"), with_temps(recorded, 85.4, 40.0, 40.0, 40.0))
+    cooler = fleet_view(Node("a", "10.0.0.1"), with_temps(recorded, 85.2, 40.0, 40.0, 40.0))
+    hotter = fleet_view(Node("b", "10.0.0.2"), with_temps(recorded, 85.4, 40.0, 40.0, 40.0))
     assert node_cells(cooler)["temp"].plain == node_cells(hotter)["temp"].plain == "85°C"
     ranked = sorted([cooler, hotter], key=lambda view: sort_value("temp", view))
     assert [view.node.name for view in ranked] == ["b", "a"]  # hottest first, though both read 85°C
-    down = NodeView(Node("c", "10.0.0.3"), NodeSnapshot("c", AT, False, error="refused"))
+    down = fleet_view(Node("c", "10.0.0.3"), NodeSnapshot("c", AT, False, error="refused"))
     assert sort_value("temp", down) > sort_value("temp", cooler)  # nothing to show sorts last
     assert sort_value("state", down) < sort_value("state", cooler)  # down is the worst state
 

@@ -6,43 +6,26 @@ group or filtering hides rows without forgetting their cells; sorting orders nod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
 
-from console.history import SCALES
 from console.model.checks import CheckResult, Status
-from console.model.gpu import GpuReading
+from console.model.columns import DETAIL, CellValue, ColumnSpec
 from console.model.inventory import Node
-from console.model.levels import NodeLevels, Tally
+from console.model.levels import NodeLevels
 from console.model.node import NodeSnapshot
 from widgets.keyed_table import Column, KeyedTable
 from widgets.sparkline import spark
-from widgets.status import DASH, STATUS_WORD, level_style, or_dash, plural, status_text
+from widgets.status import DASH, STATUS_WORD, level_style, plural, status_text
 
 GROUP_PREFIX = "@group/"
 UNGROUPED = "ungrouped"
-TREND_WIDTH = 12
-
-COLUMNS = (
-    Column("node", "Node", 14, 0, keep=True),
-    Column("state", "State", 8, 0, keep=True),
-    Column("checks", "Checks", 9, 1),
-    Column("gpus", "GPUs", 5, 3),
-    Column("util", "Util", 4, 4),
-    Column("trend", "Util history", TREND_WIDTH, 8),
-    Column("memory", "GPU memory", 12, 6),
-    Column("temp", "Temp", 5, 5),
-    Column("power", "Power", 11, 7),
-    Column("containers", "Ctrs", 5, 4),
-    Column("mounts", "Mounts", 8, 5),
-    # Why a node is down or slow: room for a reason comes before the numbers on a narrow terminal.
-    Column("detail", "Detail", 24, 2, flex=True),
-)
-SORTABLE = ("node", "state", "checks", "gpus", "util", "memory", "temp", "power", "containers", "mounts")
+TREND_WIDTH = 12  # a sparkline column's width when it is not shown (what node_cells draws by default)
+OWN_SORTABLE = ("node", "state", "checks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +35,11 @@ class NodeView:
     node: Node
     snapshot: NodeSnapshot | None
     results: tuple[CheckResult, ...] = ()
-    util_history: tuple[float, ...] = ()
     polling_for: float | None = None  # seconds a poll has been running, once that is worth saying
     # The checks' verdicts on its values: what the cells are coloured by.
     levels: NodeLevels = field(default_factory=NodeLevels)
+    # The sections' cells by column key (console/sections/columns.fleet_values), with their sort keys.
+    values: Mapping[str, CellValue] = field(default_factory=dict)
 
 
 def group_of(node: Node) -> str:
@@ -104,116 +88,44 @@ def state_cell(view: NodeView) -> Text:
     return STATES[node_state(view)]
 
 
-def _tally(tally: Tally | None, error: bool) -> Text:
-    if error:
-        return Text("✖ err", style="bold red")
-    if tally is None:
+TONE_STYLE = {"": "", "dim": "dim", "warn": "yellow", "bad": "bold red"}
+
+
+def value_text(value: CellValue | None, width: int = TREND_WIDTH) -> Text:
+    """A section's cell as the table shows it: a sparkline `width` wide, a dash, or its text in the colour of
+    its level (or its tone)."""
+    if value is None:
         return DASH
-    text = f"{tally.good}/{tally.expected}" + (" hung" if tally.hung else "")
-    return Text(text, style=level_style(tally.level), justify="right")
+    if value.scale is not None:
+        return spark(value.series, width, *value.scale)
+    if value.text is None:
+        return DASH
+    style = level_style(value.level) or TONE_STYLE[value.tone]
+    return Text(value.text, style=style, justify=value.justify)
 
 
-def _readings(view: NodeView) -> tuple[GpuReading, ...] | None:
-    """The node's GPU readings when it answered with them; None when there is nothing to show."""
-    snapshot = view.snapshot
-    if snapshot is None or not snapshot.reachable or snapshot.gpu is None or snapshot.gpu.status != "ok":
-        return None
-    return snapshot.gpu.gpus
-
-
-def _sum(values: Sequence[float | None]) -> float | None:
-    known = [value for value in values if value is not None]
-    return sum(known) if known else None
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    known = [value for value in values if value is not None]
-    return sum(known) / len(known) if known else None
-
-
-def _max(values: Sequence[float | None]) -> float | None:
-    known = [value for value in values if value is not None]
-    return max(known) if known else None
-
-
-def node_cells(view: NodeView, *, trend_width: int = TREND_WIDTH) -> dict[str, Text]:
-    """What each column shows for one node; status words, not colour alone, carry the meaning."""
+def node_cells(view: NodeView, *, widths: Mapping[str, int] | None = None) -> dict[str, Text]:
+    """What each column shows for one node; status words, not colour alone, carry the meaning. The section
+    columns come from `view.values` (console/sections/columns.py); an absent value is a dash. A sparkline
+    is drawn as wide as `widths` says (0 for a column not shown; TREND_WIDTH without `widths`)."""
     node, snapshot = view.node, view.snapshot
-    cells = {column.key: DASH for column in COLUMNS}
+    cells = {
+        key: value_text(value, TREND_WIDTH if widths is None else widths.get(key, 0))
+        for key, value in view.values.items()
+        if key != DETAIL
+    }
     cells["node"] = Text(node.name, style="bold")
     cells["state"] = state_cell(view)
     cells["checks"] = checks_cell(view.results)
     if snapshot is None:
-        cells["detail"] = Text(
+        cells[DETAIL] = Text(
             f"polling for {view.polling_for:.0f}s" if view.polling_for else node.host, style="dim"
         )
-        return cells
-    if not snapshot.reachable:
-        cells["detail"] = Text(snapshot.error or "unreachable", style="red")
-        return cells
-    levels = view.levels
-    docker_error = (
-        node.docker is not None and snapshot.docker is not None and snapshot.docker.error is not None
-    )
-    cells["containers"] = _tally(levels.containers, docker_error)
-    mounts_error = bool(node.mounts) and snapshot.mounts is not None and snapshot.mounts.error is not None
-    cells["mounts"] = _tally(levels.mounts, mounts_error)
-    gpu = snapshot.gpu
-    if gpu is None or gpu.status != "ok":
-        message = (gpu.error if gpu is not None else None) or "no GPU data"
-        tooling = gpu is not None and gpu.status == "no_tooling"
-        cells["detail"] = Text(message, style="dim" if tooling else "yellow")
-        cells["gpus"] = Text("0", justify="right") if tooling else DASH
-        return cells
-    readings = gpu.gpus
-    if levels.gpus is not None and levels.gpus.level is not Status.OK:
-        cells["gpus"] = _tally(levels.gpus, False)
+    elif not snapshot.reachable:
+        cells[DETAIL] = Text(snapshot.error or "unreachable", style="red")
     else:
-        cells["gpus"] = Text(str(len(readings)), justify="right")
-    cells["util"] = or_dash(_mean([r.util_gpu_pct for r in readings]), "{:.0f}%")
-    if view.util_history:
-        cells["trend"] = spark(view.util_history, trend_width, *SCALES["util"])
-    used, total = _sum([r.memory_used_mib for r in readings]), _sum([r.memory_total_mib for r in readings])
-    if used is not None and total is not None:
-        cells["memory"] = Text(f"{used / 1024:.1f}/{total / 1024:.0f} GiB", justify="right")
-    hottest = _max([r.temperature_c for r in readings])
-    cells["temp"] = or_dash(hottest, "{:.0f}°C", style=level_style(levels.temperature))
-    draw, limit = _sum([r.power_draw_w for r in readings]), _sum([r.power_limit_w for r in readings])
-    if draw is not None:
-        cells["power"] = Text(
-            f"{draw:.0f}/{limit:.0f} W" if limit is not None else f"{draw:.0f} W", justify="right"
-        )
-    names = sorted({r.name for r in readings})
-    cells["detail"] = Text(", ".join(names) if names else "no GPUs", style="" if names else "dim")
+        cells[DETAIL] = value_text(view.values.get(DETAIL))
     return cells
-
-
-def column_value(column: str, view: NodeView) -> float | None:
-    """The number a numeric column shows for a node (before rounding), or None where it shows none."""
-    snapshot = view.snapshot
-    if snapshot is None or not snapshot.reachable:
-        return None
-    levels = view.levels
-    if column == "containers":
-        return levels.containers.good if levels.containers is not None else None
-    if column == "mounts":
-        return levels.mounts.good if levels.mounts is not None else None
-    readings = _readings(view)
-    if readings is None:
-        tooling = column == "gpus" and snapshot.gpu is not None and snapshot.gpu.status == "no_tooling"
-        return 0.0 if tooling else None
-    if column == "gpus":
-        return float(len(readings))
-    if column == "util":
-        return _mean([r.util_gpu_pct for r in readings])
-    if column == "memory":
-        total = _sum([r.memory_total_mib for r in readings])
-        return _sum([r.memory_used_mib for r in readings]) if total is not None else None
-    if column == "temp":
-        return _max([r.temperature_c for r in readings])
-    if column == "power":
-        return _sum([r.power_draw_w for r in readings])
-    return None
 
 
 def sort_value(column: str, view: NodeView) -> Any:
@@ -227,14 +139,26 @@ def sort_value(column: str, view: NodeView) -> Any:
         status = worst(view.results)
         count = sum(result.status is status for result in view.results)
         return (-(status.severity if status is not None else -1), -count, name)
-    value = column_value(column, view)
-    return (-value if value is not None else float("inf"), name)
+    value = view.values.get(column)
+    raw = value.sort if value is not None else None
+    return (-raw if raw is not None else float("inf"), name)
+
+
+def table_columns(sections: Sequence[ColumnSpec]) -> tuple[Column, ...]:
+    """The table's own columns around the sections' (in the order given)."""
+    return (
+        Column("node", "Node", 14, 0, keep=True),
+        Column("state", "State", 8, 0, keep=True),
+        Column("checks", "Checks", 9, 1),
+        *(Column(c.key, c.label, c.width, c.priority, c.flex) for c in sections),
+        # Why a node is down or slow: room for a reason comes before the numbers on a narrow terminal.
+        Column(DETAIL, "Detail", 24, 2, flex=True),
+    )
 
 
 class FleetTable(KeyedTable):
     """Group header rows and node rows; `show` feeds a node, `set_filter`/`toggle_fold`/`sort_by` arrange."""
 
-    COLUMNS = COLUMNS
     BINDINGS = [Binding("enter", "select_cursor", "Open")]
     DEFAULT_CSS = """
     FleetTable {
@@ -242,8 +166,13 @@ class FleetTable(KeyedTable):
     }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, columns: Sequence[ColumnSpec] = ()) -> None:
+        """`columns`: the sections' columns (console/sections/columns.fleet_columns), between the table's
+        own node, state and checks columns and its detail column."""
         super().__init__(id=id)
+        self.COLUMNS = table_columns(columns)
+        self.sortable = OWN_SORTABLE + tuple(c.key for c in columns if c.sortable)
+        self._spark_widths = {c.key: c.width for c in columns}
         self.groups: dict[str, list[str]] = {}
         self.folded: set[str] = set()
         self.filter = ""
@@ -267,8 +196,9 @@ class FleetTable(KeyedTable):
     def show(self, view: NodeView, *, rearrange: bool = True) -> None:
         name = view.node.name
         self._views[name] = view
-        trend = TREND_WIDTH if "trend" in self.shown_columns else 0
-        cells = node_cells(view, trend_width=trend)
+        shown = self.shown_columns
+        cells = node_cells(view, widths={k: w for k, w in self._spark_widths.items() if k in shown})
+        cells = {column.key: cells.get(column.key, DASH) for column in self.COLUMNS}  # no value: a dash
         before = self._sort_values.get(name)
         self._sort_values[name] = sort_value(self.sort_column, view)
         was_shown = name in self.rows
@@ -362,6 +292,6 @@ class FleetTable(KeyedTable):
         return group_of(view.node) if view is not None else None
 
     def after_build(self) -> None:
-        for view in list(self._views.values()):  # the trend column's width may have changed
+        for view in list(self._views.values()):  # a sparkline column may have come or gone
             self.show(view, rearrange=False)
         self.regroup()
