@@ -92,7 +92,10 @@ async def worker_console(inventory_path: str, refreshes: int, interval: float) -
     _mark("slow-start")
     await asyncio.gather(*(source.poll(node) for node in nodes))
     for _ in range(600):
-        if all(streams.basics.disk_reads and streams.process_reads for streams in source.streams.values()):
+        if all(
+            streams["basics"].shell.disk_reads and streams["gpu"].process_reads
+            for streams in source.streams.values()
+        ):
             break
         await asyncio.sleep(0.1)
     _mark("slow-end")

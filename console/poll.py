@@ -17,18 +17,12 @@ from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from console.collectors.basics import NodeBasics
 from console.collectors.docker import close_docker_clients
-from console.collectors.docker_model import DockerSnapshot
-from console.collectors.gpu import GpuSnapshot, GpuSource
+from console.collectors.gpu import GpuSnapshot
 from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
-from console.collectors.mounts import MountsSnapshot
-from console.collectors.node_facts import NodeFacts
 from console.collectors.prometheus import PrometheusError, open_prometheus
-from console.collectors.services import ServicesSnapshot
 from console.inventory.model import Inventory, Node
-from console.model.stack import StackSnapshot
-from console.sections import registered
+from console.sections import registered, timed_out
 from console.snapshots import NodeSnapshot
 from console.transport import ConnectError, SSHTransport, Transport, TransportError, transports_for
 from console.transport.readonly import ReadOnlyTransport
@@ -52,10 +46,10 @@ class SnapshotSource(Protocol):
 
     async def close(self) -> None: ...
 
-
-def gpu_source(node: Node) -> GpuSource:
-    """Where the node's GPU readings come from: its own nvidia-smi (or NVML), or the fleet's Prometheus."""
-    return "prometheus" if node.gpus is not None and node.gpus.source == "prometheus" else "nvidia-smi"
+    async def relist_containers(self, node: Node, timeout: float) -> None:
+        """List the node's containers now (after an action), waiting up to `timeout`; the next poll shows
+        the list. A source without live containers does nothing."""
+        ...
 
 
 def unreachable(node: Node, error: ConnectError) -> NodeSnapshot:
@@ -100,35 +94,13 @@ def section_limit(node: Node, within: float | None, started: float) -> float:
     return max(limit, 0.0)
 
 
-def timed_out_section(name: str, node: str, seconds: float, *, gpu_source: GpuSource = "nvidia-smi") -> Any:
-    """What a section that did not answer in time says: its own error, the rest of the node untouched."""
-    now = datetime.now(UTC)
-    message = f"timed out after {seconds:.3g}s"
-    if name == "docker":
-        return DockerSnapshot(node, now, None, error=f"Docker did not answer: {message}")
-    if name == "gpu":
-        return GpuSnapshot(node, now, gpu_source, "error", error=f"no GPU data: {message}")
-    kinds: dict[str, Any] = {
-        "services": ServicesSnapshot,
-        "mounts": MountsSnapshot,
-        "facts": NodeFacts,
-        "stack": StackSnapshot,
-        "basics": NodeBasics,
-    }
-    kind = kinds.get(name)
-    # A registered section with no placeholder of its own reads as not read: its rules say "no data".
-    return kind(node, now, error=message) if kind is not None else None
-
-
-async def gather_sections(
-    node: Node, jobs: dict[str, Awaitable[Any]], within: float, *, gpu_source: GpuSource = "nvidia-smi"
-) -> dict[str, Any]:
+async def gather_sections(node: Node, jobs: dict[str, Awaitable[Any]], within: float) -> dict[str, Any]:
     """Run a poll's collectors side by side for at most `within` seconds.
 
     Every collector that answered keeps its result (an exception is returned as the value, as
     `gather(return_exceptions=True)` does); one that did not is cancelled and its section says
-    "timed out after Ns". So a frozen dockerd costs the Docker section only, never the node's SSH and GPU
-    results. Cancelling the caller cancels every collector.
+    "timed out after Ns" (its `Section.timed_out`). So a frozen dockerd costs the Docker section only,
+    never the node's SSH and GPU results. Cancelling the caller cancels every collector.
     """
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
     if not tasks:
@@ -144,9 +116,9 @@ async def gather_sections(
         if not task.done():
             task.cancel()  # closing its channel is the real cancel; nobody waits for it
             task.add_done_callback(_retrieve)
-            results[name] = timed_out_section(name, node.name, within, gpu_source=gpu_source)
+            results[name] = timed_out(name, node, within)  # the section's own placeholder
         elif task.cancelled():
-            results[name] = timed_out_section(name, node.name, within, gpu_source=gpu_source)
+            results[name] = timed_out(name, node, within)
         else:
             results[name] = task.exception() or task.result()
     return results

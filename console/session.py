@@ -334,10 +334,8 @@ class ConsoleSession:
 
     async def relist_containers(self, node: Node) -> None:
         """List the node's containers now (a refresh or an action); the next poll shows the result."""
-        relist = getattr(self.source, "relist_containers", None)
-        if relist is not None:
-            with contextlib.suppress(Exception):  # a list that fails shows as the node's Docker error
-                await self._tracked(relist(node, RELIST_AFTER_ACTION_S))
+        with contextlib.suppress(Exception):  # a list that fails shows as the node's Docker error
+            await self._tracked(self.source.relist_containers(node, RELIST_AFTER_ACTION_S))
 
     # --- Prometheus ------------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from console.collectors.basics import (
     parse_report,
     report_line,
 )
+from console.sections import BASICS  # declares the read-only commands of the basics reads
 from console.streams.basics_shell import BasicsStream
 from console.transport import LocalTransport, SSHTransport
 from console.transport.readonly import is_read_only
@@ -148,6 +149,7 @@ def test_disk_paths_keep_root_first_and_never_take_an_inventory_mount() -> None:
 
 
 def test_disk_command_is_a_registered_read() -> None:
+    assert BASICS.read_only_commands
     assert is_read_only(disk_command(("/", "/scratch")))
     assert not is_read_only(disk_command(("/", "/scratch")) + "; rm -rf /")
 

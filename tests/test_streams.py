@@ -215,9 +215,9 @@ async def test_streaming_source_polls_and_checks_one_shot(ssh_lab: SshLab, gpu_n
     assert results["gpu.present"].summary.startswith("1 GPU: NVIDIA H100 80GB HBM3")
     assert basics.error is None
     assert basics.disk("/") is not None
-    assert streams.gpu is not None
-    assert streams.gpu.starts == 1
-    assert streams.process_reads == 0  # one-shot: no background process list
+    assert streams.sections.get("gpu") is not None
+    assert streams["gpu"].stream.starts == 1
+    assert streams["gpu"].process_reads == 0  # one-shot: no background process list
 
 
 async def test_read_only_wrapper_streams_through_registered_commands(
@@ -236,7 +236,7 @@ async def test_read_only_wrapper_streams_through_registered_commands(
     assert snapshot.gpu.status == "ok"
     assert isinstance(wrapped, ReadOnlyTransport)
     # The wrapper's open_stream lets the registered GPU stream through; anything else it refuses.
-    assert streams.gpu is not None
+    assert streams.sections.get("gpu") is not None
     assert source.latest_basics[node.name].error is None
 
 

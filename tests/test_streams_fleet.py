@@ -56,7 +56,8 @@ async def warm_up(source: StreamingSource, node: Node) -> NodeSnapshot:
     await source.poll(node)
     streams = source.streams[node.name]
     await eventually(
-        lambda: streams.basics.disk_reads == 1 and streams.process_reads == 1, "first slow reads"
+        lambda: streams["basics"].shell.disk_reads == 1 and streams["gpu"].process_reads == 1,
+        "first slow reads",
     )
     return cold
 
@@ -76,7 +77,7 @@ async def test_warm_refresh_starts_no_process_on_the_node(docker_lab: DockerLab,
     try:
         cold = await warm_up(source, node)
         streams = source.streams[node.name]
-        samples = streams.gpu.samples if streams.gpu else 0
+        samples = streams["gpu"].stream.samples
         before = hub.spawned()
         warm = []
         for _ in range(5):
@@ -94,9 +95,9 @@ async def test_warm_refresh_starts_no_process_on_the_node(docker_lab: DockerLab,
     assert cold.docker.container("web") is not None
     assert all(snapshot.gpu is not None and snapshot.gpu.status == "ok" for snapshot in warm)
     assert all(snapshot.docker is not None and snapshot.docker.error is None for snapshot in warm)
-    assert streams.gpu is not None
-    assert streams.gpu.samples > samples  # the data kept moving...
-    assert streams.basics.reports == 7  # one /proc report per poll
+    assert streams.sections.get("gpu") is not None
+    assert streams["gpu"].stream.samples > samples  # the data kept moving...
+    assert streams["basics"].shell.reports == 7  # one /proc report per poll
     assert spawned == 0  # ...and the node started no process for five refreshes
     assert control == 1  # while one command is one process: the count is real
 
@@ -107,7 +108,7 @@ async def test_container_changes_arrive_by_events(docker_lab: DockerLab, hub: Ne
     name = f"stream-probe-{os.getpid()}"
     try:
         await warm_up(source, node)
-        watcher = source.streams[node.name].docker
+        watcher = source.streams[node.name]["docker"].watcher
         assert watcher is not None
         assert watcher.latest is not None
         assert watcher.latest.container(name) is None
@@ -127,9 +128,9 @@ async def test_container_changes_arrive_by_events(docker_lab: DockerLab, hub: Ne
         relisted = watcher.relists - relists
         spawned = hub.spawned() - spawned
         streams = source.streams[node.name]
-        gpu_starts = streams.gpu.starts if streams.gpu else None
-        who = f"gpu starts {gpu_starts}, basics {streams.basics.starts}/{streams.basics.disk_reads}, "
-        who += f"apps {streams.process_reads}, failed docker lists {watcher.failed_relists}"
+        gpu, shell = streams["gpu"], streams["basics"].shell
+        who = f"gpu starts {gpu.stream.starts}, basics {shell.starts}/{shell.disk_reads}, "
+        who += f"apps {gpu.process_reads}, failed docker lists {watcher.failed_relists}"
     finally:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(docker_lab.remove, name)
@@ -210,7 +211,7 @@ async def test_a_restart_loop_that_gives_up_without_an_event_is_seen_on_the_next
     data = tmp_path_factory.mktemp("stale-bind")
     try:
         await warm_up(source, node)
-        watcher = source.streams[node.name].docker
+        watcher = source.streams[node.name]["docker"].watcher
         assert watcher is not None
 
         def state() -> str | None:
@@ -244,7 +245,7 @@ async def test_refresh_now_relists_the_containers(docker_lab: DockerLab, hub: Ne
     source = StreamingSource(Inventory("netns", "netns.yaml", (node,)), docker_safety_every=3600)
     try:
         await warm_up(source, node)
-        watcher = source.streams[node.name].docker
+        watcher = source.streams[node.name]["docker"].watcher
         assert watcher is not None
         before = watcher.relists
         polled = await source.poll(node, force=True)

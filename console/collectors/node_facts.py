@@ -27,7 +27,6 @@ from console.model.facts import SshdFacts as SshdFacts
 from console.model.facts import SshdSource as SshdSource
 from console.text import clean_line
 from console.transport.base import Transport, TransportError
-from console.transport.readonly import Argv, Word, register_read_only
 
 MARK = "@@@opsconsole"
 SSHD_CONFIG = "/etc/ssh/sshd_config"
@@ -80,9 +79,7 @@ done
 """.replace("__STAT_TIMEOUT__", str(STAT_TIMEOUT_S))
 SCRIPT_NAME = "opsconsole-node-facts"
 
-register_read_only(
-    Argv("LC_ALL=C", "sh", "-c", FACTS_SCRIPT, SCRIPT_NAME, Word("sshd|sshd-sudo|-"), Word("/.*", many=True))
-)
+# Its command is declared, with holes for the values, by the facts section (console/sections/facts.py).
 
 
 def facts_command(node: Node) -> str | None:

@@ -61,6 +61,9 @@ class RecordedSource:
             return series[count % len(series)]
         return self.snapshots[node.name]
 
+    async def relist_containers(self, node: Node, timeout: float) -> None:
+        return None  # recorded containers change only with the recording
+
     async def close(self) -> None:
         return None
 

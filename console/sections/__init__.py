@@ -6,14 +6,42 @@ that lives above the core (the AI stack's, in the wizards) registers itself when
 
 from __future__ import annotations
 
+from console.sections.basics import BASICS
 from console.sections.docker import DOCKER
 from console.sections.facts import FACTS
 from console.sections.gpu import GPU
 from console.sections.mounts import MOUNTS
-from console.sections.registry import SECTIONS, Planned, ReadOnlyRule, Section, register, registered
+from console.sections.registry import (
+    SECTIONS,
+    Planned,
+    ReadOnlyRule,
+    Section,
+    register,
+    registered,
+    timed_out,
+)
 from console.sections.services import SERVICES
+from console.sections.stream import Poll, SectionStream, Stream, StreamContext
 
-__all__ = ["SECTIONS", "Planned", "ReadOnlyRule", "Section", "register", "registered"]
+__all__ = [
+    "BASICS",
+    "DOCKER",
+    "FACTS",
+    "GPU",
+    "MOUNTS",
+    "SECTIONS",
+    "SERVICES",
+    "Planned",
+    "Poll",
+    "ReadOnlyRule",
+    "Section",
+    "SectionStream",
+    "Stream",
+    "StreamContext",
+    "register",
+    "registered",
+    "timed_out",
+]
 
 # One line per section; the order is the order of a node's check results.
 register(GPU)
@@ -21,3 +49,4 @@ register(SERVICES)
 register(MOUNTS)
 register(DOCKER)
 register(FACTS)
+register(BASICS)

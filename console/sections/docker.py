@@ -1,4 +1,4 @@
-"""The Docker section: read by the Docker watcher (a stream), judged by console.checks.docker_rules.
+"""The Docker section: read by the Docker watcher (the events stream), judged by console.checks.docker_rules.
 
 Its SSH reads: the host probe (which daemons, which TCP listeners) and `diagnose_socket`, which asks the
 node's shell why the socket cannot be used. The Docker API itself goes through the read-only socket proxy.
@@ -6,12 +6,19 @@ node's shell why the socket cannot be used. The Docker API itself goes through t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from console.checks.docker_rules import evaluate_docker, planned_docker
-from console.collectors.docker import HOST_PROBE
+from console.collectors.docker import HOST_PROBE, collect_docker
 from console.model.checks import CheckResult
+from console.model.docker import DockerSnapshot
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
 from console.sections.registry import Section
+from console.sections.stream import Stream
+from console.sections.tally_columns import DOCKER_COLUMNS, docker_cells
+from console.streams.docker_section import open_docker_stream
+from console.transport.base import Transport
 from console.transport.readonly import Text, Word
 
 # docker.diagnose_socket: who am I, the socket's group, can I read and write it.
@@ -27,6 +34,14 @@ DIAGNOSE_SOCKET = Text(
 )
 
 
+async def _collect(transport: Transport, node: Node) -> DockerSnapshot:
+    return await collect_docker(transport, node, timeout=node.ssh.command_timeout)
+
+
+def _timed_out(node: Node, message: str) -> DockerSnapshot:
+    return DockerSnapshot(node.name, datetime.now(UTC), None, error=f"Docker did not answer: {message}")
+
+
 def _wanted(node: Node) -> bool:
     return node.docker is not None
 
@@ -36,5 +51,13 @@ def _evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
 
 
 DOCKER = Section(
-    "docker", _wanted, planned_docker, _evaluate, read_only_commands=(HOST_PROBE, DIAGNOSE_SOCKET)
+    "docker",
+    _wanted,
+    planned_docker,
+    _evaluate,
+    read_only_commands=(HOST_PROBE, DIAGNOSE_SOCKET),
+    stream=Stream(open_docker_stream, _collect),
+    timed_out=_timed_out,
+    columns=DOCKER_COLUMNS,
+    cells=docker_cells,
 )

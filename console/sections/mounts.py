@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime
 
 from console.checks.mount_rules import evaluate_mounts, planned_mounts
 from console.collectors import mounts
@@ -11,6 +12,7 @@ from console.model.inventory import Node
 from console.model.mounts import MountsSnapshot
 from console.model.node import NodeSnapshot
 from console.sections.registry import ReadOnlyRule, Section
+from console.sections.tally_columns import MOUNTS_COLUMNS, mounts_cells
 from console.transport.base import Transport
 from console.transport.readonly import Argv, Text, Word
 
@@ -21,6 +23,10 @@ def _wanted(node: Node) -> bool:
 
 async def _collect(transport: Transport, node: Node) -> MountsSnapshot:
     return await mounts.collect_mounts(transport, node.mounts, timeout=node.ssh.command_timeout)
+
+
+def _timed_out(node: Node, message: str) -> MountsSnapshot:
+    return MountsSnapshot(node.name, datetime.now(UTC), error=message)
 
 
 def _evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
@@ -49,4 +55,14 @@ def _rpc() -> Argv:
 
 _COMMANDS: tuple[ReadOnlyRule, ...] = (mounts.MOUNTINFO_COMMAND, _probe(), _rpc())
 
-MOUNTS = Section("mounts", _wanted, planned_mounts, _evaluate, _collect, read_only_commands=_COMMANDS)
+MOUNTS = Section(
+    "mounts",
+    _wanted,
+    planned_mounts,
+    _evaluate,
+    _collect,
+    read_only_commands=_COMMANDS,
+    timed_out=_timed_out,
+    columns=MOUNTS_COLUMNS,
+    cells=mounts_cells,
+)

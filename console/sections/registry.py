@@ -1,10 +1,12 @@
 """The section registry: one `Section` per NodeSnapshot field a poll fills, in check-result order.
 
-A section declares, in one object, whether a node wants it, how to read it on demand (or None when a
-stream fills it), the check rules that judge it and the read-only commands its reads run. The snapshot
-source (`console.poll.on_demand_collectors`), the checks runner (`console.checks.rules`) and the read-only
-allow-list (`console.transport.readonly`) iterate it; none of them names a section. Registering pushes the
-section's commands down into the allow-list: the transport never imports what runs over it.
+A section declares, in one object, whether a node wants it, how to read it (on demand: `collect`; over a
+long-lived stream: `stream`, see console/sections/stream.py), what it says when that read times out, the
+check rules that judge it and the read-only commands its reads run. The snapshot source
+(`console.poll.on_demand_collectors`, `console.streams.source`), the checks runner (`console.checks.rules`)
+and the read-only allow-list (`console.transport.readonly`) iterate it; none of them names a section.
+Registering pushes the section's commands down into the allow-list: the transport never imports what runs
+over it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.model.checks import CheckResult
+from console.model.columns import Cells, ColumnSpec
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
+from console.sections.stream import Stream
 from console.transport.base import Transport
 from console.transport.readonly import Argv, Text, register_read_only
 
@@ -46,6 +50,8 @@ class Section:
     collect: the on-demand collector, run on every poll of a wanted node (never raises for node trouble);
       None when a stream fills the section.
     read_only_commands: what its reads run, as the read-only wrapper must allow them (exact text, Argv, Text).
+    columns, cells: its fleet-table columns and one answered node's values in them (console/model/columns.py
+      says how to declare them; console/sections/columns.py gathers them in registration order).
     """
 
     name: str
@@ -54,6 +60,10 @@ class Section:
     evaluate: Callable[[Node, NodeSnapshot], Sequence[CheckResult]]
     collect: Callable[[Transport, Node], Awaitable[Any]] | None = None
     read_only_commands: tuple[ReadOnlyRule, ...] = ()
+    stream: Stream | None = None
+    timed_out: Callable[[Node, str], Any] | None = None
+    columns: tuple[ColumnSpec, ...] = ()
+    cells: Cells | None = None
 
 
 SECTIONS: dict[str, Section] = {}
@@ -64,6 +74,8 @@ def register(section: Section) -> None:
     and allow its read-only commands."""
     if section.name not in _FIELDS:
         raise ValueError(f"{section.name!r} is not a NodeSnapshot section ({', '.join(sorted(_FIELDS))})")
+    if section.collect is not None and section.stream is not None:
+        raise ValueError(f"section {section.name!r}: a collector or a stream, not both")
     for rule in section.read_only_commands:
         register_read_only(rule)
     SECTIONS[section.name] = section
@@ -72,3 +84,12 @@ def register(section: Section) -> None:
 def registered() -> tuple[Section, ...]:
     """The sections in registration order: the order of a node's check results."""
     return tuple(SECTIONS.values())
+
+
+def timed_out(name: str, node: Node, seconds: float) -> Any:
+    """What section `name` says when its read did not answer within `seconds`: its own placeholder
+    (the rest of the node untouched), or None (not read) for a section that declares none."""
+    section = SECTIONS.get(name)
+    if section is None or section.timed_out is None:
+        return None
+    return section.timed_out(node, f"timed out after {seconds:.3g}s")

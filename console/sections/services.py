@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from console.checks.service_rules import evaluate_services, planned_services
 from console.collectors.listeners import LISTENERS_COMMAND
 from console.collectors.services import ServicesSnapshot, collect_services
@@ -20,6 +22,10 @@ async def _collect(transport: Transport, node: Node) -> ServicesSnapshot:
     return await collect_services(transport, node)
 
 
+def _timed_out(node: Node, message: str) -> ServicesSnapshot:
+    return ServicesSnapshot(node.name, datetime.now(UTC), error=message)
+
+
 def _evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
     # The bind audit compares the listeners with what Docker publishes (none known: no Docker section).
     published = snapshot.docker.published() if snapshot.docker is not None else ()
@@ -27,5 +33,11 @@ def _evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
 
 
 SERVICES = Section(
-    "services", _wanted, planned_services, _evaluate, _collect, read_only_commands=(LISTENERS_COMMAND,)
+    "services",
+    _wanted,
+    planned_services,
+    _evaluate,
+    _collect,
+    read_only_commands=(LISTENERS_COMMAND,),
+    timed_out=_timed_out,
 )

@@ -38,7 +38,6 @@ from console.collectors.gpu import (
 from console.text import clean_line
 from console.transport.base import LineStream, StreamingTransport, TransportError
 from console.transport.pool import backoff
-from console.transport.readonly import register_read_only
 
 PID_MARK = "@@pid "
 STALE_INTERVALS = 3
@@ -84,7 +83,6 @@ class GpuStream:
         self.interval = self.interval_ms / 1000
         self.stale_after = STALE_INTERVALS * self.interval
         self.command = gpu_stream_command(self.interval_ms)
-        register_read_only(self.command)
         self.open_timeout = open_timeout
         self.restart_first = restart_first
         self.restart_cap = restart_cap

@@ -22,7 +22,7 @@ from console.collectors.docker_model import DEFAULT_SOCKET
 from console.inventory.model import DockerSettings, Node
 from console.text import clean_text
 from console.transport.base import Transport, TransportError
-from console.transport.readonly import Argv, Word, register_read_only
+from console.transport.readonly import Argv, Word
 from console.wizards.ops import StepError
 
 COMPOSE_HASH_LABEL = "com.docker.compose.config-hash"
@@ -136,8 +136,9 @@ async def read_file(transport: Transport, path: str) -> str | None:
 
 STAT_SCRIPT = 'for p do stat -c "%u:%g %a %n" -- "$p" 2>/dev/null || echo "- - $p"; done'
 STAT_SCRIPT_NAME = "opsconsole-stat"
-# A pure read, so the --check detectors may run it through the read-only handle.
-register_read_only(Argv("sh", "-c", STAT_SCRIPT, STAT_SCRIPT_NAME, Word("/.*", many=True)))
+# A pure read, so the --check detectors may run it through the read-only handle: the stack section
+# declares it (console/wizards/stack_checks.py).
+STAT_RULE = Argv("sh", "-c", STAT_SCRIPT, STAT_SCRIPT_NAME, Word("/.*", many=True))
 
 
 async def stat_paths(transport: Transport, paths: Sequence[str]) -> dict[str, tuple[str, str] | None]:

@@ -29,6 +29,7 @@ from console.wizards.engine import NodeContext
 from console.wizards.fixes import troubleshoot
 from console.wizards.fixes_stack import COMFY_MNT_FIX, examine_comfy_mnt
 from console.wizards.ops import StepError
+from console.wizards.probes import STAT_RULE
 from console.wizards.settings import AiStackSettings
 
 COMFY_MNT_CHECK = "stack.comfy_mnt"
@@ -93,6 +94,19 @@ async def _collect(transport: Transport, node: Node) -> StackSnapshot | None:
     return await collect_stack(transport, node)
 
 
-# The detector reads the Docker API (the read-only proxy passes GETs) and runs probes.stat_paths, whose
-# command console.wizards.probes registers: the section has no command of its own to declare.
-register(Section("stack", _wanted, planned_stack, _stack_rules, _collect))
+def _timed_out(node: Node, message: str) -> StackSnapshot:
+    return StackSnapshot(node.name, datetime.now(UTC), error=message)
+
+
+# The detector reads the Docker API (the read-only proxy passes GETs) and runs probes.stat_paths.
+register(
+    Section(
+        "stack",
+        _wanted,
+        planned_stack,
+        _stack_rules,
+        _collect,
+        read_only_commands=(STAT_RULE,),
+        timed_out=_timed_out,
+    )
+)

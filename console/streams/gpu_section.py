@@ -1,0 +1,76 @@
+"""The GPU section's stream: the nvidia-smi sample stream, with the GPU processes read in the background.
+
+A poll reads the stream's latest sample in place (no I/O once it answered). Who holds GPU memory is one
+command (`APPS_COMMAND`) every `processes_every` seconds (jittered), started by a warm poll and never
+awaited by one: the sample carries the latest process list read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+
+from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
+from console.model.gpu import GpuSnapshot
+from console.model.inventory import Node
+from console.sections.stream import Poll
+from console.streams.gpu_stream import GpuStream
+from console.transport.base import Transport, TransportError
+from console.transport.pool import jittered
+
+APPS_COMMAND = apps_script()
+
+
+class GpuSectionStream:
+    """One node's GPU section: `stream` (nvidia-smi -lms) plus its process list."""
+
+    def __init__(
+        self, stream: GpuStream, transport: Transport, node: Node, *, processes_every: float | None
+    ) -> None:
+        self.stream = stream
+        self.transport = transport
+        self.node = node
+        self.processes_every = processes_every
+        self.processes: tuple[GpuProcess, ...] = ()
+        self.process_reads = 0
+        self._processes_due = 0.0
+        self._processes_task: asyncio.Task[None] | None = None
+
+    def latest(self, poll: Poll) -> GpuSnapshot | None:
+        snapshot = self.stream.snapshot() if self.stream.answered else None
+        return None if snapshot is None else self.with_processes(snapshot, due=poll.warm)
+
+    async def read(self, poll: Poll) -> GpuSnapshot:
+        return self.with_processes(await self.stream.first(poll.wait), due=poll.warm)
+
+    def kick(self) -> None:
+        self.stream.kick()
+
+    def with_processes(self, gpu: GpuSnapshot, *, due: bool = True) -> GpuSnapshot:
+        """The stream's sample with the latest process list; starts a background read when one is due."""
+        if self.processes_every is None or gpu.status != "ok":
+            return gpu
+        running = self._processes_task is not None and not self._processes_task.done()
+        if due and not running and time.monotonic() >= self._processes_due:
+            self._processes_due = time.monotonic() + jittered(self.processes_every)
+            self._processes_task = asyncio.create_task(
+                self._read_processes(), name=f"gpu-apps {self.node.name}"
+            )
+        return dataclasses.replace(gpu, processes=self.processes) if self.processes else gpu
+
+    async def _read_processes(self) -> None:
+        with contextlib.suppress(TransportError):
+            result = await self.transport.run(APPS_COMMAND, timeout=self.node.ssh.command_timeout)
+            if result.ok:
+                self.processes = parse_apps_output(result.stdout.partition(APPS_MARK)[2])
+                self.process_reads += 1
+
+    async def close(self) -> None:
+        task, self._processes_task = self._processes_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.stream.close()
