@@ -19,7 +19,7 @@ from console.model.inventory import Node
 from console.model.levels import NodeLevels
 from console.model.node import NodeSnapshot
 from widgets.keyed_table import Column, KeyedTable
-from widgets.sparkline import spark
+from widgets.sparkline import spark_range
 from widgets.status import DASH, STATUS_WORD, level_style, plural, status_text
 
 GROUP_PREFIX = "@group/"
@@ -97,7 +97,7 @@ def value_text(value: CellValue | None, width: int = TREND_WIDTH) -> Text:
     if value is None:
         return DASH
     if value.scale is not None:
-        return spark(value.series, width, *value.scale)
+        return spark_range(value.series, width, *value.scale)  # the strip says its own min–max
     if value.text is None:
         return DASH
     style = level_style(value.level) or TONE_STYLE[value.tone]

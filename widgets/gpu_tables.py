@@ -1,22 +1,30 @@
-"""The node's GPUs (one row per board, with history sparklines) and the processes holding GPU memory."""
+"""The node's GPUs (one row per board, a utilisation strip with its range), the plots of the chosen GPU's
+last minutes (util, memory, temperature, power on fixed scales), and the processes using the GPUs."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Static
 
-from console.history import SCALES, Metric
+from console.history import SCALES, Metric, Point
 from console.model.checks import Status
 from console.model.docker import ContainerInfo, DockerSnapshot
 from console.model.gpu import GpuProcess, GpuReading, GpuSnapshot
 from console.model.levels import NodeLevels
 from widgets.keyed_table import Column, KeyedTable
-from widgets.sparkline import spark
-from widgets.status import DASH, level_style, or_dash
+from widgets.plot import MetricPlot, MetricView
+from widgets.safe import line
+from widgets.sparkline import spark_range
+from widgets.status import DASH, duration, level_style, or_dash
 
-TREND = 12
+TREND = 16
 History = Callable[[int, Metric], Sequence[float]]  # (GPU index, metric) -> values, oldest first
+Points = Callable[[int, Metric], Sequence[Point]]  # (GPU index, metric) -> (unix time, value), oldest first
 
 
 def short_name(name: str) -> str:
@@ -55,15 +63,7 @@ def gpu_cells(
     cells["pstate"] = Text(reading.pstate) if reading.pstate else DASH
     errors = reading.ecc_uncorrected
     cells["ecc"] = DASH if errors is None else Text(str(errors), style=level_style(ecc), justify="right")
-    trends: tuple[tuple[Metric, str], ...] = (
-        ("util", "util_trend"),
-        ("memory", "mem_trend"),
-        ("temperature", "temp_trend"),
-    )
-    for metric, key in trends:
-        cells[key] = spark(history(reading.index, metric), trend, *SCALES[metric])
-    top = reading.power_limit_w or SCALES["power"][1]
-    cells["power_trend"] = spark(history(reading.index, "power"), trend, 0.0, top)
+    cells["util_trend"] = spark_range(history(reading.index, "util"), trend, *SCALES["util"])
     return cells
 
 
@@ -73,11 +73,8 @@ class GpuTable(KeyedTable):
         Column("util", "Util", 4, 0),
         Column("util_trend", "Util history", TREND, 6),
         Column("memory", "Memory", 13, 1),
-        Column("mem_trend", "Mem history", TREND, 8),
         Column("temp", "Temp", 5, 1),
-        Column("temp_trend", "Temp history", TREND, 7),
         Column("power", "Power", 10, 2),
-        Column("power_trend", "Pwr history", TREND, 7),
         Column("clocks", "SM/Mem clock", 13, 5),
         Column("pstate", "PS", 3, 4),
         Column("ecc", "ECC", 3, 3),
@@ -91,6 +88,78 @@ class GpuTable(KeyedTable):
                 for r in readings
             }
         )
+
+
+def metric_views(reading: GpuReading, points: Points) -> tuple[MetricView, ...]:
+    """The four plots of one GPU, each on its fixed scale (power up to the board's own limit)."""
+    index = reading.index
+    power_top = reading.power_limit_w or SCALES["power"][1]
+    return (
+        MetricView("Util", tuple(points(index, "util")), *SCALES["util"], "{:.0f}%", "green"),
+        MetricView("Memory", tuple(points(index, "memory")), *SCALES["memory"], "{:.0f}%", "magenta"),
+        MetricView("Temp", tuple(points(index, "temperature")), *SCALES["temperature"], "{:.0f}°C", "yellow"),
+        MetricView("Power", tuple(points(index, "power")), 0.0, power_top, "{:.0f} W", "cyan"),
+    )
+
+
+MIN_WINDOW_S = 60.0
+
+
+def poll_every(points: Sequence[Point]) -> float | None:
+    """The usual time between two points (the median gap): what 'a point every 2s' says."""
+    gaps = sorted(b[0] - a[0] for a, b in itertools.pairwise(points) if b[0] > a[0])
+    return gaps[len(gaps) // 2] if gaps else None
+
+
+def plot_window(points: Sequence[Point], now: float, longest: float) -> tuple[float, float]:
+    """The plots' time window, ending now: as far back as the oldest point, at least a minute, at most
+    `longest` (what the history holds), so a fresh history is not a dot at the right edge."""
+    oldest = min((t for t, _ in points), default=now)
+    return now - min(max(now - oldest, MIN_WINDOW_S), max(longest, MIN_WINDOW_S)), now
+
+
+class GpuPlots(Vertical):
+    """Util, memory, temperature and power of one GPU over the same window, two by two, under a title
+    that names the GPU and the time span."""
+
+    DEFAULT_CSS = """
+    GpuPlots {
+        height: 1fr;
+        min-height: 7;
+    }
+    GpuPlots > .plots-title {
+        height: 1;
+        padding: 0 1;
+        text-style: bold;
+        color: $text-muted;
+    }
+    GpuPlots > Grid {
+        grid-size: 2 2;
+        grid-gutter: 0 2;
+        padding: 0 0 0 1;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="plots-title")
+        with Grid():
+            for name in ("util", "memory", "temperature", "power"):
+                yield MetricPlot(id=f"plot-{name}")
+
+    def show(self, reading: GpuReading, points: Points, now: float, length: int, refresh: float) -> None:
+        """Plot `reading`'s GPU from its history (`points`, at most `length` polls) over the window ending
+        at `now` (unix s). The time between points is what the history shows (`refresh` before it has two)."""
+        views = metric_views(reading, points)
+        every = poll_every(views[0].points) or refresh
+        start, end = plot_window(views[0].points, now, length * every)
+        title = Text.assemble(
+            f"GPU {reading.index} ",
+            line(short_name(reading.name)),
+            (f" · the last {duration(end - start)}, a point every {every:g}s", "dim"),
+        )
+        self.query_one(".plots-title", Static).update(title)
+        for plot, view in zip(self.query(MetricPlot), views, strict=True):
+            plot.show(view, start, end)
 
 
 def find_container(docker: DockerSnapshot | None, container_id: str | None) -> ContainerInfo | None:
@@ -121,6 +190,8 @@ def process_cells(process: GpuProcess, gpu: GpuSnapshot, docker: DockerSnapshot 
         "pid": Text(str(process.pid), justify="right"),
         "gpu": DASH if index is None else Text(str(index), justify="right"),
         "name": Text(process.name),
+        "sm": or_dash(process.sm_pct, "{:.0f}%"),
+        "bandwidth": or_dash(process.mem_bw_pct, "{:.0f}%"),
         "memory": or_dash(process.used_memory_mib, "{:.0f} MiB"),
         "container": owner,
         "compose": Text(compose) if compose else DASH,
@@ -132,6 +203,8 @@ class ProcessTable(KeyedTable):
         Column("pid", "PID", 7, 0, keep=True),
         Column("gpu", "GPU", 3, 0, keep=True),
         Column("name", "Process", 12, 1, flex=True),
+        Column("sm", "SM", 4, 0),
+        Column("bandwidth", "Mem BW", 6, 2),
         Column("memory", "GPU memory", 10, 0),
         Column("container", "Container", 14, 0),
         Column("compose", "Compose service", 16, 2),

@@ -33,3 +33,31 @@ def value_with_spark(value: Text, values: Sequence[float], width: int, low: floa
     text = Text.assemble(value, " ", spark(values, width, low, high))
     text.justify = "right"
     return text
+
+
+def value_range(values: Sequence[float], template: str = "{:.0f}") -> str:
+    """'3–100': the least and the greatest of the values shown ('' when there are none)."""
+    if not values:
+        return ""
+    return f"{template.format(min(values))}–{template.format(max(values))}"
+
+
+def spark_range(
+    values: Sequence[float], width: int, low: float, high: float, template: str = "{:.0f}"
+) -> Text:
+    """A strip that says its own extremes: '▁▃▇█ 3–100' (the range over the bars shown, dim).
+
+    `width` is the whole cell; the range takes what it needs and the bars the rest (none below 3 cells).
+    For the fleet's utilisation column and the GPU table: a strip alone cannot tell 0-100 % from 40-42 %.
+    """
+    shown = list(values)[-width:] if width > 0 else []
+    label = value_range(shown, template)
+    bars = width - len(label) - 1
+    if not label or bars < 3:
+        return spark(values, width, low, high)
+    shown = list(values)[-bars:]
+    label = value_range(shown, template)
+    text = spark(shown, width - len(label) - 1, low, high)
+    text.append(" ")
+    text.append(label, style="dim")
+    return text

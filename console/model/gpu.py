@@ -18,6 +18,11 @@ class GpuProcess:
     container_id: str | None = None
     container_name: str | None = None
     compose_service: str | None = None
+    # From the `nvidia-smi pmon` stream (console/streams/pmon.py): the share of the GPU's time its kernels ran
+    # (SM %) and of its memory controller's (memory bandwidth %), over the last interval; None when unknown.
+    sm_pct: float | None = None
+    mem_bw_pct: float | None = None
+    kind: str | None = None  # "C" compute, "G" graphics, "C+G"
 
 
 GpuSource = Literal["nvidia-smi", "nvml", "prometheus"]

@@ -12,7 +12,7 @@ from console.model.columns import DETAIL, CellValue, ColumnSpec, RowInput, numbe
 COLUMNS = (
     ColumnSpec("gpus", "GPUs", 5, priority=3),
     ColumnSpec("util", "Util", 4, priority=4),
-    ColumnSpec("trend", "Util history", 12, priority=8, sortable=False),
+    ColumnSpec("trend", "Util history", 16, priority=8, sortable=False),  # 10 bars and their min–max
     ColumnSpec("memory", "GPU memory", 12, priority=6),
     ColumnSpec("temp", "Temp", 5, priority=5),
     ColumnSpec("power", "Power", 11, priority=7),
