@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import random
 import shutil
@@ -12,7 +11,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncssh
 
@@ -29,7 +27,8 @@ from console.transport.base import (
 from console.transport.bounded import read_capped, too_large
 from console.transport.hostkeys import HostKeyCheck
 from console.transport.jumps import hops, jump_node
-from console.transport.pool import DEFAULT_MAX_SESSIONS, ChannelBudget, ChannelSlot, connect_slot
+from console.transport.pool import DEFAULT_MAX_SESSIONS, ChannelBudget, ChannelSlot
+from console.transport.ssh_connect import SSHClient, connect_options, handshake, resolve
 from console.transport.sshstream import SSHLineStream, describe
 from console.transport.tempdirs import private_dir
 
@@ -39,36 +38,6 @@ REFUSED_RETRY_FIRST_S = 0.01  # sshd frees a closed session a moment after we se
 REFUSED_RETRY_MAX_S = 0.2
 
 __all__ = ["SSHLineStream", "SSHTransport"]
-
-
-class _CutOffWrites(logging.Filter):
-    """asyncio's "socket.send() raised exception." after we cut a forwarded answer off (an endless
-    Prometheus body, a deadline): asyncssh's port forward still delivers what was in flight to the local
-    socket we closed. Expected, and nothing an operator can act on, in cron mail or under the TUI."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "socket.send() raised exception."
-
-
-logging.getLogger("asyncio").addFilter(_CutOffWrites())
-
-
-class _Client(asyncssh.SSHClient):
-    """asyncssh asks it about any host key known_hosts does not trust; it tells the transport of a loss."""
-
-    def __init__(self, transport: SSHTransport, check: HostKeyCheck) -> None:
-        self._transport = transport
-        self._check = check
-        self._conn: asyncssh.SSHClientConnection | None = None
-
-    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        self._conn = conn
-
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        return self._check.validate(host, addr, port, key)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._transport._connection_lost(self._conn)
 
 
 class SSHTransport:
@@ -155,28 +124,6 @@ class SSHTransport:
         if conn is None or conn is self._conn:
             self._conn = None
 
-    def _connect_options(self, check: HostKeyCheck) -> dict[str, Any]:
-        ssh = self._node.ssh
-        options: dict[str, Any] = {
-            "known_hosts": check.known_hosts(),
-            "connect_timeout": ssh.connect_timeout,
-            "keepalive_interval": ssh.keepalive_interval,
-            "keepalive_count_max": 3,
-            "password": None,
-            "kbdint_auth": False,
-            "password_auth": False,
-            # Never, whatever ~/.ssh/config says (ForwardAgent yes): a node's root could use the agent.
-            "agent_forwarding": False,
-            "client_factory": lambda: _Client(self, check),
-        }
-        if ssh.user:
-            options["username"] = ssh.user
-        if ssh.port:
-            options["port"] = ssh.port
-        if ssh.identity_file:
-            options["client_keys"] = [os.path.expanduser(ssh.identity_file)]
-        return options
-
     async def connect(self, *, force: bool = False) -> None:
         """Reuse the open connection, or make one; after a failure wait out the backoff unless forced."""
         if self.connected:
@@ -198,20 +145,6 @@ class SSHTransport:
                 raise
             self._failures = 0
             self._last_error = None
-
-    async def _resolve(self, options: dict[str, Any]) -> asyncssh.SSHClientConnectionOptions:
-        """What ~/.ssh/config makes of this host (HostName, Port, HostKeyAlias, ProxyJump), for asyncssh."""
-        try:
-            # config=(): read ~/.ssh/config as connect() does (Options' own default reads no file at all).
-            resolved: asyncssh.SSHClientConnectionOptions
-            resolved = await asyncssh.SSHClientConnectionOptions.construct(
-                config=(), host=self._node.host, **options
-            )
-            return resolved
-        except asyncssh.KeyImportError as exc:
-            raise ConnectError(f"{self.address}: cannot use identity file: {exc}") from exc
-        except (OSError, ValueError, asyncssh.Error) as exc:  # a bad ~/.ssh/config, a missing key file
-            raise ConnectError(f"{self.address}: {describe(exc)}") from exc
 
     def _hops(self, spec: str) -> list[SSHTransport]:
         """Transports of this node's own for a text jump (`a,b`: through a, then b), made once and kept."""
@@ -245,8 +178,8 @@ class SSHTransport:
     async def _open(self) -> asyncssh.SSHClientConnection:
         ssh = self._node.ssh
         check = HostKeyCheck(self._known_hosts_path(), ssh.host_key_policy, label=self.address)
-        options = self._connect_options(check)
-        resolved = await self._resolve(options)
+        options = connect_options(ssh, check, lambda: SSHClient(check, self._connection_lost))
+        resolved = await resolve(self._node.host, options, self.address)
         check.alias = resolved.host_key_alias
         where = self.address  # and where ~/.ssh/config sent us, when that is somewhere else
         if (resolved.host, resolved.port) != (self._node.host, ssh.port or 22):
@@ -254,25 +187,7 @@ class SSHTransport:
         # Before our handshake slot (no deadlock); tunnel=None also keeps asyncssh from opening a ProxyJump
         # of its own, which would check the jump host against ~/.ssh/known_hosts, not the inventory's.
         options["tunnel"] = await self._tunnel(resolved.tunnel)
-        try:
-            # connect_timeout covers TCP, banner, key exchange and auth: a hung sshd cannot hold us.
-            # Waiting for a handshake slot (bounded concurrent connects) does not count against it.
-            async with connect_slot():
-                started = time.monotonic()  # the handshake itself, not the wait for a slot
-                conn = await asyncio.wait_for(
-                    asyncssh.connect(self._node.host, **options), timeout=ssh.connect_timeout + 1
-                )
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise check.refused(exc) from exc
-        except asyncssh.PermissionDenied as exc:
-            raise ConnectError(f"{where}: authentication failed ({exc.reason})") from exc
-        except asyncssh.KeyImportError as exc:
-            raise ConnectError(f"{where}: cannot use identity file: {exc}") from exc
-        except TimeoutError as exc:
-            raise ConnectError(f"{where}: connect timed out after {ssh.connect_timeout:g}s") from exc
-        except (OSError, asyncssh.Error) as exc:
-            raise ConnectError(f"{where}: {describe(exc)}") from exc
-        self._connect_seconds = time.monotonic() - started
+        conn, self._connect_seconds = await handshake(self._node, options, check, where)
         self._connected_at = datetime.now(UTC)
         return conn
 
