@@ -177,9 +177,10 @@ def test_a_report_cut_short_is_an_error() -> None:
 
 
 def test_a_report_line_with_values_missing_keeps_the_rest() -> None:
-    line = "@@basics -|0.10 0.20 0.30 1/100 42||6.1.0-13-amd64|gpu7|| MemTotal:1000 MemAvailable:250"
+    line = "@@basics -|0.10 0.20 0.30 1/100 42||||6.1.0-13-amd64|gpu7|| MemTotal:1000 MemAvailable:250"
     basics = parse_report("n", line, taken_at=datetime.now(UTC))
     assert basics.error is None
+    assert (basics.cpu_ticks, basics.net_bytes) == (None, None)
     assert basics.load == (0.1, 0.2, 0.3)
     assert (basics.uptime_s, basics.cpus, basics.swap_total_kib) == (None, None, None)
     assert (basics.kernel, basics.hostname, basics.mem_used_pct) == ("6.1.0-13-amd64", "gpu7", 75.0)

@@ -174,7 +174,7 @@ async def test_a_services_status_line_and_certificate_are_kept_as_clean_text(
 
 def test_a_basics_report_with_hostile_names_and_non_finite_numbers() -> None:
     line = (
-        f"{MARK} -|nan inf 0.5 1/2 3|inf 1.0|6.1.0{WIPE}|host|with{OSC_TITLE}pipe|0-3|"
+        f"{MARK} -|nan inf 0.5 1/2 3|inf 1.0|cpu  nan 1 2 3|inf 5|6.1.0{WIPE}|host|with{OSC_TITLE}pipe|0-3|"
         " MemTotal:100 MemAvailable:50 SwapTotal:0 SwapFree:0"
     )
     basics = parse_report("n", line, taken_at=datetime.now(UTC))
@@ -182,6 +182,7 @@ def test_a_basics_report_with_hostile_names_and_non_finite_numbers() -> None:
     assert_clean(basics)
     assert basics.load is None  # two of three loads are not numbers: no load rather than a wrong one
     assert basics.uptime_s is None
+    assert (basics.cpu_ticks, basics.net_bytes) == (None, None)  # counters that are not numbers: unknown
     assert basics.kernel == "6.1.0\\x1b[2J"
     assert basics.hostname == "host|with\\x1b]0;pwned\\x07pipe"  # a "|" in the name shifts nothing
     assert (basics.cpus, basics.mem_total_kib) == (4, 100)

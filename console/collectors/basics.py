@@ -22,22 +22,44 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from console.collectors.cgroups import CGROUP_FUNCTION, parse_cgroup_line, with_cpu_pct
 from console.model.basics import DiskUse as DiskUse
 from console.model.basics import NodeBasics as NodeBasics
 from console.text import clean_line, clean_optional, finite
 from console.transport.base import Transport, TransportError
-from console.transport.readonly import Argv, Word, register_read_only
 
 MARK = "@@basics"
 DISK_TIMEOUT_S = 3
 MEMINFO_KEYS = ("MemTotal", "MemAvailable", "SwapTotal", "SwapFree")
+# Interfaces that carry no traffic of their own: container and bridge plumbing repeats what a NIC carries.
+PLUMBING = ("veth", "docker", "br-", "cni", "flannel", "cali", "virbr", "lxc")
 
-# Builtins only: no process per report. One line per report: `@@basics ID|loadavg|uptime|kernel|hostname|
-# online cpus| MemTotal:N MemAvailable:N SwapTotal:N SwapFree:N` (meminfo stops after SwapFree, ~16 lines in).
+# Builtins only: no process per report (`[` and `$((...))` are builtins too). One line per report:
+# `@@basics ID|loadavg|uptime|cpu line of /proc/stat|rx tx|kernel|hostname|online cpus| MemTotal:N ...`
+# (meminfo stops after SwapFree, ~16 lines in). Network bytes are summed over the interfaces backed by a
+# device (/sys/class/net/X/device: NICs, bond slaves; a bond, bridge or VLAN on top would count them twice);
+# where none is (a VM without one, a network namespace), over every interface but lo and PLUMBING.
 REPORT_FUNCTION = r"""M=@@basics
+set -f
 r() { v=; IFS= read -r v 2>/dev/null <"$1"; }
+nd() {
+  a=0; b=0; x=0; y=0; e=
+  { while IFS=: read -r i w; do
+      set -- $w; i=${i##* }
+      case $i in lo|'') continue ;; esac
+      case $#,$1,$9 in 1[6-9],[0-9]*,[0-9]*) ;; *) continue ;; esac
+      case $1$9 in *[!0-9]*) continue ;; esac
+      if [ -e "/sys/class/net/$i/device" ]; then a=$((a+$1)); b=$((b+$9)); e=1
+      else case $i in
+          veth*|docker*|br-*|cni*|flannel*|cali*|virbr*|lxc*) ;;
+          *) x=$((x+$1)); y=$((y+$9)) ;;
+        esac
+      fi
+    done </proc/net/dev; } 2>/dev/null
+  if [ -n "$e" ]; then n="$a $b"; else n="$x $y"; fi
+}
 report() {
-  r /proc/loadavg; l=$v; r /proc/uptime; u=$v; r /proc/sys/kernel/osrelease; k=$v
+  r /proc/loadavg; l=$v; r /proc/uptime; u=$v; r /proc/stat; s=$v; nd; r /proc/sys/kernel/osrelease; k=$v
   r /proc/sys/kernel/hostname; h=$v; r /sys/devices/system/cpu/online; c=$v; m=
   { while read -r key val unit; do
       case $key in
@@ -45,21 +67,19 @@ report() {
         SwapFree:) m="$m $key$val"; break ;;
       esac
     done </proc/meminfo; } 2>/dev/null
-  echo "$M $1|$l|$u|$k|$h|$c|$m"
+  echo "$M $1|$l|$u|$s|$n|$k|$h|$c|$m"
 }
 """
-# The stream: one report per request line (its id), so an answer is never taken for a later request's.
-STREAM_SCRIPT = REPORT_FUNCTION + 'while read -r id; do report "$id"; done\n'
+# The stream: one report per request line (its id, then the running containers as ID:PID), so an answer is
+# never taken for a later request's; the containers' cgroup lines come first, the report line ends it.
+STREAM_SCRIPT = (
+    REPORT_FUNCTION + CGROUP_FUNCTION + 'while read -r id rest; do cg "$id" $rest; report "$id"; done\n'
+)
 STREAM_COMMAND = f"exec sh -c {shlex.quote(STREAM_SCRIPT)} opsconsole-basics"
 ONESHOT_COMMAND = f"sh -c {shlex.quote(REPORT_FUNCTION + 'report -')} opsconsole-basics"
 DISK_FORMAT = "%n|%T|%S|%b|%f|%a"
 
-for _command in (STREAM_COMMAND, ONESHOT_COMMAND):
-    register_read_only(_command)
-register_read_only(
-    Argv("LC_ALL=C", "timeout", "-s", "KILL", Word("[0-9]{1,3}"), "stat", "-f", "-c", DISK_FORMAT, "--",
-         Word("/.*", many=True))
-)  # fmt: skip
+# The commands here are declared read-only by the basics section (console/sections/basics.py).
 
 
 def _float(text: str) -> float | None:
@@ -91,22 +111,49 @@ def report_line(text: str, request: str = "-") -> str | None:
     return next((line for line in text.split("\n") if line.startswith(prefix)), None)  # "\r" is data
 
 
+def cpu_ticks(stat_line: str) -> tuple[int, int] | None:
+    """(busy, total) jiffies from /proc/stat's `cpu` line: user..steal; guest is inside user already."""
+    words = stat_line.split()
+    if len(words) < 5 or words[0] != "cpu":
+        return None
+    numbers = [_int(word) for word in words[1:9]]
+    if any(number is None or number < 0 for number in numbers):
+        return None
+    ticks = [number or 0 for number in numbers]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    total = sum(ticks)
+    return total - idle, total
+
+
+def _pair(text: str) -> tuple[int, int] | None:
+    words = [_int(word) for word in text.split()]
+    if len(words) != 2 or words[0] is None or words[1] is None:
+        return None
+    return words[0], words[1]
+
+
 def parse_report(
-    node: str, line: str | None, *, taken_at: datetime, duration_s: float | None = None
+    node: str,
+    line: str | None,
+    *,
+    taken_at: datetime,
+    duration_s: float | None = None,
+    cgroup_lines: Sequence[str] = (),
 ) -> NodeBasics:
-    """One report line of REPORT_FUNCTION (see report_line)."""
+    """One report line of REPORT_FUNCTION (see report_line), and the `@@cgroup` lines before it."""
     fields = line.split("|") if line is not None else []
-    if len(fields) < 7:
+    if len(fields) < 9:
         return NodeBasics(node, taken_at, error="incomplete basics report", duration_s=duration_s)
     # Only the host name can hold a "|" (the kernel allows any byte there): it is what is left in between.
-    fields = [*fields[:4], "|".join(fields[4:-2]), *fields[-2:]]
-    _, loadavg, uptime, kernel, hostname, cpus, meminfo = (field.strip() for field in fields)
+    fields = [*fields[:6], "|".join(fields[6:-2]), *fields[-2:]]
+    _, loadavg, uptime, stat, network, kernel, hostname, cpus, meminfo = (field.strip() for field in fields)
     loads = [number for word in loadavg.split()[:3] if (number := _float(word)) is not None]
     memory: dict[str, int | None] = {}
     for item in meminfo.split():
         key, _, kib = item.partition(":")
         memory[key] = _int(kib)
     uptime_words = uptime.split()
+    costs = (parse_cgroup_line(cgroup) for cgroup in cgroup_lines)
     return NodeBasics(
         node,
         taken_at,
@@ -120,6 +167,41 @@ def parse_report(
         kernel=clean_optional(kernel or None, limit=256),
         hostname=clean_optional(hostname or None, limit=256),
         duration_s=duration_s,
+        cpu_ticks=cpu_ticks(stat),
+        net_bytes=_pair(network),
+        containers=tuple(cost for cost in costs if cost is not None),
+    )
+
+
+def with_rates(current: NodeBasics, previous: NodeBasics | None) -> NodeBasics:
+    """CPU %, network rates and the containers' CPU % since `previous`, timed by the node's uptime.
+
+    None wherever a counter is missing on either side, went backwards (a reboot, a counter reset) or no
+    time passed: the first read of a node has no rates.
+    """
+    if previous is None or current.error is not None or previous.error is not None:
+        return current
+    seconds = None
+    if current.uptime_s is not None and previous.uptime_s is not None:
+        seconds = current.uptime_s - previous.uptime_s
+    cpu_pct = None
+    if current.cpu_ticks is not None and previous.cpu_ticks is not None:
+        busy = current.cpu_ticks[0] - previous.cpu_ticks[0]
+        total = current.cpu_ticks[1] - previous.cpu_ticks[1]
+        if total > 0 and 0 <= busy <= total:
+            cpu_pct = 100.0 * busy / total
+    rx = tx = None
+    if seconds is not None and seconds > 0 and current.net_bytes and previous.net_bytes:
+        delta_rx = current.net_bytes[0] - previous.net_bytes[0]
+        delta_tx = current.net_bytes[1] - previous.net_bytes[1]
+        rx = delta_rx / seconds if delta_rx >= 0 else None
+        tx = delta_tx / seconds if delta_tx >= 0 else None
+    return replace(
+        current,
+        cpu_pct=finite(cpu_pct),
+        net_rx_bps=finite(rx),
+        net_tx_bps=finite(tx),
+        containers=with_cpu_pct(current.containers, previous.containers, seconds),
     )
 
 
@@ -197,6 +279,34 @@ def _first_line(path: str) -> str:
         return ""
 
 
+def local_network() -> str:
+    """/proc/net/dev's rx and tx as REPORT_FUNCTION sums them."""
+    device = [0, 0]
+    other = [0, 0]
+    found = False
+    try:
+        with open("/proc/net/dev", encoding="ascii", errors="replace") as file:
+            for line in file:
+                name, colon, rest = line.partition(":")
+                words = rest.split()
+                name = name.strip()
+                if not colon or name in ("", "lo") or len(words) < 16:
+                    continue
+                if not (words[0].isdigit() and words[8].isdigit()):
+                    continue
+                if os.path.exists(f"/sys/class/net/{name}/device"):
+                    device[0] += int(words[0])
+                    device[1] += int(words[8])
+                    found = True
+                elif not name.startswith(PLUMBING):
+                    other[0] += int(words[0])
+                    other[1] += int(words[8])
+    except OSError:
+        return ""
+    rx, tx = device if found else other
+    return f"{rx} {tx}"
+
+
 def local_report_line() -> str:
     """REPORT_FUNCTION's line for this machine, read in-process (a local node: no process at all)."""
     memory = []
@@ -210,8 +320,9 @@ def local_report_line() -> str:
                     break
     except OSError:
         pass
-    files = ("/proc/loadavg", "/proc/uptime", "/proc/sys/kernel/osrelease", "/proc/sys/kernel/hostname")
-    values = [_first_line(path) for path in (*files, "/sys/devices/system/cpu/online")]
+    head = [_first_line(path) for path in ("/proc/loadavg", "/proc/uptime", "/proc/stat")]
+    files = ("/proc/sys/kernel/osrelease", "/proc/sys/kernel/hostname", "/sys/devices/system/cpu/online")
+    values = [*head, local_network(), *(_first_line(path) for path in files)]
     return f"{MARK} -|" + "|".join(values) + "| " + " ".join(memory)
 
 

@@ -11,6 +11,7 @@ it, so every string is cleaned here (console/text.py) and numbers that are not n
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,10 @@ DEFAULT_DATA_ROOT = "/var/lib/docker"
 MAX_CONTAINERS = 5000  # containers read from one list (more are counted, not kept)
 MAX_LABELS = 64  # labels kept per container
 MAX_PORTS = 256  # published ports kept per container
+# States whose exit code is the last run's ("restarting": the run that just ended). A running container's
+# ExitCode is 0 until it ends, and a created one never ran: theirs say nothing.
+EXITED_STATES = frozenset({"exited", "dead", "restarting"})
+_EXITED_STATUS = re.compile(r"(?:Exited|Restarting) \((-?\d{1,4})\)")  # "Exited (3) 5 minutes ago"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,15 @@ def _port(value: object) -> int | None:
     return None
 
 
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def exit_code_from_status(state: str, status: str) -> int | None:
+    match = _EXITED_STATUS.match(status) if state in EXITED_STATES else None
+    return int(match.group(1)) if match else None
+
+
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
@@ -138,18 +152,24 @@ def parse_container(entry: Mapping[str, Any]) -> ContainerInfo:
         compose_service=clean_optional(labels.get(COMPOSE_SERVICE)),
         command=clean_optional(entry.get("Command")),
         labels=_labels(labels),
+        exit_code=exit_code_from_status(clean_line(entry.get("State", ""), limit=32), status),
     )
 
 
 def apply_inspect(container: ContainerInfo, inspect: Mapping[str, Any]) -> ContainerInfo:
-    """Add what only inspect knows: restart count, start time, health (fresher than the list's text)."""
+    """Add what only inspect knows: restart count, start time, health (fresher than the list's text), the
+    last exit code and the running init's pid (where the container's cgroup is found)."""
     state = inspect.get("State")
     state = state if isinstance(state, Mapping) else {}
     health = state.get("Health")
     health = health if isinstance(health, Mapping) else {}
+    status = clean_line(state.get("Status") or container.state, limit=32)
+    pid = _int(state.get("Pid"))
     return replace(
         container,
-        state=clean_line(state.get("Status") or container.state, limit=32),
+        state=status,
+        exit_code=_int(state.get("ExitCode")) if status in EXITED_STATES else None,
+        pid=pid if pid is not None and pid > 0 and status in ("running", "paused") else None,
         restart_count=_count(inspect.get("RestartCount")),
         started_at=parse_time(state.get("StartedAt")),
         health=_health(health.get("Status")) if health else None,

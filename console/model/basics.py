@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from console.model.docker import ContainerCost
+
 
 @dataclass(frozen=True, slots=True)
 class DiskUse:
@@ -27,7 +29,11 @@ class DiskUse:
 
 @dataclass(frozen=True, slots=True)
 class NodeBasics:
-    """What an operator wants next to GPU data. A value the node did not give is None."""
+    """What an operator wants next to GPU data. A value the node did not give is None.
+
+    Rates (`cpu_pct`, `net_*_bps`, each container's `cpu_pct`) are deltas between two reads of the kept
+    shell, timed by the node's own /proc/uptime: the first read has none (None), never a made-up number.
+    """
 
     node: str
     taken_at: datetime
@@ -42,6 +48,13 @@ class NodeBasics:
     hostname: str | None = None
     disks: tuple[DiskUse, ...] = ()
     disks_at: datetime | None = None  # disk use is read less often than the rest
+    cpu_pct: float | None = None  # busy share of all online CPUs since the previous read, 0-100
+    net_rx_bps: float | None = None  # bytes/s received since the previous read (device-backed interfaces)
+    net_tx_bps: float | None = None
+    # The counters the rates come from (cumulative), kept for the next read.
+    cpu_ticks: tuple[int, int] | None = None  # (busy, total) jiffies of /proc/stat's cpu line
+    net_bytes: tuple[int, int] | None = None  # (rx, tx) of /proc/net/dev
+    containers: tuple[ContainerCost, ...] = ()  # the running containers' cgroups, when Docker is watched
     error: str | None = None
     duration_s: float | None = None
 
@@ -51,5 +64,20 @@ class NodeBasics:
             return None
         return 100.0 * (self.mem_total_kib - self.mem_available_kib) / self.mem_total_kib
 
+    @property
+    def mem_used_kib(self) -> int | None:
+        if self.mem_total_kib is None or self.mem_available_kib is None:
+            return None
+        return self.mem_total_kib - self.mem_available_kib
+
     def disk(self, path: str) -> DiskUse | None:
         return next((disk for disk in self.disks if disk.path == path), None)
+
+    @property
+    def fullest_disk(self) -> DiskUse | None:
+        """The fullest of `/` and the scratch paths that were read (the fleet's Disk column)."""
+        read = [disk for disk in self.disks if disk.used_pct is not None]
+        return max(read, key=lambda disk: disk.used_pct or 0.0) if read else None
+
+    def container(self, container_id: str) -> ContainerCost | None:
+        return next((cost for cost in self.containers if cost.id == container_id), None)

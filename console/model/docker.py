@@ -38,6 +38,35 @@ class ContainerInfo:
     compose_service: str | None = None
     command: str | None = None  # the list's Command: entrypoint and arguments as one line
     labels: tuple[tuple[str, str], ...] = ()  # sorted by key, at most docker_model.MAX_LABELS
+    exit_code: int | None = None  # the last run's, from inspect or the list's "Exited (N)"; None: not known
+    pid: int | None = None  # the running container's init, in dockerd's pid namespace (finds its cgroup)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerCost:
+    """What a running container costs, from its cgroup files (never `docker stats`). Unknown is None.
+
+    `cpu_pct` is of one core, as `docker stats` and top show it (a container at `--cpus 0.5` tops out near
+    50); it needs two reads, so the first one says None. `mem_used_bytes` is usage less the inactive file
+    cache, as `docker stats` counts it. No limit set is `*_unlimited`, not a None limit.
+    """
+
+    id: str
+    cgroup: Literal["v1", "v2"] | None = None  # None: no cgroup of it was found
+    cpu_usage_ns: int | None = None  # cumulative CPU time
+    cpu_pct: float | None = None
+    cpu_limit: float | None = None  # CPUs (quota / period), as `--cpus`
+    cpu_unlimited: bool = False
+    mem_used_bytes: int | None = None
+    mem_limit_bytes: int | None = None
+    mem_unlimited: bool = False
+
+    @property
+    def mem_used_pct(self) -> float | None:
+        """Of its limit; None without one."""
+        if self.mem_used_bytes is None or not self.mem_limit_bytes:
+            return None
+        return 100.0 * self.mem_used_bytes / self.mem_limit_bytes
 
 
 @dataclass(frozen=True, slots=True)

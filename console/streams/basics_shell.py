@@ -4,6 +4,10 @@ The shell (console/collectors/basics.py STREAM_SCRIPT) answers each request with
 use (statfs) needs a `stat` process, so it is read in the background at most every `disk_every` seconds
 (jittered) and the latest result rides along with every report. A transport that cannot keep a stream
 (LocalTransport, a read-only wrapper without `open_stream`) gets `collect_basics`, one command per read.
+
+Each request also names the node's running containers (`containers`, from the Docker watcher's latest
+list), whose cgroup files the same shell reads (console/collectors/cgroups.py). CPU %, network rates and the
+containers' CPU % are deltas from the previous answer (`with_rates`): the first read has none.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -23,7 +28,17 @@ from console.collectors.basics import (
     collect_disks,
     local_disks,
     parse_report,
+    with_rates,
 )
+from console.collectors.cgroups import (
+    CGROUP_MARK,
+    MAX_CONTAINERS,
+    cgroup_request,
+    local_cgroup_line,
+    parse_cgroup_line,
+)
+from console.model.docker import ContainerInfo
+from console.streams.docker_events import running_containers
 from console.text import clean_line
 from console.transport.base import LineStream, StreamingTransport, Transport, TransportError
 from console.transport.pool import jittered
@@ -41,8 +56,11 @@ class BasicsStream:
         disks: tuple[str, ...] = ("/",),
         disk_every: float = DISK_EVERY_S,
         timeout: float = 10.0,
+        containers: Callable[[], Iterable[ContainerInfo]] | None = None,
     ) -> None:
         self.transport = transport
+        # The running containers whose cgroups each read also reads (default: the node's Docker watcher's).
+        self.containers = containers
         # A runtime Protocol check costs tens of microseconds: once, not per read.
         self._streaming = isinstance(transport, StreamingTransport) and not transport.is_local
         self.disk_paths = disks
@@ -58,6 +76,7 @@ class BasicsStream:
         self._disks_at: datetime | None = None
         self._disk_due = 0.0  # monotonic
         self._disk_task: asyncio.Task[None] | None = None
+        self._previous: NodeBasics | None = None  # the last good answer: rates are deltas from it
 
     @property
     def node(self) -> str:
@@ -74,24 +93,43 @@ class BasicsStream:
         if wait_disks and self._disk_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._disk_task)
+        if self.containers is not None:
+            containers = tuple(self.containers())
+        else:  # the node's Docker watcher's latest list, when Docker is watched
+            containers = running_containers(self.transport)
         if self._streaming:
-            basics = await self._ask()
+            basics = await self._ask(cgroup_request(containers))
         else:
             basics = await collect_basics(self.transport, timeout=self.timeout)
+            if self.transport.is_local and basics.error is None:
+                basics = self._local_cgroups(basics, containers)
         self.reports += basics.error is None
+        if basics.error is None:
+            basics, self._previous = with_rates(basics, self._previous), basics
         if not self.disk_paths or basics.error is not None:
             return basics
         return replace(basics, disks=self._disks, disks_at=self._disks_at)
 
-    async def _ask(self) -> NodeBasics:
+    def _local_cgroups(self, basics: NodeBasics, containers: tuple[ContainerInfo, ...]) -> NodeBasics:
+        """A local node's containers, read in-process as the shell would (files only, no process)."""
+        costs = []
+        for word in cgroup_request(containers).split():
+            container_id, _, pid = word.partition(":")
+            cost = parse_cgroup_line(local_cgroup_line("-", container_id, int(pid)))
+            if cost is not None:
+                costs.append(cost)
+        return replace(basics, containers=tuple(costs))
+
+    async def _ask(self, containers: str = "") -> NodeBasics:
         started = time.monotonic()
+        cgroups: list[str] = []
         async with self._lock:  # one request in flight per shell: answers come back in order
             try:
                 async with asyncio.timeout(self.timeout):
                     lines = await self._shell()
                     self._requests += 1
-                    lines.write(f"{self._requests}\n")
-                    line = await self._answer(lines, f"{MARK} {self._requests}|")
+                    lines.write(f"{self._requests}{containers}\n")
+                    line = await self._answer(lines, str(self._requests), cgroups)
             except (TransportError, TimeoutError) as exc:
                 await self._drop()
                 why = clean_line(exc) or f"no basics report within {self.timeout:g}s"
@@ -99,7 +137,11 @@ class BasicsStream:
                     self.node, datetime.now(UTC), error=why, duration_s=time.monotonic() - started
                 )
         return parse_report(
-            self.node, line, taken_at=datetime.now(UTC), duration_s=time.monotonic() - started
+            self.node,
+            line,
+            taken_at=datetime.now(UTC),
+            duration_s=time.monotonic() - started,
+            cgroup_lines=cgroups,
         )
 
     async def _shell(self) -> LineStream:
@@ -109,8 +151,10 @@ class BasicsStream:
             self.starts += 1
         return self._lines
 
-    async def _answer(self, lines: LineStream, prefix: str) -> str:
-        """The report line starting with prefix; what is left of an earlier, abandoned request is skipped."""
+    async def _answer(self, lines: LineStream, request: str, cgroups: list[str]) -> str:
+        """The report line answering request, its cgroup lines into `cgroups`; what is left of an earlier,
+        abandoned request is skipped."""
+        prefix, cgroup_prefix = f"{MARK} {request}|", f"{CGROUP_MARK} {request}|"
         while True:
             line = await lines.readline()
             if line is None:
@@ -118,6 +162,8 @@ class BasicsStream:
                 raise TransportError(f"{self.node}: basics shell ended ({why})")
             if line.startswith(prefix):
                 return line
+            if line.startswith(cgroup_prefix) and len(cgroups) < MAX_CONTAINERS:
+                cgroups.append(line[len(CGROUP_MARK) + 1 :])
 
     async def _drop(self) -> None:
         lines, self._lines = self._lines, None

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from datetime import UTC, datetime, timedelta
 
 from console.collectors.docker import collect_docker, needs_relist, watch_events
-from console.collectors.docker_model import DockerSnapshot
+from console.collectors.docker_model import ContainerInfo, DockerSnapshot
 from console.inventory.model import Node
 from console.text import clean_line
 from console.transport.base import Transport
@@ -35,6 +36,18 @@ SAFETY_RELIST_S = 300.0
 DEBOUNCE_S = 0.05
 ENGINE_MAX_AGE_S = 600.0
 SINCE_MARGIN_S = 5.0
+
+# The watcher of each transport, so the node's basics shell can read its running containers' cgroups.
+_WATCHERS: weakref.WeakKeyDictionary[Transport, DockerWatcher] = weakref.WeakKeyDictionary()
+
+
+def running_containers(transport: Transport) -> tuple[ContainerInfo, ...]:
+    """The running containers (with their init's pid) of the latest list of transport's watcher, if any."""
+    watcher = _WATCHERS.get(transport)
+    latest = watcher.latest if watcher is not None else None
+    if latest is None:
+        return ()
+    return tuple(container for container in latest.containers if container.pid is not None)
 
 
 class DockerWatcher:
@@ -67,6 +80,7 @@ class DockerWatcher:
         self._started_lists = 0  # lists begun, and finished: relist_now waits for one begun after its call
         self._finished_lists = 0
         self._list_done = asyncio.Condition()
+        _WATCHERS[transport] = self
 
     @property
     def running(self) -> bool:
