@@ -18,14 +18,38 @@ Report = Callable[[int | None, str, str], None]  # (line, key, message)
 def check_nodes(report: Report, merged: dict[str, Partial]) -> None:
     """Checks that need the merged node, run on every node that parsed, whether or not it built."""
     checked: dict[int, tuple[Any, ...]] = {}  # lists shared through defaults or a group are checked once
-    for part in merged.values():
+    for name, part in merged.items():
         _check_thresholds(report, part)
         for section, attr in (("services", "name"), ("mounts", "path"), ("storage", "path"), ("scratch", "")):
             items = part.values.get(section)
             if isinstance(items, tuple) and id(items) not in checked:
                 checked[id(items)] = items
                 _check_unique(report, items, attr, part.origins[section])
+        _check_scratch(report, name, part)
     _check_jumps(report, merged)
+
+
+def _check_scratch(report: Report, name: str, part: Partial) -> None:
+    """A scratch path at or under one of the node's network mounts: its disk use would be a statfs on NFS,
+    which blocks in the kernel while the server hangs. Scratch is for local disks only."""
+    scratch, mounts = part.values.get("scratch"), part.values.get("mounts")
+    if not isinstance(scratch, tuple) or not isinstance(mounts, tuple):
+        return
+    paths = [m.values.get("path") for m in mounts if isinstance(m, Partial)]
+    network = [path for path in paths if isinstance(path, str)]
+    line, where = part.origins["scratch"]
+    node = "" if where.startswith(f"nodes.{name}.") else f" of node {name}"  # inherited: say whose mounts
+    for index, path in enumerate(scratch):
+        if not isinstance(path, str):
+            continue
+        on = next((m for m in network if path == m or path.startswith(m.rstrip("/") + "/")), None)
+        if on is not None:
+            report(
+                line,
+                f"{where}[{index}]",
+                f"{quote(path)} is on the network mount {quote(on)}{node}: scratch lists local disks only "
+                "(a statfs on a hung NFS server blocks)",
+            )
 
 
 def _check_thresholds(report: Report, part: Partial) -> None:
