@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.lab.docker_fixtures",
     "tests.lab.nfs_fixtures",
     "tests.lab.prometheus_fixtures",
+    "tests.lab.power_fixtures",
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -18,7 +19,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # The session fixtures that start real servers (sshd, dockerd, Prometheus, ganesha, FUSE). Every test that
 # uses one, directly or through another fixture, is marked `lab`: `pytest -m "not lab"` is the fast tier,
 # which needs neither root nor the system packages.
-LAB_FIXTURES = frozenset({"ssh_lab", "docker_lab", "nfs_server", "mount_lab", "prometheus_lab", "stack_lab"})
+LAB_FIXTURES = frozenset(
+    {"ssh_lab", "docker_lab", "nfs_server", "mount_lab", "prometheus_lab", "stack_lab"}
+    | {"snmp_lab", "redfish_lab", "redfish_tls_lab"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

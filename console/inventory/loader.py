@@ -27,13 +27,14 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from console.text import clean_line, has_control
 
 from .crosscheck import check_nodes
-from .model import Inventory, Node, PrometheusSettings
+from .model import Inventory, Node, PduSpec, PrometheusSettings, RackSpec
 from .partial import INVALID, Builder, Partial, join, merge
+from .power import check_bmc, check_power, convert_named
 from .rules import CHECKS, NODE_NAME_RE, NORMALISE, Check, quote
 from .source import read_document
 
 SUPPORTED_VERSION = 1
-_TOP_KEYS = ("version", "name", "defaults", "groups", "nodes", "prometheus")
+_TOP_KEYS = ("version", "name", "defaults", "groups", "nodes", "prometheus", "pdus", "racks")
 # What `defaults` (every node) and `groups.NAME` (that group's nodes) may set.
 _DEFAULTABLE = (
     "ssh",
@@ -48,6 +49,8 @@ _DEFAULTABLE = (
     "storage",
     "ai_stack",
     "scratch",
+    "rack",
+    "bmc",
 )
 _TAG = "tag:yaml.org,2002:"
 _KEY_LIMIT = 200  # a key path in a message; node names and keys come from the file
@@ -310,9 +313,14 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
             prometheus = Builder().build(partial, None)
         else:
             prometheus = partial
+    pdus = convert_named(conv, top.get("pdus"), PduSpec, "pdus")
+    racks = convert_named(conv, top.get("racks"), RackSpec, "racks")
+    check_power(conv.problem, pdus, racks, {node.name: (None, node.rack) for node in nodes})
+    for node in nodes:
+        check_bmc(conv.problem, node.name, None, node.bmc)
     if not nodes or prometheus is INVALID or name is INVALID:
         return None
-    return Inventory(name=name, path=path, nodes=nodes, prometheus=prometheus)
+    return Inventory(name=name, path=path, nodes=nodes, prometheus=prometheus, pdus=pdus, racks=racks)
 
 
 def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str, Partial]:

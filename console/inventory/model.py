@@ -4,6 +4,7 @@ importable from here."""
 from __future__ import annotations
 
 from console.model.inventory import AiStackSettings as AiStackSettings
+from console.model.inventory import BmcSettings as BmcSettings
 from console.model.inventory import DockerSettings as DockerSettings
 from console.model.inventory import GpuExpectation as GpuExpectation
 from console.model.inventory import GpuSourceKind as GpuSourceKind
@@ -14,8 +15,11 @@ from console.model.inventory import Inventory as Inventory
 from console.model.inventory import MountMode as MountMode
 from console.model.inventory import MountSpec as MountSpec
 from console.model.inventory import Node as Node
+from console.model.inventory import PduSpec as PduSpec
 from console.model.inventory import PrometheusSettings as PrometheusSettings
+from console.model.inventory import RackSpec as RackSpec
 from console.model.inventory import ServiceSpec as ServiceSpec
+from console.model.inventory import SnmpV3 as SnmpV3
 from console.model.inventory import SshdPolicy as SshdPolicy
 from console.model.inventory import SSHSettings as SSHSettings
 from console.model.inventory import StorageSpec as StorageSpec

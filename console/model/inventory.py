@@ -214,6 +214,68 @@ class Thresholds:
     container_restarts: Threshold = field(default_factory=lambda: Threshold(warn=1.0, crit=5.0))
 
 
+SnmpAuthProtocol = Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"]
+SnmpPrivProtocol = Literal["des", "aes", "aes192", "aes256"]
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpV3:
+    """SNMPv3 credentials of a PDU; keys only by environment variable or file, never in the inventory."""
+
+    user: str
+    auth_protocol: SnmpAuthProtocol = "sha"
+    auth_key_env: str | None = None
+    auth_key_file: str | None = None
+    priv_protocol: SnmpPrivProtocol | None = None
+    priv_key_env: str | None = None
+    priv_key_file: str | None = None
+    context: str = ""  # the SNMPv3 context name, where the agent wants one
+    # Never set: the loader refuses a key written here in clear and names the *_env / *_file keys.
+    auth_key: str | None = None
+    priv_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PduSpec:
+    """A PDU read by SNMP from the workstation (`pdus: {NAME: {...}}`); `profile` names its OIDs."""
+
+    name: str
+    host: str
+    port: int = 161
+    community: str | None = None  # SNMPv1/v2c; a read-only community, as the issue's interface writes it
+    community_env: str | None = None
+    community_file: str | None = None
+    snmpv3: SnmpV3 | None = None
+    profile: str = "apc-rpdu2"
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RackSpec:
+    """A rack (`racks: {NAME: {...}}`): the PDUs that feed it and its power budget."""
+
+    name: str
+    pdus: tuple[str, ...] = ()
+    budget_w: float | None = None
+    warn_pct: float = 80.0
+    crit_pct: float = 95.0
+
+
+@dataclass(frozen=True, slots=True)
+class BmcSettings:
+    """A node's BMC: Redfish from the workstation, or `ipmi: dcmi` run on the node over SSH."""
+
+    redfish: str | None = None  # the BMC's base URL, e.g. https://10.0.99.51
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    verify_tls: bool = True
+    chassis: str | None = None  # read only this chassis id (a shared enclosure's BMC); None: every one
+    ipmi: Literal["dcmi"] | None = None
+    timeout: float = 10.0
+    password: str | None = None  # never set: the loader refuses it in clear (password_env, password_file)
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """One node, with inventory defaults already merged in."""
@@ -236,6 +298,8 @@ class Node:
         str, ...
     ] = ()  # local scratch paths whose disk use is shown (never NFS: statfs could hang)
     ai_stack: AiStackSettings | None = None  # the AI stack bring-up's paths, images and ports (wizards)
+    rack: str | None = None  # the inventory's `racks:` entry this node sits in
+    bmc: BmcSettings | None = None  # None: the node's BMC power is not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +308,8 @@ class Inventory:
     path: str  # where it was read from, for messages
     nodes: tuple[Node, ...]
     prometheus: PrometheusSettings | None = None
+    pdus: tuple[PduSpec, ...] = ()
+    racks: tuple[RackSpec, ...] = ()
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
