@@ -21,7 +21,12 @@ from console.collectors.basics import (
     parse_report,
     with_rates,
 )
+from console.inventory.model import Node
 from console.model.basics import DiskUse
+from console.model.columns import RowInput
+from console.model.docker import ContainerCost
+from console.model.node import NodeSnapshot
+from console.sections.basics_columns import COLUMNS, cells
 from console.streams.basics_shell import BasicsStream
 from console.transport import LocalTransport, SSHTransport
 from tests.lab.models import lab_node_model
@@ -187,3 +192,51 @@ async def test_one_shot_basics_have_counters_but_no_rates() -> None:
     basics = await collect_basics(LocalTransport("here"))
     assert basics.cpu_ticks is not None
     assert basics.cpu_pct is None
+
+
+def row(basics: NodeBasics | None) -> RowInput:
+    snapshot = NodeSnapshot("n", NOW, reachable=True, basics=basics)
+    return RowInput(Node("n", "h"), snapshot)
+
+
+def test_fleet_cells_show_the_vitals_and_sort_on_raw_values() -> None:
+    basics = NodeBasics(
+        "n",
+        NOW,
+        load=(3.456, 2.0, 1.0),
+        mem_total_kib=512 * 1024 * 1024,
+        mem_available_kib=128 * 1024 * 1024,
+        cpu_pct=37.4,
+        net_rx_bps=12.5 * 1024 * 1024,
+        net_tx_bps=900.0,
+        disks=(DiskUse("/", None, 100, 60, 40), DiskUse("/scratch", None, 100, 7, 93)),
+        containers=(
+            ContainerCost("a" * 64, "v1", cpu_pct=49.6, mem_used_bytes=3 * 1024 * 1024),
+            ContainerCost("b" * 64, "v1", cpu_pct=None, mem_used_bytes=1024 * 1024),
+        ),
+    )
+    values = cells(row(basics))
+    shown = {key: value.text for key, value in values.items()}
+    assert shown == {
+        "host_cpu": "37%",
+        "host_mem": "384G/512G",
+        "host_load": "3.46",
+        "host_disk": "93%",
+        "host_net": "12M/900",
+        "ctr_cost": "50% 4.0M",
+    }
+    assert values["host_mem"].sort == pytest.approx(75.0)
+    assert values["host_disk"].sort == pytest.approx(93.0)
+    assert {column.key for column in COLUMNS} == set(values)
+
+
+def test_fleet_cells_before_the_second_read_are_dashes_not_zeros() -> None:
+    first = NodeBasics("n", NOW, load=(0.0, 0.0, 0.0), mem_total_kib=100, mem_available_kib=100)
+    values = cells(row(first))
+    assert values["host_cpu"].text is None
+    assert values["host_net"].text is None
+    assert values["ctr_cost"].text is None
+    assert values["host_disk"].text is None
+    assert values["host_load"].text == "0.00"  # a real zero stays a zero
+    assert cells(row(NodeBasics("n", NOW, error="no basics report within 5s"))) == {}
+    assert cells(row(None)) == {}

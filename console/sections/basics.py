@@ -20,6 +20,7 @@ from console.collectors.basics import (
 from console.model.checks import CheckResult
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
+from console.sections import basics_columns
 from console.sections.registry import Planned, Section
 from console.sections.stream import Poll, Stream, StreamContext
 from console.streams.basics_shell import BasicsStream
@@ -94,4 +95,6 @@ BASICS = Section(
     read_only_commands=(STREAM_COMMAND, ONESHOT_COMMAND, _DISKS),
     stream=Stream(_open, _collect),
     timed_out=_timed_out,
+    columns=basics_columns.COLUMNS,
+    cells=basics_columns.cells,
 )

@@ -1,0 +1,74 @@
+"""The basics section's fleet columns: host CPU %, memory, load, the fullest disk, network rates and what
+the node's containers cost together. A value the node did not give (or a rate before its second read) is a
+dash, never 0; nothing here judges a threshold (no check rule has one yet), so cells carry no level."""
+
+from __future__ import annotations
+
+from console.model.basics import NodeBasics
+from console.model.columns import CellValue, ColumnSpec, RowInput, number
+
+COLUMNS = (
+    ColumnSpec("host_cpu", "CPU", 4, priority=6),
+    ColumnSpec("host_mem", "Mem", 9, priority=6),
+    ColumnSpec("host_load", "Load", 5, priority=7),
+    ColumnSpec("host_disk", "Disk", 5, priority=6),
+    ColumnSpec("host_net", "Net ↓/↑", 11, priority=9),
+    ColumnSpec("ctr_cost", "Ctr CPU/mem", 11, priority=9),
+)
+
+_UNITS = ("", "K", "M", "G", "T", "P")
+
+
+def size(value: float) -> str:
+    """Bytes as a short figure: 950, 12K, 3.4M, 1.2G (powers of 1024)."""
+    for unit in _UNITS:
+        if abs(value) < 1000 or unit == _UNITS[-1]:
+            return f"{value:.0f}{unit}" if unit == "" or value >= 10 else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def memory(basics: NodeBasics) -> CellValue:
+    used, total = basics.mem_used_kib, basics.mem_total_kib
+    if used is None or total is None:
+        return CellValue()
+    return CellValue(f"{size(used * 1024)}/{size(total * 1024)}", sort=basics.mem_used_pct)
+
+
+def disk(basics: NodeBasics) -> CellValue:
+    fullest = basics.fullest_disk
+    if fullest is None or fullest.used_pct is None:
+        return CellValue()
+    return CellValue(f"{fullest.used_pct:.0f}%", sort=fullest.used_pct)
+
+
+def network(basics: NodeBasics) -> CellValue:
+    rx, tx = basics.net_rx_bps, basics.net_tx_bps
+    if rx is None or tx is None:
+        return CellValue()
+    return CellValue(f"{size(rx)}/{size(tx)}", sort=rx + tx)
+
+
+def containers(basics: NodeBasics) -> CellValue:
+    """The running containers' CPU % (of one core) and memory, summed; a dash until any is known."""
+    cpu = [cost.cpu_pct for cost in basics.containers if cost.cpu_pct is not None]
+    used = [cost.mem_used_bytes for cost in basics.containers if cost.mem_used_bytes is not None]
+    if not cpu and not used:
+        return CellValue()
+    cpu_text = f"{sum(cpu):.0f}%" if cpu else "–"
+    return CellValue(f"{cpu_text} {size(sum(used)) if used else '–'}", sort=sum(cpu) if cpu else None)
+
+
+def cells(row: RowInput) -> dict[str, CellValue]:
+    basics = row.snapshot.basics
+    if basics is None or basics.error is not None:
+        return {}
+    load = basics.load[0] if basics.load is not None else None
+    return {
+        "host_cpu": number(basics.cpu_pct, "{:.0f}%"),
+        "host_mem": memory(basics),
+        "host_load": number(load, "{:.2f}" if load is not None and load < 10 else "{:.0f}"),
+        "host_disk": disk(basics),
+        "host_net": network(basics),
+        "ctr_cost": containers(basics),
+    }
