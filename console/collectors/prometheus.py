@@ -209,6 +209,26 @@ class PrometheusClient:
             raise self._unexpected("query result", exc) from None
         return InstantResult(promql, "vector", samples)
 
+    async def query_series(self, promql: str) -> list[tuple[Mapping[str, Any], float | None]]:
+        """An instant vector as (labels, value) pairs, for a caller that reads thousands of series per
+        refresh and keeps a few labels of each. The labels are Prometheus's raw strings, NOT cleaned: the
+        caller passes what it keeps through console.text. Values are finite or None."""
+        data = await self._get("/api/v1/query", {"query": promql})
+        try:
+            if data["resultType"] != "vector":
+                raise PromQLError(
+                    f"the query returns a {clean_line(data['resultType'])}, not an instant vector"
+                )
+            pairs: list[tuple[Mapping[str, Any], float | None]] = []
+            for item in data["result"]:
+                metric = item["metric"]
+                if not isinstance(metric, dict):
+                    raise TypeError("metric is not an object")
+                pairs.append((metric, finite(float(item["value"][1]))))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise self._unexpected("query result", exc) from None
+        return pairs
+
     async def query_range(
         self, promql: str, start: datetime, end: datetime, step: float | str
     ) -> RangeResult:
@@ -242,6 +262,7 @@ class PrometheusClient:
                         last_error=_text(item.get("lastError")),
                         last_scrape=_time(item.get("lastScrape")),
                         scrape_url=clean_line(item.get("scrapeUrl") or ""),
+                        scrape_interval_s=parse_duration(item.get("scrapeInterval")),
                     )
                 )
         except (AttributeError, TypeError) as exc:
@@ -308,6 +329,20 @@ def decode_json(body: bytes) -> Any:
         return json.loads(body.decode("utf-8"))  # UTF-8 only (json.loads would guess UTF-16/32 too)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+
+
+def parse_duration(raw: object) -> float | None:
+    """Prometheus's durations ("15s", "1m30s", "500ms") in seconds; anything else is unknown."""
+    if not isinstance(raw, str) or not raw or len(raw) > 32:
+        return None
+    parts = _DURATION.findall(raw)
+    if not parts or "".join(number + unit for number, unit in parts) != raw:
+        return None
+    return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
 
 
 def _match(selector: str | None) -> dict[str, str] | None:

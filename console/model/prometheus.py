@@ -58,6 +58,7 @@ class TargetInfo:
     last_error: str | None
     last_scrape: datetime | None  # None: never scraped yet
     scrape_url: str
+    scrape_interval_s: float | None = None  # the target's own interval (None: Prometheus did not say)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,271 @@
+"""The fleet from Prometheus: a fixed set of PromQL queries per refresh, whatever the number of nodes.
+
+Prometheus does the per-node arithmetic (CPU rates, the fullest filesystem, GPU means and maxima, container
+restarts), so each query answers a handful of series per node and the client's work is a lookup per series.
+The queries run concurrently, each under the client's one deadline per exchange; one that fails leaves its
+figures unknown for every node and is named in `failed`, the others still count.
+
+A node's name is the `node_label` label's value (default `instance`) without any `:port`; DCGM's series also
+carry `Hostname`, which wins for GPU figures when present. Labels are remote text: a name is cleaned once
+(console/text.py) and capped; values are finite or None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from console.collectors.gpu_prometheus import instance_host
+from console.collectors.prometheus import PrometheusClient, PrometheusError
+from console.model.prom_fleet import PromFleetSnapshot, PromNode
+from console.text import clean_line
+
+MAX_NODES = 20_000  # past this a refresh is a runaway label, not a fleet
+# Filesystems that are not the node's own disks: network, memory and image layers.
+OTHER_FS = (
+    "tmpfs|devtmpfs|ramfs|overlay|squashfs|iso9660|nfs.*|cifs|smb.*|fuse\\\\..*|ceph.*|glusterfs|lustre"
+)
+NET_SKIP = "lo|veth.*|docker.*|br-.*|cni.*|flannel.*|cali.*|virbr.*"
+TAG = "opsconsole"  # the label each merged query sets to say which figure a series is
+
+
+def _tagged(parts: Mapping[str, str]) -> str:
+    """Several per-node expressions as one query: each series carries its figure's name in label TAG."""
+    return " or ".join(f'label_replace({expr}, "{TAG}", "{tag}", "", "")' for tag, expr in parts.items())
+
+
+def fleet_queries(node_label: str = "instance", window: str = "1m") -> dict[str, str]:
+    """The refresh's queries by name (a fixed set: the count never depends on the fleet's size)."""
+    by = f"by ({node_label})"
+    gpu_by = f"by ({node_label}, Hostname)"
+    gpu = {
+        "util": "DCGM_FI_DEV_GPU_UTIL or gpu_utilization_percent",
+        "temp": "DCGM_FI_DEV_GPU_TEMP or gpu_temperature_celsius",
+        "power": "DCGM_FI_DEV_POWER_USAGE or gpu_power_draw_watts",
+        "used": "DCGM_FI_DEV_FB_USED or gpu_memory_usage_bytes / 1048576",
+        "total": "DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE or gpu_memory_total_bytes / 1048576",
+    }
+    return {
+        "vitals": _tagged(
+            {
+                "cpu": f'100 * (1 - avg {by} (rate(node_cpu_seconds_total{{mode="idle"}}[{window}])))',
+                "mem_total": f"max {by} (node_memory_MemTotal_bytes)",
+                "mem_available": f"max {by} (node_memory_MemAvailable_bytes)",
+                "load1": f"max {by} (node_load1)",
+            }
+        ),
+        "disk": (
+            f'topk {by} (1, 100 * (1 - node_filesystem_avail_bytes{{fstype!~"{OTHER_FS}"}}'
+            f' / node_filesystem_size_bytes{{fstype!~"{OTHER_FS}"}}))'
+        ),
+        "network": _tagged(
+            {
+                "rx": f'sum {by} (rate(node_network_receive_bytes_total{{device!~"{NET_SKIP}"}}[{window}]))',
+                "tx": f'sum {by} (rate(node_network_transmit_bytes_total{{device!~"{NET_SKIP}"}}[{window}]))',
+            }
+        ),
+        "gpus": _tagged(
+            {
+                "count": f"count {gpu_by} ({gpu['temp']})",
+                "util": f"avg {gpu_by} ({gpu['util']})",
+                "temp": f"max {gpu_by} ({gpu['temp']})",
+                "power": f"sum {gpu_by} ({gpu['power']})",
+                "used": f"sum {gpu_by} ({gpu['used']})",
+                "total": f"sum {gpu_by} ({gpu['total']})",
+            }
+        ),
+        "containers": _tagged(
+            {
+                "running": f'count {by} (container_last_seen{{name!=""}})',
+                "restarts": f'sum {by} (changes(container_start_time_seconds{{name!=""}}[1h]))',
+            }
+        ),
+        "alerts": f'count {by} (ALERTS{{alertstate="firing"}})',
+        "health": _tagged(
+            {
+                "up": f"min {by} (up)",
+                "fresh": (
+                    f"max by ({node_label}, job) (timestamp("
+                    '{__name__=~"node_load1|DCGM_FI_DEV_GPU_TEMP|gpu_temperature_celsius"}))'
+                ),
+            }
+        ),
+    }
+
+
+def node_name(raw: object) -> str | None:
+    """ "gpu-a:9100" → "gpu-a", "[::1]:9100" → "::1"; cleaned and capped; empty is none."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    return clean_line(instance_host(raw), limit=253) or None
+
+
+class _Fleet:
+    """Figures gathered per node name before they become frozen PromNodes."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, dict[str, Any]] = {}
+        self.names: dict[str, str | None] = {}  # raw label value → cleaned node name (cleaned once)
+        self.dropped = 0
+
+    def name(self, labels: Mapping[str, Any], node_label: str) -> str | None:
+        raw = labels.get("Hostname") or labels.get(node_label)
+        if not isinstance(raw, str):
+            return None
+        if raw not in self.names:
+            self.names[raw] = node_name(raw)
+        return self.names[raw]
+
+    def put(self, name: str | None, field: str, value: Any) -> None:
+        if name is None:
+            return
+        figures = self.figures.get(name)
+        if figures is None:
+            if len(self.figures) >= MAX_NODES:
+                self.dropped += 1
+                return
+            figures = self.figures[name] = {}
+        figures[field] = value
+
+
+Series = list[tuple[Mapping[str, Any], float | None]]
+_TAGGED_FIELDS = {
+    "vitals": {
+        "cpu": "cpu_pct",
+        "mem_total": "mem_total_bytes",
+        "mem_available": "mem_available_bytes",
+        "load1": "load1",
+    },
+    "network": {"rx": "net_rx_bps", "tx": "net_tx_bps"},
+    "gpus": {
+        "count": "gpu_count",
+        "util": "gpu_util_pct",
+        "temp": "gpu_temp_max_c",
+        "power": "gpu_power_w",
+        "used": "gpu_mem_used_mib",
+        "total": "gpu_mem_total_mib",
+    },
+    "containers": {"running": "containers_running", "restarts": "container_restarts"},
+}
+_COUNTS = {"gpu_count", "containers_running", "container_restarts"}
+
+
+def _read_tagged(what: str) -> Callable[[_Fleet, Series, str, float, Mapping[str, float]], None]:
+    fields = _TAGGED_FIELDS[what]
+
+    def read(
+        fleet: _Fleet, series: Series, node_label: str, now: float, intervals: Mapping[str, float]
+    ) -> None:
+        for labels, value in series:
+            field = fields.get(labels.get(TAG))  # type: ignore[arg-type]
+            if field is None:
+                continue
+            if field in _COUNTS and value is not None:
+                value = round(value)
+            fleet.put(fleet.name(labels, node_label), field, value)
+
+    return read
+
+
+def _read_disk(
+    fleet: _Fleet, series: Series, node_label: str, now: float, intervals: Mapping[str, float]
+) -> None:
+    for labels, value in series:
+        name = fleet.name(labels, node_label)
+        fleet.put(name, "disk_fullest_pct", value)
+        fleet.put(name, "disk_fullest_mount", clean_line(labels.get("mountpoint") or "", limit=256) or None)
+
+
+def _read_alerts(
+    fleet: _Fleet, series: Series, node_label: str, now: float, intervals: Mapping[str, float]
+) -> None:
+    for labels, value in series:
+        if value is not None:
+            fleet.put(fleet.name(labels, node_label), "alerts_firing", round(value))
+
+
+def _read_health(
+    fleet: _Fleet, series: Series, node_label: str, now: float, intervals: Mapping[str, float]
+) -> None:
+    newest: dict[str, tuple[float, float | None]] = {}
+    for labels, value in series:
+        name = fleet.name(labels, node_label)
+        if name is None or value is None:
+            continue
+        if labels.get(TAG) == "up":
+            fleet.put(name, "up", value >= 1.0)
+        elif labels.get(TAG) == "fresh" and (name not in newest or value > newest[name][0]):
+            newest[name] = (value, intervals.get(str(labels.get("job"))))
+    # A job the targets API does not list (series scraped with honor_labels keep their own `job`) is
+    # measured against the slowest interval Prometheus scrapes at: never stale too early.
+    fallback = max(intervals.values(), default=None)
+    for name, (at, interval) in newest.items():
+        interval = interval or fallback
+        fleet.put(name, "newest_sample_at", at)
+        fleet.put(name, "age_s", max(0.0, now - at))
+        fleet.put(name, "scrape_interval_s", interval)
+
+
+READERS = {
+    "vitals": _read_tagged("vitals"),
+    "disk": _read_disk,
+    "network": _read_tagged("network"),
+    "gpus": _read_tagged("gpus"),
+    "containers": _read_tagged("containers"),
+    "alerts": _read_alerts,
+    "health": _read_health,
+}
+
+
+async def collect_prom_fleet(
+    client: PrometheusClient, *, node_label: str = "instance", window: str = "1m"
+) -> PromFleetSnapshot:
+    """Every node the fleet's series name, from len(fleet_queries()) + 1 requests. Never raises for
+    Prometheus trouble: a query that fails is named in `failed`; all failing is `error`."""
+    started = time.monotonic()
+    queries = fleet_queries(node_label, window)
+
+    async def intervals() -> dict[str, float]:
+        # The targets API says each job's scrape interval: what "stale" is measured against.
+        return {t.job: t.scrape_interval_s for t in await client.targets() if t.scrape_interval_s}
+
+    names = [*queries, "targets"]
+    answers = await asyncio.gather(
+        *(client.query_series(promql) for promql in queries.values()), intervals(), return_exceptions=True
+    )
+    failed: list[str] = []
+    for name, answer in zip(names, answers, strict=True):
+        if isinstance(answer, PrometheusError):
+            failed.append(f"{name}: {answer}")
+        elif isinstance(answer, BaseException):
+            raise answer  # a bug or a cancellation, not Prometheus trouble
+    job_intervals = answers[-1] if isinstance(answers[-1], dict) else {}
+    now = time.time()
+    fleet = _Fleet()
+    for name, answer in zip(queries, answers[:-1], strict=True):
+        if isinstance(answer, list):
+            READERS[name](fleet, answer, node_label, now, job_intervals)
+    taken = datetime.now(UTC)
+    if len(failed) == len(names):
+        return PromFleetSnapshot(
+            taken,
+            client.label,
+            queries=len(names),
+            failed=tuple(failed),
+            error=failed[0].split(": ", 1)[1],
+            duration_s=time.monotonic() - started,
+        )
+    if fleet.dropped:
+        failed.append(f"nodes: more than {MAX_NODES} names; {fleet.dropped} series left out")
+    nodes = tuple(PromNode(name, **figures) for name, figures in sorted(fleet.figures.items()))
+    return PromFleetSnapshot(
+        taken,
+        client.label,
+        nodes,
+        queries=len(names),
+        failed=tuple(failed),
+        duration_s=time.monotonic() - started,
+    )
