@@ -18,6 +18,7 @@ from screens.base import ConsoleScreen
 from screens.messages import FleetChecksAnswered
 from widgets.fleet_table import GROUP_PREFIX, SORTABLE, FleetTable, NodeView
 from widgets.status import STATUS_ICON, STATUS_STYLE, plural
+from widgets.trouble import next_trouble, node_status, rows_in_trouble, tally_text
 
 
 def prometheus_problems(
@@ -46,8 +47,19 @@ class FleetScreen(ConsoleScreen):
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("s", "sort", "Sort"),
-        Binding("S", "reverse", "Reverse sort", show=False),
+        Binding(
+            "right_square_bracket",
+            "trouble",
+            "Trouble",
+            key_display="]",
+            tooltip="The next node not OK (critical, unknown or warning), wrapping round",
+        ),
+        Binding("left_square_bracket", "trouble(True)", "Previous trouble", key_display="[", show=False),
+        Binding(
+            "s", "shell", "Shell", tooltip="ssh to the node under the cursor with the inventory's settings"
+        ),
+        Binding("o", "sort", "Sort"),
+        Binding("O", "reverse", "Reverse sort", show=False),
         Binding("z", "fold", "Fold", show=False),
         Binding("Z", "fold_all", "Fold all", show=False),
         Binding("c", "app.open_checks", "Checks"),
@@ -60,6 +72,7 @@ class FleetScreen(ConsoleScreen):
         super().__init__()
         self._slow: dict[str, float] = {}
         self._prometheus_waiting = True
+        self._worst: dict[str, tuple[object, Status | None]] = {}  # node -> (its verdict, worst status)
 
     @property
     def nodes(self) -> dict[str, Node]:
@@ -170,7 +183,8 @@ class FleetScreen(ConsoleScreen):
             parts.append(f'filter "{table.filter}"')
         if table.folded:
             parts.append(f"{len(table.folded)} folded")
-        text = Text("  ·  ".join(parts[:3]))
+        text = Text("  ·  ".join(parts[:3]) + "  ·  ")
+        text.append_text(tally_text(list(self.node_statuses().values())))  # nodes by their worst check
         problems = prometheus_problems(self.session.prometheus_problems, self.ops_app.fleet_results)
         if problems is not None:  # right after up/down: the first thing that still fits at 80 columns
             text.append("  ·  ")
@@ -180,7 +194,48 @@ class FleetScreen(ConsoleScreen):
             text = Text.assemble(("⏸ PAUSED  ", "bold reverse"), text)
         self.set_text("#fleet-summary", text)
 
+    def node_statuses(self) -> dict[str, Status | None]:
+        """Each node's worst check status (None before its first answer), from the session's verdicts;
+        worked out again only for a node whose verdict changed."""
+        statuses: dict[str, Status | None] = {}
+        latest = self.session.latest
+        for name, node in self.nodes.items():
+            verdict = self.session.verdict(node)
+            cached = self._worst.get(name)
+            if cached is None or cached[0] is not verdict:
+                judged = node_status(verdict.results) if name in latest else None
+                cached = self._worst[name] = (verdict, judged)
+            statuses[name] = cached[1]
+        return statuses
+
     # --- keys ----------------------------------------------------------------------------------------
+
+    def action_trouble(self, backwards: bool = False) -> None:
+        """]: the cursor to the next node that is not OK ([: the previous), wrapping round; a folded group
+        holding one is a stop too. Nodes the filter hides are passed over (and said so when only they are)."""
+        table = self.table
+        statuses = self.node_statuses()
+        order = [row.key.value for row in table.ordered_rows if row.key.value is not None]
+        bad = rows_in_trouble(statuses, table.groups, table.folded, GROUP_PREFIX)
+        target = next_trouble(order, table.cursor_key, bad, backwards=backwards)
+        if target is not None:
+            table.restore_cursor(target)
+            return
+        hidden = sum(1 for status in statuses.values() if status is not None and status is not Status.OK)
+        if hidden:
+            self.notify(f"{plural(hidden, 'node')} not OK, hidden by the filter", timeout=3, markup=False)
+        else:
+            self.notify("every node is OK", timeout=3)
+
+    def action_shell(self) -> None:
+        """s: a shell on the node under the cursor; back to the fleet when it ends."""
+        key = self.table.cursor_key
+        if key is None or key not in self.nodes:
+            self.notify("no node under the cursor", timeout=3)
+            return
+        from screens.shell import open_shell
+
+        open_shell(self, self.nodes[key])
 
     def action_open(self) -> None:
         key = self.table.cursor_key

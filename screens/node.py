@@ -40,6 +40,7 @@ class NodeScreen(ConsoleScreen):
         Binding("l", "logs", "Logs"),
         Binding("R", "restart", "Restart"),
         Binding("w", "bringup", "Wizard", tooltip="The AI stack bring-up wizard on this node"),
+        Binding("s", "shell", "Shell", tooltip="ssh to this node with the inventory's settings"),
     ]
 
     def __init__(self, node: Node, *, tab: str | None = None) -> None:
@@ -243,6 +244,12 @@ class NodeScreen(ConsoleScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_shell(self) -> None:
+        """s: a shell on this node (ssh with its settings, or $SHELL for a local node); back here after."""
+        from screens.shell import open_shell
+
+        open_shell(self, self.node)
 
     def _selected_container(self) -> str | None:
         return self.query_one(ContainersTable).cursor_key if self.active_tab == "containers" else None

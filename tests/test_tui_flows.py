@@ -262,7 +262,7 @@ async def test_sort_and_fold() -> None:
         await pilot.pause()
         keys = [row.key.value for row in table.ordered_rows]
         assert keys.index("pod-8") < keys.index("pod-7")  # 100% before 0% within the pods group
-        await pilot.press("S")
+        await pilot.press("O")
         keys = [row.key.value for row in table.ordered_rows]
         assert keys.index("pod-7") < keys.index("pod-8")
         table.move_cursor(row=table.get_row_index("rack-a1"))
@@ -394,7 +394,9 @@ async def test_command_palette_lists_every_key() -> None:
         names = [name for name, _, _ in ConsoleCommands(app.screen)._commands()]
         for wanted in (
             "Filter (/)",
-            "Sort (s)",
+            "Sort (o)",
+            "Shell (s)",
+            "Trouble (])",
             "Fold (z)",
             "Pause (p)",
             "Refresh (r)",

@@ -1,0 +1,86 @@
+"""`s`: a shell on a node. The app is suspended, `ssh` runs in the terminal with the node's settings
+(console/transport/ssh_argv.py), and the same screen comes back when the shell ends.
+
+The event loop waits while the shell runs (Textual's suspend: its output must not touch the terminal, and a
+loop left running would queue frames a stopped writer never drains). Polls resume when it returns: the
+screen catches up and the nodes it shows are polled again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from textual.app import SuspendNotSupported
+
+from console.model.inventory import Node
+from console.text import clean_line
+from console.transport.ssh_argv import ShellRefused, local_shell_argv, prepared
+
+if TYPE_CHECKING:
+    from screens.base import ConsoleScreen
+
+
+@contextlib.contextmanager
+def _parent_ignores_interrupts() -> Iterator[None]:
+    """Ctrl+C and Ctrl+\\ while ssh connects reach every process of the terminal's foreground group, us too:
+    a handler that does nothing keeps the console alive, and (unlike SIG_IGN) is not inherited by ssh."""
+    saved: list[tuple[int, object]] = []
+    try:
+        for number in (signal.SIGINT, signal.SIGQUIT):
+            saved.append((number, signal.signal(number, lambda *_: None)))
+    except ValueError:  # not the main thread: nothing to guard
+        pass
+    try:
+        yield
+    finally:
+        for number, handler in saved:
+            signal.signal(number, handler)  # type: ignore[arg-type]
+
+
+def _run(argv: list[str], banner: str) -> int:
+    sys.stdout.write(f"\n{banner}\n")
+    sys.stdout.flush()
+    with _parent_ignores_interrupts():
+        return subprocess.run(argv, check=False).returncode
+
+
+def open_shell(screen: ConsoleScreen, node: Node) -> None:
+    """Run a shell on `node` in the terminal and come back to `screen`; what went wrong is a notification."""
+    app = screen.ops_app
+    name = clean_line(node.name)
+    local = node.transport == "local"
+    what = "ssh" if not local else "shell"
+    argv = ["ssh"]
+    try:
+        with contextlib.ExitStack() as stack:
+            if local:
+                argv = local_shell_argv()
+            else:
+                argv = stack.enter_context(
+                    prepared(node, {known.name: known for known in app.inventory.nodes})
+                )
+            where = "a local shell" if local else f"ssh to {name} ({clean_line(node.host)})"
+            banner = f"opsconsole: {where}; exit it to come back to the console"
+            with app.suspend():
+                status = _run(argv, banner)
+    except ShellRefused as exc:
+        app.notify(clean_line(str(exc)), title="No shell", severity="error", markup=False)
+        return
+    except SuspendNotSupported:
+        app.notify("this terminal cannot hand over to a shell", title="No shell", severity="error")
+        return
+    except OSError as exc:  # ssh (or the shell) not found, not executable
+        app.notify(clean_line(f"{argv[0]}: {exc.strerror}"), title="No shell", severity="error", markup=False)
+        return
+    finally:
+        screen.catch_up()
+        app.wake_polls()
+    if status != 0:
+        # ssh's 255 is its own failure (refused host key, no route); any other status is the shell's last.
+        said = f"{what} to {name} ended with status {status}" if not local else f"shell ended with {status}"
+        app.notify(said, severity="warning" if status != 255 else "error", timeout=6, markup=False)

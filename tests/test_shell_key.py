@@ -1,0 +1,175 @@
+"""`s` for real: the console runs in a pseudo-terminal, `s` hands the terminal to OpenSSH's `ssh` logged in to
+a lab sshd with the inventory's settings, what is typed runs on the node, and when the shell exits the same
+screen is back and answers keys (Ctrl+S saves a screenshot named after the screen).
+
+In a Pilot test the app runs headless, where a terminal cannot be handed over: there the key says so."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import sys
+import tempfile
+import termios
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from console.demo.fleet import recorded_fleet
+from screens.app import OpsConsoleApp
+from screens.node import NodeScreen
+from tests.lab.sshd import LabNode, SshLab
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS, COLUMNS = 40, 140
+
+
+class Terminal:
+    """The console in a pseudo-terminal of its own: keys in, everything it (and ssh) writes kept."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the pty is its controlling terminal
+            os.chdir(ROOT)
+            os.execve(argv[0], argv, env)
+        self.pid, self.fd = pid, fd
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+        self.output = b""
+        self.status: int | None = None
+
+    def read(self, seconds: float = 0.1) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                return
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # the child is gone
+                return
+            if not chunk:
+                return
+            self.output += chunk
+
+    def until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"not within {timeout:g}s: {what}\n{self.output[-2000:]!r}"
+            self.read(0.1)
+
+    def send(self, keys: str) -> None:
+        os.write(self.fd, keys.encode())
+
+    def exited(self) -> bool:
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = os.waitstatus_to_exitcode(status)
+        return self.status is not None
+
+    def close(self) -> None:
+        if not self.exited():
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+@contextlib.contextmanager
+def console(inventory: Path) -> Iterator[Terminal]:
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(ROWS)}
+    env.pop("TEXTUAL", None)
+    terminal = Terminal([sys.executable, "-m", "console", "-i", str(inventory)], env)
+    try:
+        yield terminal
+    finally:
+        terminal.close()
+
+
+def screenshots(home: Path) -> Path:
+    return home / ".local" / "state" / "opsconsole" / "screenshots"
+
+
+def take_screenshot(terminal: Terminal, home: Path, screen: str) -> str:
+    """Ctrl+S until the console saves a picture of `screen` (it answers keys: it is back and alive)."""
+    folder = screenshots(home)
+    for old in folder.glob("*.svg") if folder.exists() else ():
+        old.unlink()
+
+    def saved() -> bool:
+        terminal.send("\x13")
+        terminal.read(0.5)
+        return folder.exists() and any(folder.glob(f"opsconsole-{screen}-*.svg"))
+
+    terminal.until(saved, 30, f"a screenshot of the {screen} screen")
+    svg = next(folder.glob(f"opsconsole-{screen}-*.svg")).read_text(encoding="utf-8")
+    return svg.replace("&#160;", " ")
+
+
+def shell_round_trip(terminal: Terminal, node: str, marker: Path, words: str) -> None:
+    """`s`, then on the node's shell write `words` into marker and exit."""
+    start = len(terminal.output)
+    terminal.send("s")
+    terminal.until(
+        lambda: b"opsconsole: ssh to " + node.encode() in terminal.output[start:], 15, "the banner"
+    )
+    banner = terminal.output.index(b"opsconsole: ssh to", start)
+    terminal.until(lambda: b"$ " in terminal.output[banner:], 30, "the node's shell prompt")
+    terminal.send(f"echo {words} > {marker}; exit\r")
+    terminal.until(marker.exists, 30, "the command run on the node")
+
+
+def test_s_opens_a_shell_on_the_node_and_comes_back_to_the_same_screen(
+    ssh_lab: SshLab, gpu_node: LabNode, tmp_path: Path, isolated_home: Path
+) -> None:
+    inventory = tmp_path / "lab.yaml"
+    inventory.write_text(ssh_lab.inventory_yaml([gpu_node], refresh=2))
+    shared = Path(tempfile.mkdtemp(prefix="opsconsole-shell-test-"))  # the node's user writes here
+    shared.chmod(0o777)
+    try:
+        with console(inventory) as terminal:
+            assert "gpu1" in take_screenshot(terminal, isolated_home, "fleet")
+
+            # from the fleet: the node under the cursor (the only one)
+            shell_round_trip(terminal, "gpu1", shared / "from-fleet", "fleet")
+            assert (shared / "from-fleet").read_text() == "fleet\n"
+            assert (shared / "from-fleet").stat().st_uid == ssh_lab.user_entry.pw_uid  # as the node's user
+            assert "gpu1" in take_screenshot(terminal, isolated_home, "fleet")
+
+            # from the node screen, on its Containers tab
+            terminal.send("\r")
+            picture = take_screenshot(terminal, isolated_home, "node")
+            terminal.send("2")
+            shell_round_trip(terminal, "gpu1", shared / "from-node", "node")
+            assert (shared / "from-node").read_text() == "node\n"
+            back = take_screenshot(terminal, isolated_home, "node")
+            assert "gpu1" in back
+            # the tab it was left on, not a fresh node screen on its first tab
+            assert "Docker is not watched on this node" in back
+            assert "Docker is not watched on this node" not in picture
+
+            terminal.send("q")
+            terminal.until(terminal.exited, 15, "the console quits")
+            assert terminal.status == 0
+    finally:
+        for leftover in shared.iterdir():
+            leftover.unlink()
+        shared.rmdir()
+
+
+async def test_s_without_a_terminal_to_hand_over_says_so() -> None:
+    app = OpsConsoleApp(recorded_fleet().session(), cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        app.open_node("gpu1")
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, NodeScreen)
+        said = [str(note.message) for note in app._notifications]
+        assert any("cannot hand over" in message for message in said), said
