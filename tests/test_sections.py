@@ -15,7 +15,7 @@ from console.inventory.model import Inventory, Node, ServiceSpec
 from console.model.node import NodeSnapshot
 from console.model.stack import Finding, StackSnapshot
 from console.poll import on_demand_collectors
-from console.sections import SECTIONS, Section, register, registered
+from console.sections import SECTIONS, Section, register, registered, timed_out
 from console.streams.source import StreamingSource
 from console.transport.base import Transport
 from console.transport.local import LocalTransport
@@ -56,12 +56,21 @@ def fake_section() -> Iterator[Section]:
 
 def test_the_built_in_sections_are_registered_in_check_result_order() -> None:
     assert [section.name for section in registered()][:5] == ["gpu", "services", "mounts", "docker", "facts"]
+    assert "basics" in SECTIONS
+
+
+def test_a_timed_out_section_says_so_in_its_own_snapshot() -> None:
+    node = Node("n", "127.0.0.1", transport="local")
+    gpu, basics = timed_out("gpu", node, 2.5), timed_out("basics", node, 2.5)
+    assert (gpu.status, gpu.error) == ("error", "no GPU data: timed out after 2.5s")
+    assert basics.error == "timed out after 2.5s"
+    assert timed_out("nosuch", node, 2.5) is None  # no placeholder declared: not read
 
 
 def test_only_a_snapshot_field_can_be_a_section() -> None:
-    with pytest.raises(ValueError, match="'slurm' is not a NodeSnapshot section"):
-        register(Section("slurm", lambda node: True, lambda node: (), lambda node, snapshot: ()))
-    assert "slurm" not in SECTIONS
+    with pytest.raises(ValueError, match="'nosuch' is not a NodeSnapshot section"):
+        register(Section("nosuch", lambda node: True, lambda node: (), lambda node, snapshot: ()))
+    assert "nosuch" not in SECTIONS
 
 
 async def test_the_source_collects_and_the_runner_judges_a_registered_section(fake_section: Section) -> None:

@@ -2,9 +2,10 @@
 
 The YAML is composed, not constructed, so every key keeps its line. A generic converter turns a mapping
 into a "partial" of any frozen dataclass by reading its type hints; the partials of `defaults` and of each
-node merge key by key and are then built over the model's own defaults. A new section (docker, mounts,
-...) needs only a field on the model, plus a rules.CHECKS entry if its values need range checks. Reading and
-composing, with every resource bounded, is source.py; checks across a merged node are crosscheck.py.
+node merge key by key and are then built over the model's own defaults. A section's key under a node is
+not named here: the loader iterates the registered `SectionSettings` (settings.py: its type and the checks
+of its values). Reading and composing, with every resource bounded, is source.py; checks across a merged
+node are crosscheck.py.
 """
 
 from __future__ import annotations
@@ -31,27 +32,14 @@ from .model import Inventory, Node, PduSpec, PrometheusSettings, RackSpec
 from .partial import INVALID, Builder, Partial, join, merge
 from .power import check_bmc, check_power, convert_named
 from .rules import CHECKS, NODE_NAME_RE, NORMALISE, Check, quote
+from .settings import registered_settings
 from .source import read_document
 
 SUPPORTED_VERSION = 1
 _TOP_KEYS = ("version", "name", "defaults", "groups", "nodes", "prometheus", "pdus", "racks")
-# What `defaults` (every node) and `groups.NAME` (that group's nodes) may set.
-_DEFAULTABLE = (
-    "ssh",
-    "gpus",
-    "refresh",
-    "thresholds",
-    "docker",
-    "mounts",
-    "services",
-    "power_budget_w",
-    "sshd",
-    "storage",
-    "ai_stack",
-    "scratch",
-    "rack",
-    "bmc",
-)
+# What `defaults` (every node) and `groups.NAME` (that group's nodes) may set, besides the sections' keys
+# (`_defaultable()`: every registered SectionSettings that is defaultable).
+_DEFAULTABLE = ("ssh", "refresh", "thresholds", "power_budget_w", "scratch", "rack", "bmc")
 _TAG = "tag:yaml.org,2002:"
 _KEY_LIMIT = 200  # a key path in a message; node names and keys come from the file
 
@@ -86,6 +74,19 @@ class InventoryError(Exception):
 @functools.cache
 def _hints(tp: type) -> dict[str, Any]:
     return get_type_hints(tp)
+
+
+def _node_hints() -> dict[str, Any]:
+    """A node's keys and their types: Node's fields (a section's when it is one) and the plug-in sections'
+    keys (built into `Node.plugins`)."""
+    hints = {name: hint for name, hint in _hints(Node).items() if name != "plugins"}
+    for settings in registered_settings():
+        hints.setdefault(settings.key, settings.hint)
+    return hints
+
+
+def _defaultable() -> tuple[str, ...]:
+    return _DEFAULTABLE + tuple(settings.key for settings in registered_settings() if settings.defaultable)
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:
@@ -155,7 +156,7 @@ class _Converter:
         if not isinstance(node, MappingNode):
             self.problem(line, key, f"expected a mapping, got {_describe(node)}")
             return None
-        hints = _hints(tp)
+        hints = _node_hints() if tp is Node else _hints(tp)
         part = Partial(tp, line, key)
         for name, kline, vnode in self.pairs(node, key):
             sub = join(key, name)
@@ -297,7 +298,7 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
     defaults = Partial(Node, None, "defaults")
     if "defaults" in top and not _is_null(top["defaults"][1]):  # an all-commented-out `defaults:` is fine
         line, vnode = top["defaults"]
-        defaults = conv.mapping(vnode, Node, "defaults", line, _DEFAULTABLE) or defaults
+        defaults = conv.mapping(vnode, Node, "defaults", line, _defaultable()) or defaults
     groups = _convert_groups(conv, top.get("groups"))
     nodes, names = _convert_nodes(conv, top.get("nodes"), defaults, groups)
     prometheus = None
@@ -334,7 +335,7 @@ def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str
         return {}
     groups = {}
     for name, line, vnode in conv.pairs(entry[1], "groups"):
-        part = conv.mapping(vnode, Node, f"groups.{name}", line, _DEFAULTABLE)
+        part = conv.mapping(vnode, Node, f"groups.{name}", line, _defaultable())
         if part is not None:
             groups[name] = part
     return groups
@@ -355,7 +356,7 @@ def _convert_nodes(
     built: list[Node] = []
     merged_all: dict[str, Partial] = {}
     names: set[str] = set()
-    body_keys = [name for name in _hints(Node) if name != "name"]  # the name is the node's key
+    body_keys = [name for name in _node_hints() if name not in ("name", "plugins")]  # name: the node's key
     for name, line, vnode in conv.pairs(entry[1], "nodes"):
         key = f"nodes.{name}"
         names.add(name)

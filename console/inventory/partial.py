@@ -55,18 +55,24 @@ class Builder:
         if part.broken:
             return INVALID
         kwargs: dict[str, Any] = {}
+        plugins: list[tuple[str, Any]] = []  # keys a plug-in section registered, not fields of the model
         fields = {f.name: f for f in dataclasses.fields(part.tp)}
         for name, value in part.values.items():
             if isinstance(value, Partial):
-                sub = getattr(base, name) if base is not None else None
-                if sub is None and callable(factory := fields[name].default_factory):
+                sub = getattr(base, name) if base is not None and name in fields else None
+                if sub is None and name in fields and callable(factory := fields[name].default_factory):
                     sub = factory()
                 value = self.build(value, sub)
             elif isinstance(value, tuple):
                 value = self.items(value)
             if value is INVALID:
                 return INVALID
-            kwargs[name] = value
+            if name in fields:
+                kwargs[name] = value
+            else:
+                plugins.append((name, value))
+        if plugins:
+            kwargs["plugins"] = tuple(sorted(plugins, key=lambda pair: pair[0]))
         return dataclasses.replace(base, **kwargs) if base is not None else part.tp(**kwargs)
 
     def items(self, value: tuple[Any, ...]) -> Any:

@@ -14,21 +14,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from console.model.inventory import AiStackSettings
 from console.text import clean_line
 
-from .model import (
-    DockerSettings,
-    GpuExpectation,
-    HttpProbe,
-    MountSpec,
-    Node,
-    PrometheusSettings,
-    ServiceSpec,
-    SshdPolicy,
-    SSHSettings,
-    StorageSpec,
-)
+from .model import Node, PrometheusSettings, SSHSettings
+from .model import StorageSpec as StorageSpec  # the models checked here were always importable from here
 
 Check = Callable[[Any], str | None]
 QUOTE_LIMIT = 80
@@ -174,37 +163,11 @@ CHECKS: dict[tuple[type, str], Check] = {
     (SSHSettings, "connect_timeout"): positive,
     (SSHSettings, "command_timeout"): positive,
     (SSHSettings, "keepalive_interval"): lambda v: None if v >= 0 else "must be 0 (off) or more",
-    (GpuExpectation, "count"): _at_least_zero,
-    (GpuExpectation, "driver"): _check_driver,
-    (DockerSettings, "containers"): _check_container,
-    (MountSpec, "path"): check_path,
-    (MountSpec, "timeout"): positive,
-    (ServiceSpec, "port"): _port,
-    (ServiceSpec, "container"): _check_container,
-    (ServiceSpec, "bind"): _check_address,
-    (HttpProbe, "path"): _check_http_path,
-    (HttpProbe, "expect"): lambda v: None if 100 <= v <= 599 else "must be an HTTP status (100-599)",
-    (HttpProbe, "timeout"): positive,
     (PrometheusSettings, "url"): _check_url,
     (PrometheusSettings, "timeout"): positive,
-    (SshdPolicy, "root_login"): _check_root_login,
-    (StorageSpec, "path"): check_path,
-    (StorageSpec, "owner"): lambda v: (
-        None if _OWNER_RE.fullmatch(v) else "must be numeric uid:gid, e.g. 1024:1024"
-    ),
-    (StorageSpec, "mode"): _octal,
-    **{(AiStackSettings, f"{name}_port"): _port for name in ("comfy", "ollama", "openwebui")},
-    **{(AiStackSettings, name): _absolute for name in ("nvme_root", "ssd_root", "project_dir")},
-    (AiStackSettings, "comfy_mode"): _octal,
-    (AiStackSettings, "comfy_uid"): _at_least_zero,
-    (AiStackSettings, "comfy_gid"): _at_least_zero,
-    (AiStackSettings, "first_run_timeout"): positive,
-    (AiStackSettings, "poll_interval"): positive,
-}
+}  # each section's own: its SectionSettings (console/inventory/settings.py) adds them when registered
 
 # Values rewritten to one spelling once their check passed: `/mnt/a`, `/mnt/a/` and `/mnt//a` are one mount.
 NORMALISE: dict[tuple[type, str], Callable[[Any], Any]] = {
-    (MountSpec, "path"): normal_path,
-    (StorageSpec, "path"): normal_path,
     (Node, "scratch"): normal_path,
 }

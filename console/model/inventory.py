@@ -300,6 +300,15 @@ class Node:
     ai_stack: AiStackSettings | None = None  # the AI stack bring-up's paths, images and ports (wizards)
     rack: str | None = None  # the inventory's `racks:` entry this node sits in
     bmc: BmcSettings | None = None  # None: the node's BMC power is not read
+    # Plug-in sections' settings (key, value), keys that are not fields here (console/inventory/settings.py).
+    plugins: tuple[tuple[str, object], ...] = ()
+
+    def settings(self, key: str) -> object | None:
+        """A section's settings on this node (None: not set): a plug-in's entry, or the built-in field."""
+        for name, value in self.plugins:
+            if name == key:
+                return value
+        return getattr(self, key, None)
 
 
 @dataclass(frozen=True, slots=True)

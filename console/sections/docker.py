@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from console.checks.docker_rules import evaluate_docker, planned_docker
 from console.collectors.docker import HOST_PROBE, collect_docker
+from console.inventory import settings as inventory
 from console.model.checks import CheckResult
 from console.model.docker import DockerSnapshot
 from console.model.inventory import Node
@@ -58,6 +59,7 @@ DOCKER = Section(
     read_only_commands=(HOST_PROBE, DIAGNOSE_SOCKET),
     stream=Stream(open_docker_stream, _collect),
     timed_out=_timed_out,
+    settings=(inventory.DOCKER,),
     columns=DOCKER_COLUMNS,
     cells=docker_cells,
 )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from console.checks.node_rules import evaluate_node_facts, planned_node_facts
 from console.collectors.node_facts import FACTS_SCRIPT, SCRIPT_NAME, NodeFacts, collect_node_facts
+from console.inventory import settings as inventory
 from console.model.checks import CheckResult
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
@@ -43,4 +44,5 @@ FACTS = Section(
     _collect,
     read_only_commands=(_COMMAND,),
     timed_out=_timed_out,
+    settings=(inventory.SSHD, inventory.STORAGE),
 )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from console.checks.gpu_rules import evaluate_gpu, planned_gpu
 from console.collectors.gpu import POLL_COMMAND, collect_gpus
+from console.inventory import settings as inventory
 from console.model.checks import CheckResult
 from console.model.gpu import GpuSnapshot, GpuSource
 from console.model.inventory import Node
@@ -95,6 +96,7 @@ GPU = Section(
     read_only_commands=(POLL_COMMAND, _stream_rule(), APPS_COMMAND),
     stream=Stream(_open, _collect),
     timed_out=_timed_out,
+    settings=(inventory.GPUS,),
     columns=gpu_columns.COLUMNS,
     cells=gpu_columns.cells,
 )

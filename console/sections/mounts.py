@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from console.checks.mount_rules import evaluate_mounts, planned_mounts
 from console.collectors import mounts
+from console.inventory import settings as inventory
 from console.model.checks import CheckResult
 from console.model.inventory import Node
 from console.model.mounts import MountsSnapshot
@@ -63,6 +64,7 @@ MOUNTS = Section(
     _collect,
     read_only_commands=_COMMANDS,
     timed_out=_timed_out,
+    settings=(inventory.MOUNTS,),
     columns=MOUNTS_COLUMNS,
     cells=mounts_cells,
 )

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from console.inventory.settings import SectionSettings, register_settings
 from console.model.checks import CheckResult
 from console.model.columns import Cells, ColumnSpec
 from console.model.inventory import Node
@@ -50,6 +51,11 @@ class Section:
     collect: the on-demand collector, run on every poll of a wanted node (never raises for node trouble);
       None when a stream fills the section.
     read_only_commands: what its reads run, as the read-only wrapper must allow them (exact text, Argv, Text).
+    stream: how a long-lived stream keeps it current (console/sections/stream.py); None: `collect` reads it.
+    timed_out: its snapshot when its read missed the poll's deadline, from the node and the reason ("timed
+      out after 5s"); None: the section reads as not read (its rules say "no data").
+    settings: its inventory keys under a node (console/inventory/settings.py: type, checks), read by the
+      loader once the section is registered; a built-in's live on the inventory's floor.
     columns, cells: its fleet-table columns and one answered node's values in them (console/model/columns.py
       says how to declare them; console/sections/columns.py gathers them in registration order).
     """
@@ -62,6 +68,7 @@ class Section:
     read_only_commands: tuple[ReadOnlyRule, ...] = ()
     stream: Stream | None = None
     timed_out: Callable[[Node, str], Any] | None = None
+    settings: tuple[SectionSettings, ...] = ()
     columns: tuple[ColumnSpec, ...] = ()
     cells: Cells | None = None
 
@@ -78,6 +85,8 @@ def register(section: Section) -> None:
         raise ValueError(f"section {section.name!r}: a collector or a stream, not both")
     for rule in section.read_only_commands:
         register_read_only(rule)
+    for settings in section.settings:
+        register_settings(settings)
     SECTIONS[section.name] = section
 
 

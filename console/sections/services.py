@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from console.checks.service_rules import evaluate_services, planned_services
 from console.collectors.listeners import LISTENERS_COMMAND
 from console.collectors.services import ServicesSnapshot, collect_services
+from console.inventory import settings as inventory
 from console.model.checks import CheckResult
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
@@ -40,4 +41,5 @@ SERVICES = Section(
     _collect,
     read_only_commands=(LISTENERS_COMMAND,),
     timed_out=_timed_out,
+    settings=(inventory.SERVICES,),
 )

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from console.actions import AuditLog
 from console.checks.model import CheckResult, Status
+from console.inventory import settings as inventory
 from console.inventory.model import Node
 from console.model.node import NodeSnapshot
 from console.model.stack import StackSnapshot as StackSnapshot
@@ -108,5 +109,6 @@ register(
         _collect,
         read_only_commands=(STAT_RULE,),
         timed_out=_timed_out,
+        settings=(inventory.AI_STACK,),
     )
 )
