@@ -25,10 +25,29 @@ LAB_FIXTURES = frozenset(
 )
 
 
+# The UI tier: snapshot tests (the `snap_compare` fixture) and every test in a module that drives an app
+# through Textual's pilot (`run_test`). `pytest -m "not lab and not ui"` is the unit tier: seconds, no root.
+UI_FIXTURES = frozenset({"snap_compare"})
+_PILOT_MODULES: dict[str, bool] = {}
+
+
+def _drives_the_tui(item: pytest.Item) -> bool:
+    path = str(getattr(item, "path", ""))
+    if path not in _PILOT_MODULES:
+        try:
+            _PILOT_MODULES[path] = "run_test(" in Path(path).read_text(encoding="utf-8")
+        except OSError:
+            _PILOT_MODULES[path] = False
+    return _PILOT_MODULES[path]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if LAB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = getattr(item, "fixturenames", ())
+        if LAB_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.lab)
+        if UI_FIXTURES.intersection(fixtures) or _drives_the_tui(item):
+            item.add_marker(pytest.mark.ui)
 
 
 @pytest.fixture(autouse=True)
