@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
@@ -23,20 +22,12 @@ from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
 from console.collectors.prometheus import PrometheusError, open_prometheus
 from console.inventory.model import Inventory, Node
 from console.sections import registered, timed_out
+from console.sections.registry import SNAPSHOT_FIELDS
 from console.snapshots import NodeSnapshot
 from console.transport import ConnectError, SSHTransport, Transport, TransportError, transports_for
 from console.transport.readonly import ReadOnlyTransport
 
 SECTION_GRACE_S = 1.0  # past the node's command timeout: the collectors' own deadlines answer first
-# NodeSnapshot's fields that a poll's sections fill; the others say who, when and how it connected.
-SECTIONS = frozenset(field.name for field in dataclasses.fields(NodeSnapshot)) - {
-    "node",
-    "taken_at",
-    "reachable",
-    "error",
-    "connect_s",
-    "connected_at",
-}
 
 
 class SnapshotSource(Protocol):
@@ -63,7 +54,7 @@ def assemble(node: Node, transport: Transport, sections: Mapping[str, Any]) -> N
     Never hides a bug: a section that is an exception is raised (collectors never raise for node trouble),
     except a GPU read that lost the connection, which makes the node unreachable.
     """
-    unknown = set(sections) - SECTIONS
+    unknown = set(sections) - SNAPSHOT_FIELDS
     if unknown:
         raise ValueError(f"not NodeSnapshot sections: {', '.join(sorted(unknown))}")
     gpu = sections.get("gpu")

@@ -11,7 +11,8 @@ from console.checks.runner import run_checks
 from console.collectors.basics import NodeBasics
 from console.collectors.gpu import GpuSnapshot
 from console.inventory.model import Inventory, Node, PrometheusSettings
-from console.poll import SECTIONS, assemble
+from console.poll import assemble
+from console.sections.registry import SNAPSHOT_FIELDS
 from console.snapshots import NodeSnapshot
 from console.transport import TransportError
 from console.transport.local import LocalTransport
@@ -28,7 +29,8 @@ def test_assemble_fills_every_section_by_its_field_name() -> None:
     assert snapshot.reachable
     assert snapshot.error is None
     assert (snapshot.gpu, snapshot.basics, snapshot.docker, snapshot.mounts) == (gpu, basics, None, None)
-    assert {"gpu", "services", "mounts", "docker", "facts", "stack", "basics"} == SECTIONS
+    assert {"gpu", "services", "mounts", "docker", "facts", "stack", "basics"} <= SNAPSHOT_FIELDS
+    assert not {"node", "taken_at", "reachable", "error", "connect_s", "connected_at"} & SNAPSHOT_FIELDS
 
 
 def test_assemble_refuses_what_is_not_a_section() -> None:

@@ -29,7 +29,7 @@ Planned = Sequence[tuple[str, str | None]]  # (check id, target) pairs
 ReadOnlyRule = str | Argv | Text
 
 # NodeSnapshot's fields a section may fill; the others say who, when and how the node was reached.
-_FIELDS = frozenset(field.name for field in dataclasses.fields(NodeSnapshot)) - {
+SNAPSHOT_FIELDS = frozenset(field.name for field in dataclasses.fields(NodeSnapshot)) - {
     "node",
     "taken_at",
     "reachable",
@@ -79,8 +79,9 @@ SECTIONS: dict[str, Section] = {}
 def register(section: Section) -> None:
     """Add a section after the ones registered before it (registering a name again replaces it in place)
     and allow its read-only commands."""
-    if section.name not in _FIELDS:
-        raise ValueError(f"{section.name!r} is not a NodeSnapshot section ({', '.join(sorted(_FIELDS))})")
+    if section.name not in SNAPSHOT_FIELDS:
+        fields = ", ".join(sorted(SNAPSHOT_FIELDS))
+        raise ValueError(f"{section.name!r} is not a NodeSnapshot section ({fields})")
     if section.collect is not None and section.stream is not None:
         raise ValueError(f"section {section.name!r}: a collector or a stream, not both")
     for rule in section.read_only_commands:
