@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from console.transport import SSHTransport
 from tests.lab.docker_fixtures import IMAGE, DockerLab
 from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
+from widgets.node_tables import container_cells
 
 ID = "ab" * 32
 
@@ -40,6 +42,8 @@ def cpu_usage_ns(pid: int, container_id: str) -> int:
         if "cpuacct" in controllers.split(",") and container_id in path:
             return int(Path(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage").read_text())
     raise AssertionError("no cpuacct cgroup for the container")
+
+
 MIB = 1024 * 1024
 
 
@@ -241,3 +245,20 @@ def test_container_cpu_percent_needs_two_reads_and_a_steady_counter() -> None:
 
 def test_the_shell_function_is_part_of_the_kept_shell() -> None:
     assert CGROUP_FUNCTION in STREAM_SCRIPT
+
+
+def test_containers_table_cells_show_cost_limits_and_exit_code() -> None:
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    running = ContainerInfo(ID, "burn", "img", "running", "Up", started_at=now, pid=7)
+    cost = ContainerCost(
+        ID, "v1", cpu_pct=49.6, cpu_limit=0.5, mem_used_bytes=3 * MIB, mem_limit_bytes=64 * MIB
+    )
+    cells = container_cells(running, now, cost=cost)
+    assert (cells["cpu"].plain, cells["mem"].plain, cells["exit"].plain) == ("50%/0.5", "3.0M/64M", "–")
+    first = container_cells(
+        running, now, cost=ContainerCost(ID, "v1", mem_used_bytes=3 * MIB, mem_unlimited=True)
+    )
+    assert (first["cpu"].plain, first["mem"].plain) == ("–", "3.0M")  # no rate yet, no limit set
+    exited = ContainerInfo("cd" * 32, "done", "img", "exited", "Exited (3) 1 minute ago", exit_code=3)
+    cells = container_cells(exited, now)
+    assert (cells["cpu"].plain, cells["mem"].plain, cells["exit"].plain) == ("–", "–", "3")

@@ -32,6 +32,7 @@ from console.transport import LocalTransport, SSHTransport
 from tests.lab.models import lab_node_model
 from tests.lab.netns import NetnsFleet
 from tests.lab.sshd import LabNode, SshLab
+from widgets.vitals import vitals_text
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LINE = (
@@ -240,3 +241,32 @@ def test_fleet_cells_before_the_second_read_are_dashes_not_zeros() -> None:
     assert values["host_load"].text == "0.00"  # a real zero stays a zero
     assert cells(row(NodeBasics("n", NOW, error="no basics report within 5s"))) == {}
     assert cells(row(None)) == {}
+
+
+def test_node_header_vitals_line() -> None:
+    basics = NodeBasics(
+        "n",
+        NOW,
+        load=(3.456, 2.0, 1.0),
+        cpus=64,
+        mem_total_kib=512 * 1024 * 1024,
+        mem_available_kib=128 * 1024 * 1024,
+        cpu_pct=37.4,
+        net_rx_bps=12.5 * 1024 * 1024,
+        net_tx_bps=900.0,
+        uptime_s=3 * 86400 + 4 * 3600 + 59,
+        disks=(DiskUse("/", None, 100, 60, 40), DiskUse("/scratch", error="no answer from statfs within 3s")),
+    )
+    text = vitals_text(basics)
+    assert text is not None
+    assert text.plain == (
+        "CPU 37% of 64 · Mem 384G/512G · Load 3.46 2.00 1.00 · Disk / 40% /scratch – · Net ↓12M/s ↑900/s"
+        " · up 3d 4h"
+    )
+    first = vitals_text(NodeBasics("n", NOW, mem_total_kib=100, mem_available_kib=50))
+    assert first is not None
+    assert first.plain == "CPU – · Mem 50K/100K · Load – · Net –"  # before the second read: dashes
+    assert vitals_text(None) is None
+    failed = vitals_text(NodeBasics("n", NOW, error="basics shell ended (exit 1)"))
+    assert failed is not None
+    assert failed.plain == "vitals: basics shell ended (exit 1)"

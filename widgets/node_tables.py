@@ -7,8 +7,9 @@ from datetime import datetime
 
 from rich.text import Text
 
+from console.model.basics import NodeBasics, short_bytes
 from console.model.checks import Status
-from console.model.docker import ContainerInfo, DockerSnapshot, PublishedPort
+from console.model.docker import ContainerCost, ContainerInfo, DockerSnapshot, PublishedPort
 from console.model.inventory import Node, ServiceSpec
 from console.model.levels import NodeLevels
 from console.model.mounts import MountsSnapshot, MountStatus
@@ -54,10 +55,37 @@ def ports_text(ports: tuple[PublishedPort, ...]) -> Text:
     return text
 
 
+def cost_cells(cost: ContainerCost | None) -> dict[str, Text]:
+    """CPU % (of one core, with its --cpus limit) and memory used/limit from the container's cgroup."""
+    if cost is None:
+        return {"cpu": DASH, "mem": DASH}
+    cpu = Text("–", style="dim") if cost.cpu_pct is None else Text(f"{cost.cpu_pct:.0f}%")
+    if cost.cpu_limit is not None:
+        cpu.append(f"/{cost.cpu_limit:g}", style="dim")
+    cpu.justify = "right"
+    mem = Text("–", style="dim") if cost.mem_used_bytes is None else Text(short_bytes(cost.mem_used_bytes))
+    if cost.mem_limit_bytes is not None:
+        mem.append(f"/{short_bytes(cost.mem_limit_bytes)}", style="dim")
+    mem.justify = "right"
+    return {"cpu": cpu, "mem": mem}
+
+
+def exit_cell(container: ContainerInfo) -> Text:
+    if container.exit_code is None:
+        return DASH
+    return Text(
+        str(container.exit_code), style="" if container.exit_code == 0 else "bold red", justify="right"
+    )
+
+
 def container_cells(
-    container: ContainerInfo, now: datetime, restarts_level: Status | None = None
+    container: ContainerInfo,
+    now: datetime,
+    restarts_level: Status | None = None,
+    cost: ContainerCost | None = None,
 ) -> dict[str, Text]:
-    """One container's row; `restarts_level` is the checks' verdict on its restart count."""
+    """One container's row; `restarts_level` is the checks' verdict on its restart count, `cost` what its
+    cgroup says it costs (running containers only)."""
     icon, style = STATE.get(container.state, ("?", "yellow"))
     health = HEALTH.get(container.health or "")
     restarts = container.restart_count
@@ -75,6 +103,8 @@ def container_cells(
         if running
         else DASH,
         "restarts": restart_text,
+        "exit": exit_cell(container),
+        **cost_cells(cost),
         "ports": ports_text(container.ports),
         "image": Text(container.image, style="dim"),
         "compose": Text(compose) if compose else DASH,
@@ -88,14 +118,30 @@ class ContainersTable(KeyedTable):
         Column("health", "Health", 11, 2),
         Column("uptime", "Up", 6, 3),
         Column("restarts", "Rst", 3, 1),
+        Column("exit", "Exit", 4, 2),
+        Column("cpu", "CPU", 8, 1),
+        Column("mem", "Mem", 11, 1),
         Column("ports", "Ports", 16, 1, flex=True),
         Column("image", "Image", 30, 5),
         Column("compose", "Compose", 16, 6),
     )
 
-    def show(self, docker: DockerSnapshot | None, now: datetime, levels: NodeLevels) -> None:
+    def show(
+        self,
+        docker: DockerSnapshot | None,
+        now: datetime,
+        levels: NodeLevels,
+        basics: NodeBasics | None = None,
+    ) -> None:
+        """The containers, with their cgroups' cost from the node's basics (`basics.containers`)."""
         containers = docker.containers if docker is not None else ()
-        self.sync({c.name: container_cells(c, now, levels.restart_level(c.name)) for c in containers})
+        costs = {cost.id: cost for cost in basics.containers} if basics is not None else {}
+        self.sync(
+            {
+                c.name: container_cells(c, now, levels.restart_level(c.name), costs.get(c.id))
+                for c in containers
+            }
+        )
 
 
 def mount_cells(status: MountStatus) -> dict[str, Text]:

@@ -81,3 +81,15 @@ class NodeBasics:
 
     def container(self, container_id: str) -> ContainerCost | None:
         return next((cost for cost in self.containers if cost.id == container_id), None)
+
+
+_UNITS = ("", "K", "M", "G", "T", "P")
+
+
+def short_bytes(value: float) -> str:
+    """Bytes as a short figure for a narrow cell: 950, 12K, 3.4M, 1.2G (powers of 1024)."""
+    for unit in _UNITS:
+        if abs(value) < 1000 or unit == _UNITS[-1]:
+            return f"{value:.0f}{unit}" if unit == "" or abs(value) >= 10 else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

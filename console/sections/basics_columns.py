@@ -4,7 +4,7 @@ dash, never 0; nothing here judges a threshold (no check rule has one yet), so c
 
 from __future__ import annotations
 
-from console.model.basics import NodeBasics
+from console.model.basics import NodeBasics, short_bytes
 from console.model.columns import CellValue, ColumnSpec, RowInput, number
 
 COLUMNS = (
@@ -16,23 +16,12 @@ COLUMNS = (
     ColumnSpec("ctr_cost", "Ctr CPU/mem", 11, priority=9),
 )
 
-_UNITS = ("", "K", "M", "G", "T", "P")
-
-
-def size(value: float) -> str:
-    """Bytes as a short figure: 950, 12K, 3.4M, 1.2G (powers of 1024)."""
-    for unit in _UNITS:
-        if abs(value) < 1000 or unit == _UNITS[-1]:
-            return f"{value:.0f}{unit}" if unit == "" or value >= 10 else f"{value:.1f}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
 
 def memory(basics: NodeBasics) -> CellValue:
     used, total = basics.mem_used_kib, basics.mem_total_kib
     if used is None or total is None:
         return CellValue()
-    return CellValue(f"{size(used * 1024)}/{size(total * 1024)}", sort=basics.mem_used_pct)
+    return CellValue(f"{short_bytes(used * 1024)}/{short_bytes(total * 1024)}", sort=basics.mem_used_pct)
 
 
 def disk(basics: NodeBasics) -> CellValue:
@@ -46,7 +35,7 @@ def network(basics: NodeBasics) -> CellValue:
     rx, tx = basics.net_rx_bps, basics.net_tx_bps
     if rx is None or tx is None:
         return CellValue()
-    return CellValue(f"{size(rx)}/{size(tx)}", sort=rx + tx)
+    return CellValue(f"{short_bytes(rx)}/{short_bytes(tx)}", sort=rx + tx)
 
 
 def containers(basics: NodeBasics) -> CellValue:
@@ -56,7 +45,7 @@ def containers(basics: NodeBasics) -> CellValue:
     if not cpu and not used:
         return CellValue()
     cpu_text = f"{sum(cpu):.0f}%" if cpu else "–"
-    return CellValue(f"{cpu_text} {size(sum(used)) if used else '–'}", sort=sum(cpu) if cpu else None)
+    return CellValue(f"{cpu_text} {short_bytes(sum(used)) if used else '–'}", sort=sum(cpu) if cpu else None)
 
 
 def cells(row: RowInput) -> dict[str, CellValue]:
