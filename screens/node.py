@@ -24,6 +24,7 @@ from widgets.keyed_table import KeyedTable
 from widgets.node_tables import ContainersTable, MountsTable, ServicesTable
 from widgets.safe import line, title
 from widgets.status import duration
+from widgets.vitals import vitals_text
 
 TABS = ("gpus", "containers", "mounts", "services", "checks")
 
@@ -124,6 +125,9 @@ class NodeScreen(ConsoleScreen):
         if snapshot is not None and not snapshot.reachable:
             text.append("\n")
             text.append_text(line(snapshot.error or "unreachable", "bold red"))
+        elif (vitals := vitals_text(snapshot.basics if snapshot is not None else None)) is not None:
+            text.append("\n")
+            text.append_text(vitals)
         self.set_text("#node-status", text)
 
     def _connection(self, snapshot: NodeSnapshot) -> str | None:
@@ -160,7 +164,8 @@ class NodeScreen(ConsoleScreen):
 
     def _show_containers(self, snapshot: NodeSnapshot | None, levels: NodeLevels) -> None:
         docker = snapshot.docker if snapshot is not None else None
-        self.query_one(ContainersTable).show(docker, self.session.now(), levels)
+        basics = snapshot.basics if snapshot is not None else None
+        self.query_one(ContainersTable).show(docker, self.session.now(), levels, basics)
         if self.node.docker is None:
             self._note(
                 "containers", Text("Docker is not watched on this node (no docker: section)", style="dim")

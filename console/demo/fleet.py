@@ -31,6 +31,7 @@ from console.collectors.services import ProbeResult, ServicesSnapshot
 from console.demo.logs import recorded_logs
 from console.demo.prometheus import recorded_prometheus
 from console.demo.sources import RecordedActions, RecordedPrometheus, RecordedSource
+from console.demo.vitals import recorded_basics
 from console.inventory.model import (
     DockerSettings,
     GpuExpectation,
@@ -169,6 +170,7 @@ def _snapshot(plan: _Plan, captures: Captures, step: int) -> NodeSnapshot:
         services=replace(plan.services, taken_at=at) if plan.services else None,
         mounts=replace(plan.mounts, taken_at=at) if plan.mounts else None,
         docker=docker,
+        basics=recorded_basics(name, plan.containers, step, at, busy(step, plan.offset)),
     )
 
 
@@ -203,6 +205,7 @@ def _container(
         started_at=AT - up if state in ("running", "restarting") else None,
         compose_project=compose[0] if compose else None,
         compose_service=compose[1] if compose else None,
+        exit_code=1 if state in ("exited", "restarting") else None,
     )
 
 
