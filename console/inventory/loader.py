@@ -28,15 +28,16 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from console.text import clean_line, has_control
 
 from .crosscheck import check_nodes
-from .model import Inventory, Node, PduSpec, PrometheusSettings, RackSpec
+from .model import Inventory, Node, PduSpec, PrometheusSettings, RackSpec, SlurmSettings
 from .partial import INVALID, Builder, Partial, join, merge
 from .power import check_bmc, check_power, convert_named
 from .rules import CHECKS, NODE_NAME_RE, NORMALISE, Check, quote
 from .settings import registered_settings
+from .slurm import apply_slurm
 from .source import read_document
 
 SUPPORTED_VERSION = 1
-_TOP_KEYS = ("version", "name", "defaults", "groups", "nodes", "prometheus", "pdus", "racks")
+_TOP_KEYS = ("version", "name", "defaults", "groups", "nodes", "prometheus", "pdus", "racks", "slurm")
 # What `defaults` (every node) and `groups.NAME` (that group's nodes) may set, besides the sections' keys
 # (`_defaultable()`: every registered SectionSettings that is defaultable).
 _DEFAULTABLE = ("ssh", "refresh", "thresholds", "power_budget_w", "scratch", "rack", "bmc")
@@ -319,6 +320,12 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
     check_power(conv.problem, pdus, racks, {node.name: (None, node.rack) for node in nodes})
     for node in nodes:
         check_bmc(conv.problem, node.name, None, node.bmc)
+    slurm, slurm_line = None, top["slurm"][0] if "slurm" in top else None
+    if "slurm" in top:
+        line, vnode = top["slurm"]
+        partial = conv.complete(conv.value(vnode, SlurmSettings | None, "slurm", line), "slurm", line)
+        slurm = Builder().build(partial, None) if isinstance(partial, Partial) else None
+    nodes = apply_slurm(conv.problem, nodes, slurm, slurm_line, names)
     if not nodes or prometheus is INVALID or name is INVALID:
         return None
     return Inventory(name=name, path=path, nodes=nodes, prometheus=prometheus, pdus=pdus, racks=racks)

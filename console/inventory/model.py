@@ -26,3 +26,4 @@ from console.model.inventory import StorageSpec as StorageSpec
 from console.model.inventory import Threshold as Threshold
 from console.model.inventory import Thresholds as Thresholds
 from console.model.inventory import TransportKind as TransportKind
+from console.model.slurm import SlurmSettings as SlurmSettings

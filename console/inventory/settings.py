@@ -27,6 +27,7 @@ from console.model.inventory import (
     HttpProbe,
     MountSpec,
     ServiceSpec,
+    SlurmSettings,
     SshdPolicy,
     StorageSpec,
 )
@@ -134,6 +135,9 @@ AI_STACK = SectionSettings(
     },
 )
 
+# `slurm: {via: NODE}`; the top-level `slurm:` and the via node's members: console/inventory/slurm.py.
+SLURM = SectionSettings("slurm", SlurmSettings | None)
+
 # The built-in sections' keys, in the order docs/inventory.md lists them.
-for _settings in (GPUS, DOCKER, MOUNTS, SERVICES, SSHD, STORAGE, AI_STACK):
+for _settings in (GPUS, DOCKER, MOUNTS, SERVICES, SSHD, STORAGE, AI_STACK, SLURM):
     register_settings(_settings)

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from console.model.slurm import SlurmSettings as SlurmSettings
+
 COMPOSE_FILE = "docker-compose.yml"
 CONTAINERS = ("comfy", "ollama", "openwebui")  # container (and compose service) names
 # What the images listen on inside their containers: facts of the images, not settings.
@@ -212,6 +214,7 @@ class Threshold:
 class Thresholds:
     gpu_temperature: Threshold = field(default_factory=lambda: Threshold(warn=85.0, crit=95.0))
     container_restarts: Threshold = field(default_factory=lambda: Threshold(warn=1.0, crit=5.0))
+    slurm_pending_minutes: float = 30.0  # a job pending longer, not for Priority/Resources: slurm.queue
 
 
 SnmpAuthProtocol = Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"]
@@ -300,6 +303,8 @@ class Node:
     ai_stack: AiStackSettings | None = None  # the AI stack bring-up's paths, images and ports (wizards)
     rack: str | None = None  # the inventory's `racks:` entry this node sits in
     bmc: BmcSettings | None = None  # None: the node's BMC power is not read
+    slurm: SlurmSettings | None = None  # the Slurm cluster this node is in, read through `via`
+    slurm_name: str | None = None  # the node's name in Slurm when it is not the inventory name
     # Plug-in sections' settings (key, value), keys that are not fields here (console/inventory/settings.py).
     plugins: tuple[tuple[str, object], ...] = ()
 

@@ -21,6 +21,7 @@ from console.sections.registry import (
     timed_out,
 )
 from console.sections.services import SERVICES
+from console.sections.slurm import SLURM
 from console.sections.stream import Poll, SectionStream, Stream, StreamContext
 
 __all__ = [
@@ -49,4 +50,5 @@ register(SERVICES)
 register(MOUNTS)
 register(DOCKER)
 register(FACTS)
+register(SLURM)
 register(BASICS)

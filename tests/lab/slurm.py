@@ -116,6 +116,7 @@ class SlurmLab:
         self.processes: list[subprocess.Popen[bytes]] = []
         self._closed = False
         self.fleet: NetnsFleet | None = None
+        self.jobs: dict[str, str] = {}  # what scenario() set up
         atexit.register(self.close)
         try:
             self.fleet = NetnsFleet(lab, count)
@@ -273,6 +274,12 @@ class SlurmLab:
             check, f"node {name} {what} (last state {state!r})", self.dir / "log" / f"slurmd-{name}.log"
         )
         return state
+
+    def inventory_yaml(self) -> str:
+        """The hosts as an inventory (each reports one GPU, Slurm configures two), Slurm read through h0."""
+        assert self.fleet is not None
+        text = self.fleet.inventory_yaml(name="slurm-lab")
+        return text.replace("nodes:\n", f"slurm: {{via: {self.hosts[0].name}}}\nnodes:\n", 1)
 
     def job_state(self, job_id: str) -> str:
         return self.run("squeue", "-h", "-j", job_id, "-o", "%T").stdout.strip()
