@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
 from console.checks.model import CheckReport, CheckResult, Status
+from console.checks.power_rules import evaluate_racks, unknown_racks
 from console.checks.prometheus_rules import evaluate_prometheus, planned_prometheus, prometheus_node
 from console.checks.rules import evaluate, unknown_results
+from console.collectors.pdu import read_pdus
 from console.collectors.prometheus import collect_prometheus
-from console.inventory.model import Inventory, Node
+from console.inventory.model import Inventory, Node, RackSpec
 from console.snapshots import NodeSnapshot
 from console.transport.base import Transport
 
@@ -26,8 +29,11 @@ class CheckSource(Protocol):
         ...
 
 
-async def _check_node(node: Node, source: CheckSource) -> tuple[CheckResult, ...]:
+async def _check_node(
+    node: Node, source: CheckSource, snapshots: dict[str, NodeSnapshot]
+) -> tuple[CheckResult, ...]:
     snapshot = await source.poll(node, force=True)
+    snapshots[node.name] = snapshot  # the racks' power checks add up their nodes' BMC and GPU watts
     return evaluate(node, snapshot)
 
 
@@ -55,16 +61,23 @@ async def run_checks(
     started = time.monotonic()
     timed_out = f"timed out after {stated_timeout if stated_timeout is not None else timeout:g}s"
     selected = nodes if nodes is not None else inventory.nodes
-    tasks = {node.name: asyncio.create_task(_check_node(node, source)) for node in selected}
+    snapshots: dict[str, NodeSnapshot] = {}
+    tasks = {node.name: asyncio.create_task(_check_node(node, source, snapshots)) for node in selected}
+    racks = _racks(inventory, selected) if fleet_checks else ()
+    pdus = None
+    if racks:  # the PDUs are read beside the nodes, each within its own deadline and this one
+        wanted = {name for rack in racks for name in rack.pdus}
+        specs = [pdu for pdu in inventory.pdus if pdu.name in wanted]
+        pdus = asyncio.create_task(read_pdus(specs, timeout=timeout))
     prometheus = None
     if fleet_checks and inventory.prometheus is not None:
         prometheus = asyncio.create_task(_check_prometheus(inventory, source))
-    waiting = [*tasks.values(), *([prometheus] if prometheus else [])]
+    waiting = [*tasks.values(), *([prometheus] if prometheus else []), *([pdus] if pdus else [])]
     if waiting:
         await asyncio.wait(waiting, timeout=timeout)
     results: list[CheckResult] = []
     errors: list[str] = []
-    stragglers = []
+    stragglers: list[asyncio.Task[Any]] = []
     for node in selected:
         task = tasks[node.name]
         if not task.done():
@@ -91,6 +104,19 @@ async def run_checks(
             errors.append(f"prometheus: internal error: {type(error).__name__}: {error}")
         else:
             results += prometheus.result()
+    if pdus is not None:
+        scope = replace(inventory, racks=racks)
+        if not pdus.done():
+            pdus.cancel()
+            stragglers.append(pdus)
+            results += unknown_racks(scope, timed_out)
+        elif pdus.exception() is not None:
+            error = pdus.exception()
+            errors.append(f"pdus: internal error: {type(error).__name__}: {error}")
+            results += unknown_racks(scope, f"internal error: {error}")
+        else:
+            # Judged on what answered in time: a node that did not is a missing BMC/GPU reading.
+            results += evaluate_racks(scope, pdus.result(), snapshots)
     if stragglers:
         # Give cancelled polls a moment to close their channels, but never wait on them.
         with contextlib.suppress(Exception):
@@ -101,3 +127,11 @@ async def run_checks(
         duration_s=time.monotonic() - started,
         errors=tuple(errors),
     )
+
+
+def _racks(inventory: Inventory, selected: tuple[Node, ...]) -> tuple[RackSpec, ...]:
+    """The racks a run judges: every one, or with some nodes selected, the racks those nodes sit in."""
+    if len(selected) == len(inventory.nodes):
+        return inventory.racks
+    chosen = {node.rack for node in selected}
+    return tuple(rack for rack in inventory.racks if rack.name in chosen)

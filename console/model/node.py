@@ -11,6 +11,7 @@ from console.model.docker import DockerSnapshot
 from console.model.facts import NodeFacts
 from console.model.gpu import GpuSnapshot
 from console.model.mounts import MountsSnapshot
+from console.model.power import BmcPower
 from console.model.services import ServicesSnapshot
 from console.model.slurm import SlurmSnapshot
 from console.model.stack import StackSnapshot
@@ -33,4 +34,5 @@ class NodeSnapshot:
     stack: StackSnapshot | None = None
     basics: NodeBasics | None = None  # load, memory, disk, uptime, kernel (filled by the streaming source)
     connected_at: datetime | None = None  # when that handshake happened (age: taken_at - connected_at)
+    power: BmcPower | None = None  # BMC power (Redfish or IPMI DCMI) where the inventory has `bmc:`
     slurm: SlurmSnapshot | None = None  # the cluster, on the node the inventory's `slurm.via` names

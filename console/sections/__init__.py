@@ -11,6 +11,7 @@ from console.sections.docker import DOCKER
 from console.sections.facts import FACTS
 from console.sections.gpu import GPU
 from console.sections.mounts import MOUNTS
+from console.sections.power import POWER
 from console.sections.registry import (
     SECTIONS,
     Planned,
@@ -30,6 +31,7 @@ __all__ = [
     "FACTS",
     "GPU",
     "MOUNTS",
+    "POWER",
     "SECTIONS",
     "SERVICES",
     "Planned",
@@ -50,5 +52,6 @@ register(SERVICES)
 register(MOUNTS)
 register(DOCKER)
 register(FACTS)
+register(POWER)
 register(SLURM)
 register(BASICS)
