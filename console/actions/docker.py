@@ -7,20 +7,15 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 
-import aiodocker
-import aiohttp
-
 from console.actions import ActionResult, AuditLog, require_confirmation
 from console.actions.logs import LogLine, LogQuery, describe_docker_error, stream_logs
-from console.collectors.docker import docker_client
+from console.collectors.docker import DOCKER_CALL_ERRORS, docker_client
 from console.inventory.model import Node
 from console.text import clean_line
-from console.transport.base import Transport, TransportError
+from console.transport.base import Transport
 
 RESTART_STOP_TIMEOUT_S = 10  # what dockerd waits after SIGTERM before SIGKILL (docker restart -t)
 RESTART_DEADLINE_S = 60.0
-
-_ERRORS = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, TransportError)
 
 
 async def tail_logs(
@@ -78,7 +73,7 @@ async def restart_container(
         ok = state.get("Status") == "running"
         took = time.monotonic() - started
         detail = clean_line(f"restarted in {took:.1f}s: {state.get('Status')} since {state.get('StartedAt')}")
-    except _ERRORS as exc:
+    except DOCKER_CALL_ERRORS as exc:
         ok, detail = False, describe_docker_error(exc, container)
     except asyncio.CancelledError:
         audit.interrupted(audit_id, node=node.name, action="docker.restart", target=container, call=call)

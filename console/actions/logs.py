@@ -24,10 +24,10 @@ import aiodocker
 import aiohttp
 
 from console.actions import DETAIL_LIMIT, ActionError
-from console.collectors.docker import docker_client
+from console.collectors.docker import DOCKER_CALL_ERRORS, docker_client
 from console.inventory.model import Node
 from console.text import clean_line, clean_text
-from console.transport.base import Transport, TransportError
+from console.transport.base import Transport
 
 LINE_LIMIT = 4096  # characters of one log line kept (after cleaning)
 PENDING_LIMIT = 64 * 1024  # bytes of a line not yet ended kept while waiting for its newline
@@ -36,7 +36,6 @@ TAIL_CHOICES: tuple[int | None, ...] = (100, 1000, None)  # None: the whole log
 SINCE_CHOICES: tuple[float | None, ...] = (None, 600.0, 3600.0)  # seconds back; None: no limit
 RETRY_MAX_S = 5.0
 
-_ERRORS = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, TransportError)
 _STREAMS = {1: "stdout", 2: "stderr"}
 _STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
 
@@ -325,7 +324,7 @@ async def stream_logs(
             yield LogStatus("reconnecting", f"{exc}: retrying")
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
-        except _ERRORS as exc:
+        except DOCKER_CALL_ERRORS as exc:
             raise ActionError(
                 f"{node.name}: logs of {container}: {describe_docker_error(exc, container)}"
             ) from exc
@@ -368,7 +367,7 @@ async def stream_logs(
                 yield LogStatus("reconnecting", f"{describe_docker_error(exc, container)}: retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
-            except _ERRORS as exc:
+            except DOCKER_CALL_ERRORS as exc:
                 yield LogStatus("reconnecting", f"{describe_docker_error(exc, container)}: retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)

@@ -89,8 +89,11 @@ echo "@@ hostlisten"; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == 
 """  # noqa: E501
 
 
-# What a poll may meet from a daemon or a connection in trouble (ValueError: a reply that is not JSON).
-_API_ERRORS = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, TransportError, ValueError)
+# What a Docker API call over the node's forwarded socket may raise when the daemon or the connection is in
+# trouble (never a bug of ours): for the collectors, the actions and the wizards alike.
+DOCKER_CALL_ERRORS = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, TransportError)
+# A poll also meets a reply that is not JSON (ValueError).
+_API_ERRORS = (*DOCKER_CALL_ERRORS, ValueError)
 
 
 class DockerUnavailable(Exception):
@@ -279,14 +282,7 @@ async def collect_docker(
                 engine = await _read_engine(client, transport, socket_path)
                 client.engine, client.engine_read_at = engine, time.monotonic()
             containers, left_out = await _containers(client.docker, watched_containers(node))
-    except (
-        aiodocker.DockerError,
-        aiohttp.ClientError,
-        OSError,
-        TimeoutError,
-        TransportError,
-        ValueError,
-    ) as exc:
+    except _API_ERRORS as exc:
         client.engine_read_at = -math.inf  # re-read the engine once it answers again
         return snapshot(engine, error=await _failure(transport, socket_path, exc, timeout))
     except Exception as exc:  # a reply nothing above foresaw: still node trouble, never the caller's

@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import aiodocker
-import aiohttp
 
-from console.collectors.docker import docker_client
+from console.collectors.docker import DOCKER_CALL_ERRORS, docker_client
 from console.inventory.model import HttpProbe, Node, ServiceSpec
-from console.transport.base import Transport, TransportError
+from console.transport.base import Transport
 from console.wizards.settings import (
     COMFY_CONTAINER_PORT,
     CONTAINERS,
@@ -127,7 +126,7 @@ async def resolve_target(
     try:
         async with asyncio.timeout(DOCKER_TIMEOUT_S):
             info = await _inspect(transport, node, container)
-    except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, TransportError) as exc:
+    except DOCKER_CALL_ERRORS as exc:
         why = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
         return TunnelTarget(spec, host, source, (f"Docker not asked about {container}: {why}",))
     if info is None:
