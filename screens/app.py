@@ -1,11 +1,16 @@
 """The Textual app: holds the session, owns the per-node poll workers, and opens the screens.
 
 Polls: one worker per node (group `poll-NODE`, exclusive), rescheduled `interval` seconds after each
-answer; never two polls of one node in flight. Answers reach the screen in short batches (at most
-MAX_BATCH_S; `batch_window_s` fixes the window, 0 shows each answer at once). Only the nodes the active
-screen displays are polled: a node whose turn comes while it is not shown (or while refresh is paused)
-waits, and is polled as soon as a screen showing it is back. A poll that runs long is reported to the
-screen every SLOW_AFTER_S seconds, so a slow or hung node shows that in place while the rest keeps moving.
+answer; never two polls of one node in flight. Only the nodes the active screen displays are polled: a node
+whose turn comes while it is not shown (or while refresh is paused) waits, and is polled as soon as a
+screen showing it is back. A poll that runs long is reported to the screen every SLOW_AFTER_S seconds, so a
+slow or hung node shows that in place while the rest keeps moving.
+
+Answers are shown once per frame (FRAME_S; `batch_window_s` sets it, 0 shows each answer at once): every
+answer that arrives within a frame, the latest per node, reaches the active screen in one
+`show_snapshots` call inside one `batch_update`, so they cost one repaint. Only the active screen is
+handed snapshots: a screen underneath does no work while hidden and redraws from the session's latest
+snapshots when it is shown again (`catch_up`).
 """
 
 from __future__ import annotations
@@ -36,10 +41,10 @@ from widgets.safe import ControlFilter, line, title
 
 INTERVALS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 SLOW_AFTER_S = 5.0
-# Snapshots reach the screen in batches: a DataTable redraws every visible row after any cell changes, so
-# with many nodes one redraw per batch instead of one per answer keeps the CPU low and the keys quick.
-BATCH_PER_NODE_S = 0.005
-MAX_BATCH_S = 0.5
+# One frame of the console's data: answers arriving within it are shown together, in one repaint. Long
+# enough that a fleet answering all the time repaints a few times a second, not once per answer; short
+# enough to be invisible at any refresh interval (the fastest is 1 s).
+FRAME_S = 0.1
 SCREENSHOT_DEADLINE_S = 30.0
 SCREENSHOT_SETTLE_S = 0.3
 _INTERVAL = Binding.Group("Interval", compact=True)
@@ -79,8 +84,8 @@ class OpsConsoleApp(App[None]):
         self.interval_override: float | None = None
         self.cursor_blink = cursor_blink
         self.batch_window_s = batch_window_s
-        self._unshown: dict[str, NodeSnapshot] = {}
-        self._batch_timer: Timer | None = None
+        self._pending: dict[str, NodeSnapshot] = {}  # answers not shown yet: the latest per node
+        self._frame_timer: Timer | None = None
         self.screenshot_path = screenshot
         self._screenshot_taken = False
         self._in_flight: dict[str, float] = {}
@@ -182,26 +187,24 @@ class OpsConsoleApp(App[None]):
         if name not in self.nodes:
             return
         self._schedule(name)
-        self._unshown[name] = message.snapshot
-        window = self.batch_window_s
-        if window is None:  # the more nodes on screen, the longer a batch: a table redraw costs the same
-            window = min(MAX_BATCH_S, BATCH_PER_NODE_S * len(self.wanted()))
-        if window <= 0:
-            self._show_polled()
-        elif self._batch_timer is None:
-            self._batch_timer = self.set_timer(window, self._show_polled)
+        self._pending[name] = message.snapshot
+        frame = FRAME_S if self.batch_window_s is None else self.batch_window_s
+        if frame <= 0:
+            self._show_pending()
+        elif self._frame_timer is None:
+            self._frame_timer = self.set_timer(frame, self._show_pending, name="show-snapshots")
 
-    def _show_polled(self) -> None:
-        """Hand the snapshots that came in since the last batch to the screen, in one update."""
-        self._batch_timer = None
-        snapshots, self._unshown = self._unshown, {}
+    def _show_pending(self) -> None:
+        """The frame is over: hand the active screen the answers for the nodes it shows, in one update."""
+        self._frame_timer = None
+        pending, self._pending = self._pending, {}
         screen = self.active_screen()
         if screen is not None:
             shown = set(screen.polled_nodes())
-            with self.batch_update():
-                for name, snapshot in snapshots.items():
-                    if name in shown:
-                        screen.show_snapshot(snapshot)
+            snapshots = [snapshot for name, snapshot in pending.items() if name in shown]
+            if snapshots:
+                with self.batch_update():
+                    screen.show_snapshots(snapshots)
         if self.screenshot_path and all(
             n in self.session.latest and n not in self._in_flight for n in self.wanted()
         ):

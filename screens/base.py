@@ -3,7 +3,7 @@ app calls when their snapshots arrive, when a poll runs long, or when refresh is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -51,6 +51,13 @@ class ConsoleScreen(Screen[None]):
     def polled_nodes(self) -> Iterable[str]:
         """The nodes whose snapshots this screen displays; the app polls no others while it is shown."""
         return ()
+
+    def show_snapshots(self, snapshots: Sequence[NodeSnapshot]) -> None:
+        """The answers of one frame (the latest per node, only nodes this screen shows), while this screen
+        is active; one repaint follows. A screen whose redraw costs the same for one node as for all
+        (checks across the fleet) overrides this to redraw once."""
+        for snapshot in snapshots:
+            self.show_snapshot(snapshot)
 
     def show_snapshot(self, snapshot: NodeSnapshot) -> None:
         """A node this screen shows has a new snapshot (only called while this screen is active)."""

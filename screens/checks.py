@@ -6,7 +6,7 @@ the fleet's Prometheus checks are asked by this screen's own worker, rescheduled
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 from textual import work
@@ -64,6 +64,9 @@ class ChecksScreen(ConsoleScreen):
 
     def show_snapshot(self, snapshot: NodeSnapshot) -> None:
         self._show()
+
+    def show_snapshots(self, snapshots: Sequence[NodeSnapshot]) -> None:
+        self._show()  # it gathers every node's results: once per frame, not once per answer
 
     def catch_up(self) -> None:
         self._show()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 from textual import work
@@ -116,9 +116,14 @@ class FleetScreen(ConsoleScreen):
     # --- the app's hooks -----------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: NodeSnapshot) -> None:
-        self._slow.pop(snapshot.node, None)
-        self.table.show(self.view(self.nodes[snapshot.node]))
-        self.show_status()
+        self.show_snapshots((snapshot,))
+
+    def show_snapshots(self, snapshots: Sequence[NodeSnapshot]) -> None:
+        table = self.table
+        for snapshot in snapshots:
+            self._slow.pop(snapshot.node, None)
+            table.show(self.view(self.nodes[snapshot.node]))
+        self.show_status()  # once per frame: it counts over the whole fleet
 
     def show_slow(self, node: str, seconds: float) -> None:
         self._slow[node] = seconds
