@@ -173,23 +173,29 @@ class FleetConnections:
             return GpuSnapshot(node.name, datetime.now(UTC), "prometheus", "error", error=str(exc))
 
     async def close(self) -> None:
-        for transport in self.transports.values():
-            # Closing a dead connection has nothing left to tell us.
-            with contextlib.suppress(OSError, TransportError):
-                await close_docker_clients(transport)
-                await transport.close()
-        # Jump hosts that are not selected nodes themselves still hold a connection each.
-        for jump in self._unlisted_jumps():
-            with contextlib.suppress(OSError, TransportError):
-                await jump.close()
+        await close_transports(self.transports)
 
-    def _unlisted_jumps(self) -> list[SSHTransport]:
-        listed = {id(getattr(t, "inner", t)) for t in self.transports.values()}
-        jumps: dict[int, SSHTransport] = {}
-        for transport in self.transports.values():
-            jump = getattr(getattr(transport, "inner", transport), "jump", None)
-            while isinstance(jump, SSHTransport):
-                if id(jump) not in listed:
-                    jumps[id(jump)] = jump
-                jump = jump.jump
-        return list(jumps.values())
+
+async def close_transports(transports: Mapping[str, Transport]) -> None:
+    """Close what `transports_for` made: every transport (its Docker clients first), then the jump hosts
+    behind them that are not among them (an inventory node used as a jump but not selected still holds a
+    connection). Closing a dead connection has nothing left to tell us: errors are dropped."""
+    for transport in transports.values():
+        with contextlib.suppress(OSError, TransportError):
+            await close_docker_clients(transport)
+            await transport.close()
+    for jump in _unlisted_jumps(transports):
+        with contextlib.suppress(OSError, TransportError):
+            await jump.close()
+
+
+def _unlisted_jumps(transports: Mapping[str, Transport]) -> list[SSHTransport]:
+    listed = {id(getattr(t, "inner", t)) for t in transports.values()}
+    jumps: dict[int, SSHTransport] = {}
+    for transport in transports.values():
+        jump = getattr(getattr(transport, "inner", transport), "jump", None)
+        while isinstance(jump, SSHTransport):
+            if id(jump) not in listed:
+                jumps[id(jump)] = jump
+            jump = jump.jump
+    return list(jumps.values())

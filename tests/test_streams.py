@@ -15,9 +15,10 @@ from console.checks.runner import run_checks
 from console.collectors.gpu import parse_query_gpu
 from console.collectors.node_facts import collect_node_facts
 from console.inventory.model import Inventory, StorageSpec
+from console.poll import close_transports
 from console.streams.gpu_stream import GpuStream
 from console.streams.source import StreamingSource
-from console.transport import SSHTransport
+from console.transport import SSHTransport, transports_for
 from console.transport.readonly import ReadOnlyTransport
 from tests.lab.common import CAPTURE_DIR
 from tests.lab.models import lab_node_model
@@ -282,6 +283,35 @@ async def test_closing_closes_a_jump_host_that_is_not_a_selected_node(
     finally:
         bastion.stop()
     assert left == []  # the bastion's connection was closed too, not leaked
+
+
+async def test_closing_a_wizards_transports_closes_the_jump_host_too(
+    ssh_lab: SshLab, gpu_node: LabNode
+) -> None:
+    # The wizards and tunnels make their transports with transports_for and close them with close_transports,
+    # as the snapshot source does: a jump host that is an inventory node but not selected is closed as well.
+    bastion = ssh_lab.start_node("bastion3", gpu_capture=None)
+    jumped = lab_node_model(ssh_lab, gpu_node, ssh={"jump": "bastion3"})
+    transports = transports_for(
+        Inventory("lab", "lab.yaml", (lab_node_model(ssh_lab, bastion), jumped)), (jumped,)
+    )
+
+    def connections() -> list[int]:
+        levels = descendant_levels(bastion.process.pid)
+        return levels[0] if levels else []
+
+    try:
+        assert (await transports[jumped.name].run("true", timeout=10)).ok
+        assert len(connections()) == 1
+        await close_transports(transports)
+        for _ in range(200):
+            if not connections():
+                break
+            await asyncio.sleep(0.05)
+        left = connections()
+    finally:
+        bastion.stop()
+    assert left == []
 
 
 async def test_every_poll_runs_the_on_demand_collectors(ssh_lab: SshLab, plain_node: LabNode) -> None:

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from console.actions import AuditLog
-from console.collectors.docker import close_docker_clients
 from console.inventory import Inventory, InventoryError, load_inventory, locate_inventory
 from console.inventory.model import Node, ServiceSpec
-from console.transport import Transport, TransportError, transports_for
+from console.poll import close_transports
+from console.transport import TransportError, transports_for
 from console.tunnels import TunnelError, TunnelRegistry
 from console.wizards.bringup import bringup_wizard
 from console.wizards.engine import Confirm, NodeContext, StepPlan, WizardReport, run_wizard
@@ -128,13 +128,6 @@ def _confirmation(args: argparse.Namespace, out: TextIO, confirm: Confirm | None
     return terminal_confirm(out)
 
 
-async def _close(transports: dict[str, Transport]) -> None:
-    for transport in transports.values():
-        with contextlib.suppress(OSError, TransportError):
-            await close_docker_clients(transport)
-            await transport.close()
-
-
 def _summary(report: WizardReport, out: TextIO) -> int:
     done = sum(step.state == "done" for step in report.steps)
     todo = sum(step.state == "todo" for step in report.steps)
@@ -173,7 +166,7 @@ async def _bringup(
         printer.header(node.name)
         report = await run_wizard(wizard, ctx, dry_run=args.dry_run, yes=args.yes, confirm=ask)
     finally:
-        await _close(transports)
+        await close_transports(transports)
     return _summary(report, out)
 
 
@@ -236,7 +229,7 @@ async def _fix(
             await _hold(out, tunnels)
         return code
     finally:
-        await _close(transports)
+        await close_transports(transports)
 
 
 async def _tunnel(
@@ -272,7 +265,7 @@ async def _tunnel(
         await _hold(out, tunnels, target.notes)
     finally:
         tunnels.forget(node.name)
-        await _close(transports)
+        await close_transports(transports)
     return EXIT_OK
 
 
