@@ -8,12 +8,13 @@ from console.model.basics import NodeBasics, short_bytes
 from console.model.columns import CellValue, ColumnSpec, RowInput, number
 
 COLUMNS = (
-    ColumnSpec("host_cpu", "CPU", 4, priority=6),
-    ColumnSpec("host_mem", "Mem", 9, priority=6),
-    ColumnSpec("host_load", "Load", 5, priority=7),
-    ColumnSpec("host_disk", "Disk", 5, priority=6),
-    ColumnSpec("host_net", "Net ↓/↑", 11, priority=9),
-    ColumnSpec("ctr_cost", "Ctr CPU/mem", 11, priority=9),
+    # After the GPU columns, its history strip included: a GPU fleet's screen is about its GPUs first.
+    ColumnSpec("host_cpu", "CPU", 4, priority=8),
+    ColumnSpec("host_mem", "Mem", 9, priority=8),
+    ColumnSpec("host_load", "Load", 5, priority=9),
+    ColumnSpec("host_disk", "Disk", 5, priority=8),
+    ColumnSpec("host_net", "Net ↓/↑", 11, priority=10),
+    ColumnSpec("ctr_cost", "Ctr CPU/mem", 11, priority=10),
 )
 
 
