@@ -58,13 +58,15 @@ class FleetScreen(ConsoleScreen):
         Binding(
             "s", "shell", "Shell", tooltip="ssh to the node under the cursor with the inventory's settings"
         ),
-        Binding("o", "sort", "Sort"),
+        # The header names `o` (after the sort column) and `a` (after Prometheus's problems): both stay out
+        # of the footer, which must keep `?` at 80 columns.
+        Binding("o", "sort", "Sort", show=False),
         Binding("O", "reverse", "Reverse sort", show=False),
         Binding("z", "fold", "Fold", show=False),
         Binding("Z", "fold_all", "Fold all", show=False),
         Binding("c", "app.open_checks", "Checks"),
         Binding("e", "app.open_promql", "PromQL"),
-        Binding("a", "prometheus_problems", "Alerts"),
+        Binding("a", "prometheus_problems", "Alerts", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -183,18 +185,20 @@ class FleetScreen(ConsoleScreen):
         parts += [plural(gpus, "GPU"), f"every {self.ops_app.base_interval:g}s"]
         table = self.table
         arrow = "↑" if table.sort_reverse else "↓"
-        parts.append(f"sort {table.sort_column} {arrow}")
+        parts.append(f"sort {table.sort_column} {arrow} (o)")
         if table.filter:
             parts.append(f'filter "{table.filter}"')
         if table.folded:
             parts.append(f"{len(table.folded)} folded")
-        text = Text("  ·  ".join(parts[:3]) + "  ·  ")
-        text.append_text(tally_text(list(self.node_statuses().values())))  # nodes by their worst check
+        # Trouble first, what fits at 80 columns: nodes by their worst check (a down node is critical),
+        # then Prometheus's firing alerts and down targets; up/down and the rest after them.
+        text = Text(parts[0] + "  ·  ")
+        text.append_text(tally_text(list(self.node_statuses().values())))
         problems = prometheus_problems(self.session.prometheus_problems, self.ops_app.fleet_results)
-        if problems is not None:  # right after up/down: the first thing that still fits at 80 columns
+        if problems is not None:
             text.append("  ·  ")
             text.append_text(problems)
-        text.append("  ·  " + "  ·  ".join(parts[3:]))
+        text.append("  ·  " + "  ·  ".join(parts[1:]))
         if self.ops_app.paused:
             text = Text.assemble(("⏸ PAUSED  ", "bold reverse"), text)
         self.set_text("#fleet-summary", text)

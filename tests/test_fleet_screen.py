@@ -141,7 +141,7 @@ async def test_no_group_headers_without_groups_and_singular_words() -> None:
         table = app.screen.query_one(FleetTable)
         assert [row.key.value for row in table.ordered_rows] == ["gpu1"]  # no "▾ ungrouped" row
         summary = str(app.screen.query_one("#fleet-summary").render())
-        assert summary.startswith("1 node  ·  1 up  ·  0 down")
+        assert summary.startswith("1 node  ·  ✔ 1 ok  ·  1 up  ·  0 down")
         assert "1 GPU  ·" in summary
 
 

@@ -36,8 +36,9 @@ async def test_the_header_counts_nodes_by_their_worst_check_and_prometheus_probl
             "cerberus", "gpu1", "pod-7", "rack-a2",
         ]  # fmt: skip
         text = summary(app)
-        assert text.startswith("8 nodes  ·  7 up  ·  1 down  ·  ✖ 4 crit ✔ 4 ok  ·  ")
-        assert "✖ Prometheus: 2 alerts, 1 target down (a)" in text
+        # trouble first (what 80 columns show): nodes by worst check, then Prometheus's problems
+        assert text.startswith("8 nodes  ·  ✖ 4 crit ✔ 4 ok  ·  ✖ Prometheus: 2 alerts, 1 target down (a)")
+        assert "7 up  ·  1 down" in text
 
 
 async def test_bracket_keys_walk_the_nodes_in_trouble_in_screen_order_and_wrap() -> None:
