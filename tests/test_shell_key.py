@@ -80,8 +80,8 @@ class Terminal:
 
 
 @contextlib.contextmanager
-def console(inventory: Path) -> Iterator[Terminal]:
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(ROWS)}
+def console(inventory: Path, **extra: str) -> Iterator[Terminal]:
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(ROWS), **extra}
     env.pop("TEXTUAL", None)
     terminal = Terminal([sys.executable, "-m", "console", "-i", str(inventory)], env)
     try:
@@ -159,6 +159,22 @@ def test_s_opens_a_shell_on_the_node_and_comes_back_to_the_same_screen(
         for leftover in shared.iterdir():
             leftover.unlink()
         shared.rmdir()
+
+
+def test_s_on_a_local_node_opens_the_users_shell(tmp_path: Path, isolated_home: Path) -> None:
+    marker = tmp_path / "local-marker"
+    with console(ROOT / "inventories" / "local.yaml", SHELL="/bin/sh", PS1="local$ ") as terminal:
+        take_screenshot(terminal, isolated_home, "fleet")
+        start = len(terminal.output)
+        terminal.send("s")
+        terminal.until(lambda: b"opsconsole: a local shell" in terminal.output[start:], 15, "the banner")
+        terminal.until(lambda: b"local$ " in terminal.output[start:], 15, "the shell's prompt")
+        terminal.send(f"echo $$ > {marker}; exit\r")
+        terminal.until(marker.exists, 15, "the command run in the user's shell")
+        assert int(marker.read_text()) != terminal.pid  # a shell of its own, not the console
+        take_screenshot(terminal, isolated_home, "fleet")
+        terminal.send("q")
+        terminal.until(terminal.exited, 15, "the console quits")
 
 
 async def test_s_without_a_terminal_to_hand_over_says_so() -> None:
