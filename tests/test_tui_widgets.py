@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.strip import Strip
 
 from console.checks.levels import NodeLevels, Tally
 from console.checks.model import CheckResult, Status
@@ -215,15 +216,28 @@ class TableApp(App[None]):
 
 
 class Pair(KeyedTable):
+    """Counts what it renders: rows rendered into a line (cache misses) and lines painted, by row key."""
+
     COLUMNS = (Column("name", "Name", 10, 0), Column("value", "Value", 8, 0), Column("extra", "Extra", 30, 5))
 
     def __init__(self) -> None:
         super().__init__()
-        self.updates: list[tuple[str, str]] = []
+        self.rendered: list[str] = []
+        self.painted: list[str] = []
 
-    def update_cell(self, row_key, column_key, value, *, update_width=False):  # type: ignore[no-untyped-def,override]
-        self.updates.append((str(row_key), str(column_key)))
-        return super().update_cell(row_key, column_key, value, update_width=update_width)
+    def render_row(self, key: str, index: int) -> Strip:
+        self.rendered.append(key)
+        return super().render_row(key, index)
+
+    def render_line(self, y: int) -> Strip:
+        index = y - 1 + self.scroll_offset.y
+        keys = [row.key.value or "" for row in self.ordered_rows]
+        self.painted.append("header" if y == 0 else keys[index] if index < len(keys) else "")
+        return super().render_line(y)
+
+    def forget(self) -> None:
+        self.rendered.clear()
+        self.painted.clear()
 
 
 EXTRA = Text("an extra column's text, wide enough")
@@ -233,25 +247,71 @@ def rows(*pairs: tuple[str, str]) -> dict[str, dict[str, Text]]:
     return {name: {"name": Text(name), "value": Text(value), "extra": EXTRA} for name, value in pairs}
 
 
-async def test_keyed_table_changes_only_what_changed_and_keeps_the_cursor() -> None:
+async def test_keyed_table_renders_only_the_row_that_changed() -> None:
+    table = Pair()
+    async with TableApp(table).run_test(size=(80, 10)) as pilot:
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "3")))
+        await pilot.pause()
+        assert sorted(set(table.rendered)) == ["\0header", "a", "b", "c"]
+        table.forget()
+        table.sync(rows(("a", "1"), ("b", "20"), ("c", "3")))
+        await pilot.pause()
+        assert table.rendered == ["b"]  # one row rendered again, no other
+        assert table.painted == ["b"]  # and only its line repainted
+        assert table.get_cell("b", "value").plain == "20"
+        table.forget()
+        table.sync(rows(("a", "1"), ("b", "20"), ("c", "3")))  # the same values again
+        await pilot.pause()
+        assert table.rendered == []
+        assert table.painted == []
+        # a style change alone is a change (Text equality ignores the base style)
+        table.set_row("c", {"name": Text("c"), "value": Text("3", style="bold red"), "extra": EXTRA})
+        await pilot.pause()
+        assert table.rendered == ["c"]
+
+
+async def test_keyed_table_moving_the_cursor_renders_the_two_rows_it_leaves_and_enters() -> None:
+    table = Pair()
+    async with TableApp(table).run_test(size=(80, 10)) as pilot:
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")))
+        table.focus()
+        await pilot.pause()
+        table.forget()
+        await pilot.press("down")
+        await pilot.pause()
+        assert table.cursor_key == "b"
+        assert sorted(table.rendered) == ["a", "b"]
+        assert sorted(table.painted) == ["a", "b"]
+
+
+async def test_keyed_table_keeps_the_cursor_on_its_row_across_orders() -> None:
     table = Pair()
     async with TableApp(table).run_test(size=(80, 10)) as pilot:
         table.sync(rows(("a", "1"), ("b", "2"), ("c", "3")))
         await pilot.pause()
         table.move_cursor(row=1)
         assert table.cursor_key == "b"
-        table.updates.clear()
-        table.sync(rows(("a", "1"), ("b", "20"), ("c", "3")))
-        assert table.updates == [("b", "value")]
         table.sync(rows(("c", "3"), ("b", "20"), ("d", "4")))  # a goes, d comes, order changes
         await pilot.pause()
         assert [row.key.value for row in table.ordered_rows] == ["c", "b", "d"]
         assert table.cursor_key == "b"
         assert table.get_cell("b", "value").plain == "20"
-        # a style change alone is a change (Text equality ignores the base style)
-        table.updates.clear()
-        table.set_row("d", {"name": Text("d"), "value": Text("4", style="bold red"), "extra": EXTRA})
-        assert table.updates == [("d", "value")]
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")))
+        table.restore_cursor("b")
+        await pilot.pause()
+        table.forget()
+        table.order(["c", "b", "a", "d", "e"])  # a and c swap: each keeps its stripe, the cursor stays on b
+        await pilot.pause()
+        assert table.cursor_key == "b"
+        assert table.cursor_row == 1
+        assert table.rendered == []  # the moved lines come from the rows' kept lines
+        assert {"a", "c"} <= set(table.painted)
+        table.forget()
+        table.order(["b", "c", "a", "d", "e"])  # b moves up: the cursor goes with it
+        await pilot.pause()
+        assert table.cursor_key == "b"
+        assert table.cursor_row == 0
+        assert sorted(table.rendered) == ["b", "c"]  # their stripes changed; a, d, e did not move
 
 
 async def test_keyed_table_drops_columns_when_narrow_and_keeps_the_cursor() -> None:

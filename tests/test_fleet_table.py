@@ -1,0 +1,64 @@
+"""The fleet table as an operator uses it: a header click sorts; the cursor stays on its node as rows move."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from console.model.levels import NodeLevels
+from console.sections.columns import fleet_values
+from tests.test_tui_flows import make_app, settle
+from widgets.fleet_table import FleetTable
+
+
+def header_x(table: FleetTable, column: str) -> int:
+    """The x of a column's header label (one cell of padding before each column)."""
+    x = 0
+    for key, width in table.shown_widths.items():
+        if key == column:
+            return x + 1
+        x += width + 2 * table.cell_padding
+    raise AssertionError(f"{column} is not shown")
+
+
+def keys(table: FleetTable) -> list[str]:
+    return [row.key.value or "" for row in table.ordered_rows]
+
+
+async def test_a_header_click_sorts_and_a_second_reverses() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(FleetTable)
+        assert table.sort_column == "node"
+        await pilot.click(FleetTable, offset=(header_x(table, "util"), 0))
+        await pilot.pause()
+        assert (table.sort_column, table.sort_reverse) == ("util", False)
+        assert keys(table).index("pod-8") < keys(table).index("pod-7")  # 100% before 0% in the pods group
+        await pilot.click(FleetTable, offset=(header_x(table, "util"), 0))
+        await pilot.pause()
+        assert (table.sort_column, table.sort_reverse) == ("util", True)
+        assert keys(table).index("pod-7") < keys(table).index("pod-8")
+
+
+async def test_the_cursor_stays_on_its_node_when_new_values_re_sort_the_rows() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(FleetTable)
+        table.sort_by("util")
+        table.restore_cursor("pod-7")
+        await pilot.pause()
+        assert keys(table).index("pod-8") < keys(table).index("pod-7")
+        before = table.cursor_row
+        # pod-8 goes idle: it now sorts after pod-7, which moves up a row under the cursor
+        view = table._views["pod-8"]
+        assert view.snapshot is not None
+        assert view.snapshot.gpu is not None
+        idle = tuple(dataclasses.replace(r, util_gpu_pct=0.0) for r in view.snapshot.gpu.gpus)
+        snapshot = dataclasses.replace(view.snapshot, gpu=dataclasses.replace(view.snapshot.gpu, gpus=idle))
+        values = fleet_values(view.node, snapshot, NodeLevels())
+        table.show(dataclasses.replace(view, snapshot=snapshot, values=values))
+        await pilot.pause()
+        assert keys(table).index("pod-7") < keys(table).index("pod-8")
+        assert table.cursor_key == "pod-7"
+        assert table.cursor_row == before - 1
