@@ -29,17 +29,17 @@ if TYPE_CHECKING:
 def _parent_ignores_interrupts() -> Iterator[None]:
     """Ctrl+C and Ctrl+\\ while ssh connects reach every process of the terminal's foreground group, us too:
     a handler that does nothing keeps the console alive, and (unlike SIG_IGN) is not inherited by ssh."""
-    saved: list[tuple[int, object]] = []
+    saved: list[tuple[signal.Signals, signal._HANDLER]] = []
     try:
-        for number in (signal.SIGINT, signal.SIGQUIT):
-            saved.append((number, signal.signal(number, lambda *_: None)))
+        for interrupt in (signal.SIGINT, signal.SIGQUIT):
+            saved.append((interrupt, signal.signal(interrupt, lambda *_: None)))
     except ValueError:  # not the main thread: nothing to guard
         pass
     try:
         yield
     finally:
-        for number, handler in saved:
-            signal.signal(number, handler)  # type: ignore[arg-type]
+        for interrupt, handler in saved:
+            signal.signal(interrupt, handler)
 
 
 def _run(argv: list[str], banner: str) -> int:
