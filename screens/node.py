@@ -19,7 +19,7 @@ from screens.base import ConsoleScreen
 from screens.confirm import ConfirmScreen
 from widgets.checks_table import ChecksTable, detail_text
 from widgets.fleet_table import NodeView, checks_cell, state_cell
-from widgets.gpu_tables import GpuTable, ProcessTable
+from widgets.gpu_tables import GpuPlots, GpuTable, ProcessTable
 from widgets.keyed_table import KeyedTable
 from widgets.node_tables import ContainersTable, MountsTable, ServicesTable
 from widgets.safe import line, title
@@ -57,7 +57,8 @@ class NodeScreen(ConsoleScreen):
             with TabPane("1 GPUs", id="gpus"):
                 yield Static(id="gpu-note", classes="note")
                 yield GpuTable(id="gpu-table")
-                yield Static("Processes holding GPU memory", classes="section")
+                yield GpuPlots(id="gpu-plots")
+                yield Static("Processes on the GPUs", classes="section")
                 yield ProcessTable(id="process-table")
             with TabPane("2 Containers", id="containers"):
                 yield Static(id="containers-note", classes="note")
@@ -153,6 +154,7 @@ class NodeScreen(ConsoleScreen):
         history = partial(self.session.history.gpu, self.node.name)
         self.query_one(GpuTable).show(gpu, history, levels)
         self.query_one(ProcessTable).show(gpu, snapshot.docker if snapshot is not None else None)
+        self._show_gpu_plots()
         if snapshot is None:
             self._note("gpu", Text("waiting for the first poll…", style="dim"))
         elif not snapshot.reachable:
@@ -161,6 +163,21 @@ class NodeScreen(ConsoleScreen):
             self._note("gpu", line((gpu.error if gpu else None) or "no GPU data", "yellow"))
         else:
             self._note("gpu", None)
+
+    def _show_gpu_plots(self) -> None:
+        """The plots of the GPU under the table's cursor (the first one until the cursor moves)."""
+        snapshot = self.session.latest.get(self.node.name)
+        gpu = snapshot.gpu if snapshot is not None else None
+        readings = gpu.gpus if gpu is not None and gpu.status == "ok" else ()
+        key = self.query_one(GpuTable).cursor_key
+        reading = next((r for r in readings if f"gpu{r.index}" == key), readings[0] if readings else None)
+        plots = self.query_one(GpuPlots)
+        plots.display = reading is not None
+        if reading is not None:
+            history, now = self.session.history, self.session.now().timestamp()
+            plots.show(
+                reading, partial(history.points, self.node.name), now, history.length, self.node.refresh
+            )
 
     def _show_containers(self, snapshot: NodeSnapshot | None, levels: NodeLevels) -> None:
         docker = snapshot.docker if snapshot is not None else None
@@ -207,6 +224,8 @@ class NodeScreen(ConsoleScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.data_table, ChecksTable):
             self._show_check_detail()
+        elif isinstance(event.data_table, GpuTable):
+            self._show_gpu_plots()
         self.refresh_bindings()
 
     def _show_action_log(self) -> None:

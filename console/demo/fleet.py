@@ -144,8 +144,17 @@ def _gpu(plan: _Plan, captures: Captures, step: int, at: datetime) -> GpuSnapsho
         readings.append(reading)
         if loaded:
             owner = container_id(name, plan.owner) if plan.owner else None
+            # alone on its board, the process has the board's utilisation (what pmon shows for it)
             processes.append(
-                replace(app, pid=app.pid + 101 * index, gpu_uuid=reading.uuid, container_id=owner)
+                replace(
+                    app,
+                    pid=app.pid + 101 * index,
+                    gpu_uuid=reading.uuid,
+                    container_id=owner,
+                    sm_pct=reading.util_gpu_pct,
+                    mem_bw_pct=reading.util_mem_pct,
+                    kind="C",
+                )
             )
     return GpuSnapshot(
         name, at, "nvidia-smi", "ok", tuple(readings), duration_s=0.031, processes=tuple(processes)
