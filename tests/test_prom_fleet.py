@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from console.collectors.prom_fleet import collect_prom_fleet, fleet_queries, node_name
+from console.collectors.prom_fleet import PromFleetReader, collect_prom_fleet, fleet_queries, node_name
 from console.collectors.prometheus import PrometheusClient
 from console.model.prom_fleet import PromFleetSnapshot
 from tests.lab.fleet_exporter import expected
@@ -181,3 +181,19 @@ def test_a_prometheus_that_never_answers_ends_by_the_deadline() -> None:
 )
 def test_node_names_lose_their_port(raw: object, name: str | None) -> None:
     assert node_name(raw) == name
+
+
+def test_the_reader_reads_once_per_scrape_interval(lab: PromFleetLab) -> None:
+    async def run() -> tuple[int, bool, int, int]:
+        reader = PromFleetReader(PrometheusClient(lab.url), window=WINDOW, min_interval_s=0.1)
+        first = await reader.read()
+        again = await reader.read()  # within the lab's 1 s scrape interval: the same answer, no request
+        same = again is first
+        reads_within = reader.reads
+        await asyncio.sleep(1.1)
+        await reader.read()
+        await reader.read(force=True)
+        return reads_within, same, reader.reads, round(reader.interval_s())
+
+    reads_within, same, reads, interval = asyncio.run(run())
+    assert (reads_within, same, reads, interval) == (1, True, 3, 1)

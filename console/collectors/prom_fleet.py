@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,36 +103,96 @@ def node_name(raw: object) -> str | None:
     return clean_line(instance_host(raw), limit=253) or None
 
 
-class _Fleet:
-    """Figures gathered per node name before they become frozen PromNodes."""
+_INF = float("inf")
 
-    def __init__(self) -> None:
+
+def _number(raw: object) -> float | None:
+    """A sample's value as Prometheus writes it ("12.5", "NaN", "+Inf"): finite or None."""
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if value != value or value in (_INF, -_INF) else value
+
+
+class _Fleet:
+    """Figures gathered per node name before they become frozen PromNodes.
+
+    This loop runs once per series (tens of thousands per refresh at 2,000 nodes), so it is kept to a few
+    dict operations: each distinct label value is cleaned once (`names`), malformed items are skipped.
+    """
+
+    def __init__(self, node_label: str) -> None:
+        self.node_label = node_label
         self.figures: dict[str, dict[str, Any]] = {}
-        self.names: dict[str, str | None] = {}  # raw label value → cleaned node name (cleaned once)
+        self.names: dict[object, str | None] = {}  # raw label value → cleaned node name
         self.dropped = 0
 
-    def name(self, labels: Mapping[str, Any], node_label: str) -> str | None:
-        raw = labels.get("Hostname") or labels.get(node_label)
-        if not isinstance(raw, str):
-            return None
-        if raw not in self.names:
-            self.names[raw] = node_name(raw)
-        return self.names[raw]
-
-    def put(self, name: str | None, field: str, value: Any) -> None:
+    def _figures(self, labels: dict[str, Any]) -> dict[str, Any] | None:
+        raw = labels.get("Hostname") or labels.get(self.node_label)
+        name = self.names.get(raw, "")
+        if name == "":
+            name = self.names[raw] = node_name(raw)
         if name is None:
-            return
+            return None
         figures = self.figures.get(name)
         if figures is None:
             if len(self.figures) >= MAX_NODES:
                 self.dropped += 1
-                return
+                return None
             figures = self.figures[name] = {}
-        figures[field] = value
+        return figures
+
+    def read(self, result: list[Any], fields: Mapping[str | None, str]) -> None:
+        """Series whose TAG label (or, untagged, None) names a field: that field := the series' value."""
+        for item in result:
+            try:
+                labels, value = item["metric"], item["value"][1]
+                field = fields.get(labels.get(TAG))
+            except (TypeError, KeyError, IndexError, AttributeError):
+                continue
+            if field is None:
+                continue
+            figures = self._figures(labels)
+            if figures is not None:
+                number = _number(value)
+                figures[field] = round(number) if field in _COUNTS and number is not None else number
+
+    def read_disk(self, result: list[Any]) -> None:
+        for item in result:
+            try:
+                labels, value = item["metric"], item["value"][1]
+                figures = self._figures(labels)
+            except (TypeError, KeyError, IndexError, AttributeError):
+                continue
+            if figures is not None:
+                figures["disk_fullest_pct"] = _number(value)
+                figures["disk_fullest_mount"] = (
+                    clean_line(str(labels.get("mountpoint") or ""), limit=256) or None
+                )
+
+    def read_health(self, result: list[Any], now: float, intervals: Mapping[str, float]) -> None:
+        # A job the targets API does not list (series scraped with honor_labels keep their own `job`) is
+        # measured against the slowest interval Prometheus scrapes at: never stale too early.
+        fallback = max(intervals.values(), default=None)
+        for item in result:
+            try:
+                labels, value = item["metric"], _number(item["value"][1])
+                tag = labels.get(TAG)
+                figures = self._figures(labels)
+            except (TypeError, KeyError, IndexError, AttributeError):
+                continue
+            if figures is None or value is None:
+                continue
+            if tag == "up":
+                figures["up"] = value >= 1.0 and figures.get("up", True)
+            elif tag == "fresh" and value > figures.get("newest_sample_at", -_INF):
+                figures["newest_sample_at"] = value
+                figures["age_s"] = max(0.0, now - value)
+                figures["scrape_interval_s"] = intervals.get(str(labels.get("job"))) or fallback
 
 
-Series = list[tuple[Mapping[str, Any], float | None]]
-_TAGGED_FIELDS = {
+_FIELDS: dict[str, dict[str | None, str]] = {
     "vitals": {
         "cpu": "cpu_pct",
         "mem_total": "mem_total_bytes",
@@ -149,75 +209,9 @@ _TAGGED_FIELDS = {
         "total": "gpu_mem_total_mib",
     },
     "containers": {"running": "containers_running", "restarts": "container_restarts"},
+    "alerts": {None: "alerts_firing"},
 }
-_COUNTS = {"gpu_count", "containers_running", "container_restarts"}
-
-
-def _read_tagged(what: str) -> Callable[[_Fleet, Series, str, float, Mapping[str, float]], None]:
-    fields = _TAGGED_FIELDS[what]
-
-    def read(
-        fleet: _Fleet, series: Series, node_label: str, now: float, intervals: Mapping[str, float]
-    ) -> None:
-        for labels, value in series:
-            field = fields.get(labels.get(TAG))  # type: ignore[arg-type]
-            if field is None:
-                continue
-            if field in _COUNTS and value is not None:
-                value = round(value)
-            fleet.put(fleet.name(labels, node_label), field, value)
-
-    return read
-
-
-def _read_disk(
-    fleet: _Fleet, series: Series, node_label: str, now: float, intervals: Mapping[str, float]
-) -> None:
-    for labels, value in series:
-        name = fleet.name(labels, node_label)
-        fleet.put(name, "disk_fullest_pct", value)
-        fleet.put(name, "disk_fullest_mount", clean_line(labels.get("mountpoint") or "", limit=256) or None)
-
-
-def _read_alerts(
-    fleet: _Fleet, series: Series, node_label: str, now: float, intervals: Mapping[str, float]
-) -> None:
-    for labels, value in series:
-        if value is not None:
-            fleet.put(fleet.name(labels, node_label), "alerts_firing", round(value))
-
-
-def _read_health(
-    fleet: _Fleet, series: Series, node_label: str, now: float, intervals: Mapping[str, float]
-) -> None:
-    newest: dict[str, tuple[float, float | None]] = {}
-    for labels, value in series:
-        name = fleet.name(labels, node_label)
-        if name is None or value is None:
-            continue
-        if labels.get(TAG) == "up":
-            fleet.put(name, "up", value >= 1.0)
-        elif labels.get(TAG) == "fresh" and (name not in newest or value > newest[name][0]):
-            newest[name] = (value, intervals.get(str(labels.get("job"))))
-    # A job the targets API does not list (series scraped with honor_labels keep their own `job`) is
-    # measured against the slowest interval Prometheus scrapes at: never stale too early.
-    fallback = max(intervals.values(), default=None)
-    for name, (at, interval) in newest.items():
-        interval = interval or fallback
-        fleet.put(name, "newest_sample_at", at)
-        fleet.put(name, "age_s", max(0.0, now - at))
-        fleet.put(name, "scrape_interval_s", interval)
-
-
-READERS = {
-    "vitals": _read_tagged("vitals"),
-    "disk": _read_disk,
-    "network": _read_tagged("network"),
-    "gpus": _read_tagged("gpus"),
-    "containers": _read_tagged("containers"),
-    "alerts": _read_alerts,
-    "health": _read_health,
-}
+_COUNTS = {"gpu_count", "containers_running", "container_restarts", "alerts_firing"}
 
 
 async def collect_prom_fleet(
@@ -244,10 +238,19 @@ async def collect_prom_fleet(
             raise answer  # a bug or a cancellation, not Prometheus trouble
     job_intervals = answers[-1] if isinstance(answers[-1], dict) else {}
     now = time.time()
-    fleet = _Fleet()
+    fleet = _Fleet(node_label)
     for name, answer in zip(queries, answers[:-1], strict=True):
-        if isinstance(answer, list):
-            READERS[name](fleet, answer, node_label, now, job_intervals)
+        if not isinstance(answer, list):
+            continue
+        if name == "disk":
+            fleet.read_disk(answer)
+        elif name == "health":
+            fleet.read_health(answer, now, job_intervals)
+        else:
+            fleet.read(answer, _FIELDS[name])
+    if any(failed.startswith("alerts:") for failed in failed):
+        for figures in fleet.figures.values():
+            figures["alerts_firing"] = None  # not "none firing": the question went unanswered
     taken = datetime.now(UTC)
     if len(failed) == len(names):
         return PromFleetSnapshot(
@@ -269,3 +272,46 @@ async def collect_prom_fleet(
         failed=tuple(failed),
         duration_s=time.monotonic() - started,
     )
+
+
+class PromFleetReader:
+    """The fleet's series, read at most once per scrape interval however often the screen refreshes.
+
+    Prometheus's numbers change when it scrapes, so reading the whole fleet more often than its targets'
+    shortest scrape interval (or than `min_interval_s`, the console's refresh) only repeats the last answer
+    at full cost. Between reads, `read()` returns the last snapshot; `force=True` reads now.
+    """
+
+    def __init__(
+        self,
+        client: PrometheusClient,
+        *,
+        node_label: str = "instance",
+        window: str = "1m",
+        min_interval_s: float = 2.0,
+    ) -> None:
+        self.client = client
+        self.node_label = node_label
+        self.window = window
+        self.min_interval_s = min_interval_s
+        self.last: PromFleetSnapshot | None = None
+        self.reads = 0
+        self._read_at: float | None = None
+
+    def interval_s(self) -> float:
+        """How long a read stays current: the shortest scrape interval among the nodes just read."""
+        intervals = [
+            n.scrape_interval_s for n in (self.last.nodes if self.last else ()) if n.scrape_interval_s
+        ]
+        return max(self.min_interval_s, min(intervals, default=self.min_interval_s))
+
+    def due(self) -> bool:
+        return self._read_at is None or time.monotonic() - self._read_at >= self.interval_s()
+
+    async def read(self, *, force: bool = False) -> PromFleetSnapshot:
+        if self.last is not None and not force and not self.due():
+            return self.last
+        self._read_at = time.monotonic()
+        self.last = await collect_prom_fleet(self.client, node_label=self.node_label, window=self.window)
+        self.reads += 1
+        return self.last

@@ -36,7 +36,7 @@ class PromNode:
     gpu_mem_total_mib: float | None = None
     containers_running: int | None = None  # cAdvisor: containers seen (name != "")
     container_restarts: int | None = None  # cAdvisor: container starts within the last hour, all containers
-    alerts_firing: int = 0  # firing alerts whose labels name this node
+    alerts_firing: int | None = 0  # firing alerts whose labels name this node (None: not known)
     up: bool | None = None  # every scrape target labelled with this node answered (None: none known)
     newest_sample_at: float | None = None  # unix seconds of the node's newest node_exporter/GPU sample
     age_s: float | None = None  # how old that sample was when the fleet was read

@@ -1,0 +1,53 @@
+"""Node checks from a fleet read from Prometheus: the same ids and comparisons as over SSH; SSH-only checks
+skipped with the reason; a stale node unknown with its age."""
+
+from __future__ import annotations
+
+from console.checks.model import Status
+from console.checks.prom_fleet_rules import evaluate_prom_node
+from console.inventory.model import GpuExpectation, Node
+from console.model.prom_fleet import PromNode
+
+
+def _prom(**figures: object) -> PromNode:
+    return PromNode("gpu-x", **figures)  # type: ignore[arg-type]
+
+
+def test_rules_from_series_judge_like_the_ssh_rules() -> None:
+    node = Node("gpu-x", "gpu-x", gpus=GpuExpectation(count=4), power_budget_w=1000.0)
+    planned = (
+        ("ssh.reachable", None),
+        ("gpu.present", None),
+        ("docker.daemon", None),
+        ("mounts.mounted", "/m"),
+    )
+    results = {
+        r.check: r
+        for r in evaluate_prom_node(
+            node, _prom(gpu_count=4, gpu_temp_max_c=86.0, gpu_power_w=950.0, container_restarts=6), planned
+        )
+    }
+    assert results["gpu.present"].status is Status.OK
+    assert results["gpu.count"].status is Status.OK
+    assert results["gpu.temperature"].status is Status.WARNING  # 86 against the default warn 85
+    assert results["gpu.power"].status is Status.WARNING  # above 90 % of the budget
+    assert results["container.restarts"].status is Status.CRITICAL  # 6 against the default crit 5
+    # SSH-only checks are skipped with the reason, never unknown
+    assert results["docker.daemon"].status is Status.SKIPPED
+    assert results["ssh.reachable"].status is Status.SKIPPED
+    assert "needs the node over SSH" in results["docker.daemon"].summary
+    missing = {r.check: r for r in evaluate_prom_node(node, _prom(gpu_count=3), planned)}
+    assert missing["gpu.count"].status is Status.CRITICAL
+    assert missing["gpu.temperature"].status is Status.UNKNOWN  # GPUs without a temperature: never "ok"
+
+
+def test_a_stale_node_is_unknown_with_its_age() -> None:
+    node = Node("gpu-x", "gpu-x")
+    stale = _prom(gpu_count=2, gpu_temp_max_c=99.0, age_s=45.0, scrape_interval_s=10.0)
+    results = evaluate_prom_node(node, stale, ())
+    assert stale.stale
+    assert {r.status for r in results} == {Status.UNKNOWN}
+    assert all("45s old" in r.summary and "stale" in r.summary for r in results)
+    fresh = _prom(gpu_count=2, gpu_temp_max_c=99.0, age_s=25.0, scrape_interval_s=10.0)
+    assert not fresh.stale
+    assert Status.CRITICAL in {r.status for r in evaluate_prom_node(node, fresh, ())}
