@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from screens.racks import open_racks
+from screens.slurm import open_slurm
+
 if TYPE_CHECKING:
     from screens.app import OpsConsoleApp
 
@@ -22,6 +25,16 @@ class ConsoleCommands(Provider):
             ("Fleet", "the fleet overview", app.action_open_fleet),
             ("Checks across the fleet", "every check result, filterable by status", app.action_open_checks),
             ("PromQL explorer", "query the fleet's Prometheus", app.action_open_promql),
+            (
+                "Racks and power",
+                "per rack: PDU watts against the budget, BMC and GPU watts (P)",
+                partial(open_racks, app),
+            ),
+            (
+                "Slurm",
+                "partitions, nodes with GPUs and jobs, the queue; drain, resume, cancel (J)",
+                partial(open_slurm, app),
+            ),
         ]
         for name, node in app.nodes.items():
             commands.append((f"Go to node {name}", f"{node.host}: GPUs, containers, mounts, services, checks",

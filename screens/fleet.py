@@ -66,6 +66,7 @@ class FleetScreen(ConsoleScreen):
         Binding("Z", "fold_all", "Fold all", show=False),
         Binding("c", "app.open_checks", "Checks"),
         Binding("e", "app.open_promql", "PromQL"),
+        Binding("P", "racks", "Racks", show=False, tooltip="Power per rack: PDUs, budget, BMCs, GPUs"),
         Binding("a", "prometheus_problems", "Alerts", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -158,6 +159,12 @@ class FleetScreen(ConsoleScreen):
     def action_prometheus_problems(self) -> None:
         """a: the checks screen with only the fleet's Prometheus problems (firing alerts, down targets)."""
         self.ops_app.open_checks(status_filter="problems", scope="prometheus")
+
+    def action_racks(self) -> None:
+        """P: the rack view (PDU watts against each rack's budget, BMC and GPU watts)."""
+        from screens.racks import open_racks
+
+        open_racks(self.ops_app)
 
     def catch_up(self) -> None:
         if self._prometheus_waiting:

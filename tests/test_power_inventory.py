@@ -114,3 +114,23 @@ def test_power_problems(tmp_path: Path, change: tuple[str, str], expected: str) 
     assert old in BASE
     found = problems(tmp_path, BASE.replace(old, new, 1))
     assert any(expected in p for p in found), found
+
+
+def test_bundled_inferno_describes_the_three_racks() -> None:
+    inventory = load_inventory(Path(__file__).resolve().parent.parent / "inventories" / "inferno.yaml")
+    budgets = {rack.name: rack.budget_w for rack in inventory.racks}
+    assert budgets == {"circle-1-limbo": 600.0, "circle-2-lust": 2300.0, "circle-3-gluttony": 1100.0}
+    pdus = {pdu.name: pdu for pdu in inventory.pdus}
+    assert {name for rack in inventory.racks for name in rack.pdus} == set(pdus)
+    assert pdus["inferno-pdu-circle3-1"].snmpv3 is not None  # keys from the environment
+    gpu_hosts = [node for node in inventory.nodes if node.gpus is not None]
+    assert [(n.name, n.gpus.count, n.gpus.model) for n in gpu_hosts if n.gpus] == [
+        ("inferno-host-compute-1", 4, "RTX PRO 6000"),
+        ("inferno-host-l40s-1", 1, "L40S"),
+        ("inferno-host-l40s-2", 1, "L40S"),
+    ]
+    for node in gpu_hosts:  # every GPU host sits in a rack and has a BMC whose secret is not in the file
+        assert node.rack in budgets
+        assert node.bmc is not None
+        assert node.bmc.password is None
+    assert inventory.node("inferno-host-l40s-2").bmc.ipmi == "dcmi"  # type: ignore[union-attr]

@@ -41,6 +41,14 @@ def node_gpu_watts(snapshot: NodeSnapshot | None) -> float | None:
     return gpu_watts(finite(gpu.power_draw_w) for gpu in snapshot.gpu.gpus)
 
 
+def _gpu_watts(node: Node, snapshot: NodeSnapshot | None) -> float | None:
+    """A rack member's GPU watts: a node that expects no GPUs and has no GPU tooling draws none (0 W)."""
+    gpu = snapshot.gpu if snapshot is not None else None
+    if node.gpus is None and gpu is not None and gpu.status == "no_tooling":
+        return 0.0
+    return node_gpu_watts(snapshot)
+
+
 def evaluate_bmc(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
     power: BmcPower | None = snapshot.power
     if power is None:
@@ -83,7 +91,7 @@ def rack_powers(
                 node.name,
                 node.bmc is not None,
                 snapshots[node.name].power if node.name in snapshots else None,
-                node_gpu_watts(snapshots.get(node.name)),
+                _gpu_watts(node, snapshots.get(node.name)),
             )
             for node in members
         ]
