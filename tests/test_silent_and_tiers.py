@@ -43,10 +43,13 @@ def test_the_ssh_stack_imports_silently(tmp_path: Path) -> None:
     assert result.stderr == "", f"stderr with {VERSIONS}:\n{result.stderr}"
 
 
-def _collected(marker: str) -> set[str]:
+TIER_FILES = ("tests/test_text_boundary.py", "tests/test_check_cli.py")
+
+
+def _collected(marker: str, files: tuple[str, ...] = TIER_FILES) -> set[str]:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m", marker,
-         "tests/test_text_boundary.py", "tests/test_check_cli.py"],
+         *files],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     return {line.split("::")[1].split("[")[0] for line in result.stdout.splitlines() if "::" in line}
@@ -59,6 +62,16 @@ def test_lab_marker_follows_the_fixtures() -> None:
     assert "test_node_selection" not in fast
     assert "test_finite" in fast
     assert "test_finite" not in lab
+
+
+def test_ui_marker_follows_the_pilot_and_the_snapshots() -> None:
+    """A snapshot test (snap_compare) or a test in a module that drives an app (run_test) is `ui`, so
+    `-m "not lab and not ui"` is the unit tier."""
+    files = ("tests/test_text_boundary.py", "tests/test_tui_snapshots.py", "tests/test_log_screen.py")
+    ui, unit = _collected("ui", files), _collected("not lab and not ui", files)
+    assert {"test_screen", "test_a_quiet_container_says_following_not_connecting"} <= ui
+    assert "test_finite" in unit
+    assert not ui & unit
 
 
 def test_our_log_records_never_reach_stderr_on_their_own(tmp_path: Path) -> None:
