@@ -13,7 +13,7 @@ from console.demo.fleet import AT, recorded_fleet
 from console.history import MetricHistory
 from console.model.node import NodeSnapshot
 from screens.app import OpsConsoleApp
-from widgets.gpu_tables import GpuPlots, GpuTable, plot_window, poll_every
+from widgets.gpu_tables import GpuPlots, GpuTable, plot_window, poll_every, process_cells
 from widgets.plot import MetricPlot, MetricView, render_metric
 from widgets.sparkline import spark_range
 
@@ -167,3 +167,16 @@ async def test_the_plots_follow_the_gpu_under_the_cursor() -> None:
         power = plots.query_one("#plot-power", MetricPlot).view
         assert power is not None
         assert power.high == 700.0  # the board's own power limit is the top of its scale
+
+
+def test_the_process_row_shows_its_utilisation_beside_its_memory_and_container() -> None:
+    gpu = rack_a1()[-1].gpu
+    assert gpu is not None
+    process = gpu.processes[0]
+    cells = process_cells(process, gpu, None)
+    assert cells["sm"].plain == "100%"
+    assert cells["bandwidth"].plain == "33%"
+    assert cells["memory"].plain == "21610 MiB"
+    unknown = process_cells(replace(process, sm_pct=None, mem_bw_pct=None), gpu, None)
+    assert unknown["sm"].plain == "–"
+    assert unknown["bandwidth"].plain == "–"

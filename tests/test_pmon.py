@@ -214,7 +214,7 @@ async def test_hostile_pmon_output_does_not_end_the_stream(ssh_lab: SshLab) -> N
     (data / "whole").write_text("1\n")
     (data / "nofork").write_text("1\n")
     transport = SSHTransport(lab_node_model(ssh_lab, node))
-    stream = PmonStream(transport, interval=1)
+    stream = PmonStream(transport, interval=1, restart_first=0.1)
     try:
         stream.follow([0])
         await asyncio.sleep(2.5)  # two rounds of too many rows
@@ -226,6 +226,16 @@ async def test_hostile_pmon_output_does_not_end_the_stream(ssh_lab: SshLab) -> N
         stream.follow([0])  # ...and so does the old one: the replay reads its rows again
         await eventually(lambda: stream.sample() is not None, "a sample after the flood")
         sample = stream.sample()
+        # a line past the transport's bound ends the run: the stream starts again, and again
+        huge = (
+            "    0          7     C    10      0     1     1      -      -      -      -    " + "x" * 100_000
+        )
+        (data / "load-pmon-shaped.txt").write_text(f"{head}\n{huge}\n")
+        stream.follow([0, 1])
+        stream.follow([0])
+        starts = stream.starts
+        await eventually(lambda: stream.starts >= starts + 2, "a restart after the huge line")
+        assert stream.running
     finally:
         await stream.close()
         await transport.close()

@@ -40,6 +40,7 @@ STALE_INTERVALS = 3
 GAP_S = 0.05  # the rows of one sample come in one write; a pause this long ends the sample
 MAX_OUTPUT_LINES = 20
 MAX_GPU_INDEX = 63
+UNSUPPORTED_RETRY_S = 300.0  # pmon ran and said why it gives nothing (MIG mode, an old board): ask rarely
 NAME_LIMIT = 64  # pmon cuts names itself (about 15-31 characters); anything past this is not a name
 
 
@@ -255,7 +256,10 @@ class PmonStream:
                 else:
                     self.error = "nvidia-smi pmon ended without a sample"
             failures += 1
-            await asyncio.sleep(backoff(failures, first=self.restart_first, cap=self.restart_cap))
+            delay = backoff(failures, first=self.restart_first, cap=self.restart_cap)
+            if failures > 2 and self.output:  # it keeps running, talking and ending without a sample
+                delay = UNSUPPORTED_RETRY_S
+            await asyncio.sleep(delay)
 
     async def _read(self, lines: LineStream) -> bool:
         """Read until the process ends; whether any sample came."""
