@@ -51,7 +51,8 @@ def odd_inventory(path: Path) -> Path:
             lines.append(f"      - {{path: {_yaml(mount)}, source: {_yaml(source)}, timeout: {timeout}}}")
         lines.append("    storage:")
         lines += [f"      - {{path: {_yaml(storage)}}}" for storage in ODD_PATHS]
-        lines.append("    scratch: [" + ", ".join(_yaml(scratch) for scratch in ODD_PATHS) + "]")
+        # scratch is local only: never at or under a mount (the loader refuses that), so it sits apart
+        lines.append("    scratch: [" + ", ".join(_yaml("/local" + scratch) for scratch in ODD_PATHS) + "]")
         lines.append(f"    docker: {{socket: {_yaml(SOCKETS[index % len(SOCKETS)])}}}")
         lines.append("    sshd: {}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,6 +1,6 @@
 """Node basics: load, memory, uptime, kernel from /proc; root and local scratch disk use from statfs.
 
-The /proc part is read by shell builtins only (`read` from a file, `case`, `echo`), so the long-lived
+The /proc part is read by shell builtins only (`read` from a file, `case`, `printf`), so the long-lived
 request/response shell of console/streams/basics_shell.py answers each refresh without starting a process on
 the node; `collect_basics` runs the same script once per call where no stream is kept (LocalTransport,
 `--check` through a read-only wrapper).
@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from console.collectors.cgroups import CGROUP_FUNCTION, parse_cgroup_line, with_cpu_pct
+from console.collectors.mountinfo import parse_mountinfo, visible_mounts
 from console.model.basics import DiskUse as DiskUse
 from console.model.basics import NodeBasics as NodeBasics
 from console.text import clean_line, clean_optional, finite
@@ -34,7 +35,9 @@ MEMINFO_KEYS = ("MemTotal", "MemAvailable", "SwapTotal", "SwapFree")
 # Interfaces that carry no traffic of their own: container and bridge plumbing repeats what a NIC carries.
 PLUMBING = ("veth", "docker", "br-", "cni", "flannel", "cali", "virbr", "lxc")
 
-# Builtins only: no process per report (`[` and `$((...))` are builtins too). One line per report:
+# Builtins only: no process per report (`[` and `$((...))` are builtins too). Lines go out with
+# `printf '%s\n'`, never `echo`: dash's echo turns a `\040` or `\c` in a mount point or host name into
+# something else. One line per report:
 # `@@basics ID|loadavg|uptime|cpu line of /proc/stat|rx tx|kernel|hostname|online cpus| MemTotal:N ...`
 # (meminfo stops after SwapFree, ~16 lines in). Network bytes are summed over the interfaces backed by a
 # device (/sys/class/net/X/device: NICs, bond slaves; a bond, bridge or VLAN on top would count them twice);
@@ -67,13 +70,30 @@ report() {
         SwapFree:) m="$m $key$val"; break ;;
       esac
     done </proc/meminfo; } 2>/dev/null
-  echo "$M $1|$l|$u|$s|$n|$k|$h|$c|$m"
+  printf '%s\n' "$M $1|$l|$u|$s|$n|$k|$h|$c|$m"
 }
 """
-# The stream: one report per request line (its id, then the running containers as ID:PID), so an answer is
-# never taken for a later request's; the containers' cgroup lines come first, the report line ends it.
+# The mount table, for the disk read to come (every disk_every seconds): `@@mount ID|<mountinfo line>`, then
+# `@@basics ID|` ends it. At most MAX_MOUNT_LINES lines.
+MOUNT_MARK = "@@mount"
+MAX_MOUNT_LINES = 5000
+MOUNT_FUNCTION = f"""mt() {{
+  n=0
+  {{ while IFS= read -r l; do
+      n=$((n+1)); [ $n -gt {MAX_MOUNT_LINES} ] && break
+      printf '%s\\n' "{MOUNT_MARK} $1|$l"
+    done </proc/self/mountinfo; }} 2>/dev/null
+  printf '%s\\n' "$M $1|"
+}}
+"""
+# The stream: one answer per request line, so an answer is never taken for a later request's. A number
+# (then the running containers as ID:PID) asks for the report: the containers' cgroup lines come first, the
+# report line ends it. `m` and a number asks for the mount table.
 STREAM_SCRIPT = (
-    REPORT_FUNCTION + CGROUP_FUNCTION + 'while read -r id rest; do cg "$id" $rest; report "$id"; done\n'
+    REPORT_FUNCTION
+    + CGROUP_FUNCTION
+    + MOUNT_FUNCTION
+    + 'while read -r id rest; do case $id in m*) mt "$id" ;; *) cg "$id" $rest; report "$id" ;; esac; done\n'
 )
 STREAM_COMMAND = f"exec sh -c {shlex.quote(STREAM_SCRIPT)} opsconsole-basics"
 ONESHOT_COMMAND = f"sh -c {shlex.quote(REPORT_FUNCTION + 'report -')} opsconsole-basics"
@@ -219,6 +239,27 @@ def disk_paths(scratch: Iterable[str], network_mounts: Iterable[str] = ()) -> tu
         if clean.startswith("/") and not on_a_mount(clean) and clean not in paths:
             paths.append(clean)
     return tuple(paths)
+
+
+def local_only(paths: Sequence[str], mountinfo: str | None) -> tuple[tuple[str, ...], dict[str, DiskUse]]:
+    """The paths whose filesystem is local by the node's mount table, and a refusal for each of the others:
+    a path on a network mount (one the inventory does not list too) is never statted. No table read: none
+    is statted."""
+    if mountinfo is None:
+        why = "mount table not read: not statted (a network mount there could hang statfs)"
+        return (), {path: DiskUse(path, error=why) for path in paths}
+    mounts = visible_mounts(parse_mountinfo(mountinfo))
+    local: list[str] = []
+    refused: dict[str, DiskUse] = {}
+    for path in paths:
+        under = [point for point in mounts if path == point or path.startswith(point.rstrip("/") + "/")]
+        entry = mounts[max(under, key=len)] if under else None
+        if entry is not None and entry.is_network:
+            why = f"on a network mount ({entry.fstype} {entry.source}): not statted, statfs there can hang"
+            refused[path] = DiskUse(path, entry.fstype, error=clean_line(why, limit=300))
+        else:
+            local.append(path)
+    return tuple(local), refused
 
 
 def disk_command(paths: Sequence[str]) -> str:

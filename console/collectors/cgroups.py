@@ -32,7 +32,7 @@ V1_UNLIMITED = 1 << 60  # v1 says "no limit" with a huge number (PAGE_COUNTER_MA
 _ID = re.compile(r"[0-9a-f]{64}")
 
 # Shell function `cg REQUEST ID:PID...`: one line per container, `@@cgroup REQ|ID|VERSION|cpu|quota|period|
-# used|limit|inactive` (VERSION 1 or 2; empty fields: not readable). Builtins only: read, case, [, echo.
+# used|limit|inactive` (VERSION 1 or 2; empty fields: not readable). Builtins only: read, case, [, printf.
 CGROUP_FUNCTION = r"""C=@@cgroup
 G=/sys/fs/cgroup
 cg() {
@@ -55,7 +55,7 @@ cg() {
           [ -d "$G$d" ] && { a=$d; break; }
         done
       fi
-      if [ -z "$a" ]; then echo "$C $q|$i|"; continue; fi
+      if [ -z "$a" ]; then printf '%s\n' "$C $q|$i|"; continue; fi
       d=$G$a; r "$d/cpu.stat"; u=${v#usage_usec }; r "$d/cpu.max"; x=${v% *}; y=${v#* }
       r "$d/memory.current"; m=$v; r "$d/memory.max"; o=$v; f=; s=inactive_file
     else
@@ -64,7 +64,7 @@ cg() {
           [ -d "$G/cpuacct$d" ] && { a=$d; k=$d; b=$d; break; }
         done
       fi
-      if [ -z "$a" ]; then echo "$C $q|$i|"; continue; fi
+      if [ -z "$a" ]; then printf '%s\n' "$C $q|$i|"; continue; fi
       r "$G/cpuacct$a/cpuacct.usage"; u=$v
       r "$G/cpu$k/cpu.cfs_quota_us"; x=$v; r "$G/cpu$k/cpu.cfs_period_us"; y=$v
       d=$G/memory$b; r "$d/memory.usage_in_bytes"; m=$v; r "$d/memory.limit_in_bytes"; o=$v
@@ -73,7 +73,7 @@ cg() {
     { while read -r n l; do
         case $n in "$s") f=$l; break ;; esac
       done <"$d/memory.stat"; } 2>/dev/null
-    echo "$C $q|$i|$g|$u|$x|$y|$m|$o|$f"
+    printf '%s\n' "$C $q|$i|$g|$u|$x|$y|$m|$o|$f"
   done
 }
 """

@@ -18,15 +18,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from console.collectors.basics import (
     MARK,
+    MAX_MOUNT_LINES,
+    MOUNT_MARK,
     STREAM_COMMAND,
     DiskUse,
     NodeBasics,
     collect_basics,
     collect_disks,
     local_disks,
+    local_only,
     parse_report,
     with_rates,
 )
@@ -120,22 +124,28 @@ class BasicsStream:
                 costs.append(cost)
         return replace(basics, containers=tuple(costs))
 
-    async def _ask(self, containers: str = "") -> NodeBasics:
-        started = time.monotonic()
-        cgroups: list[str] = []
+    async def _exchange(self, request: str, rest: str, marker: str, limit: int) -> tuple[str, list[str]]:
+        """Ask the kept shell one request; its answer's last line and the `marker` lines before it."""
+        extra: list[str] = []
         async with self._lock:  # one request in flight per shell: answers come back in order
             try:
                 async with asyncio.timeout(self.timeout):
                     lines = await self._shell()
-                    self._requests += 1
-                    lines.write(f"{self._requests}{containers}\n")
-                    line = await self._answer(lines, str(self._requests), cgroups)
-            except (TransportError, TimeoutError) as exc:
+                    lines.write(f"{request}{rest}\n")
+                    line = await self._answer(lines, request, marker, extra, limit)
+            except (TransportError, TimeoutError):
                 await self._drop()
-                why = clean_line(exc) or f"no basics report within {self.timeout:g}s"
-                return NodeBasics(
-                    self.node, datetime.now(UTC), error=why, duration_s=time.monotonic() - started
-                )
+                raise
+        return line, extra
+
+    async def _ask(self, containers: str = "") -> NodeBasics:
+        started = time.monotonic()
+        self._requests += 1
+        try:
+            line, cgroups = await self._exchange(str(self._requests), containers, CGROUP_MARK, MAX_CONTAINERS)
+        except (TransportError, TimeoutError) as exc:
+            why = clean_line(exc) or f"no basics report within {self.timeout:g}s"
+            return NodeBasics(self.node, datetime.now(UTC), error=why, duration_s=time.monotonic() - started)
         return parse_report(
             self.node,
             line,
@@ -151,10 +161,12 @@ class BasicsStream:
             self.starts += 1
         return self._lines
 
-    async def _answer(self, lines: LineStream, request: str, cgroups: list[str]) -> str:
-        """The report line answering request, its cgroup lines into `cgroups`; what is left of an earlier,
-        abandoned request is skipped."""
-        prefix, cgroup_prefix = f"{MARK} {request}|", f"{CGROUP_MARK} {request}|"
+    async def _answer(
+        self, lines: LineStream, request: str, marker: str, extra: list[str], limit: int
+    ) -> str:
+        """The report line answering request, its `marker` lines (without the marker) into `extra`; what is
+        left of an earlier, abandoned request is skipped."""
+        prefix, extra_prefix = f"{MARK} {request}|", f"{marker} {request}|"
         while True:
             line = await lines.readline()
             if line is None:
@@ -162,8 +174,8 @@ class BasicsStream:
                 raise TransportError(f"{self.node}: basics shell ended ({why})")
             if line.startswith(prefix):
                 return line
-            if line.startswith(cgroup_prefix) and len(cgroups) < MAX_CONTAINERS:
-                cgroups.append(line[len(CGROUP_MARK) + 1 :])
+            if line.startswith(extra_prefix) and len(extra) < limit:
+                extra.append(line[len(marker) + 1 :])
 
     async def _drop(self) -> None:
         lines, self._lines = self._lines, None
@@ -178,11 +190,34 @@ class BasicsStream:
         self._disk_due = time.monotonic() + jittered(self.disk_every)
         self._disk_task = asyncio.create_task(self._read_disks(), name=f"disks {self.node}")
 
-    async def _read_disks(self) -> None:
+    async def _mount_table(self) -> str | None:
+        """The node's /proc/self/mountinfo, from the kept shell (or read here for a local node)."""
         if self.transport.is_local:
-            self._disks = await asyncio.to_thread(local_disks, self.disk_paths)
+            try:
+                return await asyncio.to_thread(Path("/proc/self/mountinfo").read_text, "utf-8", "replace")
+            except OSError:
+                return None
+        if not self._streaming:
+            return None
+        self._requests += 1
+        request = f"m{self._requests}"
+        try:
+            _, lines = await self._exchange(request, "", MOUNT_MARK, MAX_MOUNT_LINES)
+        except (TransportError, TimeoutError):
+            return None
+        return "\n".join(line.removeprefix(f"{request}|") for line in lines)
+
+    async def _read_disks(self) -> None:
+        """statfs of the disk paths that sit on a local filesystem by the node's own mount table."""
+        local, refused = local_only(self.disk_paths, await self._mount_table())
+        if not local:
+            read: tuple[DiskUse, ...] = ()
+        elif self.transport.is_local:
+            read = await asyncio.to_thread(local_disks, local)
         else:
-            self._disks = await collect_disks(self.transport, self.disk_paths, timeout=self.timeout)
+            read = await collect_disks(self.transport, local, timeout=self.timeout)
+        found = {disk.path: disk for disk in read}
+        self._disks = tuple(refused.get(path) or found[path] for path in self.disk_paths)
         self._disks_at = datetime.now(UTC)
         self.disk_reads += 1
 
