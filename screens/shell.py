@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import SuspendNotSupported
 
@@ -42,11 +42,22 @@ def _parent_ignores_interrupts() -> Iterator[None]:
             signal.signal(interrupt, handler)
 
 
+SSH_FAILED = (
+    255  # ssh's own failure (a refused host key, no route, auth); a shell's exit is its last command's
+)
+
+
 def _run(argv: list[str], banner: str) -> int:
     sys.stdout.write(f"\n{banner}\n")
     sys.stdout.flush()
     with _parent_ignores_interrupts():
-        return subprocess.run(argv, check=False).returncode
+        status = subprocess.run(argv, check=False).returncode
+        if status == SSH_FAILED:
+            # Why is on the terminal now (ssh's own words): the console's screen would cover it at once.
+            sys.stdout.write("\nopsconsole: ssh failed (above). Enter returns to the console.")
+            sys.stdout.flush()
+            sys.stdin.readline()
+    return status
 
 
 def open_shell(screen: ConsoleScreen, node: Node) -> None:
@@ -81,6 +92,20 @@ def open_shell(screen: ConsoleScreen, node: Node) -> None:
         screen.catch_up()
         app.wake_polls()
     if status != 0:
-        # ssh's 255 is its own failure (refused host key, no route); any other status is the shell's last.
-        said = f"{what} to {name} ended with status {status}" if not local else f"shell ended with {status}"
-        app.notify(said, severity="warning" if status != 255 else "error", timeout=6, markup=False)
+        app.notify(_ended(what if not local else "the local shell", name, status), **_severity(status))
+
+
+def _ended(what: str, name: str, status: int) -> str:
+    """'ssh to gpu1 ended with status 255', '... ended by SIGINT' (a negative status: the signal)."""
+    if status < 0:
+        try:
+            how = f"by {signal.Signals(-status).name}"
+        except ValueError:
+            how = f"by signal {-status}"
+    else:
+        how = f"with status {status}"
+    return f"{what} to {name} ended {how}" if what == "ssh" else f"{what} ended {how}"
+
+
+def _severity(status: int) -> dict[str, Any]:
+    return {"severity": "error" if status == SSH_FAILED else "warning", "timeout": 6, "markup": False}

@@ -161,6 +161,51 @@ def test_s_opens_a_shell_on_the_node_and_comes_back_to_the_same_screen(
         shared.rmdir()
 
 
+def test_ctrl_c_while_ssh_connects_ends_ssh_not_the_console(
+    ssh_lab: SshLab, tmp_path: Path, isolated_home: Path
+) -> None:
+    hung = f"  hung:\n    host: 127.0.0.1\n    ssh: {{port: {ssh_lab.silent_port()}, connect_timeout: 30}}\n"
+    inventory = tmp_path / "hung.yaml"
+    inventory.write_text(ssh_lab.inventory_yaml([], extra_nodes=hung))
+    with console(inventory) as terminal:
+        take_screenshot(terminal, isolated_home, "fleet")
+        start = len(terminal.output)
+        terminal.send("s")
+        terminal.until(lambda: b"opsconsole: ssh to hung" in terminal.output[start:], 15, "the banner")
+        terminal.read(1.0)  # ssh is waiting for a banner that never comes
+        terminal.send("\x03")
+        picture = take_screenshot(terminal, isolated_home, "fleet")  # back, and answering keys
+        assert "hung" in picture
+        assert "ssh to hung ended by SIGINT" in picture  # said, in a notification
+        assert not terminal.exited()
+        assert b"Traceback" not in terminal.output
+        terminal.send("q")
+        terminal.until(terminal.exited, 15, "the console quits")
+        assert terminal.status == 0
+
+
+def test_when_ssh_fails_its_reason_stays_on_the_terminal_until_enter(
+    ssh_lab: SshLab, gpu_node: LabNode, tmp_path: Path, isolated_home: Path
+) -> None:
+    wrong = ssh_lab.write_known_hosts(tmp_path / "known_hosts", [gpu_node], wrong_for=[gpu_node])
+    inventory = tmp_path / "lab.yaml"
+    inventory.write_text(ssh_lab.inventory_yaml([gpu_node], known_hosts=wrong, refresh=2))
+    with console(inventory) as terminal:
+        take_screenshot(terminal, isolated_home, "fleet")
+        start = len(terminal.output)
+        terminal.send("s")
+        terminal.until(lambda: b"Enter returns to the console" in terminal.output[start:], 30, "the prompt")
+        assert b"REMOTE HOST IDENTIFICATION HAS CHANGED" in terminal.output[start:]  # ssh's own words
+        assert b"Host key verification failed." in terminal.output[start:]
+        terminal.read(0.5)
+        assert b"\x1b[?1049h" not in terminal.output[start:]  # the console waits: its screen is not back
+        terminal.send("\r")
+        picture = take_screenshot(terminal, isolated_home, "fleet")
+        assert "ssh to gpu1 ended with status 255" in picture
+        terminal.send("q")
+        terminal.until(terminal.exited, 15, "the console quits")
+
+
 def test_s_on_a_local_node_opens_the_users_shell(tmp_path: Path, isolated_home: Path) -> None:
     marker = tmp_path / "local-marker"
     with console(ROOT / "inventories" / "local.yaml", SHELL="/bin/sh", PS1="local$ ") as terminal:
