@@ -1,19 +1,13 @@
-"""Keyboard flows of the console on the deterministic recorded fleet (console/demo/fleet.py)."""
+"""Keyboard flows of the console on the deterministic recorded fleet (console/demo/fleet.py): the node screen,
+logs, restarts, PromQL and the fleet table's keys."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-import pytest
-from textual.command import CommandList
-from textual.filter import Monochrome, NoColor
-from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
-from console.demo.fleet import AT, recorded_fleet
+from console.demo.fleet import recorded_fleet
 from screens.app import OpsConsoleApp
 from screens.checks import ChecksScreen
 from screens.confirm import ConfirmScreen
@@ -21,49 +15,13 @@ from screens.fleet import FleetScreen
 from screens.logs import LogScreen
 from screens.node import NodeScreen
 from screens.promql import PromQLScreen
+from tests.tui_pilot import cell, make_app, open_gpu1, settle, until
 from widgets.checks_table import FleetChecksTable
 from widgets.fleet_table import GROUP_PREFIX, FleetTable
 from widgets.log_view import LogView
 from widgets.node_tables import ContainersTable
 from widgets.plot import RangePlot
 from widgets.prom_tables import InstantTable
-
-
-def make_app(**options: object) -> tuple[OpsConsoleApp, object]:
-    fleet = recorded_fleet()
-    return OpsConsoleApp(fleet.session(), cursor_blink=False, batch_window_s=0, **options), fleet  # type: ignore[arg-type]
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until `condition` holds (for screens whose workers never finish, like a log follow)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.01)
-
-
-def read(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
-def cell(app: OpsConsoleApp, node: str, column: str) -> str:
-    return app.screen.query_one(FleetTable).get_cell(node, column).plain
-
-
-async def open_gpu1(pilot: Pilot[None]) -> NodeScreen:
-    await settle(pilot)
-    table = pilot.app.screen.query_one(FleetTable)
-    assert table.cursor_key == "gpu1"
-    await pilot.press("enter")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, NodeScreen)
-    return screen
 
 
 async def test_open_node_and_switch_tabs() -> None:
@@ -365,195 +323,3 @@ async def test_checks_screen_filters_by_status_and_opens_the_node() -> None:
         assert isinstance(app.screen, NodeScreen)
         assert app.screen.node.name == first.node
         assert app.screen.query_one(TabbedContent).active == "checks"
-
-
-async def test_command_palette_goes_to_a_node() -> None:
-    app, _ = make_app()
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"go to node rack-b1")
-        commands = app.screen.query_one(CommandList)
-        await until(
-            pilot,
-            lambda: commands.option_count > 0 and "rack-b1" in str(commands.get_option_at_index(0).prompt),
-        )
-        await pilot.press("enter")
-        await settle(pilot)
-        assert isinstance(app.screen, NodeScreen)
-        assert app.screen.node.name == "rack-b1"
-
-
-async def test_command_palette_lists_every_key() -> None:
-    from screens.commands import ConsoleCommands
-
-    app, _ = make_app()
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
-        names = [name for name, _, _ in ConsoleCommands(app.screen)._commands()]
-        for wanted in (
-            "Filter (/)",
-            "Sort (o)",
-            "Shell (s)",
-            "Trouble (])",
-            "Fold (z)",
-            "Pause (p)",
-            "Refresh (r)",
-            "Go to node cerberus",
-        ):
-            assert wanted in names, names
-
-
-async def test_screenshot_key_and_method(isolated_home) -> None:  # type: ignore[no-untyped-def]
-    app, _ = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        shots = list((isolated_home / ".local" / "state" / "opsconsole" / "screenshots").glob("*.svg"))
-        assert len(shots) == 1
-        assert shots[0].name.startswith("opsconsole-fleet-")
-        assert "gpu1" in read(shots[0])
-        saved = app.save_screenshot_to(isolated_home / "bug" / "fleet.svg")
-        assert saved.endswith("bug/fleet.svg")
-        assert "<svg" in read(Path(saved))
-
-
-async def test_cli_screenshot_saves_once_everything_answered_and_exits(isolated_home) -> None:  # type: ignore[no-untyped-def]
-    fleet = recorded_fleet()
-    target = isolated_home / "shot.svg"
-    app = OpsConsoleApp(fleet.session(seed=False), screenshot=str(target), cursor_blink=False)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: target.exists())
-        await settle(pilot)
-    text = read(target).replace("&#160;", " ")
-    assert "cerberus" in text
-    assert "✖ down" in text
-    assert "waiting" not in text
-
-
-async def test_theme_is_remembered(isolated_home) -> None:  # type: ignore[no-untyped-def]
-    app, _ = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        app.theme = "nord"
-        await pilot.pause()
-    again, _ = make_app()
-    async with again.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        assert again.theme == "nord"
-    settings = isolated_home / ".config" / "opsconsole" / "settings.json"
-    assert '"theme": "nord"' in settings.read_text()
-
-
-async def test_fixed_clock_drives_the_times_shown() -> None:
-    app, _ = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        screen = await open_gpu1(pilot)
-        status = str(screen.query_one("#node-status").render())
-        assert f"polled {AT:%H:%M:%S} UTC" in status
-        await pilot.press("2")
-        assert screen.query_one(ContainersTable).get_cell("comfyui", "uptime").plain == "3d 4h"
-
-
-async def test_answers_reach_the_screen_in_batches() -> None:
-    fleet = recorded_fleet()
-    app = OpsConsoleApp(fleet.session(seed=False), cursor_blink=False, batch_window_s=1.0)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: all(name in app.session.latest for name in app.nodes))
-        await pilot.app.workers.wait_for_complete()
-        assert cell(app, "gpu1", "state") == "… wait"  # answered, but the batch is still open
-        await until(pilot, lambda: cell(app, "gpu1", "state") == "● up", timeout=3)
-        assert cell(app, "cerberus", "state") == "✖ down"  # the whole batch arrived together
-
-
-async def test_no_color_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_COLOR", "1")
-    app, _ = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        assert app.no_color
-        assert any(isinstance(f, (Monochrome, NoColor)) for f in app._filters)
-        assert cell(app, "cerberus", "state") == "✖ down"  # the words carry the meaning
-
-
-async def test_fleet_header_counts_prometheus_problems_one_key_away() -> None:
-    app, _ = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot)
-        summary = str(app.screen.query_one("#fleet-summary").render())
-        assert "✖ Prometheus: 2 alerts, 1 target down (a)" in summary
-        await pilot.press("a")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, ChecksScreen)
-        assert screen.scope == "prometheus"
-        assert screen.status_filter == "problems"
-        shown = list(screen.shown.values())
-        assert len(shown) == 3
-        assert {r.check for r in shown} == {"prometheus.alerts", "prometheus.targets"}
-        await pilot.press("a")  # everything again
-        assert len(screen.shown) > 3
-
-
-async def test_screens_fit_at_80_columns_without_losing_what_tells_rows_apart() -> None:
-    app, _ = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        fleet = app.screen.query_one(FleetTable)
-        assert "detail" in fleet.shown_columns  # why cerberus is down
-        assert cell(app, "cerberus", "detail").startswith("10.60.0.1:22: connection refused")
-        await pilot.press("c")
-        await settle(pilot)
-        checks = app.screen.query_one(FleetChecksTable)
-        assert {"status", "node", "check", "target", "summary"} <= set(checks.shown_columns)
-        # the service.* rows differ only by target: every such target is shown whole
-        services = [r.target or "" for r in app.screen.shown.values() if r.check.startswith("service.")]
-        assert services
-        assert checks.shown_widths["target"] >= max(len(target) for target in services)
-        app.open_node("gpu1", tab="containers")
-        await settle(pilot)
-        containers = app.screen.query_one(ContainersTable)
-        assert containers.shown_widths["ports"] >= len("⚠ PUBLIC 0.0.0.0:8188→8188")
-
-
-async def test_wide_screens_give_the_room_to_the_cut_columns() -> None:
-    app, _ = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot)
-        await pilot.press("c")
-        await settle(pilot)
-        checks = app.screen.query_one(FleetChecksTable)
-        natural, widths = checks.natural_widths(), checks.shown_widths
-        for key in ("node", "check", "target"):
-            assert widths[key] == natural[key], key
-        if "fix" in widths and widths["fix"] > 20:  # Fix only grows once Summary is whole
-            assert widths["summary"] >= natural["summary"]
-
-
-async def test_node_header_shows_the_real_connect_time_and_its_age() -> None:
-    app, _ = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await open_gpu1(pilot)
-        status = str(app.screen.query_one("#node-status").render())
-        assert "connected 3h 12m ago in 0.04s" in status
-
-
-async def test_every_node_key_is_in_the_footer_and_the_keys_panel() -> None:
-    app, _ = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        screen = await open_gpu1(pilot)
-        footer = app.export_screenshot()
-        assert "Wizard" in footer
-        await pilot.press("question_mark")
-        await pilot.pause()
-        panel = app.export_screenshot()
-        assert screen.query("HelpPanel")
-        for words in ("Wizard", "Back", "Tabs"):
-            assert words in panel, words
-        await pilot.press("question_mark", "2")
-        await settle(pilot)
-        footer = app.export_screenshot()
-        for words in ("Logs", "Restart", "Wizard"):
-            assert words in footer, words
