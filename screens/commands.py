@@ -11,6 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from screens.racks import open_racks
 from screens.slurm import open_slurm
+from screens.slurm import open_slurm
 
 if TYPE_CHECKING:
     from screens.app import OpsConsoleApp
@@ -29,6 +30,11 @@ class ConsoleCommands(Provider):
                 "Racks and power",
                 "per rack: PDU watts against the budget, BMC and GPU watts (P)",
                 partial(open_racks, app),
+            ),
+            (
+                "Slurm",
+                "partitions, nodes with GPUs and jobs, the queue; drain, resume, cancel (J)",
+                partial(open_slurm, app),
             ),
             (
                 "Slurm",

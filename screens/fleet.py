@@ -67,6 +67,7 @@ class FleetScreen(ConsoleScreen):
         Binding("c", "app.open_checks", "Checks"),
         Binding("e", "app.open_promql", "PromQL"),
         Binding("P", "racks", "Racks", show=False, tooltip="Power per rack: PDUs, budget, BMCs, GPUs"),
+        Binding("J", "slurm", "Slurm", show=False, tooltip="Slurm: nodes, GPUs and jobs, the queue"),
         Binding("a", "prometheus_problems", "Alerts", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -159,6 +160,12 @@ class FleetScreen(ConsoleScreen):
     def action_prometheus_problems(self) -> None:
         """a: the checks screen with only the fleet's Prometheus problems (firing alerts, down targets)."""
         self.ops_app.open_checks(status_filter="problems", scope="prometheus")
+
+    def action_slurm(self) -> None:
+        """J: the Slurm screen (the cluster read through the inventory's slurm.via node)."""
+        from screens.slurm import open_slurm
+
+        open_slurm(self.ops_app)
 
     def action_racks(self) -> None:
         """P: the rack view (PDU watts against each rack's budget, BMC and GPU watts)."""

@@ -128,9 +128,9 @@ def _minutes(seconds: float) -> str:
     return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"
 
 
-def _queue(node: Node, snap: SlurmSnapshot) -> CheckResult:
-    if snap.error and not snap.jobs and snap.source is None:
-        return CheckResult(node.name, QUEUE, Status.UNKNOWN, snap.error)
+def stuck_jobs(node: Node, snap: SlurmSnapshot) -> list[tuple[float, SlurmJob]]:
+    """(seconds waited, job) of the jobs pending past the via node's threshold for a reason that needs
+    someone (not Priority, Resources or a begin time), longest first."""
     limit = node.thresholds.slurm_pending_minutes * 60
     stuck: list[tuple[float, SlurmJob]] = []
     for job in snap.pending():
@@ -139,10 +139,16 @@ def _queue(node: Node, snap: SlurmSnapshot) -> CheckResult:
         waited = (snap.taken_at - job.submitted).total_seconds()
         if waited > limit:
             stuck.append((waited, job))
+    return sorted(stuck, key=lambda item: -item[0])
+
+
+def _queue(node: Node, snap: SlurmSnapshot) -> CheckResult:
+    if snap.error and not snap.jobs and snap.source is None:
+        return CheckResult(node.name, QUEUE, Status.UNKNOWN, snap.error)
+    stuck = stuck_jobs(node, snap)
     counts = f"{len(snap.running())} running, {len(snap.pending())} pending"
     if not stuck:
         return CheckResult(node.name, QUEUE, Status.OK, counts)
-    stuck.sort(key=lambda item: -item[0])
     shown = "; ".join(
         f"job {job.job_id} ({job.name}, {job.user or '?'}) pending {_minutes(waited)}: {job.reason or '?'}"
         for waited, job in stuck[:SHOWN_JOBS]
