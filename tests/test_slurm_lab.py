@@ -4,8 +4,11 @@ through the read-only wrapper, the text fallback's commands, and `opsconsole --c
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from console.checks.model import Status
+from console.checks.slurm_rules import evaluate_slurm
 from console.collectors.slurm import SINFO_TEXT, SQUEUE_TEXT, collect_slurm
 from console.collectors.slurm_parse import parse_sinfo_text, parse_squeue_text
 from console.inventory.model import GpuExpectation, Node
@@ -109,3 +114,27 @@ def test_check_mode_judges_the_real_cluster(slurm_lab: SlurmLab, tmp_path: Path)
     assert results[("slurm.gres", "h2")]["status"] == "warning"
     assert "Slurm has 2 GPUs" in results[("slurm.gres", "h2")]["summary"]
     assert code == 2
+
+
+async def test_a_stopped_controller_is_judged_within_the_deadline(hub: SlurmLab) -> None:
+    """slurmctld frozen (SIGSTOP): every client waits on it; the read ends at the node's command timeout
+    with slurm.controller critical, never hanging the poll. Last in the module: it thaws the controller."""
+    node = via_node(hub)
+    node = replace(node, ssh=replace(node.ssh, command_timeout=2.0))
+    transport = ReadOnlyTransport(SSHTransport(node))
+    ctld = hub.processes[1]  # munged, then slurmctld (tests/lab/slurm.py starts them in that order)
+    os.killpg(ctld.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        snap = await collect_slurm(transport, node)
+        took = time.monotonic() - started
+    finally:
+        os.killpg(ctld.pid, signal.SIGCONT)
+        await transport.close()
+    assert took < 2.0 + 3.0
+    assert snap.controller is False
+    assert snap.controller_text == "scontrol ping: no answer within 2s"
+    assert snap.error is not None
+    results = {(r.check, r.target): r for r in evaluate_slurm(node, snap)}
+    assert results[("slurm.controller", None)].status is Status.CRITICAL
+    assert results[("slurm.node", "h2")].status is Status.UNKNOWN

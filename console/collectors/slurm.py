@@ -27,7 +27,7 @@ from console.collectors.slurm_parse import (
 from console.model.inventory import Node
 from console.model.slurm import SlurmJob, SlurmNode, SlurmSnapshot, SlurmSource
 from console.text import clean_line
-from console.transport.base import CommandResult, Transport, TransportError
+from console.transport.base import CommandResult, CommandTimeout, Transport, TransportError
 
 PING_COMMAND = "LC_ALL=C scontrol ping"
 SINFO_JSON = "LC_ALL=C sinfo --json -N"
@@ -107,6 +107,9 @@ async def collect_slurm(transport: Transport, node: Node) -> SlurmSnapshot:
         controller, controller_text = parse_ping(ping.stdout)
         if controller is None:
             errors.append(_failure(PING_COMMAND, ping))
+    elif isinstance(ping, CommandTimeout):
+        # scontrol ping waits for the controller: no answer in time is the controller not answering.
+        controller, controller_text = False, f"scontrol ping: no answer within {timeout:g}s"
     elif isinstance(ping, TransportError):
         errors.append(_failure(PING_COMMAND, ping))
     node_rows: tuple[SlurmNode, ...] = ()
