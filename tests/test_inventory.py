@@ -1,4 +1,5 @@
-"""Inventory loader: merged values, every error with its exact `file:line: key: message`, and lookup order."""
+"""Inventory loader: merged values and every error with its exact `file:line: key: message` (where the file is
+looked for: test_inventory_locate.py)."""
 
 from __future__ import annotations
 
@@ -17,30 +18,11 @@ from console.inventory import (
     Threshold,
     bundled_inventory,
     load_inventory,
-    locate_inventory,
 )
+from tests.inventory_support import HEADER, lab_file, problems, write
 
 BUNDLED = sorted(p.name for p in Path(str(files("inventories"))).glob("*.yaml"))
-
-HEADER = "version: 1\nnodes:\n"  # lines 1-2, so node bodies below start on line 3
-
-
-@pytest.fixture
-def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A writable `lab.yaml` in the current directory, so messages read exactly `lab.yaml:N: ...`."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "lab.yaml"
-
-
-def write(path: Path, text: str) -> str:
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path.name
-
-
-def problems(path: str) -> list[str]:
-    with pytest.raises(InventoryError) as info:
-        load_inventory(path)
-    return [str(p) for p in info.value.errors]
+lab = pytest.fixture(lab_file)
 
 
 # --- good inventories ---------------------------------------------------------------------------------
@@ -281,124 +263,6 @@ def test_node_errors(lab: Path, body: str, expected: str) -> None:
     assert problems(write(lab, node_case(body))) == [expected]
 
 
-FILE_ERRORS = {
-    "missing version": (
-        "nodes:\n  a: {host: h}\n",
-        "lab.yaml: version: missing required key (use version: 1)",
-    ),
-    "version 2": (
-        "version: 2\nnodes:\n  a: {host: h}\n",
-        "lab.yaml:1: version: unsupported version 2 (this release reads version 1)",
-    ),
-    "version string": (
-        'nodes:\n  a: {host: h}\nversion: "1"\n',
-        "lab.yaml:3: version: expected the integer 1, got '1'",
-    ),
-    "top level list": ("- version: 1\n", "lab.yaml:1: expected a mapping at the top level, got a list"),
-    "empty file": ("# nothing here\n", "lab.yaml: expected a mapping at the top level, got an empty file"),
-    "unknown top key": (HEADER + "  a: {host: h}\nservers: []\n", "lab.yaml:4: servers: unknown key"),
-    "nodes missing": (
-        "version: 1\nname: lab\n",
-        "lab.yaml: nodes: missing required key (a mapping of node name to node)",
-    ),
-    "nodes empty": (
-        "version: 1\nnodes: {}\n",
-        "lab.yaml:2: nodes: expected a mapping of node name to node, got an empty mapping",
-    ),
-    "nodes null": (
-        "version: 1\nnodes:\n",
-        "lab.yaml:2: nodes: expected a mapping of node name to node, got null",
-    ),
-    "nodes as list": (
-        "version: 1\nnodes:\n  - name: a\n    host: h\n",
-        "lab.yaml:2: nodes: expected a mapping of node name to node, got a list",
-    ),
-    "node body not mapping": (
-        HEADER + "  a: 10.0.0.1\n",
-        "lab.yaml:3: nodes.a: expected a mapping, got '10.0.0.1'",
-    ),
-    "bad node name": (
-        HEADER + "  -gpu: {host: h}\n",
-        "lab.yaml:3: nodes.-gpu: node names must start with a letter or digit and use only A-Za-z0-9_.-",
-    ),
-    "missing host": (
-        HEADER + "  gpu1:\n    groups: [gpu]\n",
-        "lab.yaml:3: nodes.gpu1.host: missing required key (needed for transport ssh)",
-    ),
-    "name not a string": (
-        "version: 1\nname: [a]\nnodes:\n  a: {host: h}\n",
-        "lab.yaml:2: name: expected a non-empty string, got a list",
-    ),
-    "defaults not allowed key": (
-        "version: 1\ndefaults:\n  host: 10.0.0.1\nnodes:\n  a: {host: h}\n",
-        "lab.yaml:3: defaults.host: not allowed here",
-    ),
-    "defaults unknown key": (
-        "version: 1\ndefaults:\n  sshh: {}\nnodes:\n  a: {host: h}\n",
-        "lab.yaml:3: defaults.sshh: unknown key",
-    ),
-    "duplicate top-level key": (
-        "version: 1\nnodes:\n  a: {host: h}\nversion: 1\n",
-        "lab.yaml:4: version: duplicate key (first defined on line 1)",
-    ),
-    "duplicate node": (
-        HEADER + "  a: {host: h1}\n  b: {host: h2}\n  a: {host: h3}\n",
-        "lab.yaml:5: nodes.a: duplicate key (first defined on line 3)",
-    ),
-    "duplicate in flow mapping": (
-        HEADER + "  a: {host: h, ssh: {port: 22, port: 23}}\n",
-        "lab.yaml:3: nodes.a.ssh.port: duplicate key (first defined on line 3)",
-    ),
-    "null key": (HEADER + "  a: {host: h}\n  ~: {host: h}\n", "lab.yaml:4: nodes: keys must be strings"),
-    "bad merge source": (
-        HEADER + "  a:\n    <<: 5\n    host: h\n",
-        "lab.yaml:4: nodes.a.<<: expected a mapping or a list of mappings",
-    ),
-}
-
-
-@pytest.mark.parametrize(("text", "expected"), FILE_ERRORS.values(), ids=FILE_ERRORS.keys())
-def test_file_errors(lab: Path, text: str, expected: str) -> None:
-    assert problems(write(lab, text)) == [expected]
-
-
-def test_yaml_syntax_error_uses_the_mark_line(lab: Path) -> None:
-    found = problems(write(lab, "version: 1\nnodes:\n  a: {host: h\n  b: {host: h}\n"))
-    assert len(found) == 1
-    assert found[0].startswith("lab.yaml:4: invalid YAML: ")
-
-
-def test_tab_indentation_is_a_syntax_error(lab: Path) -> None:
-    (found,) = problems(write(lab, "version: 1\nnodes:\n  a:\n\thost: h\n"))
-    assert found.startswith("lab.yaml:4: invalid YAML: ")
-    assert "tab" in found
-
-
-def test_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert problems("nope/lab.yaml") == ["nope/lab.yaml: file not found"]
-
-
-def test_unreadable_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "dir.yaml").mkdir()
-    assert problems("dir.yaml") == ["dir.yaml: cannot read file: Is a directory"]
-
-
-def test_not_utf8(lab: Path) -> None:
-    lab.write_bytes(b"version: 1\nname: \xff\xfe\n")
-    assert problems("lab.yaml") == ["lab.yaml: file is not valid UTF-8"]
-
-
-def test_path_is_shown_as_given(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "lab.yaml"
-    path.parent.mkdir()
-    path.write_text("version: 3\nnodes:\n  a: {host: h}\n", encoding="utf-8")
-    with pytest.raises(InventoryError) as info:
-        load_inventory(path)  # a Path, not a str: shown as its string form
-    assert str(info.value) == f"{path}:1: version: unsupported version 3 (this release reads version 1)"
-
-
 def test_error_attributes_and_all_problems_collected(lab: Path) -> None:
     path = write(
         lab,
@@ -496,78 +360,6 @@ def test_duplicate_keys_inside_defaults(lab: Path) -> None:
     assert problems(write(lab, text)) == [
         "lab.yaml:5: defaults.refresh: duplicate key (first defined on line 3)"
     ]
-
-
-# --- locating the inventory -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    (tmp_path / "home").mkdir()
-    return tmp_path / "home"
-
-
-def put_config(base: Path) -> Path:
-    config = base / "opsconsole" / "inventory.yaml"
-    config.parent.mkdir(parents=True)
-    config.write_text(HEADER + "  a: {host: h}\n", encoding="utf-8")
-    return config
-
-
-def test_locate_cli_path_wins(home: Path) -> None:
-    put_config(home / ".config")
-    environ = {"HOME": str(home), "OPSCONSOLE_INVENTORY": "/env/inv.yaml"}
-    assert locate_inventory("lab.yaml", environ) == Path("lab.yaml")
-    assert locate_inventory("/does/not/exist.yaml", environ) == Path(
-        "/does/not/exist.yaml"
-    )  # loader reports it
-
-
-def test_locate_env_before_config(home: Path) -> None:
-    put_config(home / ".config")
-    assert locate_inventory(None, {"HOME": str(home), "OPSCONSOLE_INVENTORY": "/env/inv.yaml"}) == Path(
-        "/env/inv.yaml"
-    )
-
-
-def test_locate_expands_tilde_with_the_given_home(home: Path) -> None:
-    environ = {"HOME": str(home), "OPSCONSOLE_INVENTORY": "~/fleet.yaml"}
-    assert locate_inventory(None, environ) == home / "fleet.yaml"
-    assert locate_inventory("~/lab.yaml", environ) == home / "lab.yaml"
-
-
-def test_locate_empty_env_var_is_unset(home: Path) -> None:
-    config = put_config(home / ".config")
-    assert locate_inventory(None, {"HOME": str(home), "OPSCONSOLE_INVENTORY": ""}) == config
-
-
-def test_locate_xdg_config_home(home: Path, tmp_path: Path) -> None:
-    put_config(home / ".config")  # must lose to $XDG_CONFIG_HOME
-    config = put_config(tmp_path / "xdg")
-    assert locate_inventory(None, {"HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}) == config
-
-
-def test_locate_xdg_defaults_to_home_dot_config(home: Path) -> None:
-    config = put_config(home / ".config")
-    assert locate_inventory(None, {"HOME": str(home)}) == config
-    assert locate_inventory(None, {"HOME": str(home), "XDG_CONFIG_HOME": "relative/dir"}) == config
-
-
-def test_locate_falls_back_to_bundled_local(home: Path, tmp_path: Path) -> None:
-    environ = {"HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "empty-xdg")}
-    found = locate_inventory(None, environ)
-    assert found == bundled_inventory("local")
-    assert found.is_file()
-    assert found.name == "local.yaml"
-    assert load_inventory(found).name == "local"
-
-
-def test_bundled_inventory_unknown_name() -> None:
-    with pytest.raises(InventoryError, match="no bundled inventory of that name") as info:
-        bundled_inventory("nope")
-    assert "pantheon" in str(info.value)
-    with pytest.raises(InventoryError):
-        bundled_inventory("../pyproject")
 
 
 def test_problems_are_sorted_by_line(lab: Path) -> None:
