@@ -152,6 +152,8 @@ class LineTable(ScrollView, can_focus=True):
         self._versions: dict[str, int] = {}
         self._look: tuple[Any, ...] = ()
         self._layout = 0  # bumped when the columns or the styles change
+        self._paint: dict[str, Style] = {}  # the row styles of the current look
+        self._cells: dict[tuple[str, str], tuple[Text, int, list[Segment]]] = {}  # (row, column) -> segments
 
     @property
     def shown_columns(self) -> tuple[str, ...]:
@@ -164,6 +166,8 @@ class LineTable(ScrollView, can_focus=True):
             self._refresh_row(self._index[key])
 
     def forget_row(self, key: str) -> None:
+        for column in self._rows.get(key, {}):
+            self._cells.pop((key, column), None)
         self._rows.pop(key, None)
         self._versions.pop(key, None)
         self._lines.pop(key, None)
@@ -293,10 +297,19 @@ class LineTable(ScrollView, can_focus=True):
             self.refresh(Region(0, y, self.size.width, self.size.height - y))
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        look = (self._layout, self.size.width, self.rich_style, self.has_focus, self._shown)
+        base = self.rich_style
+        look = (self._layout, self.size.width, base, self.has_focus, self._shown)
         if look != self._look:
             self._look = look
             self._lines.clear()
+            styles = self.get_component_styles
+            self._paint = {
+                "base": base,
+                "header": styles("datatable--header").rich_style,
+                "even": styles("datatable--even-row").rich_style,
+                "odd": styles("datatable--odd-row").rich_style,
+                "cursor": self.get_component_rich_style("datatable--cursor"),
+            }
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
@@ -326,36 +339,44 @@ class LineTable(ScrollView, can_focus=True):
 
     def render_row(self, key: str, index: int) -> Strip:
         """One row's line (index -1: the header), as Textual's DataTable draws it, as wide as the widget
-        or the table, whichever is wider."""
-        base = self.rich_style
+        or the table, whichever is wider. A cell whose text and width are unchanged reuses its segments."""
+        paint = self._paint
         header = index < 0
         cursor = not header and index == self._cursor
         if header:
-            row_style = self.get_component_styles("datatable--header").rich_style
+            row_style = paint["header"]
         elif self.zebra_stripes:
-            row_style = self.get_component_styles(
-                "datatable--odd-row" if index % 2 else "datatable--even-row"
-            ).rich_style
+            row_style = paint["odd" if index % 2 else "even"]
         else:
-            row_style = base
-        component = self.get_component_rich_style("datatable--cursor") if cursor else Style()
+            row_style = paint["base"]
+        component = paint["cursor"] if cursor else Style()
         post = Style.from_color(component.color) + Style.from_color(bgcolor=component.bgcolor)
+        pre = row_style + component
         cells = self._rows.get(key, {})
-        console, pad = self.app.console, self.cell_padding
         segments: list[Segment] = []
         for position, (column, width) in enumerate(self._shown):
             content = label(column.label) if header else cells.get(column.key, self.EMPTY)
             meta = Style.from_meta({"row": index, "column": position, "row_key": key})
-            options = self.app.console_options.update_dimensions(width + 2 * pad, 1).update(no_wrap=True)
             # The style sandwich DataTable uses: row style, then the cell's own, then the cursor's colours.
-            lines = console.render_lines(Padding(content, (0, pad)), options)
-            segments.extend(
-                Segment.apply_style(lines[0], style=row_style + component + meta, post_style=post)
-            )
+            raw = self._cell_segments(key, column.key, content, width)
+            segments.extend(Segment.apply_style(raw, style=pre + meta, post_style=post))
         rest = max(0, self.size.width - self._table_width())
-        extend = row_style + component + Style.from_meta({"row": index, "column": 0, "out_of_bounds": True})
+        extend = pre + Style.from_meta({"row": index, "column": 0, "out_of_bounds": True})
         segments.append(Segment(" " * rest, extend))
-        return Strip(segments).adjust_cell_length(max(self.size.width, self._table_width()), base).simplify()
+        width = max(self.size.width, self._table_width())
+        return Strip(segments).adjust_cell_length(width, paint["base"]).simplify()
+
+    def _cell_segments(self, key: str, column: str, content: Text, width: int) -> list[Segment]:
+        """A cell's text padded and cut to its column, before the row's styles (kept while the cell's Text
+        object and width stay the same: set_row keeps the object of a cell that did not change)."""
+        kept = self._cells.get((key, column))
+        if kept is not None and kept[0] is content and kept[1] == width:
+            return kept[2]
+        pad = self.cell_padding
+        options = self.app.console_options.update_dimensions(width + 2 * pad, 1).update(no_wrap=True)
+        raw = self.app.console.render_lines(Padding(content, (0, pad)), options)[0]
+        self._cells[(key, column)] = (content, width, raw)
+        return raw
 
     # --- keys and the mouse --------------------------------------------------------------------------
 
