@@ -117,7 +117,9 @@ class PrometheusClient:
         timeout: float = 10.0,
         label: str | None = None,
         max_bytes: int = MAX_RESPONSE_BYTES,
+        service: str = "Prometheus",
     ) -> None:
+        self.service = service  # what messages call the server: the same client reads Grafana's health
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.label = label or self.url
@@ -134,17 +136,27 @@ class PrometheusClient:
 
     async def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET `path` and return the answer's `data`; one deadline for the whole exchange."""
-        unreachable = f"Prometheus at {self.label} unreachable"
+        status, body = await self.fetch(path, params)
+        return self._data(path, status, body)
+
+    async def api(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """The `data` of any JSON API endpoint (/api/v1/status/runtimeinfo, /api/v1/rules, ...), as sent:
+        the caller cleans what it keeps."""
+        return await self._get(path, params)
+
+    async def fetch(self, path: str, params: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+        """GET `path`: the HTTP status and the whole body (capped), within one deadline; no envelope read.
+        For the endpoints that are not the JSON API (/-/ready, /metrics, Grafana's /api/health)."""
+        unreachable = f"{self.service} at {self.label} unreachable"
         try:
             async with asyncio.timeout(self.timeout):
-                status, body = await self._exchange(f"{self.url}{path}", params)
+                return await self._exchange(f"{self.url}{path}", params)
         except TimeoutError:
             raise PrometheusUnreachable(f"{unreachable}: no answer within {self.timeout:g}s") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise PrometheusUnreachable(f"{unreachable}: {_reason(exc)}") from None
         except aiohttp.ClientError as exc:  # a malformed answer (bad status line, headers)
-            raise PrometheusError(f"Prometheus at {self.label}: {_reason(exc)}") from None
-        return self._data(path, status, body)
+            raise PrometheusError(f"{self.service} at {self.label}: {_reason(exc)}") from None
 
     async def _exchange(self, url: str, params: Mapping[str, str] | None) -> tuple[int, bytes]:
         # The deadline is the caller's asyncio.timeout; aiohttp's own timeouts are off so there is one clock.
@@ -153,7 +165,7 @@ class PrometheusClient:
             aiohttp.ClientSession(timeout=timeout) as session,
             session.get(url, params=params, headers={"Accept": "application/json"}) as response,
         ):
-            too_large = f"Prometheus at {self.label} sent more than {_size(self.max_bytes)}: refused"
+            too_large = f"{self.service} at {self.label} sent more than {_size(self.max_bytes)}: refused"
             if response.content_length is not None and response.content_length > self.max_bytes:
                 raise PrometheusError(too_large)
             chunks: list[bytes] = []
@@ -173,21 +185,21 @@ class PrometheusClient:
             message = _promql_message(error_type, clean_line(payload.get("error") or "no reason given"))
             if path.startswith("/api/v1/query") and error_type in ("bad_data", "execution", "timeout"):
                 raise PromQLError(message)
-            raise PrometheusError(f"Prometheus at {self.label}: {message}")
+            raise PrometheusError(f"{self.service} at {self.label}: {message}")
         if status >= 400:
             snippet = clean_line(" ".join(body[:4096].decode("utf-8", "replace").split()), limit=200)
             raise PrometheusError(
-                f"Prometheus at {self.label} answered HTTP {status}: {snippet or 'no body'}"
+                f"{self.service} at {self.label} answered HTTP {status}: {snippet or 'no body'}"
             )
         if not isinstance(payload, dict):
-            raise PrometheusError(f"Prometheus at {self.label} sent something that is not JSON")
+            raise PrometheusError(f"{self.service} at {self.label} sent something that is not JSON")
         if payload.get("status") != "success" or "data" not in payload:
             raise self._unexpected("answer", ValueError("no status success and data"))
         return payload["data"]
 
     def _unexpected(self, what: str, exc: Exception) -> PrometheusError:
         return PrometheusError(
-            f"Prometheus at {self.label} sent an unreadable {what}: {clean_line(repr(exc))}"
+            f"{self.service} at {self.label} sent an unreadable {what}: {clean_line(repr(exc))}"
         )
 
     async def query(self, promql: str) -> InstantResult:
@@ -257,6 +269,7 @@ class PrometheusClient:
                         last_scrape=_time(item.get("lastScrape")),
                         scrape_url=clean_line(item.get("scrapeUrl") or ""),
                         scrape_interval_s=parse_duration(item.get("scrapeInterval")),
+                        last_scrape_duration_s=finite(item.get("lastScrapeDuration")),
                     )
                 )
         except (AttributeError, TypeError) as exc:

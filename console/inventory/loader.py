@@ -28,7 +28,16 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from console.text import clean_line, has_control
 
 from .crosscheck import check_nodes
-from .model import Inventory, Node, PduSpec, PrometheusSettings, RackSpec, SlurmSettings
+from .model import (
+    FleetSettings,
+    Inventory,
+    MonitoringSettings,
+    Node,
+    PduSpec,
+    PrometheusSettings,
+    RackSpec,
+    SlurmSettings,
+)
 from .partial import INVALID, Builder, Partial, join, merge
 from .power import check_bmc, check_power, convert_named
 from .rules import CHECKS, NODE_NAME_RE, NORMALISE, Check, quote
@@ -37,7 +46,19 @@ from .slurm import apply_slurm
 from .source import read_document
 
 SUPPORTED_VERSION = 1
-_TOP_KEYS = ("version", "name", "defaults", "groups", "nodes", "prometheus", "pdus", "racks", "slurm")
+_TOP_KEYS = (
+    "version",
+    "name",
+    "defaults",
+    "groups",
+    "nodes",
+    "prometheus",
+    "pdus",
+    "racks",
+    "slurm",
+    "fleet",
+    "monitoring",
+)
 # What `defaults` (every node) and `groups.NAME` (that group's nodes) may set, besides the sections' keys
 # (`_defaultable()`: every registered SectionSettings that is defaultable).
 _DEFAULTABLE = ("ssh", "refresh", "thresholds", "power_budget_w", "scratch", "rack", "bmc")
@@ -301,7 +322,15 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         line, vnode = top["defaults"]
         defaults = conv.mapping(vnode, Node, "defaults", line, _defaultable()) or defaults
     groups = _convert_groups(conv, top.get("groups"))
-    nodes, names = _convert_nodes(conv, top.get("nodes"), defaults, groups)
+    fleet = _top_settings(conv, top, "fleet", FleetSettings) or FleetSettings()
+    monitoring = _top_settings(conv, top, "monitoring", MonitoringSettings)
+    # A fleet read from Prometheus may list no node at all: every one it has comes from the series.
+    discovered = fleet.source == "prometheus" and (
+        "nodes" not in top or _is_null(top["nodes"][1]) or not getattr(top["nodes"][1], "value", True)
+    )
+    nodes, names = (
+        ((), frozenset()) if discovered else _convert_nodes(conv, top.get("nodes"), defaults, groups)
+    )
     prometheus = None
     if "prometheus" in top:
         line, vnode = top["prometheus"]
@@ -326,9 +355,33 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         partial = conv.complete(conv.value(vnode, SlurmSettings | None, "slurm", line), "slurm", line)
         slurm = Builder().build(partial, None) if isinstance(partial, Partial) else None
     nodes = apply_slurm(conv.problem, nodes, slurm, slurm_line, names)
-    if not nodes or prometheus is INVALID or name is INVALID:
+    if fleet.source == "prometheus" and prometheus is None:
+        conv.problem(
+            top["fleet"][0], "fleet.source", "prometheus needs the prometheus: {url: ...} to read from"
+        )
+    if (not nodes and not discovered) or prometheus is INVALID or name is INVALID:
         return None
-    return Inventory(name=name, path=path, nodes=nodes, prometheus=prometheus, pdus=pdus, racks=racks)
+    return Inventory(
+        name=name,
+        path=path,
+        nodes=nodes,
+        prometheus=prometheus,
+        pdus=pdus,
+        racks=racks,
+        fleet=fleet,
+        monitoring=monitoring,
+    )
+
+
+def _top_settings(conv: _Converter, top: dict[str, tuple[int, Any]], key: str, kind: type) -> Any:
+    """A top-level settings mapping (`fleet:`, `monitoring:`) built into `kind`, or None when absent or
+    invalid (its problems are reported)."""
+    if key not in top or _is_null(top[key][1]):
+        return None
+    line, vnode = top[key]
+    partial = conv.complete(conv.value(vnode, kind | None, key, line), key, line)
+    built = Builder().build(partial, None) if isinstance(partial, Partial) else None
+    return built if isinstance(built, kind) else None
 
 
 def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str, Partial]:

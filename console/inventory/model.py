@@ -6,12 +6,14 @@ from __future__ import annotations
 from console.model.inventory import AiStackSettings as AiStackSettings
 from console.model.inventory import BmcSettings as BmcSettings
 from console.model.inventory import DockerSettings as DockerSettings
+from console.model.inventory import FleetSettings as FleetSettings
 from console.model.inventory import GpuExpectation as GpuExpectation
 from console.model.inventory import GpuSourceKind as GpuSourceKind
 from console.model.inventory import HostKeyPolicy as HostKeyPolicy
 from console.model.inventory import HttpProbe as HttpProbe
 from console.model.inventory import HttpScheme as HttpScheme
 from console.model.inventory import Inventory as Inventory
+from console.model.inventory import MonitoringSettings as MonitoringSettings
 from console.model.inventory import MountMode as MountMode
 from console.model.inventory import MountSpec as MountSpec
 from console.model.inventory import Node as Node

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from console.text import clean_line
 
-from .model import Node, PrometheusSettings, SSHSettings
+from .model import FleetSettings, MonitoringSettings, Node, PrometheusSettings, SSHSettings
 from .model import StorageSpec as StorageSpec  # the models checked here were always importable from here
 
 Check = Callable[[Any], str | None]
@@ -105,6 +105,10 @@ def _check_container(value: str) -> str | None:
     )
 
 
+_LABEL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DURATION_RE = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
+
+
 def _check_url(value: str) -> str | None:
     if not value.startswith(("http://", "https://")):
         return "must start with http:// or https://"
@@ -165,6 +169,15 @@ CHECKS: dict[tuple[type, str], Check] = {
     (SSHSettings, "keepalive_interval"): lambda v: None if v >= 0 else "must be 0 (off) or more",
     (PrometheusSettings, "url"): _check_url,
     (PrometheusSettings, "timeout"): positive,
+    (FleetSettings, "node_label"): lambda v: (
+        None if _LABEL_RE.fullmatch(v) else "is not a Prometheus label name ([A-Za-z_][A-Za-z0-9_]*)"
+    ),
+    (FleetSettings, "rate_window"): lambda v: (
+        None if _DURATION_RE.fullmatch(v) else "is not a PromQL duration (e.g. 1m, 90s, 1m30s)"
+    ),
+    (MonitoringSettings, "grafana"): _check_url,
+    (MonitoringSettings, "alertmanager"): _check_url,
+    (MonitoringSettings, "timeout"): positive,
 }  # each section's own: its SectionSettings (console/inventory/settings.py) adds them when registered
 
 # Values rewritten to one spelling once their check passed: `/mnt/a`, `/mnt/a/` and `/mnt//a` are one mount.

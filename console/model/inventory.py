@@ -205,6 +205,28 @@ class PrometheusSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitoringSettings:
+    """The monitoring stack beside the fleet's Prometheus (`monitoring:`): its own health is checked."""
+
+    grafana: str | None = None  # Grafana's base URL: its /api/health
+    alertmanager: str | None = None  # Alertmanager's base URL: its /-/healthy
+    timeout: float = 10.0
+
+
+FleetSourceKind = Literal["ssh", "prometheus"]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSettings:
+    """Where the fleet's nodes come from (`fleet:`): the inventory's `nodes` over SSH, or also every node
+    the Prometheus series name (`source: prometheus`), merged with `nodes` (the inventory's settings win)."""
+
+    source: FleetSourceKind = "ssh"
+    node_label: str = "instance"  # a series' node is this label's value without any :port
+    rate_window: str = "1m"  # the PromQL range for rates (CPU, network): four scrape intervals or more
+
+
+@dataclass(frozen=True, slots=True)
 class Threshold:
     warn: float
     crit: float
@@ -324,6 +346,8 @@ class Inventory:
     prometheus: PrometheusSettings | None = None
     pdus: tuple[PduSpec, ...] = ()
     racks: tuple[RackSpec, ...] = ()
+    fleet: FleetSettings = field(default_factory=FleetSettings)
+    monitoring: MonitoringSettings | None = None  # None: Grafana and Alertmanager are not checked
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

@@ -59,6 +59,7 @@ class TargetInfo:
     last_scrape: datetime | None  # None: never scraped yet
     scrape_url: str
     scrape_interval_s: float | None = None  # the target's own interval (None: Prometheus did not say)
+    last_scrape_duration_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
