@@ -23,6 +23,7 @@ from widgets.gpu_tables import GpuPlots, GpuTable, ProcessTable
 from widgets.keyed_table import KeyedTable
 from widgets.node_tables import ContainersTable, MountsTable, ServicesTable
 from widgets.safe import line, title
+from widgets.slurm_tables import node_gpu_note
 from widgets.status import duration
 from widgets.vitals import vitals_text
 
@@ -162,7 +163,7 @@ class NodeScreen(ConsoleScreen):
         elif gpu is None or gpu.status != "ok":
             self._note("gpu", line((gpu.error if gpu else None) or "no GPU data", "yellow"))
         else:
-            self._note("gpu", None)
+            self._note("gpu", node_gpu_note(self.node, gpu, self.session.latest, now=self.session.now()))
 
     def _show_gpu_plots(self) -> None:
         """The plots of the GPU under the table's cursor (the first one until the cursor moves)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from console.collectors.slurm_parse import parse_sinfo_json, parse_squeue_json
 from console.demo.fleet import AT, fixed_clock, recorded_fleet
@@ -146,3 +147,18 @@ async def test_the_palette_lists_it() -> None:
         dict((name, call) for name, _, call in provider._commands())["Slurm"]()
         await settle(pilot)
         assert isinstance(app.screen, SlurmScreen)
+
+
+async def test_the_node_gpu_tab_says_which_job_holds_which_gpu() -> None:
+    app = OpsConsoleApp(slurm_session(), cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)  # the fleet polls every node, the via node's cluster read included
+        app.open_node("pod-1", tab="gpus")
+        await settle(pilot)
+        note = str(app.screen.query_one("#gpu-note", Static).render())
+        assert note.startswith("Slurm gpu01 mixed · GPU 0 job 101 bob ")
+        assert "GPU 4 free" in note
+        assert "%" in note  # each GPU's utilisation beside its job
+        app.open_node("head", tab="gpus")
+        await settle(pilot)
+        assert "Slurm" not in str(app.screen.query_one("#gpu-note", Static).render())

@@ -11,6 +11,9 @@ from datetime import datetime
 from rich.text import Text
 
 from console.model.checks import Status
+from console.model.gpu import GpuSnapshot
+from console.model.inventory import Node
+from console.model.node import NodeSnapshot
 from console.model.slurm import SlurmJob, SlurmNode, SlurmSnapshot
 from widgets.keyed_table import Column, KeyedTable
 from widgets.status import DASH, duration, level_style, status_text
@@ -157,3 +160,38 @@ class SlurmQueueTable(KeyedTable):
         }
         self.sync(rows)
         self.order(rows)
+
+
+def node_gpu_note(
+    node: Node, gpu: GpuSnapshot | None, latest: Mapping[str, NodeSnapshot], *, now: datetime
+) -> Text | None:
+    """The node GPU tab's Slurm line: each GPU, the job that holds it (from the cluster's GRES index, read
+    on the via node) and its utilisation now: `Slurm gpu01 mixed · GPU 0 job 101 bob 93% · GPU 1 free 0%`.
+    None when the node is in no Slurm cluster or the cluster was not read yet."""
+    if node.slurm is None:
+        return None
+    via = latest.get(node.slurm.via)
+    cluster = via.slurm if via is not None else None
+    if cluster is None or not cluster.nodes:
+        return None
+    name = node.slurm_name or node.name
+    slurm = cluster.node(name)
+    text = Text(f"Slurm {name} ", style="bold")
+    text.append(slurm.shown_state if slurm is not None else "not in Slurm's node list", style="yellow")
+    if slurm is not None and slurm.reason:
+        text.append(f": {slurm.reason}", style="yellow")
+    held = cluster.gpu_jobs(name)
+    readings = {reading.index: reading for reading in (gpu.gpus if gpu is not None else ())}
+    for index in sorted(set(readings) | set(held))[:16]:
+        job, reading = held.get(index), readings.get(index)
+        util = reading.util_gpu_pct if reading is not None else None
+        text.append(" · ", style="dim")
+        text.append(f"GPU {index} ")
+        text.append(
+            f"job {job.job_id} {job.user or ''}".rstrip() if job else "free", style="bold" if job else "dim"
+        )
+        text.append(f" {util:.0f}%" if util is not None else " –")
+    age = (now - cluster.taken_at).total_seconds()
+    if age > 60:
+        text.append(f" · read {cluster.taken_at:%H:%M:%S} UTC on {cluster.via}", style="dim")
+    return text
