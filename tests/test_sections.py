@@ -16,6 +16,9 @@ from console.model.node import NodeSnapshot
 from console.model.stack import Finding, StackSnapshot
 from console.poll import on_demand_collectors
 from console.sections import SECTIONS, Section, register, registered, timed_out
+from console.streams.gpu_section import APPS_COMMAND
+from console.streams.gpu_stream import gpu_stream_command
+from console.streams.pmon import pmon_command
 from console.streams.source import StreamingSource
 from console.transport.base import Transport
 from console.transport.local import LocalTransport
@@ -95,6 +98,16 @@ def test_the_read_only_wrapper_allows_what_a_section_declares(fake_section: Sect
     assert is_read_only(ECHO)
     assert not is_read_only(ECHO + "; touch /tmp/x")
     assert not is_read_only("echo opsconsole-undeclared")
+
+
+def test_the_gpu_sections_streams_are_declared_reads() -> None:
+    # Declared by the GPU section, not registered by the streams themselves: the allow-list fills one way.
+    gpu = SECTIONS["gpu"]
+    for command in (gpu_stream_command(500), gpu_stream_command(10_000), pmon_command(1, (0,)), APPS_COMMAND):
+        assert any(rule == command or getattr(rule, "matches", lambda _: False)(command) for rule in
+                   gpu.read_only_commands), command  # fmt: skip
+    assert not is_read_only(pmon_command(1, (0,)) + "; touch /tmp/x")
+    assert not is_read_only(gpu_stream_command(500).replace("-lms", "-f /tmp/x -lms"))
 
 
 async def test_an_undeclared_command_is_refused_before_it_reaches_the_node() -> None:

@@ -21,8 +21,9 @@ from console.sections.registry import Planned, Section
 from console.sections.stream import Poll, SectionStream, Stream, StreamContext, StreamHost
 from console.streams.gpu_section import APPS_COMMAND, GpuSectionStream
 from console.streams.gpu_stream import GpuStream, gpu_stream_command
+from console.streams.pmon import pmon_command
 from console.transport.base import StreamingTransport, Transport
-from console.transport.readonly import Text, Word
+from console.transport.readonly import Argv, Text, Word
 
 GPU_INTERVAL_MIN_S, GPU_INTERVAL_MAX_S = 0.5, 10.0
 
@@ -87,13 +88,19 @@ def _stream_rule() -> Text:
     return Text(before, Word("[1-9][0-9]{0,7}"), after)
 
 
+def _pmon_rule() -> Argv:
+    """`nvidia-smi pmon -s um -d N -i 0,1,...` for any delay and any set of GPU indices, from a real one."""
+    holes = {"7": Word("[0-9]{1,2}"), "0,1": Word("[0-9]{1,3}(,[0-9]{1,3})*")}
+    return Argv(*(holes.get(word, word) for word in pmon_command(7, (0, 1)).split()))
+
+
 # Every node is asked about its GPUs (a node expecting none says so in gpu_rules).
 GPU = Section(
     "gpu",
     lambda node: True,
     _planned,
     _evaluate,
-    read_only_commands=(POLL_COMMAND, _stream_rule(), APPS_COMMAND),
+    read_only_commands=(POLL_COMMAND, _stream_rule(), APPS_COMMAND, _pmon_rule()),
     stream=Stream(_open, _collect),
     timed_out=_timed_out,
     settings=(inventory.GPUS,),

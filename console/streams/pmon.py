@@ -34,7 +34,6 @@ from console.model.gpu import GpuProcess, GpuSnapshot
 from console.text import clean_line, finite
 from console.transport.base import LineStream, StreamingTransport, TransportError
 from console.transport.pool import backoff
-from console.transport.readonly import register_read_only
 
 STALE_INTERVALS = 3
 GAP_S = 0.05  # the rows of one sample come in one write; a pause this long ends the sample
@@ -215,8 +214,7 @@ class PmonStream:
             old.add_done_callback(self._ending.discard)
         if wanted != self.gpus:
             self.gpus = wanted
-            self.command = pmon_command(self.interval, wanted)
-            register_read_only(self.command)
+            self.command = pmon_command(self.interval, wanted)  # declared by the GPU section (read-only)
         if not self.running:
             self._task = asyncio.create_task(self._run(), name=f"gpu-pmon {self.transport.node_name}")
 
