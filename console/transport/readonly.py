@@ -1,13 +1,14 @@
 """A read-only handle on a node, for `--check`: only registered read commands run, Docker only answers GETs.
 
 `ReadOnlyTransport(inner)` implements the Transport protocol over any other transport:
-- `run()` runs a command only when its text matches a registered read-only command: one a section declares
-  (`console.sections`: registering a section registers its `read_only_commands` here) or a stream or probe
-  registers with `register_read_only(...)`. A rule is an exact command, an `Argv` (a plain command whose
-  words are literals or `Word`s), or a `Text` (a script with `Word` holes). A `Word` is one shell word as
-  `shlex.quote` writes it, so whatever value a collector puts there (a path, a host) is data to the shell,
-  never code. Anything else raises ReadOnlyViolation and nothing reaches the node. Registration only comes
-  down to this module, which imports nothing above the transport: with nothing registered, all is refused.
+- `run()` (and `open_stream()`) runs a command only when its text matches a registered read-only command:
+  one a section declares (`console.sections`: registering a section registers its `read_only_commands`
+  here, its streams' and probes' included; nothing else registers). A rule is an exact command, an `Argv`
+  (a plain command whose words are literals or `Word`s), or a `Text` (a script with `Word` holes). A `Word`
+  is one shell word as `shlex.quote` writes it, so whatever value a collector puts there (a path, a host) is
+  data to the shell, never code. Anything else raises ReadOnlyViolation and nothing reaches the node.
+  Registration only comes down to this module, which imports nothing above the transport: with nothing
+  registered, all is refused.
 - `open_tcp` / `forward_tcp` pass through: probes are reads.
 - `forward_unix_socket` (the Docker socket) returns a local filtering proxy instead of the forwarded socket
   (console/transport/docker_filter.py): GET and HEAD pass, anything else is answered `403`, so even a
