@@ -4,7 +4,9 @@ Polls: one worker per node (group `poll-NODE`, exclusive), rescheduled `interval
 answer; never two polls of one node in flight. Only the nodes the active screen displays are polled: a node
 whose turn comes while it is not shown (or while refresh is paused) waits, and is polled as soon as a
 screen showing it is back. A poll that runs long is reported to the screen every SLOW_AFTER_S seconds, so a
-slow or hung node shows that in place while the rest keeps moving.
+slow or hung node shows that in place while the rest keeps moving. One timer (TICK_S) starts the polls
+whose turn came and reports the slow ones: a timer per node (each an asyncio task) costs more than the
+polls themselves on a 1,000-node fleet.
 
 Answers are shown once per frame (FRAME_S; `batch_window_s` sets it, 0 shows each answer at once): every
 answer that arrives within a frame, the latest per node, reaches the active screen in one
@@ -19,7 +21,6 @@ import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 
 from rich.text import Text
@@ -45,6 +46,7 @@ SLOW_AFTER_S = 5.0
 # enough that a fleet answering all the time repaints a few times a second, not once per answer; short
 # enough to be invisible at any refresh interval (the fastest is 1 s).
 FRAME_S = 0.1
+TICK_S = 0.1  # how often the one poll timer looks for nodes whose turn came (a poll starts up to this late)
 SCREENSHOT_DEADLINE_S = 30.0
 SCREENSHOT_SETTLE_S = 0.3
 _INTERVAL = Binding.Group("Interval", compact=True)
@@ -88,8 +90,10 @@ class OpsConsoleApp(App[None]):
         self._frame_timer: Timer | None = None
         self.screenshot_path = screenshot
         self._screenshot_taken = False
-        self._in_flight: dict[str, float] = {}
-        self._poll_timers: dict[str, Timer] = {}
+        self._in_flight: dict[str, float] = {}  # node -> when its poll started
+        self._due_at: dict[str, float] = {}  # node -> when its next poll is due (monotonic)
+        self._slow_at: dict[str, float] = {}  # node in flight -> when to report it slow (again)
+        self._wanted: tuple[ConsoleScreen | None, frozenset[str]] | None = None
         self._waiting: set[str] = set(self.nodes)
         self.action_log: list[tuple[str, Text]] = []  # (node, line): actions asked and their results
         self.fleet_results: tuple[CheckResult, ...] | None = None  # the fleet's Prometheus checks, last asked
@@ -107,6 +111,7 @@ class OpsConsoleApp(App[None]):
         from screens.fleet import FleetScreen
 
         self.push_screen(FleetScreen())
+        self.set_interval(TICK_S, self._tick, name="polls")
         if self.screenshot_path:
             self.set_timer(SCREENSHOT_DEADLINE_S, self._cli_screenshot)
 
@@ -126,9 +131,14 @@ class OpsConsoleApp(App[None]):
             return screen if isinstance(screen, ConsoleScreen) else None
         return None
 
-    def wanted(self) -> set[str]:
+    def wanted(self) -> frozenset[str]:
+        """The nodes the active screen shows (kept until the screen changes or the next tick: asked once
+        per answer, it would cost a pass over the fleet per answer)."""
         screen = self.active_screen()
-        return {name for name in screen.polled_nodes() if name in self.nodes} if screen is not None else set()
+        if self._wanted is None or self._wanted[0] is not screen:
+            names = screen.polled_nodes() if screen is not None else ()
+            self._wanted = (screen, frozenset(name for name in names if name in self.nodes))
+        return self._wanted[1]
 
     def interval_for(self, node: Node) -> float:
         return self.interval_override or node.refresh
@@ -151,36 +161,40 @@ class OpsConsoleApp(App[None]):
         """Start a poll unless one is in flight: never two polls of one node at once."""
         if name in self._in_flight or name not in self.nodes:
             return
-        timer = self._poll_timers.pop(name, None)
-        if timer is not None:
-            timer.stop()
+        self._due_at.pop(name, None)
         self._waiting.discard(name)
         started = time.monotonic()
         self._in_flight[name] = started
-        node = self.nodes[name]
+        self._slow_at[name] = started + SLOW_AFTER_S
+        # Not `exclusive`: the in-flight check above already keeps one poll per node, and an exclusive
+        # worker makes Textual scan every worker of the app at each start (quadratic on a large fleet).
         self.run_worker(
-            self._poll_once(node, force),
+            self._poll_once(self.nodes[name], force),
             name=f"poll {name}",
             group=f"poll-{name}",
-            exclusive=True,
             exit_on_error=False,
         )
-        self.set_timer(SLOW_AFTER_S, partial(self._still_polling, name, started))
 
     async def _poll_once(self, node: Node, force: bool) -> None:
         try:
             snapshot = await self.session.poll(node, force=force)
         finally:
             self._in_flight.pop(node.name, None)
+            self._slow_at.pop(node.name, None)
         self.post_message(NodePolled(snapshot))
 
-    def _still_polling(self, name: str, started: float) -> None:
-        if self._in_flight.get(name) != started:
-            return
-        screen = self.active_screen()
-        if screen is not None:
-            screen.show_slow(name, time.monotonic() - started)
-        self.set_timer(SLOW_AFTER_S, partial(self._still_polling, name, started))
+    def _tick(self) -> None:
+        """Start the polls whose turn came; tell the screen about polls running long (every SLOW_AFTER_S)."""
+        now = time.monotonic()
+        self._wanted = None  # a screen may change what it shows: look again once per tick
+        for name in [name for name, at in self._due_at.items() if at <= now]:
+            del self._due_at[name]
+            self._due(name)
+        for name in [name for name, at in self._slow_at.items() if at <= now]:
+            self._slow_at[name] += SLOW_AFTER_S
+            screen = self.active_screen()
+            if screen is not None:
+                screen.show_slow(name, now - self._in_flight[name])
 
     def on_node_polled(self, message: NodePolled) -> None:
         name = message.snapshot.node
@@ -214,12 +228,9 @@ class OpsConsoleApp(App[None]):
         if self.paused or name not in self.wanted():
             self._waiting.add(name)
             return
-        self._poll_timers[name] = self.set_timer(
-            self.interval_for(self.nodes[name]), partial(self._due, name)
-        )
+        self._due_at[name] = time.monotonic() + self.interval_for(self.nodes[name])
 
     def _due(self, name: str) -> None:
-        self._poll_timers.pop(name, None)
         if self.paused or name not in self.wanted():
             self._waiting.add(name)
             return
@@ -230,10 +241,8 @@ class OpsConsoleApp(App[None]):
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:
-            for name, timer in list(self._poll_timers.items()):
-                timer.stop()
-                self._waiting.add(name)
-            self._poll_timers.clear()
+            self._waiting.update(self._due_at)
+            self._due_at.clear()
         self._tell_screens()
         self.notify("refresh paused: p resumes" if self.paused else "refresh resumed", timeout=2)
         screen = self.active_screen()
@@ -255,9 +264,9 @@ class OpsConsoleApp(App[None]):
         else:
             chosen = next((step for step in reversed(INTERVALS) if step < current), INTERVALS[0])
         self.interval_override = chosen
-        for name, timer in list(self._poll_timers.items()):  # retime what is waiting for its turn
-            timer.stop()
-            self._poll_timers[name] = self.set_timer(chosen, partial(self._due, name))
+        retimed = time.monotonic() + chosen
+        for name in self._due_at:  # retime what is waiting for its turn
+            self._due_at[name] = retimed
         self._tell_screens()
         self.notify(f"refresh every {chosen:g}s", timeout=2)
 

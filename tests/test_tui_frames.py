@@ -8,8 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
+import screens.app as app_module
 from console.demo.fleet import recorded_fleet
 from console.model.node import NodeSnapshot
 from screens.app import OpsConsoleApp
@@ -124,7 +126,8 @@ async def test_an_answer_that_changes_nothing_repaints_nothing() -> None:
         await until(pilot, lambda: bool(counts.batches))
         await pilot.pause(0.2)
         await settle(pilot)
-        assert counts.batches and sorted(counts.batches[0]) == sorted(app.nodes)
+        assert counts.batches
+        assert sorted(counts.batches[0]) == sorted(app.nodes)
         assert counts.rows == []
         assert counts.frames == 0
 
@@ -201,3 +204,44 @@ async def test_a_hidden_screen_renders_nothing_and_shows_the_latest_when_back() 
         await settle(pilot)
         assert table.get_cell("gpu1", "state").plain == "✖ down"  # caught up from the latest snapshot
         assert "gpu1" in hidden.rows
+
+
+def running_timers(app: OpsConsoleApp) -> int:
+    return sum(1 for timer in app._timers if timer._task is not None and not timer._task.done())
+
+
+async def test_one_timer_keeps_a_fleet_polling() -> None:
+    fleet = recorded_fleet(60, refresh=1.0, moving=True)
+    app = OpsConsoleApp(fleet.session(), cursor_blink=False, batch_window_s=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: all(fleet.source.polls.get(name, 0) >= 1 for name in app.nodes))
+        seen = 0
+        for _ in range(8):  # while every node waits for its turn, polls, answers and waits again
+            await pilot.pause(0.25)
+            seen = max(seen, running_timers(app))
+        await until(pilot, lambda: all(fleet.source.polls.get(name, 0) >= 3 for name in app.nodes))
+        assert seen < 10  # one timer per node would be 60 or more
+
+
+async def test_a_poll_running_long_is_reported_by_the_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "SLOW_AFTER_S", 0.3)
+    fleet = recorded_fleet()
+    fleet.source.delays["pod-7"] = 3.0
+    app = OpsConsoleApp(fleet.session(seed=False), cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        said: list[tuple[str, float]] = []
+        show_slow = screen.show_slow
+
+        def counted(node: str, seconds: float) -> None:
+            said.append((node, seconds))
+            show_slow(node, seconds)
+
+        screen.show_slow = counted  # type: ignore[method-assign]
+        await until(pilot, lambda: len([s for n, s in said if n == "pod-7"]) >= 3)
+        times = [seconds for node, seconds in said if node == "pod-7"]
+        assert times[0] >= 0.3
+        assert times == sorted(times)  # said again, later each time, while it runs
+        assert app.in_flight("pod-7")
+        assert {node for node, _ in said} == {"pod-7"}  # the others answered in time
