@@ -4,12 +4,11 @@ costs none, and a screen underneath does no work until it is shown again (screen
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
 import screens.app as app_module
 from console.demo.fleet import recorded_fleet
@@ -20,21 +19,10 @@ from screens.checks import ChecksScreen
 from screens.fleet import FleetScreen
 from screens.messages import NodePolled
 from screens.node import NodeScreen
+from tests.tui_pilot import settle, until
 from widgets.fleet_table import FleetTable
 
 FRAME = 0.5  # wide enough that a loaded test machine delivers everything inside one frame
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.01)
 
 
 class Counts:
