@@ -4,6 +4,7 @@ data_parser definitions) through a via node, member pods whose GPUs come from th
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,3 +163,46 @@ async def test_the_node_gpu_tab_says_which_job_holds_which_gpu() -> None:
         app.open_node("head", tab="gpus")
         await settle(pilot)
         assert "Slurm" not in str(app.screen.query_one("#gpu-note", Static).render())
+
+
+async def test_hostile_slurm_text_is_shown_as_data() -> None:
+    """Reasons, users and job names come from whoever drains a node or submits a job: markup, escapes and
+    line breaks in them are shown, never interpreted (parsed at the boundary, drawn as Text)."""
+    node = {
+        "name": "gpu01",
+        "state": "idle",
+        "state_flags": ["DRAIN"],
+        "gres": "gpu:8",
+        "partitions": ["gpu"],
+    }
+    node |= {"reason": "[bold red]x[/] \x1b[2J\nrm", "reason_set_by_user": "[link=http://e]u[/link]"}
+    hostile = {"nodes": [node]}
+    job = {"job_id": 9, "job_state": "PENDING", "name": "[blink]j\x07", "user_name": "\x1b]0;t\x07"}
+    job |= {"state_reason": "[/]", "submit_time": 1796556000}
+    jobs = {"jobs": [job]}
+    session = slurm_session()
+    head = session.source.snapshots["head"]  # type: ignore[attr-defined]
+    assert head.slurm is not None
+    cluster = replace(
+        head.slurm,
+        nodes=parse_sinfo_json(json.dumps(hostile))[0],
+        jobs=parse_squeue_json(json.dumps(jobs))[0],
+    )
+    session.source.snapshots["head"] = replace(head, slurm=cluster)  # type: ignore[attr-defined]
+    app = OpsConsoleApp(session, cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_with_j(pilot)
+        nodes = app.screen.query_one(SlurmNodeTable)
+        reason = nodes.cells("node|gpu01")["reason"].plain
+        assert reason.startswith("[bold red]x[/] ")
+        assert "\x1b" not in reason
+        assert "\n" not in reason
+        assert nodes.cells("node|gpu01")["who"].plain.startswith("[link=http://e]u[/link]")
+        queue = app.screen.query_one(SlurmQueueTable)
+        assert queue.cells("job|9")["name"].plain.startswith("[blink]j")
+        assert "\x07" not in queue.cells("job|9")["name"].plain
+        assert "\x1b" not in queue.cells("job|9")["user"].plain
+        await pilot.press("tab")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#slurm-detail", Static).render())
+        assert "\x1b" not in detail

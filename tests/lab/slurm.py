@@ -218,7 +218,7 @@ class SlurmLab:
             for process in self.processes:
                 if process.poll() is not None and process.returncode != 0:
                     raise LabError(
-                        f"a Slurm lab daemon exited ({process.args}): {self._tail(log)} {self._outs()}"
+                        f"a Slurm lab daemon exited ({process.args!r}): {self._tail(log)} {self._outs()}"
                     )
             if time.monotonic() > deadline:
                 raise LabError(f"{what} not ready within {timeout:.0f}s: {self._tail(log)}")
