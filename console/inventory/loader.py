@@ -44,6 +44,7 @@ from .rules import CHECKS, NODE_NAME_RE, NORMALISE, Check, quote
 from .settings import registered_settings
 from .slurm import apply_slurm
 from .source import read_document
+from .tunnels import check_exporter_ports, convert_tunnels
 
 SUPPORTED_VERSION = 1
 _TOP_KEYS = (
@@ -58,6 +59,7 @@ _TOP_KEYS = (
     "slurm",
     "fleet",
     "monitoring",
+    "tunnels",
 )
 # What `defaults` (every node) and `groups.NAME` (that group's nodes) may set, besides the sections' keys
 # (`_defaultable()`: every registered SectionSettings that is defaultable).
@@ -355,6 +357,8 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         partial = conv.complete(conv.value(vnode, SlurmSettings | None, "slurm", line), "slurm", line)
         slurm = Builder().build(partial, None) if isinstance(partial, Partial) else None
     nodes = apply_slurm(conv.problem, nodes, slurm, slurm_line, names)
+    tunnels = convert_tunnels(conv, top.get("tunnels"), names)
+    check_exporter_ports(conv.problem, nodes)
     if fleet.source == "prometheus" and prometheus is None:
         conv.problem(
             top["fleet"][0], "fleet.source", "prometheus needs the prometheus: {url: ...} to read from"
@@ -370,6 +374,7 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         racks=racks,
         fleet=fleet,
         monitoring=monitoring,
+        tunnels=tunnels,
     )
 
 

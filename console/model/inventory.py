@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from console.model.slurm import SlurmSettings as SlurmSettings
+from console.model.tunnels import TunnelSpec
 
 COMPOSE_FILE = "docker-compose.yml"
 CONTAINERS = ("comfy", "ollama", "openwebui")  # container (and compose service) names
@@ -137,6 +138,7 @@ class GpuExpectation:
     model: str | None = None  # substring match against the reported name, case-insensitive
     source: GpuSourceKind = "nvidia-smi"  # prometheus: take the GPU pane from DCGM/simulator series
     driver: str | None = None  # pinned driver version prefix, e.g. "590" or "580.159"
+    exporter_port: int | None = None  # source prometheus: the node's exporter port (None: 9400), tunnelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +350,7 @@ class Inventory:
     racks: tuple[RackSpec, ...] = ()
     fleet: FleetSettings = field(default_factory=FleetSettings)
     monitoring: MonitoringSettings | None = None  # None: Grafana and Alertmanager are not checked
+    tunnels: tuple[TunnelSpec, ...] = ()  # `tunnels:`; planned_tunnels (model.tunnels) adds the implied
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
