@@ -67,6 +67,7 @@ def open_shell(screen: ConsoleScreen, node: Node) -> None:
     local = node.transport == "local"
     what = "ssh" if not local else "shell"
     argv = ["ssh"]
+    suspended = False
     try:
         with contextlib.ExitStack() as stack:
             if local:
@@ -78,6 +79,7 @@ def open_shell(screen: ConsoleScreen, node: Node) -> None:
             where = "a local shell" if local else f"ssh to {name} ({clean_line(node.host)})"
             banner = f"opsconsole: {where}; exit it to come back to the console"
             with app.suspend():
+                suspended = True
                 status = _run(argv, banner)
     except ShellRefused as exc:
         app.notify(clean_line(str(exc)), title="No shell", severity="error", markup=False)
@@ -89,10 +91,30 @@ def open_shell(screen: ConsoleScreen, node: Node) -> None:
         app.notify(clean_line(f"{argv[0]}: {exc.strerror}"), title="No shell", severity="error", markup=False)
         return
     finally:
-        screen.catch_up()
-        app.wake_polls()
+        if suspended:
+            _after_the_shell(screen)
     if status != 0:
         app.notify(_ended(what if not local else "the local shell", name, status), **_severity(status))
+
+
+def _after_the_shell(screen: ConsoleScreen) -> None:
+    """The loop stood still while the shell ran, so a poll that was in flight has outlived its deadlines
+    with no fault of the node's: it is cancelled (a cancelled poll records nothing) and asked again, and so
+    is the screen's own query (the fleet's Prometheus), instead of showing timeouts nobody had."""
+    app = screen.ops_app
+    stale = [name for name in app.nodes if app.in_flight(name)]
+    for name in stale:
+        app.workers.cancel_group(app, f"poll-{name}")  # the app's poll workers: group poll-NODE
+
+    def poll_again() -> None:
+        for name in stale:
+            app.poll_node(name)
+
+    if stale:
+        app.set_timer(0.01, poll_again)  # once the cancelled polls have let their nodes go
+    screen.refresh_now()
+    screen.catch_up()
+    app.wake_polls()
 
 
 def _ended(what: str, name: str, status: int) -> str:

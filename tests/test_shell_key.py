@@ -6,6 +6,7 @@ In a Pilot test the app runs headless, where a terminal cannot be handed over: t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -13,20 +14,30 @@ import pty
 import select
 import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import termios
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from console.demo.fleet import recorded_fleet
+from console.demo.sources import RecordedSource
+from console.model.inventory import Inventory, Node
+from console.model.node import NodeSnapshot
+from console.session import ConsoleSession
 from screens.app import OpsConsoleApp
 from screens.node import NodeScreen
 from tests.lab.sshd import LabNode, SshLab
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS, COLUMNS = 40, 140
+AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 class Terminal:
@@ -94,20 +105,24 @@ def screenshots(home: Path) -> Path:
     return home / ".local" / "state" / "opsconsole" / "screenshots"
 
 
-def take_screenshot(terminal: Terminal, home: Path, screen: str) -> str:
-    """Ctrl+S until the console saves a picture of `screen` (it answers keys: it is back and alive)."""
+def take_screenshot(terminal: Terminal, home: Path, screen: str, showing: str = "</svg>") -> str:
+    """Ctrl+S until the console saves a picture of `screen` (it answers keys: it is back and alive), one
+    with `showing` in it (a notification is drawn a moment after it is posted; </svg>: written whole)."""
     folder = screenshots(home)
-    for old in folder.glob("*.svg") if folder.exists() else ():
-        old.unlink()
+    picture = ""
 
     def saved() -> bool:
+        nonlocal picture
+        for old in folder.glob("*.svg") if folder.exists() else ():
+            old.unlink()
         terminal.send("\x13")
         terminal.read(0.5)
-        return folder.exists() and any(folder.glob(f"opsconsole-{screen}-*.svg"))
+        shots = list(folder.glob(f"opsconsole-{screen}-*.svg")) if folder.exists() else []
+        picture = shots[0].read_text(encoding="utf-8").replace("&#160;", " ") if shots else ""
+        return bool(picture) and showing in picture
 
-    terminal.until(saved, 30, f"a screenshot of the {screen} screen")
-    svg = next(folder.glob(f"opsconsole-{screen}-*.svg")).read_text(encoding="utf-8")
-    return svg.replace("&#160;", " ")
+    terminal.until(saved, 30, f"a screenshot of the {screen} screen showing {showing!r}")
+    return picture
 
 
 def shell_round_trip(terminal: Terminal, node: str, marker: Path, words: str) -> None:
@@ -174,9 +189,9 @@ def test_ctrl_c_while_ssh_connects_ends_ssh_not_the_console(
         terminal.until(lambda: b"opsconsole: ssh to hung" in terminal.output[start:], 15, "the banner")
         terminal.read(1.0)  # ssh is waiting for a banner that never comes
         terminal.send("\x03")
-        picture = take_screenshot(terminal, isolated_home, "fleet")  # back, and answering keys
+        # back and answering keys, and said: ssh was interrupted
+        picture = take_screenshot(terminal, isolated_home, "fleet", "ssh to hung ended by SIGINT")
         assert "hung" in picture
-        assert "ssh to hung ended by SIGINT" in picture  # said, in a notification
         assert not terminal.exited()
         assert b"Traceback" not in terminal.output
         terminal.send("q")
@@ -200,8 +215,7 @@ def test_when_ssh_fails_its_reason_stays_on_the_terminal_until_enter(
         terminal.read(0.5)
         assert b"\x1b[?1049h" not in terminal.output[start:]  # the console waits: its screen is not back
         terminal.send("\r")
-        picture = take_screenshot(terminal, isolated_home, "fleet")
-        assert "ssh to gpu1 ended with status 255" in picture
+        take_screenshot(terminal, isolated_home, "fleet", "ssh to gpu1 ended with status 255")
         terminal.send("q")
         terminal.until(terminal.exited, 15, "the console quits")
 
@@ -234,3 +248,59 @@ async def test_s_without_a_terminal_to_hand_over_says_so() -> None:
         assert isinstance(app.screen, NodeScreen)
         said = [str(note.message) for note in app._notifications]
         assert any("cannot hand over" in message for message in said), said
+
+
+class DeadlineSource(RecordedSource):
+    """The recorded fleet, each answer read in five steps of 0.1 s within a 1 s deadline, as a transport's
+    would be (its reads, then the channel's close)."""
+
+    asked = 0
+
+    async def poll(self, node: Node, *, force: bool = False) -> NodeSnapshot:
+        self.asked += 1
+
+        async def answer() -> NodeSnapshot:
+            for _ in range(5):
+                await asyncio.sleep(0.1)
+            return await super(DeadlineSource, self).poll(node, force=force)
+
+        try:
+            return await asyncio.wait_for(answer(), 1.0)
+        except TimeoutError:
+            return NodeSnapshot(node.name, AT, False, error="timed out after 1s")
+
+
+async def test_a_poll_in_flight_while_the_shell_ran_is_asked_again_not_shown_as_timed_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fleet = recorded_fleet()
+    node = fleet.inventory.node("gpu1")
+    source = DeadlineSource({"gpu1": fleet.source.snapshots["gpu1"]})
+    inventory = Inventory("one", "recorded", (replace(node, refresh=3600),))
+    app = OpsConsoleApp(ConsoleSession(inventory, source), cursor_blink=False, batch_window_s=0)
+
+    @contextlib.contextmanager
+    def suspend() -> Iterator[None]:  # headless: no terminal to hand over; the loop stands still as it would
+        yield
+
+    def shell(argv: list[str], check: bool) -> subprocess.CompletedProcess[bytes]:
+        time.sleep(1.5)  # longer than the poll's deadline
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(app, "suspend", suspend)
+    monkeypatch.setattr("screens.shell.subprocess.run", shell)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.session.latest["gpu1"].reachable
+        await pilot.press("r")  # a poll in flight...
+        await pilot.pause(0.05)
+        assert app.in_flight("gpu1")
+        await pilot.press("s")  # ...while the shell runs
+        await pilot.pause(0.1)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.8)
+        await pilot.app.workers.wait_for_complete()
+        latest = app.session.latest["gpu1"]
+        assert latest.reachable, latest.error
+        assert source.asked == 3  # the first, the one cut off, and the one asked again
