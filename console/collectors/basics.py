@@ -18,8 +18,8 @@ import asyncio
 import os
 import shlex
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from console.collectors.cgroups import CGROUP_FUNCTION, parse_cgroup_line, with_cpu_pct
@@ -159,8 +159,10 @@ def parse_report(
     taken_at: datetime,
     duration_s: float | None = None,
     cgroup_lines: Sequence[str] = (),
+    previous: NodeBasics | None = None,
 ) -> NodeBasics:
-    """One report line of REPORT_FUNCTION (see report_line), and the `@@cgroup` lines before it."""
+    """One report line of REPORT_FUNCTION (see report_line), and the `@@cgroup` lines before it; the rates
+    since `previous` (the last good report of the node) when given. Built once: this runs every refresh."""
     fields = line.split("|") if line is not None else []
     if len(fields) < 9:
         return NodeBasics(node, taken_at, error="incomplete basics report", duration_s=duration_s)
@@ -173,7 +175,10 @@ def parse_report(
         key, _, kib = item.partition(":")
         memory[key] = _int(kib)
     uptime_words = uptime.split()
-    costs = (parse_cgroup_line(cgroup) for cgroup in cgroup_lines)
+    uptime_s = _float(uptime_words[0]) if uptime_words else None
+    ticks, net = cpu_ticks(stat), _pair(network)
+    rates = Rates.between(previous, uptime_s, ticks, net)
+    costs = (parse_cgroup_line(cgroup, rates.before, rates.seconds) for cgroup in cgroup_lines)
     return NodeBasics(
         node,
         taken_at,
@@ -183,45 +188,70 @@ def parse_report(
         mem_available_kib=memory.get("MemAvailable"),
         swap_total_kib=memory.get("SwapTotal"),
         swap_free_kib=memory.get("SwapFree"),
-        uptime_s=_float(uptime_words[0]) if uptime_words else None,
+        uptime_s=uptime_s,
         kernel=clean_optional(kernel or None, limit=256),
         hostname=clean_optional(hostname or None, limit=256),
         duration_s=duration_s,
-        cpu_ticks=cpu_ticks(stat),
-        net_bytes=_pair(network),
+        cpu_pct=rates.cpu_pct,
+        net_rx_bps=rates.rx,
+        net_tx_bps=rates.tx,
+        cpu_ticks=ticks,
+        net_bytes=net,
         containers=tuple(cost for cost in costs if cost is not None),
     )
 
 
-def with_rates(current: NodeBasics, previous: NodeBasics | None) -> NodeBasics:
-    """CPU %, network rates and the containers' CPU % since `previous`, timed by the node's uptime.
+@dataclass(slots=True)
+class Rates:
+    """The deltas between two reports of a node, timed by its /proc/uptime.
 
     None wherever a counter is missing on either side, went backwards (a reboot, a counter reset) or no
     time passed: the first read of a node has no rates.
     """
+
+    seconds: float | None = None
+    cpu_pct: float | None = None
+    rx: float | None = None
+    tx: float | None = None
+    before: Mapping[str, int | None] | None = None  # each container's CPU time in the previous report
+
+    @classmethod
+    def between(
+        cls,
+        previous: NodeBasics | None,
+        uptime_s: float | None,
+        ticks: tuple[int, int] | None,
+        net: tuple[int, int] | None,
+    ) -> Rates:
+        rates = cls()
+        if previous is None or previous.error is not None:
+            return rates
+        if uptime_s is not None and previous.uptime_s is not None:
+            rates.seconds = uptime_s - previous.uptime_s
+        if ticks is not None and previous.cpu_ticks is not None:
+            busy, total = ticks[0] - previous.cpu_ticks[0], ticks[1] - previous.cpu_ticks[1]
+            if total > 0 and 0 <= busy <= total:
+                rates.cpu_pct = finite(100.0 * busy / total)
+        seconds = rates.seconds
+        if seconds is not None and seconds > 0 and net is not None and previous.net_bytes is not None:
+            rx, tx = net[0] - previous.net_bytes[0], net[1] - previous.net_bytes[1]
+            rates.rx = finite(rx / seconds) if rx >= 0 else None
+            rates.tx = finite(tx / seconds) if tx >= 0 else None
+        rates.before = {cost.id: cost.cpu_usage_ns for cost in previous.containers}
+        return rates
+
+
+def with_rates(current: NodeBasics, previous: NodeBasics | None) -> NodeBasics:
+    """`current` with its rates since `previous` (see Rates), for a report parsed without them."""
     if previous is None or current.error is not None or previous.error is not None:
         return current
-    seconds = None
-    if current.uptime_s is not None and previous.uptime_s is not None:
-        seconds = current.uptime_s - previous.uptime_s
-    cpu_pct = None
-    if current.cpu_ticks is not None and previous.cpu_ticks is not None:
-        busy = current.cpu_ticks[0] - previous.cpu_ticks[0]
-        total = current.cpu_ticks[1] - previous.cpu_ticks[1]
-        if total > 0 and 0 <= busy <= total:
-            cpu_pct = 100.0 * busy / total
-    rx = tx = None
-    if seconds is not None and seconds > 0 and current.net_bytes and previous.net_bytes:
-        delta_rx = current.net_bytes[0] - previous.net_bytes[0]
-        delta_tx = current.net_bytes[1] - previous.net_bytes[1]
-        rx = delta_rx / seconds if delta_rx >= 0 else None
-        tx = delta_tx / seconds if delta_tx >= 0 else None
+    rates = Rates.between(previous, current.uptime_s, current.cpu_ticks, current.net_bytes)
     return replace(
         current,
-        cpu_pct=finite(cpu_pct),
-        net_rx_bps=finite(rx),
-        net_tx_bps=finite(tx),
-        containers=with_cpu_pct(current.containers, previous.containers, seconds),
+        cpu_pct=rates.cpu_pct,
+        net_rx_bps=rates.rx,
+        net_tx_bps=rates.tx,
+        containers=with_cpu_pct(current.containers, previous.containers, rates.seconds),
     )
 
 

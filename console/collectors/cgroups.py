@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from console.model.docker import ContainerCost, ContainerInfo
@@ -91,19 +91,30 @@ def cgroup_request(containers: Iterable[ContainerInfo]) -> str:
 
 
 def _int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
+    """A cgroup file's count: ASCII digits only (no sign, no space, no "max"), at most 20 of them."""
+    return int(text) if len(text) <= 20 and text.isascii() and text.isdigit() else None
 
 
-def parse_cgroup_line(line: str) -> ContainerCost | None:
-    """One `@@cgroup REQ|ID|...` line (the request already matched); None when it names no container id."""
+def cpu_pct(usage_ns: int | None, then_ns: int | None, seconds: float | None) -> float | None:
+    """CPU % of one core between two readings of a container's CPU time, `seconds` of node uptime apart.
+    A restarted container's counter starts again: no figure then."""
+    if usage_ns is None or then_ns is None or not seconds or seconds <= 0 or usage_ns < then_ns:
+        return None
+    return 100.0 * (usage_ns - then_ns) / 1e9 / seconds
+
+
+def parse_cgroup_line(
+    line: str, before: Mapping[str, int | None] | None = None, seconds: float | None = None
+) -> ContainerCost | None:
+    """One `@@cgroup REQ|ID|...` line (the request already matched); None when it names no container id.
+    `before`: each container's CPU time `seconds` of uptime earlier, for its CPU %."""
     fields = line.split("|")
     if len(fields) < 2 or not _ID.fullmatch(fields[1]):
         return None
     container_id = fields[1]
     if len(fields) != 9 or fields[2] not in ("1", "2"):
         return ContainerCost(container_id)  # no cgroup of it found
-    _, _, version, usage, quota, period, used, limit, inactive = (field.strip() for field in fields)
+    _, _, version, usage, quota, period, used, limit, inactive = fields  # as the shell printed them
     cpu = _int(usage)
     quota_n, period_n = _int(quota), _int(period)
     used_n, limit_n, inactive_n = _int(used), _int(limit), _int(inactive)
@@ -124,6 +135,7 @@ def parse_cgroup_line(line: str) -> ContainerCost | None:
         container_id,
         cgroup="v2" if version == "2" else "v1",
         cpu_usage_ns=cpu_ns,
+        cpu_pct=cpu_pct(cpu_ns, before.get(container_id), seconds) if before else None,
         cpu_limit=cpu_limit,
         cpu_unlimited=cpu_unlimited,
         mem_used_bytes=used_n,
@@ -139,17 +151,7 @@ def with_cpu_pct(
     before = {cost.id: cost.cpu_usage_ns for cost in previous}
     result = []
     for cost in costs:
-        then = before.get(cost.id)
-        pct = None
-        # A restarted container's counter starts again: no figure then.
-        if (
-            seconds
-            and seconds > 0
-            and cost.cpu_usage_ns is not None
-            and then is not None
-            and cost.cpu_usage_ns >= then
-        ):
-            pct = 100.0 * (cost.cpu_usage_ns - then) / 1e9 / seconds
+        pct = cpu_pct(cost.cpu_usage_ns, before.get(cost.id), seconds)
         result.append(replace(cost, cpu_pct=pct) if pct is not None else cost)
     return tuple(result)
 

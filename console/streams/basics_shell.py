@@ -109,7 +109,9 @@ class BasicsStream:
                 basics = self._local_cgroups(basics, containers)
         self.reports += basics.error is None
         if basics.error is None:
-            basics, self._previous = with_rates(basics, self._previous), basics
+            if not self._streaming:  # the shell's answers come with their rates (_ask)
+                basics = with_rates(basics, self._previous)
+            self._previous = basics
         if not self.disk_paths or basics.error is not None:
             return basics
         return replace(basics, disks=self._disks, disks_at=self._disks_at)
@@ -152,6 +154,7 @@ class BasicsStream:
             taken_at=datetime.now(UTC),
             duration_s=time.monotonic() - started,
             cgroup_lines=cgroups,
+            previous=self._previous,
         )
 
     async def _shell(self) -> LineStream:
