@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console.checkmode import CheckOptions, SelectionError, run_check_mode, select_nodes
+from console.checks.fleet_checks import FLEET, discovered_node
 from console.checks.lock import LockError
+from console.checks.monitoring_rules import planned_monitoring
+from console.checks.prom_fleet_rules import PROM_NODE_CHECKS
 from console.checks.prometheus_rules import planned_prometheus
 from console.checks.report_monitoring import OutputError
 from console.checks.rules import planned_checks
@@ -54,6 +57,10 @@ def possible_checks(inventory: Inventory, nodes: Sequence[Node]) -> tuple[str, .
         if node.mounts:
             ids.update(dict.fromkeys(_UNPLANNED["mounts"]))
     ids.update(dict.fromkeys(check for check, _ in planned_prometheus(inventory)))
+    ids.update(dict.fromkeys(check for check, _ in planned_monitoring(inventory)))
+    if inventory.fleet.source == "prometheus":  # and what nodes found in the series can report
+        ids.update(dict.fromkeys((FLEET, *PROM_NODE_CHECKS)))
+        ids.update(dict.fromkeys(check for check, _ in planned_checks(discovered_node("-"))))
     return tuple(ids)
 
 

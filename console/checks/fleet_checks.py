@@ -8,8 +8,9 @@ deadline.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from console.checks.model import CheckResult, Status, counted
 from console.checks.monitoring_rules import evaluate_monitoring, planned_monitoring
@@ -29,7 +30,7 @@ FLEET = "fleet.prometheus"
 class FleetCheck:
     name: str
     planned: tuple[tuple[str, str | None], ...]
-    run: Callable[[], Awaitable[tuple[CheckResult, ...]]]
+    run: Callable[[], Coroutine[Any, Any, tuple[CheckResult, ...]]]
     node: str  # whose results these are (for a timeout's UNKNOWN results)
 
 

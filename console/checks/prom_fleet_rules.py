@@ -16,6 +16,7 @@ from console.inventory.model import Node
 from console.model.prom_fleet import PromNode
 
 RESTARTS = "container.restarts"
+PROM_NODE_CHECKS = (PRESENT, COUNT, TEMPERATURE, POWER, RESTARTS)  # what a node's series can be judged on
 SSH_ONLY = "read from Prometheus: this check needs the node over SSH"
 
 

@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from typing import Any, Protocol
 
+from console.checks.fleet_checks import fleet_checks as extra_fleet_checks
 from console.checks.model import CheckReport, CheckResult, Status
 from console.checks.power_rules import evaluate_racks, unknown_racks
 from console.checks.prometheus_rules import evaluate_prometheus, planned_prometheus, prometheus_node
@@ -72,7 +73,11 @@ async def run_checks(
     prometheus = None
     if fleet_checks and inventory.prometheus is not None:
         prometheus = asyncio.create_task(_check_prometheus(inventory, source))
+    # The monitoring stack's health and the nodes a fleet read from Prometheus discovers.
+    extra = extra_fleet_checks(inventory, source.prometheus_transport()) if fleet_checks else ()
+    extra_tasks = [(check, asyncio.create_task(check.run())) for check in extra]
     waiting = [*tasks.values(), *([prometheus] if prometheus else []), *([pdus] if pdus else [])]
+    waiting += [task for _, task in extra_tasks]
     if waiting:
         await asyncio.wait(waiting, timeout=timeout)
     results: list[CheckResult] = []
@@ -117,6 +122,22 @@ async def run_checks(
         else:
             # Judged on what answered in time: a node that did not is a missing BMC/GPU reading.
             results += evaluate_racks(scope, pdus.result(), snapshots)
+    for check, task in extra_tasks:
+        if not task.done():
+            task.cancel()
+            stragglers.append(task)
+            results += [
+                CheckResult(check.node, c, Status.UNKNOWN, timed_out, target=t) for c, t in check.planned
+            ]
+        elif task.exception() is not None:
+            error = task.exception()
+            errors.append(f"{check.name}: internal error: {type(error).__name__}: {error}")
+            results += [
+                CheckResult(check.node, c, Status.UNKNOWN, f"internal error: {error}", target=t)
+                for c, t in check.planned
+            ]
+        else:
+            results += task.result()
     if stragglers:
         # Give cancelled polls a moment to close their channels, but never wait on them.
         with contextlib.suppress(Exception):
