@@ -141,6 +141,41 @@ def test_the_config_lives_only_while_the_shell_runs() -> None:
     assert not path.parent.exists()
 
 
+def resolved(argv: list[str]) -> dict[str, str]:
+    """What OpenSSH makes of a command line (`ssh -G`: its config for the host, no connection)."""
+    shown = subprocess.run(
+        [argv[0], "-G", *argv[1:]], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+    return dict(line.partition(" ")[::2] for line in shown.splitlines())
+
+
+def test_the_inventory_wins_over_what_ssh_config_says(isolated_home: Path) -> None:
+    ssh_dir = isolated_home / ".ssh"
+    ssh_dir.mkdir()
+    (ssh_dir / "config").write_text(
+        "Host *\n  ForwardAgent yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+        "  PasswordAuthentication yes\n  HostName elsewhere.example\n"
+    )
+    jump = Node("bastion", "bastion.lab", ssh=SSHSettings(known_hosts="/kh/bastion", port=2200))
+    node = Node("gpu1", "gpu1.lab", ssh=SSHSettings(known_hosts="/kh/fleet", jump="bastion"))
+    with prepared(node, {"bastion": jump, "gpu1": node}) as argv:
+        target = resolved(argv)
+        config = argv[argv.index("-F") + 1]
+        hop = resolved(["ssh", "-F", config, "-p", "2200", "bastion.lab"])
+        other = resolved(["ssh", "-F", config, "gate.lab"])  # a ProxyJump ~/.ssh/config would add
+    assert target["forwardagent"] == "no"
+    assert target["stricthostkeychecking"] == "true"
+    assert target["userknownhostsfile"] == "/kh/fleet"
+    assert target["passwordauthentication"] == "no"
+    assert target["hostname"] == "elsewhere.example"  # what the inventory leaves open, ~/.ssh/config says
+    assert target["proxyjump"] == "bastion.lab:2200"
+    assert hop["userknownhostsfile"] == "/kh/bastion"  # the hop's own file, as the console checks it
+    assert hop["stricthostkeychecking"] == "true"
+    assert hop["forwardagent"] == "no"
+    assert other["userknownhostsfile"] == "/kh/fleet"  # the node's settings, as the console's own hops
+    assert other["forwardagent"] == "no"
+
+
 # --- the real thing: OpenSSH's ssh against the lab's sshd ---------------------------------------------------
 
 
