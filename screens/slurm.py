@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from console.actions import ActionError, ActionResult
 from console.actions.slurm import cancel_job, drain_node, resume_node
 from console.checks.slurm_rules import node_status, node_summary, stuck_jobs
+from console.collectors.slurm import forget
 from console.model.checks import Status
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
@@ -303,6 +304,7 @@ class SlurmScreen(ConsoleScreen):
         except ActionError as exc:
             result = ActionResult(via.name, f"slurm.{action}", target, "", False, str(exc))
         self._done(result)
+        forget(via.name)  # show the change now, not at the next scheduled read of the cluster
         self.ops_app.poll_node(via.name, force=True)
 
     def _done(self, result: ActionResult) -> None:

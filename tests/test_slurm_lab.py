@@ -18,7 +18,7 @@ import pytest
 
 from console.checks.model import Status
 from console.checks.slurm_rules import evaluate_slurm
-from console.collectors.slurm import SINFO_TEXT, SQUEUE_TEXT, collect_slurm
+from console.collectors.slurm import SINFO_TEXT, SQUEUE_TEXT, collect_slurm, forget
 from console.collectors.slurm_parse import parse_sinfo_text, parse_squeue_text
 from console.inventory.model import GpuExpectation, Node
 from console.model.slurm import SlurmMember, SlurmSettings
@@ -44,7 +44,7 @@ def via_node(lab: SlurmLab) -> Node:
     assert lab.fleet is not None
     members = tuple(SlurmMember(host.name, host.name, 1) for host in lab.hosts)
     node = lab.fleet.node_model(lab.hosts[0], gpus=GpuExpectation(count=1))
-    return replace(node, slurm=SlurmSettings(lab.hosts[0].name, members))
+    return replace(node, slurm=SlurmSettings(lab.hosts[0].name, members, interval=0))  # read at every poll
 
 
 async def test_collector_reads_the_real_cluster_read_only(hub: SlurmLab) -> None:
@@ -114,6 +114,24 @@ def test_check_mode_judges_the_real_cluster(slurm_lab: SlurmLab, tmp_path: Path)
     assert results[("slurm.gres", "h2")]["status"] == "warning"
     assert "Slurm has 2 GPUs" in results[("slurm.gres", "h2")]["summary"]
     assert code == 2
+
+
+async def test_polls_within_the_interval_reuse_the_last_read(hub: SlurmLab) -> None:
+    node = via_node(hub)
+    assert node.slurm is not None
+    node = replace(node, slurm=replace(node.slurm, interval=600))
+    transport = ReadOnlyTransport(SSHTransport(node))
+    try:
+        first = await collect_slurm(transport, node)
+        again = await collect_slurm(transport, node)
+        forget(node.name)  # an action changed the cluster: read it now
+        fresh = await collect_slurm(transport, node)
+    finally:
+        forget(node.name)
+        await transport.close()
+    assert again is first
+    assert fresh is not first
+    assert fresh.taken_at > first.taken_at
 
 
 async def test_a_stopped_controller_is_judged_within_the_deadline(hub: SlurmLab) -> None:

@@ -49,6 +49,9 @@ def test_inventory_refuses_an_unknown_via(tmp_path: Path) -> None:
     assert "'nowhere' is not a node" in str(caught.value)
     with pytest.raises(InventoryError):
         load(tmp_path, "version: 1\nslurm: {via: a, bogus: 1}\nnodes:\n  a: {host: h}\n")
+    with pytest.raises(InventoryError, match="interval"):
+        load(tmp_path, "version: 1\nnodes:\n  a: {host: h, slurm: {via: a, interval: -1}}\n")
+    assert load(tmp_path, "version: 1\nslurm: {via: a, interval: 60}\nnodes:\n  a: {host: h}\n")["a"].slurm
 
 
 def via(members: tuple[SlurmMember, ...], minutes: float = 30.0) -> Node:

@@ -91,8 +91,29 @@ async def _jobs(transport: Transport, timeout: float) -> tuple[tuple[SlurmJob, .
     raise SlurmParseError(f"{first}; {_failure(SQUEUE_TEXT, text)}")
 
 
+# The last read per via node: polls within `slurm.interval` reuse it (the node's other sections still
+# refresh at the node's own rate). One console process reads one inventory; a new read replaces it.
+_LAST: dict[str, SlurmSnapshot] = {}
+
+
+def forget(node: str) -> None:
+    """The next poll of this via node reads the cluster again (after an action changed it)."""
+    _LAST.pop(node, None)
+
+
 async def collect_slurm(transport: Transport, node: Node) -> SlurmSnapshot:
-    """The cluster as the via node's Slurm clients see it."""
+    """The cluster as the via node's Slurm clients see it (the last read when it is fresh enough)."""
+    interval = node.slurm.interval if node.slurm is not None else 0.0
+    last = _LAST.get(node.name)
+    if last is not None and 0 <= (datetime.now(UTC) - last.taken_at).total_seconds() < interval:
+        return last
+    snapshot = await read_slurm(transport, node)
+    _LAST[node.name] = snapshot
+    return snapshot
+
+
+async def read_slurm(transport: Transport, node: Node) -> SlurmSnapshot:
+    """Read the cluster now."""
     timeout = node.ssh.command_timeout
     members = node.slurm.members if node.slurm is not None else ()
     ping, nodes, jobs = await asyncio.gather(

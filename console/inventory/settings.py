@@ -136,7 +136,7 @@ AI_STACK = SectionSettings(
 )
 
 # `slurm: {via: NODE}`; the top-level `slurm:` and the via node's members: console/inventory/slurm.py.
-SLURM = SectionSettings("slurm", SlurmSettings | None)
+SLURM = SectionSettings("slurm", SlurmSettings | None, {(SlurmSettings, "interval"): _at_least_zero})
 
 # The built-in sections' keys, in the order docs/inventory.md lists them.
 for _settings in (GPUS, DOCKER, MOUNTS, SERVICES, SSHD, STORAGE, AI_STACK, SLURM):

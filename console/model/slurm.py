@@ -30,10 +30,13 @@ class SlurmSettings:
     via: the inventory node whose squeue/sinfo/scontrol are run over SSH.
     members: set by the loader on the via node only: (inventory name, Slurm name) of every node that
       names it as via (a value written in the file is replaced).
+    interval: seconds between two reads of the cluster (each costs slurmctld a full node and job list):
+      polls in between reuse the last read; `--check` and an action always read afresh.
     """
 
     via: str
     members: tuple[SlurmMember, ...] = ()
+    interval: float = 15.0
 
 
 @dataclass(frozen=True, slots=True)
