@@ -206,12 +206,14 @@ class FleetScreen(ConsoleScreen):
             parts.append(f"{len(table.folded)} folded")
         # Trouble first, what fits at 80 columns: nodes by their worst check (a down node is critical),
         # then Prometheus's firing alerts and down targets; up/down and the rest after them.
-        text = Text(parts[0] + "  ·  ")
-        text.append_text(tally_text(list(self.node_statuses().values())))
-        problems = prometheus_problems(self.session.prometheus_problems, self.ops_app.fleet_results)
-        if problems is not None:
-            text.append("  ·  ")
-            text.append_text(problems)
+        text = Text(parts[0])
+        for said in (
+            tally_text(list(self.node_statuses().values())),
+            prometheus_problems(self.session.prometheus_problems, self.ops_app.fleet_results),
+        ):
+            if said:
+                text.append("  ·  ")
+                text.append_text(said)
         text.append("  ·  " + "  ·  ".join(parts[1:]))
         if self.ops_app.paused:
             text = Text.assemble(("⏸ PAUSED  ", "bold reverse"), text)

@@ -106,7 +106,8 @@ def test_worst_status_tally_and_its_words() -> None:
     statuses = [Status.WARNING, Status.CRITICAL, None, Status.UNKNOWN, Status.OK, Status.CRITICAL]
     assert tally(statuses) == {Status.CRITICAL: 2, Status.UNKNOWN: 1, Status.WARNING: 1, Status.OK: 1}
     assert tally_text(statuses).plain == "✖ 2 crit ? 1 unkn ▲ 1 warn ✔ 1 ok"
-    assert tally_text([None, None]).plain == "✔ 0 ok"
+    assert tally_text([None, None]).plain == ""  # nothing judged yet: nothing said
+    assert tally_text([None, Status.OK]).plain == "✔ 1 ok"
 
 
 def test_next_trouble_wraps_and_ends_on_the_cursor_row() -> None:

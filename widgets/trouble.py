@@ -33,8 +33,10 @@ def tally(statuses: Sequence[Status | None]) -> dict[Status, int]:
 
 def tally_text(statuses: Sequence[Status | None]) -> Text:
     """'✖ 2 crit ? 1 unkn ▲ 1 warn ✔ 8 ok': only the statuses some node is at (ok always), each in its
-    colour with its icon and word, so it reads without colour too."""
+    colour with its icon and word, so it reads without colour too; empty while no node is judged yet."""
     text = Text()
+    if all(status is None for status in statuses):
+        return text
     for status, count in tally(statuses).items():
         if text:
             text.append(" ")
