@@ -7,6 +7,7 @@ sushy-static serves tests/fixtures/redfish/bmc, written from the DMTF schema (Ch
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -82,4 +83,29 @@ def test_unreachable_bmc_is_unknown_not_critical(
     rack = results[("rack-a", "power.rack", None)]
     assert rack["status"] == "warning"  # judged on its PDU; the missing BMC is said
     assert "no BMC reading from gpu1" in rack["summary"]
+    assert code == 3
+
+
+def test_silent_pdu_counts_against_the_timeout(
+    ssh_lab: SshLab, gpu_node: LabNode, snmp_lab: SnmpAgent, redfish_lab: RedfishBmc, tmp_path: Path
+) -> None:
+    # A UDP port that takes every request and never answers, and a PDU whose own deadline is far longer
+    # than --timeout: the run still ends at --timeout, and the PDU is unknown, not missing.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        text = power_inventory(ssh_lab, gpu_node, snmp_lab, redfish_lab, port)
+        text = text.replace(
+            f"port: {port}, community: public, timeout: 2", f"port: {port}, community: public, timeout: 60"
+        )
+        inventory = tmp_path / "racks.yaml"
+        inventory.write_text(text)
+        started = time.monotonic()
+        code, report = run_check(inventory, "--timeout", "8")
+        took = time.monotonic() - started
+    assert took < 8 + 3  # --timeout counts from the interpreter's start; a little for the teardown
+    results = by_key(report)
+    dead = results[("rack-b", "power.pdu", "pdu-dead")]
+    assert dead["status"] == "unknown"
+    assert results[("rack-a", "power.pdu", "pdu-a")]["status"] == "warning"  # what answered is kept
     assert code == 3

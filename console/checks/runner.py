@@ -6,16 +6,18 @@ import asyncio
 import contextlib
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from console.checks.fleet_checks import fleet_checks as extra_fleet_checks
 from console.checks.model import CheckReport, CheckResult, Status
-from console.checks.power_rules import evaluate_racks, unknown_racks
+from console.checks.power_rules import evaluate_racks
 from console.checks.prometheus_rules import evaluate_prometheus, planned_prometheus, prometheus_node
 from console.checks.rules import evaluate, unknown_results
-from console.collectors.pdu import read_pdus
+from console.collectors.pdu import read_pdu
 from console.collectors.prometheus import collect_prometheus
 from console.inventory.model import Inventory, Node, RackSpec
+from console.model.power import PduReading
 from console.snapshots import NodeSnapshot
 from console.transport.base import Transport
 
@@ -65,18 +67,21 @@ async def run_checks(
     snapshots: dict[str, NodeSnapshot] = {}
     tasks = {node.name: asyncio.create_task(_check_node(node, source, snapshots)) for node in selected}
     racks = _racks(inventory, selected) if fleet_checks else ()
-    pdus = None
-    if racks:  # the PDUs are read beside the nodes, each within its own deadline and this one
-        wanted = {name for rack in racks for name in rack.pdus}
-        specs = [pdu for pdu in inventory.pdus if pdu.name in wanted]
-        pdus = asyncio.create_task(read_pdus(specs, timeout=timeout))
+    # The PDUs are read beside the nodes, one task each within its own deadline and this one: a PDU that
+    # never answers costs only its own result.
+    wanted = {name for rack in racks for name in rack.pdus}
+    pdus = {
+        spec.name: asyncio.create_task(read_pdu(spec, timeout=timeout))
+        for spec in inventory.pdus
+        if spec.name in wanted
+    }
     prometheus = None
     if fleet_checks and inventory.prometheus is not None:
         prometheus = asyncio.create_task(_check_prometheus(inventory, source))
     # The monitoring stack's health and the nodes a fleet read from Prometheus discovers.
     extra = extra_fleet_checks(inventory, source.prometheus_transport()) if fleet_checks else ()
     extra_tasks = [(check, asyncio.create_task(check.run())) for check in extra]
-    waiting = [*tasks.values(), *([prometheus] if prometheus else []), *([pdus] if pdus else [])]
+    waiting = [*tasks.values(), *([prometheus] if prometheus else []), *pdus.values()]
     waiting += [task for _, task in extra_tasks]
     if waiting:
         await asyncio.wait(waiting, timeout=timeout)
@@ -109,19 +114,21 @@ async def run_checks(
             errors.append(f"prometheus: internal error: {type(error).__name__}: {error}")
         else:
             results += prometheus.result()
-    if pdus is not None:
-        scope = replace(inventory, racks=racks)
-        if not pdus.done():
-            pdus.cancel()
-            stragglers.append(pdus)
-            results += unknown_racks(scope, timed_out)
-        elif pdus.exception() is not None:
-            error = pdus.exception()
-            errors.append(f"pdus: internal error: {type(error).__name__}: {error}")
-            results += unknown_racks(scope, f"internal error: {error}")
-        else:
-            # Judged on what answered in time: a node that did not is a missing BMC/GPU reading.
-            results += evaluate_racks(scope, pdus.result(), snapshots)
+    if racks:
+        readings: dict[str, PduReading] = {}
+        for name, pending in pdus.items():
+            if not pending.done():
+                pending.cancel()
+                stragglers.append(pending)
+                readings[name] = PduReading(name, datetime.now(UTC), error=timed_out)
+            elif pending.exception() is not None:
+                error = pending.exception()
+                errors.append(f"PDU {name}: internal error: {type(error).__name__}: {error}")
+                readings[name] = PduReading(name, datetime.now(UTC), error=f"internal error: {error}")
+            else:
+                readings[name] = pending.result()
+        # Judged on what answered in time: a node that did not is a missing BMC/GPU reading.
+        results += evaluate_racks(replace(inventory, racks=racks), readings, snapshots)
     for check, task in extra_tasks:
         if not task.done():
             task.cancel()

@@ -265,7 +265,7 @@ async def read_pdu(pdu: PduSpec, *, timeout: float | None = None) -> PduReading:
         async with asyncio.timeout(max(limit, 0.0)):
             return await _read(pdu, profile, limit)
     except TimeoutError:
-        return _failed(pdu, f"{where} did not answer within {limit:g}s")
+        return _failed(pdu, f"{where} did not answer within {limit:.3g}s")
     except PduError as exc:
         return _failed(pdu, f"{where}: {exc}")
     except OSError as exc:

@@ -139,7 +139,7 @@ async def read_redfish(node: str, bmc: BmcSettings, *, timeout: float | None = N
             client = _Bmc(session, f"{parts.scheme}://{parts.netloc}", time.monotonic() + limit, label)
             chassis = await _read_chassis(client, bmc.chassis)
     except TimeoutError:
-        return BmcPower(node, now, via=via, error=f"{label} did not answer within {limit:g}s")
+        return BmcPower(node, now, via=via, error=f"{label} did not answer within {limit:.3g}s")
     except (RedfishError, PduError) as exc:
         return BmcPower(node, now, via=via, error=clean_line(str(exc)))
     except aiohttp.ClientError as exc:
