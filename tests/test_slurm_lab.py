@@ -116,6 +116,23 @@ def test_check_mode_judges_the_real_cluster(slurm_lab: SlurmLab, tmp_path: Path)
     assert code == 2
 
 
+async def test_text_fallback_where_json_is_missing(hub: SlurmLab) -> None:
+    node = via_node(hub)
+    transport = ReadOnlyTransport(SSHTransport(node))
+    try:
+        with hub.without_json():
+            snap = await collect_slurm(transport, node)
+    finally:
+        await transport.close()
+    assert (snap.source, snap.parser, snap.error) == ("text", "text", None)
+    assert [n.shown_state for n in snap.nodes][1:] == ["draining", "drained"]
+    assert snap.node("h2").reason == "bad DIMM"  # type: ignore[union-attr]
+    running = {job.job_id: job for job in snap.running()}
+    assert running[hub.jobs["running"]].elapsed_s is not None
+    assert running[hub.jobs["running"]].gpus == 1
+    assert snap.pending()[0].reason == "JobHeldUser"
+
+
 async def test_polls_within_the_interval_reuse_the_last_read(hub: SlurmLab) -> None:
     node = via_node(hub)
     assert node.slurm is not None

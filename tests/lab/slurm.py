@@ -26,7 +26,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.lab.common import LabError
@@ -274,6 +274,26 @@ class SlurmLab:
             check, f"node {name} {what} (last state {state!r})", self.dir / "log" / f"slurmd-{name}.log"
         )
         return state
+
+    @contextlib.contextmanager
+    def without_json(self) -> Iterator[None]:
+        """The hosts' sinfo and squeue refuse --json as a Slurm built without a data_parser plugin (or older
+        than 21.08) does; the real commands answer everything else."""
+        assert self.fleet is not None
+        wrappers = {name: self.fleet.bin_dir / name for name in ("sinfo", "squeue")}
+        kept = {name: path.read_text() for name, path in wrappers.items()}
+        for name, path in wrappers.items():
+            path.write_text(
+                '#!/bin/sh\ncase " $* " in *" --json "*) '
+                f"echo \"{name}: unrecognized option '--json'\" >&2; exit 1;; esac\n"
+                f'SLURM_CONF={self.conf} exec {SLURM_BIN / name} "$@"\n',
+                encoding="utf-8",
+            )
+        try:
+            yield
+        finally:
+            for name, path in wrappers.items():
+                path.write_text(kept[name], encoding="utf-8")
 
     def inventory_yaml(self) -> str:
         """The hosts as an inventory (each reports one GPU, Slurm configures two), Slurm read through h0."""
