@@ -109,3 +109,32 @@ def test_silent_pdu_counts_against_the_timeout(
     assert dead["status"] == "unknown"
     assert results[("rack-a", "power.pdu", "pdu-a")]["status"] == "warning"  # what answered is kept
     assert code == 3
+
+
+def test_ipmi_dcmi_runs_on_the_node_read_only(
+    ssh_lab: SshLab, gpu_node: LabNode, snmp_lab: SnmpAgent, redfish_lab: RedfishBmc, tmp_path: Path
+) -> None:
+    # No BMC answers DCMI here: the node's `ipmitool` is a stand-in that prints recorded output
+    # (tests/fixtures/ipmi) for exactly `dcmi power reading`; the SSH, the read-only allow-list and the
+    # parser are real.
+    recorded = (Path(__file__).parent / "fixtures" / "ipmi" / "dcmi-power-reading.txt").read_text()
+    stand_in = gpu_node.bin_dir / "ipmitool"
+    stand_in.write_text(
+        '#!/bin/sh\n[ "$*" = "dcmi power reading" ] || { echo "unexpected: $*" >&2; exit 1; }\n'
+        f"cat <<'EOF'\n{recorded}EOF\n"
+    )
+    stand_in.chmod(0o755)
+    try:
+        text = power_inventory(ssh_lab, gpu_node, snmp_lab, redfish_lab, _free_port())
+        text = text.replace(
+            f'bmc: {{redfish: "{redfish_lab.url}", chassis: "1", verify_tls: false}}', "bmc: {ipmi: dcmi}"
+        )
+        inventory = tmp_path / "racks.yaml"
+        inventory.write_text(text)
+        _code, report = run_check(inventory, "--timeout", "10")
+    finally:
+        stand_in.unlink()
+    bmc = by_key(report)[("gpu1", "power.bmc", None)]
+    assert bmc["status"] == "ok"
+    assert bmc["perfdata"]["bmc_w"] == 612.0
+    assert bmc["summary"].endswith("(ipmi dcmi)")
