@@ -217,3 +217,46 @@ async def test_a_node_without_streams_gets_the_fallback(probe_section: Section, 
         await source.close()
     assert snapshot.stack is not None
     assert snapshot.stack.comfy_mnt == Finding("probe", False, "hello")
+
+
+class SilentStream:
+    """A stream that never answers: its section's placeholder stands in; the node's other sections stand."""
+
+    def latest(self, poll: Poll) -> None:
+        return None
+
+    async def read(self, poll: Poll) -> StackSnapshot:
+        await asyncio.Event().wait()
+        raise AssertionError("never")
+
+    def kick(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_stream_that_misses_the_deadline_reads_as_its_timed_out_placeholder(tmp_path: Path) -> None:
+    silent = dataclasses.replace(PROBE, stream=Stream(lambda ctx: SilentStream(), _once))
+    sections, keys, checks = dict(SECTIONS), dict(inventory_settings.SETTINGS), dict(CHECKS)
+    register(silent)
+    try:
+        inventory = load_inventory(write(tmp_path / "lab.yaml", "  here: {transport: local}\n"))
+        node = inventory.nodes[0]
+        source = StreamingSource(inventory, one_shot=True, poll_within=0.5)
+        try:
+            snapshot = await source.poll(node)
+        finally:
+            await source.close()
+    finally:
+        SECTIONS.clear()
+        SECTIONS.update(sections)
+        inventory_settings.SETTINGS.clear()
+        inventory_settings.SETTINGS.update(keys)
+        CHECKS.clear()
+        CHECKS.update(checks)
+    assert snapshot.reachable
+    assert snapshot.stack is not None
+    assert snapshot.stack.error == "timed out after 0.5s"
+    assert snapshot.basics is not None  # the others answered
+    assert snapshot.basics.error is None
