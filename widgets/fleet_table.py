@@ -6,8 +6,9 @@ group or filtering hides rows without forgetting their cells; sorting orders nod
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from rich.text import Text
@@ -50,14 +51,33 @@ def worst(results: Sequence[CheckResult]) -> Status | None:
     return Status.worst(tuple(result.status for result in results)) if results else None
 
 
-def checks_cell(results: Sequence[CheckResult]) -> Text:
+def checks_tally(results: Sequence[CheckResult]) -> tuple[Status | None, int]:
+    """The worst status among the results and how many results have it."""
     status = worst(results)
+    return status, sum(result.status is status for result in results)
+
+
+@lru_cache(maxsize=64)
+def tally_cell(status: Status | None, count: int) -> Text:
+    """'✖ 3 crit' (one Text per tally: a row given the same object again is known unchanged)."""
     if status is None:
         return DASH
     if status is Status.OK:
         return status_text(Status.OK)
-    count = sum(result.status is status for result in results)
     return status_text(status, f"{count} {STATUS_WORD[status]}")
+
+
+def checks_cell(results: Sequence[CheckResult]) -> Text:
+    return tally_cell(*checks_tally(results))
+
+
+def group_tally(tallies: Iterable[tuple[Status | None, int]]) -> tuple[Status | None, int]:
+    """A group's tally from its nodes': the worst of their worst, counted over the nodes that have it."""
+    known = [(status, count) for status, count in tallies if status is not None]
+    if not known:
+        return None, 0
+    status = Status.worst(tuple(status for status, _ in known))
+    return status, sum(count for each, count in known if each is status)
 
 
 # What a node's connection is doing, worst first (the State column sorts in this order).
@@ -91,9 +111,11 @@ def state_cell(view: NodeView) -> Text:
 TONE_STYLE = {"": "", "dim": "dim", "warn": "yellow", "bad": "bold red"}
 
 
+@lru_cache(maxsize=8192)
 def value_text(value: CellValue | None, width: int = TREND_WIDTH) -> Text:
     """A section's cell as the table shows it: a sparkline `width` wide, a dash, or its text in the colour of
-    its level (or its tone)."""
+    its level (or its tone). Kept per value: an unchanged value gives the same Text object, which the table
+    takes as unchanged without comparing it."""
     if value is None:
         return DASH
     if value.scale is not None:
@@ -102,6 +124,11 @@ def value_text(value: CellValue | None, width: int = TREND_WIDTH) -> Text:
         return DASH
     style = level_style(value.level) or TONE_STYLE[value.tone]
     return Text(value.text, style=style, justify=value.justify)
+
+
+@lru_cache(maxsize=4096)
+def _name(name: str) -> Text:
+    return Text(name, style="bold")
 
 
 def node_cells(view: NodeView, *, widths: Mapping[str, int] | None = None) -> dict[str, Text]:
@@ -114,7 +141,7 @@ def node_cells(view: NodeView, *, widths: Mapping[str, int] | None = None) -> di
         for key, value in view.values.items()
         if key != DETAIL
     }
-    cells["node"] = Text(node.name, style="bold")
+    cells["node"] = _name(node.name)
     cells["state"] = state_cell(view)
     cells["checks"] = checks_cell(view.results)
     if snapshot is None:
@@ -180,6 +207,7 @@ class FleetTable(KeyedTable):
         self.sort_reverse = False
         self._views: dict[str, NodeView] = {}
         self._sort_values: dict[str, Any] = {}
+        self._tallies: dict[str, tuple[Status | None, int]] = {}  # node -> its worst check status, how many
         self.headers = True  # group header rows: only when the inventory has groups
 
     def set_nodes(self, nodes: Sequence[Node]) -> None:
@@ -196,6 +224,7 @@ class FleetTable(KeyedTable):
     def show(self, view: NodeView, *, rearrange: bool = True) -> None:
         name = view.node.name
         self._views[name] = view
+        self._tallies[name] = checks_tally(view.results)
         shown = self.shown_columns
         cells = node_cells(view, widths={k: w for k, w in self._spark_widths.items() if k in shown})
         cells = {column.key: cells.get(column.key, DASH) for column in self.COLUMNS}  # no value: a dash
@@ -233,14 +262,13 @@ class FleetTable(KeyedTable):
             return
         members = [name for name in self.groups.get(group, []) if name in self._views]
         matching = [name for name in members if self._matches(name)]
-        results = [result for name in members for result in self._views[name].results]
         mark = "▸" if group in self.folded else "▾"
         count = f"{len(matching)}/{len(members)} nodes" if self.filter else plural(len(members), "node")
         cells = {
             # no reverse box: next to the cursor it read as a second selection
             "node": Text(f"{mark} {group}", style="bold underline"),
             "state": Text(count, style="dim"),
-            "checks": checks_cell(results),
+            "checks": tally_cell(*group_tally(self._tallies[name] for name in members)),
         }
         self.set_row(GROUP_PREFIX + group, cells, visible=bool(matching) or not self.filter)
 

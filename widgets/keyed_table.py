@@ -53,6 +53,7 @@ class KeyedTable(LineTable):
     def __init__(self, *, id: str | None = None, classes: str | None = None, zebra: bool = True) -> None:
         super().__init__(id=id, classes=classes, zebra=zebra)
         self._seen: dict[str, dict[str, _Seen]] = {}
+        self._given: dict[str, dict[str, Text]] = {}  # the Text objects each row was last given
         self._natural: dict[str, dict[str, int]] = {}  # row key -> column key -> cells its text needs
         self._hidden: set[str] = set()
         self._refit_due = False
@@ -127,9 +128,25 @@ class KeyedTable(LineTable):
     # --- rows ----------------------------------------------------------------------------------------
 
     def set_row(self, key: str, cells: Cells, *, visible: bool = True) -> None:
-        """Store a row's cells; when they changed, render that row (only) again."""
-        seen = {column: _seen(text) for column, text in cells.items()}
+        """Store a row's cells; when they changed, render that row (only) again.
+
+        A cell given as the very Text object given last time is taken as unchanged without comparing it (so
+        a caller that keeps its Text objects per value pays nothing for unchanged cells); do not change a
+        Text after handing it over."""
+        given = self._given.get(key, {})
         before = self._seen.get(key)
+        if (
+            before is not None
+            and len(given) == len(cells)
+            and all(given.get(c) is t for c, t in cells.items())
+        ):
+            self._show_or_hide(key, visible)
+            return
+        self._given[key] = dict(cells)
+        seen: dict[str, _Seen] = {}
+        for column, text in cells.items():
+            kept = given.get(column) is text and before is not None and column in before
+            seen[column] = before[column] if kept and before is not None else _seen(text)
         if before != seen:
             old = self._rows.get(key, {})
             self._rows[key] = {
@@ -142,6 +159,9 @@ class KeyedTable(LineTable):
             if self._natural.get(key) != natural:
                 self._natural[key] = natural
                 self._refit_soon()
+        self._show_or_hide(key, visible)
+
+    def _show_or_hide(self, key: str, visible: bool) -> None:
         if not visible:
             self.hide_row(key)
         else:
@@ -163,6 +183,7 @@ class KeyedTable(LineTable):
         self.hide_row(key)
         self.forget_row(key)
         self._seen.pop(key, None)
+        self._given.pop(key, None)
         if self._natural.pop(key, None) is not None:
             self._may_narrow = True
             self._refit_soon()
