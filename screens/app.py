@@ -183,8 +183,13 @@ class OpsConsoleApp(App[None]):
             self._slow_at.pop(node.name, None)
         self.post_message(NodePolled(snapshot))
 
+    def _closing_down(self) -> bool:
+        return self._exit or not self.is_running
+
     def _tick(self) -> None:
         """Start the polls whose turn came; tell the screen about polls running long (every SLOW_AFTER_S)."""
+        if self._closing_down():
+            return
         now = time.monotonic()
         self._wanted = None  # a screen may change what it shows: look again once per tick
         for name in [name for name, at in self._due_at.items() if at <= now]:
@@ -212,6 +217,8 @@ class OpsConsoleApp(App[None]):
         """The frame is over: hand the active screen the answers for the nodes it shows, in one update."""
         self._frame_timer = None
         pending, self._pending = self._pending, {}
+        if self._closing_down():  # its screens are being taken apart
+            return
         screen = self.active_screen()
         if screen is not None:
             shown = set(screen.polled_nodes())
