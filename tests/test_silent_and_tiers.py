@@ -67,11 +67,11 @@ def test_lab_marker_follows_the_fixtures() -> None:
 def test_ui_marker_follows_the_pilot_and_the_snapshots() -> None:
     """A snapshot test (snap_compare) or a test in a module that drives an app (run_test) is `ui`, so
     `-m "not lab and not ui"` is the unit tier."""
-    files = ("tests/test_text_boundary.py", "tests/test_tui_snapshots.py", "tests/test_log_screen.py")
-    ui, unit = _collected("ui", files), _collected("not lab and not ui", files)
+    ui = _collected(
+        "ui", ("tests/test_text_boundary.py", "tests/test_tui_snapshots.py", "tests/test_log_screen.py")
+    )
     assert {"test_screen", "test_a_quiet_container_says_following_not_connecting"} <= ui
-    assert "test_finite" in unit
-    assert not ui & unit
+    assert "test_finite" not in ui  # a pure test stays in the unit tier
 
 
 def test_our_log_records_never_reach_stderr_on_their_own(tmp_path: Path) -> None:
