@@ -1,8 +1,8 @@
 """The inventory's power keys: top-level `pdus:` and `racks:` (name -> settings), a node's `rack:` and `bmc:`.
 
 Secrets never sit in the file: a BMC password or an SNMPv3 key written in clear is refused at its line and
-the message names the `*_env` / `*_file` keys that take it. The value checks join the loader's table
-(`rules.CHECKS`) when this module is imported.
+the message names the `*_env` / `*_file` keys that take it. The PDU and rack value checks join the loader's
+table (`rules.CHECKS`) when this module is imported; `bmc` is a section setting (`BMC`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from console.model.inventory import BmcSettings, PduSpec, RackSpec, SnmpV3
 
 from .partial import INVALID, Builder, Partial
 from .rules import CHECKS, _check_host, _check_url, _port, positive, quote
+from .settings import SectionSettings, register_settings
 
 Report = Callable[[int | None, str, str], None]
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -54,12 +55,22 @@ CHECKS.update(
         (RackSpec, "budget_w"): positive,
         (RackSpec, "warn_pct"): _pct,
         (RackSpec, "crit_pct"): _pct,
+    }
+)
+
+# A node's `bmc:` is the power section's setting (console/sections/power.py names it); registered here, on
+# the inventory's floor, so the inventory loads without the sections.
+BMC = SectionSettings(
+    "bmc",
+    BmcSettings | None,
+    {
         (BmcSettings, "redfish"): _check_url,
         (BmcSettings, "password"): _secret("password_env", "password_file"),
         (BmcSettings, "password_env"): _env_name,
         (BmcSettings, "timeout"): positive,
-    }
+    },
 )
+register_settings(BMC)
 
 
 def convert_named(conv: Any, entry: tuple[int, Any] | None, tp: type, key: str) -> tuple[Any, ...]:

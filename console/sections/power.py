@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from console.checks.power_rules import evaluate_bmc, planned_bmc
 from console.collectors.redfish import DCMI_COMMAND, parse_dcmi, read_redfish
+from console.inventory.power import BMC
 from console.model.checks import CheckResult
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
@@ -52,4 +53,5 @@ POWER = Section(
     collect_power,
     read_only_commands=(DCMI_COMMAND,),
     timed_out=_timed_out,
+    settings=(BMC,),
 )
