@@ -43,6 +43,7 @@ from console.collectors.cgroups import (
 )
 from console.model.docker import ContainerInfo
 from console.streams.docker_events import running_containers
+from console.tasks import cancel_and_wait
 from console.text import clean_line
 from console.transport.base import LineStream, StreamingTransport, Transport, TransportError
 from console.transport.pool import jittered
@@ -226,8 +227,5 @@ class BasicsStream:
 
     async def close(self) -> None:
         task, self._disk_task = self._disk_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self._drop()

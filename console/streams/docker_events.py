@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from console.collectors.docker import collect_docker, needs_relist, watch_events
 from console.collectors.docker_model import ContainerInfo, DockerSnapshot
 from console.inventory.model import Node
+from console.tasks import cancel_and_wait
 from console.text import clean_line
 from console.transport.base import Transport
 from console.transport.pool import backoff, jittered
@@ -115,10 +116,7 @@ class DockerWatcher:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _relist(self) -> None:
         self._dirty.clear()

@@ -20,6 +20,7 @@ from console.model.inventory import Node
 from console.sections.stream import Poll
 from console.streams.gpu_stream import GpuStream
 from console.streams.pmon import PmonStream, merge_processes
+from console.tasks import cancel_and_wait
 from console.transport.base import StreamingTransport, Transport, TransportError
 from console.transport.pool import jittered
 
@@ -89,10 +90,7 @@ class GpuSectionStream:
 
     async def close(self) -> None:
         task, self._processes_task = self._processes_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self.pmon is not None:
             await self.pmon.close()
         await self.stream.close()

@@ -35,6 +35,7 @@ from console.collectors.gpu import (
     parse_index,
     parse_query_gpu,
 )
+from console.tasks import cancel_and_wait
 from console.text import clean_line
 from console.transport.base import LineStream, StreamingTransport, TransportError
 from console.transport.pool import backoff
@@ -157,10 +158,7 @@ class GpuStream:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def _error(self, message: str, status: GpuStatus = "error") -> GpuSnapshot:
         return GpuSnapshot(self.node, datetime.now(UTC), "nvidia-smi", status, error=message)
