@@ -1,7 +1,10 @@
-"""Long-lived per-node data sources: the GPU stream, Docker events, node basics (see streams/source.py).
+"""Long-lived per-node data sources: the GPU stream (with pmon), Docker events, node basics, and the snapshot
+source that keeps them (source.py).
 
 Each keeps the latest snapshot of its kind for one node, restarts itself when its remote end goes away, and
-is read without a round trip: a warm refresh spawns no process on the node for GPU or container data.
+is read without a round trip: a warm refresh spawns no process on the node for GPU or container data. A
+section declares its stream (console/sections/stream.py); `*_section.py` here adapt a stream to that
+interface, and StreamingSource opens them from the registry.
 """
 
 from console.streams.basics_shell import BasicsStream
