@@ -124,6 +124,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     else:
         for name, aliases, text in _WIZARD_STUBS:
             commands.add_parser(name, aliases=list(aliases), help=text)
+    from console.tunnels_cli import add_tunnels_command  # standard library only at import
+
+    add_tunnels_command(commands)
     return parser
 
 
@@ -182,6 +185,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"opsconsole: {error}", file=sys.stderr)
             return EXIT_UNKNOWN
     inventory = load_inventory(locate_inventory(args.inventory))
+    if args.command == "tunnels":
+        from console.tunnels_cli import run_tunnels_command
+
+        return run_tunnels_command(args, inventory)
     if args.command in WIZARD_COMMANDS:
         from console.wizards.cli import run_wizard_command
 
