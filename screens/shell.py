@@ -64,6 +64,11 @@ def open_shell(screen: ConsoleScreen, node: Node) -> None:
     """Run a shell on `node` in the terminal and come back to `screen`; what went wrong is a notification."""
     app = screen.ops_app
     name = clean_line(node.name)
+    if node.name not in app.session.transports:  # the demo's recorded fleet: its hosts are not ours
+        app.notify(
+            f"no live connection to {name} (recorded data): no shell", severity="warning", markup=False
+        )
+        return
     local = node.transport == "local"
     what = "ssh" if not local else "shell"
     argv = ["ssh"]

@@ -31,6 +31,7 @@ from console.demo.sources import RecordedSource
 from console.model.inventory import Inventory, Node
 from console.model.node import NodeSnapshot
 from console.session import ConsoleSession
+from console.transport import transports_for
 from screens.app import OpsConsoleApp
 from screens.node import NodeScreen
 from tests.lab.sshd import LabNode, SshLab
@@ -236,8 +237,14 @@ def test_s_on_a_local_node_opens_the_users_shell(tmp_path: Path, isolated_home: 
         terminal.until(terminal.exited, 15, "the console quits")
 
 
+def live_session(inventory: Inventory, source: RecordedSource) -> ConsoleSession:
+    """Recorded answers, but the nodes' transports of a live session (never connected here)."""
+    return ConsoleSession(inventory, source, transports=transports_for(inventory))
+
+
 async def test_s_without_a_terminal_to_hand_over_says_so() -> None:
-    app = OpsConsoleApp(recorded_fleet().session(), cursor_blink=False, batch_window_s=0)
+    fleet = recorded_fleet()
+    app = OpsConsoleApp(live_session(fleet.inventory, fleet.source), cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
@@ -248,6 +255,20 @@ async def test_s_without_a_terminal_to_hand_over_says_so() -> None:
         assert isinstance(app.screen, NodeScreen)
         said = [str(note.message) for note in app._notifications]
         assert any("cannot hand over" in message for message in said), said
+
+
+async def test_s_on_the_recorded_demo_fleet_opens_no_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[list[str]] = []
+    monkeypatch.setattr("screens.shell.subprocess.run", lambda argv, check: ran.append(argv))
+    app = OpsConsoleApp(recorded_fleet().session(), cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        said = [str(note.message) for note in app._notifications]
+        assert "no live connection to gpu1 (recorded data): no shell" in said
+    assert ran == []  # its hosts are made up: never ssh to them
 
 
 class DeadlineSource(RecordedSource):
@@ -277,7 +298,7 @@ async def test_a_poll_in_flight_while_the_shell_ran_is_asked_again_not_shown_as_
     node = fleet.inventory.node("gpu1")
     source = DeadlineSource({"gpu1": fleet.source.snapshots["gpu1"]})
     inventory = Inventory("one", "recorded", (replace(node, refresh=3600),))
-    app = OpsConsoleApp(ConsoleSession(inventory, source), cursor_blink=False, batch_window_s=0)
+    app = OpsConsoleApp(live_session(inventory, source), cursor_blink=False, batch_window_s=0)
 
     @contextlib.contextmanager
     def suspend() -> Iterator[None]:  # headless: no terminal to hand over; the loop stands still as it would
