@@ -304,6 +304,8 @@ async def _read(pdu: PduSpec, profile: PduProfile, limit: float) -> PduReading:
             )
             if column is not None
         ]
+        # One column after another: a PDU's management card answers one request at a time (side by side
+        # measured no faster against snmpsim: 156 vs 158 ms median), and some drop what they cannot queue.
         columns = {column.oid: await _walk(engine, auth, target, pdu, column.oid) for column in wanted}
         return assemble(pdu, profile, columns, name)
     finally:
