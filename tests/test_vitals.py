@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from console.collectors.basics import (
+    STREAM_SCRIPT,
     NodeBasics,
     collect_basics,
     cpu_ticks,
@@ -270,3 +271,20 @@ def test_node_header_vitals_line() -> None:
     failed = vitals_text(NodeBasics("n", NOW, error="basics shell ended (exit 1)"))
     assert failed is not None
     assert failed.plain == "vitals: basics shell ended (exit 1)"
+
+
+def test_a_host_name_with_backslashes_comes_back_as_it_is(tmp_path: Path) -> None:
+    """The kernel allows any byte in a host name; dash's `echo` would cut the line at `\\c` (the report was
+    lost) and turn `\\040` into a space. A UTS namespace of its own gives the shell such a name."""
+    script = tmp_path / "basics.sh"
+    script.write_text(STREAM_SCRIPT)
+    name = r"gpu\c7|x\040y"
+    result = subprocess.run(
+        ["unshare", "--uts", "sh", "-c", 'printf %s "$1" > /proc/sys/kernel/hostname && exec dash "$2"', "-",
+         name, str(script)],
+        input="1\n", capture_output=True, text=True, check=True, timeout=10,
+    )  # fmt: skip
+    basics = parse_report("n", result.stdout.strip(), taken_at=NOW)
+    assert basics.error is None
+    assert basics.hostname == name
+    assert basics.mem_total_kib is not None  # the rest of the line is there
