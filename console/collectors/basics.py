@@ -1,4 +1,5 @@
-"""Node basics: load, memory, uptime, kernel from /proc; root and local scratch disk use from statfs.
+"""Node basics: load, memory, uptime, kernel, CPU and network counters from /proc; root and local scratch
+disk use from statfs; the running containers' cgroup files (console/collectors/cgroups.py).
 
 The /proc part is read by shell builtins only (`read` from a file, `case`, `printf`), so the long-lived
 request/response shell of console/streams/basics_shell.py answers each refresh without starting a process on
@@ -7,7 +8,12 @@ the node; `collect_basics` runs the same script once per call where no stream is
 
 Disk use needs statfs, so it is one `stat -f` under a remote `timeout`, and only for `/` and the paths the
 caller names as local scratch: never for a network mount (a hung NFS server would block the call in the
-kernel). Paths the inventory lists under `mounts` are refused here, whatever the caller passes.
+kernel). Paths the inventory lists under `mounts` are refused here, whatever the caller passes, and before
+each disk read the node's own mount table (`local_only`) keeps out any path on a network filesystem the
+inventory does not know of.
+
+CPU % and network rates are deltas between two reports (`Rates`), timed by the node's /proc/uptime: the
+first report of a node has none.
 
 The kernel string and host name are cleaned (console/text.py); a number that is not finite is unknown.
 """

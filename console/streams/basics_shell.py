@@ -2,12 +2,14 @@
 
 The shell (console/collectors/basics.py STREAM_SCRIPT) answers each request with shell builtins only. Disk
 use (statfs) needs a `stat` process, so it is read in the background at most every `disk_every` seconds
-(jittered) and the latest result rides along with every report. A transport that cannot keep a stream
-(LocalTransport, a read-only wrapper without `open_stream`) gets `collect_basics`, one command per read.
+(jittered) and the latest result rides along with every report; just before it, the shell hands over the
+node's mount table, and a path on a network filesystem is never statted. A transport that cannot keep a
+stream (LocalTransport, a read-only wrapper without `open_stream`) gets `collect_basics`, one command per
+read.
 
 Each request also names the node's running containers (`containers`, from the Docker watcher's latest
 list), whose cgroup files the same shell reads (console/collectors/cgroups.py). CPU %, network rates and the
-containers' CPU % are deltas from the previous answer (`with_rates`): the first read has none.
+containers' CPU % are deltas from the previous answer (`Rates`): the first read has none.
 """
 
 from __future__ import annotations
