@@ -46,6 +46,10 @@ SLOW_AFTER_S = 5.0
 # enough that a fleet answering all the time repaints a few times a second, not once per answer; short
 # enough to be invisible at any refresh interval (the fastest is 1 s).
 FRAME_S = 0.1
+# A frame's answers are handed over in slices of SLICE_NODES, until SLICE_S has gone: on a 1,000-node fleet a
+# frame holds 50 answers, and drawing them at one go would keep a key waiting that long.
+SLICE_NODES = 10
+SLICE_S = 0.015
 TICK_S = 0.1  # how often the one poll timer looks for nodes whose turn came (a poll starts up to this late)
 SCREENSHOT_DEADLINE_S = 30.0
 SCREENSHOT_SETTLE_S = 0.3
@@ -214,18 +218,30 @@ class OpsConsoleApp(App[None]):
             self._frame_timer = self.set_timer(frame, self._show_pending, name="show-snapshots")
 
     def _show_pending(self) -> None:
-        """The frame is over: hand the active screen the answers for the nodes it shows, in one update."""
+        """The frame is over: hand the active screen the answers for the nodes it shows, in one update.
+        A frame's work is cut into slices of SLICE_S: past that, what is left waits for the next turn of the
+        event loop, so a key pressed meanwhile moves the cursor before the rest of a large fleet is drawn."""
         self._frame_timer = None
-        pending, self._pending = self._pending, {}
         if self._closing_down():  # its screens are being taken apart
+            self._pending.clear()
             return
         screen = self.active_screen()
         if screen is not None:
-            shown = set(screen.polled_nodes())
-            snapshots = [snapshot for name, snapshot in pending.items() if name in shown]
-            if snapshots:
-                with self.batch_update():
-                    screen.show_snapshots(snapshots)
+            shown = self.wanted()
+            snapshots = [snapshot for name, snapshot in self._pending.items() if name in shown]
+            self._pending.clear()
+            done, deadline = 0, time.perf_counter() + SLICE_S
+            with self.batch_update():
+                while done < len(snapshots):  # at least one slice per turn, whatever the clock says
+                    screen.show_snapshots(snapshots[done : done + SLICE_NODES])
+                    done += SLICE_NODES
+                    if time.perf_counter() >= deadline:
+                        break
+            if done < len(snapshots):  # newer answers that came meanwhile replace these
+                self._pending = {s.node: s for s in snapshots[done:]} | self._pending
+                self._frame_timer = self.set_timer(0.001, self._show_pending, name="show-snapshots")
+        else:
+            self._pending.clear()
         if self.screenshot_path and all(
             n in self.session.latest and n not in self._in_flight for n in self.wanted()
         ):

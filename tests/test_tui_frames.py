@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from textual import events
 
 import screens.app as app_module
 from console.demo.fleet import recorded_fleet
@@ -233,3 +234,46 @@ async def test_a_poll_running_long_is_reported_by_the_tick(monkeypatch: pytest.M
         assert times == sorted(times)  # said again, later each time, while it runs
         assert app.in_flight("pod-7")
         assert {node for node, _ in said} == {"pod-7"}  # the others answered in time
+
+
+async def test_a_large_frame_is_drawn_in_slices_and_a_key_goes_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app_module, "SLICE_S", 0.0)  # every slice's time is up: one slice per turn
+    fleet = recorded_fleet(60, moving=True)
+    app = OpsConsoleApp(fleet.session(), cursor_blink=False, batch_window_s=FRAME)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: all(name in app.session.latest for name in app.nodes))
+        await pilot.pause(FRAME + 0.1)
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        table = screen.query_one(FleetTable)
+        table.focus()
+        await pilot.pause()
+        counts = Counts(screen)
+        order: list[str] = []
+        show_snapshots = screen.show_snapshots
+
+        def noted(snapshots: Sequence[NodeSnapshot]) -> None:
+            order.append("slice")
+            show_snapshots(snapshots)
+
+        screen.show_snapshots = noted  # type: ignore[method-assign]
+        for name in app.nodes:
+            await answer(app, name)
+        await until(pilot, lambda: bool(order), timeout=FRAME * 4)
+        row = table.cursor_row
+        cursor_down = table.action_cursor_down
+
+        def noted_key() -> None:
+            order.append("key")
+            cursor_down()
+
+        table.action_cursor_down = noted_key  # type: ignore[method-assign]
+        app.post_message(events.Key("down", None))  # as a terminal's key arrives, not waiting for idle
+        await until(pilot, lambda: sum(len(batch) for batch in counts.batches) == 60)
+        assert all(len(batch) <= app_module.SLICE_NODES for batch in counts.batches)
+        assert len(counts.batches) == 6
+        assert order.index("key") < len(order) - 1  # the key was handled before the last slice
+        assert table.cursor_row == row + 1
