@@ -220,20 +220,20 @@ def describe(figures: dict[str, Any]) -> str:
     during, idle = figures["during"], figures["idle"]
 
     def p95(part: dict[str, Any]) -> str:
-        return f"{part['p95']:.0f}" if part["n"] else "–"
+        return f"{part['p95']:.0f} ({part['n']})" if part["n"] else "–"
 
     return (
         f"{figures['label']:>7} {figures['nodes']:>5} {figures['textual']:>7} {figures['cpu_pct']:>6.1f} "
-        f"{figures['frame_ms']:>6.1f} {figures['frames_per_s']:>5.1f} {p95(during):>6} "
-        f"{during.get('max', 0):>6.0f} {p95(idle):>6} {figures['missed']:>4} {figures['rss_mib']:>6.0f} "
+        f"{figures['frame_ms']:>6.1f} {figures['frames_per_s']:>5.1f} {p95(during):>9} "
+        f"{during.get('max', 0):>6.0f} {p95(idle):>9} {figures['missed']:>4} {figures['rss_mib']:>6.0f} "
         f"{figures['peak_rss_mib']:>6.0f} {figures['polls_per_s']:>6.1f}   "
         f"{figures['load'][0]:.2f}-{figures['load'][1]:.2f}"
     )
 
 
 HEADER = (
-    "  tree   nodes textual  CPU%  frame   fps  key-p95 key-max idle-p95 miss   RSS   peak polls/s  load\n"
-    "                      (1 core) ms         refresh ms   ms      ms          MiB   MiB"
+    "  tree   nodes textual  CPU%  frame   fps   key-p95 key-max  idle-p95 miss   RSS   peak polls/s  load\n"
+    "                      (1 core) ms         refresh (n)    ms    ms (n)         MiB   MiB"
 )
 
 
