@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
+
+from textual.strip import Strip
 
 from console.model.levels import NodeLevels
 from console.sections.columns import fleet_values
+from screens.fleet import FleetScreen
 from tests.test_tui_flows import make_app, settle
 from widgets.fleet_table import FleetTable
 
@@ -62,3 +66,36 @@ async def test_the_cursor_stays_on_its_node_when_new_values_re_sort_the_rows() -
         assert keys(table).index("pod-7") < keys(table).index("pod-8")
         assert table.cursor_key == "pod-7"
         assert table.cursor_row == before - 1
+
+
+async def test_a_poll_renders_only_the_rows_of_the_nodes_whose_values_changed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    rendered: list[str] = []
+    render_row = FleetTable.render_row
+
+    def counting(self: FleetTable, key: str, index: int) -> Strip:
+        rendered.append(key)
+        return render_row(self, key, index)
+
+    monkeypatch.setattr(FleetTable, "render_row", counting)
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        session = screen.session
+        latest = session.latest["rack-a1"]
+        assert latest.gpu is not None
+        # the same answer again (a later poll, same values): no row is rendered again
+        rendered.clear()
+        again = dataclasses.replace(latest, taken_at=latest.taken_at + timedelta(seconds=1))
+        screen.show_snapshots([session.latest[name] for name in ("gpu1", "pod-7")])
+        await pilot.pause()
+        assert rendered == []
+        # one GPU of rack-a1 cools down: its row, and only its row, is rendered again
+        cooler = tuple(dataclasses.replace(r, temperature_c=31.0) for r in latest.gpu.gpus)
+        changed = dataclasses.replace(again, gpu=dataclasses.replace(latest.gpu, gpus=cooler))
+        session.record(changed)
+        screen.show_snapshots([changed, session.latest["gpu1"]])
+        await pilot.pause()
+        assert rendered == ["rack-a1"]
+        assert screen.table.get_cell("rack-a1", "temp").plain == "31°C"
