@@ -1,12 +1,12 @@
 """The section registry: one `Section` per NodeSnapshot field a poll fills, in check-result order.
 
-A section declares, in one object, whether a node wants it, how to read it (on demand: `collect`; over a
-long-lived stream: `stream`, see console/sections/stream.py), what it says when that read times out, the
-check rules that judge it and the read-only commands its reads run. The snapshot source
-(`console.poll.on_demand_collectors`, `console.streams.source`), the checks runner (`console.checks.rules`)
-and the read-only allow-list (`console.transport.readonly`) iterate it; none of them names a section.
-Registering pushes the section's commands down into the allow-list: the transport never imports what runs
-over it.
+A section declares, in one object, its inventory keys, whether a node wants it, how to read it (on demand:
+`collect`; over a long-lived stream: `stream`, see console/sections/stream.py), what it says when that read
+times out, the check rules that judge it, the read-only commands its reads run and its fleet-table columns.
+The loader, the snapshot source (`console.poll.on_demand_collectors`, `console.streams.source`), the checks
+runner (`console.checks.rules`), the fleet table and the read-only allow-list (`console.transport.readonly`)
+iterate it; none of them names a section. Registering pushes the section's commands down into the
+allow-list and its settings into `console.inventory.settings`: neither floor imports what stands on it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ SNAPSHOT_FIELDS = frozenset(field.name for field in dataclasses.fields(NodeSnaps
     "error",
     "connect_s",
     "connected_at",
+    "prom",  # a node read from the fleet's Prometheus series (console/fleet_from_prometheus.py)
 }
 
 
