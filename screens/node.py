@@ -15,6 +15,7 @@ from console.model.checks import CheckResult
 from console.model.inventory import Node
 from console.model.levels import NodeLevels
 from console.model.node import NodeSnapshot
+from console.pods import KIND_POD, NO_DOCKER, no_docker
 from screens.base import ConsoleScreen
 from screens.confirm import ConfirmScreen
 from widgets.checks_table import ChecksTable, detail_text
@@ -184,10 +185,13 @@ class NodeScreen(ConsoleScreen):
         docker = snapshot.docker if snapshot is not None else None
         basics = snapshot.basics if snapshot is not None else None
         self.query_one(ContainersTable).show(docker, self.session.now(), levels, basics)
-        if self.node.docker is None:
-            self._note(
-                "containers", Text("Docker is not watched on this node (no docker: section)", style="dim")
-            )
+        absent = no_docker(self.node, docker)
+        if absent is not None:  # a pod: said once, as its docker.engine result says it
+            self._note("containers", Text(absent, style="dim"))
+        elif self.node.docker is None:
+            unwatched = "Docker is not watched on this node (no docker: section)"
+            note = f"{NO_DOCKER} ({KIND_POD})" if self.node.kind == "pod" else unwatched
+            self._note("containers", Text(note, style="dim"))
         elif docker is not None and docker.error:
             self._note("containers", line(f"✖ Docker: {docker.error}", "bold red"))
         elif docker is not None and docker.engine is not None:

@@ -2,7 +2,9 @@
 
 Checks (only for nodes with a `docker:` section):
 
-- docker.engine: the daemon answers and is not the snap build (both critical otherwise).
+- docker.engine: the daemon answers and is not the snap build (both critical otherwise). On a pod
+  (console/pods.py) with no Docker socket and no containers named, the one result is skipped, "no Docker on
+  this node".
 - docker.nvidia_runtime: an `nvidia` runtime is registered; critical only when the node expects GPUs.
 - docker.tcp_api: critical when dockerd listens on TCP; unknown when that cannot be told.
 - container.running (target: container): each container the inventory names (docker.containers and
@@ -24,6 +26,7 @@ from console.checks.levels import at_or_above
 from console.checks.model import CheckResult, Perf, Status
 from console.collectors.docker_model import ContainerInfo, DockerSnapshot, watched_containers
 from console.inventory.model import Node
+from console.pods import no_docker
 
 ENGINE_CHECKS = ("docker.engine", "docker.nvidia_runtime", "docker.tcp_api")
 FIX_GROUP = "add the SSH user to the docker group (usermod -aG docker USER), then reconnect"
@@ -60,6 +63,9 @@ def evaluate_docker(
             for check, target in planned_docker(node)
         )
     engine = snapshot.engine
+    absent = no_docker(node, snapshot)
+    if absent is not None:  # a pod has no Docker of its own: one line says so, nothing is failing
+        return (CheckResult(node.name, "docker.engine", Status.SKIPPED, absent),)
     if snapshot.error is not None or engine is None:
         message = snapshot.error or "Docker did not answer"
         down = CheckResult(

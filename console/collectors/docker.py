@@ -47,6 +47,7 @@ from console.collectors.docker_model import (
     watched_containers,
 )
 from console.inventory.model import DockerSettings, Node
+from console.pods import pod_reason
 from console.text import clean_line
 from console.transport.base import CommandTimeout, Transport, TransportError
 
@@ -54,6 +55,7 @@ DEFAULT_TIMEOUT_S = 10.0
 ENGINE_MAX_AGE_S = 60.0
 PROBE_TIMEOUT_S = 5.0
 INSPECT_CONCURRENCY = 8
+NO_SOCKET = "no Docker socket at"  # diagnose_socket's "missing": on a pod, no Docker at all
 INSPECTED_STATES = frozenset({"running", "restarting", "paused"})
 LIST_KEYS = ("Id", "Names", "Image", "Command", "State", "Status", "Ports", "Labels")
 INSPECT_KEYS = ("State", "RestartCount")
@@ -171,7 +173,7 @@ async def diagnose_socket(transport: Transport, socket_path: str) -> str | None:
         group = "docker" if group == "?" else group
         return f"permission denied on {socket_path}: is {user} in the {group} group?"
     if verdict == "missing":
-        return f"no Docker socket at {socket_path} (is dockerd running?)"
+        return f"{NO_SOCKET} {socket_path} (is dockerd running?)"
     if verdict == "notsocket":
         return f"{socket_path} is not a socket"
     return None
@@ -260,6 +262,7 @@ async def collect_docker(
         containers: tuple[ContainerInfo, ...] = (),
         error: str | None = None,
         left_out: int = 0,
+        pod: str | None = None,
     ) -> DockerSnapshot:
         return DockerSnapshot(
             name,
@@ -269,6 +272,7 @@ async def collect_docker(
             error,
             duration_s=time.monotonic() - started,
             left_out=left_out,
+            pod=pod,
         )
 
     try:
@@ -284,7 +288,10 @@ async def collect_docker(
             containers, left_out = await _containers(client.docker, watched_containers(node))
     except _API_ERRORS as exc:
         client.engine_read_at = -math.inf  # re-read the engine once it answers again
-        return snapshot(engine, error=await _failure(transport, socket_path, exc, timeout))
+        error = await _failure(transport, socket_path, exc, timeout)
+        # No socket at all on a pod is no fault (console/pods.py); anything else about Docker still is.
+        pod = await pod_reason(transport, node) if error.startswith(NO_SOCKET) else None
+        return snapshot(engine, error=error, pod=pod)
     except Exception as exc:  # a reply nothing above foresaw: still node trouble, never the caller's
         client.engine_read_at = -math.inf
         reason = f"{type(exc).__name__}: {clean_line(exc, limit=300)}"

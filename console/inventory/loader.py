@@ -63,7 +63,7 @@ _TOP_KEYS = (
 )
 # What `defaults` (every node) and `groups.NAME` (that group's nodes) may set, besides the sections' keys
 # (`_defaultable()`: every registered SectionSettings that is defaultable).
-_DEFAULTABLE = ("ssh", "refresh", "thresholds", "power_budget_w", "scratch", "rack")
+_DEFAULTABLE = ("kind", "ssh", "refresh", "thresholds", "power_budget_w", "scratch", "rack")
 _TAG = "tag:yaml.org,2002:"
 _KEY_LIMIT = 200  # a key path in a message; node names and keys come from the file
 

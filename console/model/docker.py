@@ -90,6 +90,7 @@ class DockerSnapshot:
     error: str | None = None
     duration_s: float | None = None
     left_out: int = 0  # containers past docker_model.MAX_CONTAINERS in the list, not kept
+    pod: str | None = None  # no socket on a node that is a container: why it counts as one (console/pods.py)
 
     def container(self, name: str) -> ContainerInfo | None:
         return next((container for container in self.containers if container.name == name), None)

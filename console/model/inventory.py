@@ -110,6 +110,7 @@ class AiStackSettings:
 
 HostKeyPolicy = Literal["strict", "accept-new"]
 TransportKind = Literal["ssh", "local"]
+NodeKind = Literal["host", "pod"]  # pod: a container reached over SSH (console/pods.py)
 GpuSourceKind = Literal["nvidia-smi", "prometheus"]
 MountMode = Literal["ro", "rw"]
 HttpScheme = Literal["http", "https"]
@@ -329,6 +330,7 @@ class Node:
     bmc: BmcSettings | None = None  # None: the node's BMC power is not read
     slurm: SlurmSettings | None = None  # the Slurm cluster this node is in, read through `via`
     slurm_name: str | None = None  # the node's name in Slurm when it is not the inventory name
+    kind: NodeKind | None = None  # None: told from the node itself where it matters (console/pods.py)
     # Plug-in sections' settings (key, value), keys that are not fields here (console/inventory/settings.py).
     plugins: tuple[tuple[str, object], ...] = ()
 

@@ -1,7 +1,8 @@
 """The Docker section: read by the Docker watcher (the events stream), judged by console.checks.docker_rules.
 
-Its SSH reads: the host probe (which daemons, which TCP listeners) and `diagnose_socket`, which asks the
-node's shell why the socket cannot be used. The Docker API itself goes through the read-only socket proxy.
+Its SSH reads: the host probe (which daemons, which TCP listeners), `diagnose_socket`, which asks the
+node's shell why the socket cannot be used, and, when there is no socket, whether the node is a pod
+(console/pods.py). The Docker API itself goes through the read-only socket proxy.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from console.model.checks import CheckResult
 from console.model.docker import DockerSnapshot
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
+from console.pods import POD_PROBE
 from console.sections.registry import Section
 from console.sections.stream import Stream
 from console.sections.tally_columns import DOCKER_COLUMNS, docker_cells
@@ -56,7 +58,7 @@ DOCKER = Section(
     _wanted,
     planned_docker,
     _evaluate,
-    read_only_commands=(HOST_PROBE, DIAGNOSE_SOCKET),
+    read_only_commands=(HOST_PROBE, DIAGNOSE_SOCKET, POD_PROBE),
     stream=Stream(open_docker_stream, _collect),
     timed_out=_timed_out,
     settings=(inventory.DOCKER,),

@@ -1,0 +1,111 @@
+"""Pods are not hosts: a node that is itself a container (a rented GPU pod reached over SSH as root on a
+mapped port) has no Docker daemon, no systemd and no containers of its own, and that is no fault.
+
+`kind: pod` in the inventory (on a node, a group or `defaults`) says so; `kind: host` says it is not. With
+no `kind` the node is asked, once per connection and only where it matters (a section found something
+missing that a container never has: the Docker socket), by POD_PROBE: a container runtime's marker file
+(`/.dockerenv` from Docker, `/run/.containerenv` from Podman and CRI-O), or PID 1 being neither systemd nor
+an init while `/run/systemd/system` is missing (a pod's PID 1 is its entry point: sleep, bash, tini...).
+When the probe cannot run, the node counts as a host: a host's real failure is never hidden.
+
+What a pod changes (docs/inventory.md `kind`): a missing Docker socket is one skipped `docker.engine`
+line, "no Docker on this node", instead of a critical (a pod whose inventory names containers that must
+run still fails: someone asked for them there); the node screen's Containers tab says it once.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+from console.collectors.docker_model import DockerSnapshot, watched_containers
+from console.model.inventory import Node
+from console.text import clean_line
+from console.transport.base import Transport, TransportError
+
+PROBE_TIMEOUT_S = 5.0
+NO_DOCKER = "no Docker on this node"
+KIND_POD = "kind: pod"
+# PID 1 names that are a host's init, not a container's entry point.
+_INITS = frozenset({"systemd", "init", "openrc-init", "runit", "s6-svscan", "launchd", "upstart"})
+
+# One round trip, shell builtins and `[` only; prints `marker PATH`, `init COMM` and `systemd` lines.
+POD_PROBE = (
+    'sh -c \'for f in /.dockerenv /run/.containerenv; do [ -e "$f" ] && echo "marker $f"; done; '
+    'c=; { read -r c </proc/1/comm; } 2>/dev/null; echo "init $c"; '
+    "[ -d /run/systemd/system ] && echo systemd; exit 0'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PodSigns:
+    """What POD_PROBE found on a node."""
+
+    markers: tuple[str, ...] = ()  # container runtimes' marker files present
+    init: str | None = None  # PID 1's command name (None: not readable)
+    systemd: bool = False  # /run/systemd/system exists: systemd is the running init
+
+    @property
+    def container(self) -> bool:
+        if self.markers:
+            return True
+        return not self.systemd and self.init is not None and self.init not in _INITS
+
+    def describe(self) -> str:
+        """`/.dockerenv, PID 1 is sleep, no systemd`: the signs a container showed."""
+        signs = list(self.markers)
+        if self.init is not None and self.init not in _INITS:
+            signs.append(f"PID 1 is {self.init}")
+        if not self.systemd:
+            signs.append("no systemd")
+        return ", ".join(signs)
+
+
+def parse_pod_probe(text: str) -> PodSigns:
+    markers: list[str] = []
+    init: str | None = None
+    systemd = False
+    for line in text.splitlines()[:20]:
+        word, _, rest = line.partition(" ")
+        if word == "marker" and rest in ("/.dockerenv", "/run/.containerenv"):
+            markers.append(rest)
+        elif word == "init":
+            init = clean_line(rest.strip(), limit=32) or None
+        elif line == "systemd":
+            systemd = True
+    return PodSigns(tuple(markers), init, systemd)
+
+
+# Per connection: a node does not stop being a container while it is connected.
+_DETECTED: weakref.WeakKeyDictionary[Transport, PodSigns | None] = weakref.WeakKeyDictionary()
+
+
+async def detect(transport: Transport) -> PodSigns | None:
+    """The node's signs (None: the probe could not run), asked once per transport."""
+    if transport in _DETECTED:
+        return _DETECTED[transport]
+    try:
+        result = await transport.run(POD_PROBE, timeout=PROBE_TIMEOUT_S)
+    except (TransportError, TimeoutError):
+        return None  # not remembered: the next poll asks again
+    signs = parse_pod_probe(result.stdout) if result.exit_status == 0 else None
+    _DETECTED[transport] = signs
+    return signs
+
+
+async def pod_reason(transport: Transport, node: Node) -> str | None:
+    """Why node counts as a pod (`kind: pod`, or the signs found on it), or None for a host."""
+    if node.kind is not None:
+        return KIND_POD if node.kind == "pod" else None
+    signs = await detect(transport)
+    if signs is None or not signs.container:
+        return None
+    return f"a container: {signs.describe()}"
+
+
+def no_docker(node: Node, docker: DockerSnapshot | None) -> str | None:
+    """`no Docker on this node (why)` when the node is a pod with no Docker socket and its inventory names
+    no container that must run there; None otherwise (then a missing Docker is judged as on a host)."""
+    if docker is None or docker.pod is None or docker.engine is not None or watched_containers(node):
+        return None
+    return f"{NO_DOCKER} ({docker.pod})"

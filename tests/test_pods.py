@@ -1,0 +1,152 @@
+"""Pods are not hosts: `kind` in the inventory, the pod probe (run by a real shell here), and the Docker
+rules' pod branch (one skipped line on a pod, a host's missing Docker still critical)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import console.sections  # noqa: F401  (registers the sections: their commands go into the allow-list)
+from console.checks.docker_rules import evaluate_docker
+from console.checks.model import Status
+from console.collectors.docker_model import DockerSnapshot, EngineInfo
+from console.inventory import InventoryError, load_inventory
+from console.inventory.model import DockerSettings, Node, ServiceSpec
+from console.pods import NO_DOCKER, POD_PROBE, PodSigns, detect, no_docker, parse_pod_probe, pod_reason
+from console.transport.local import LocalTransport
+from console.transport.readonly import is_read_only
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+MISSING = "no Docker socket at /var/run/docker.sock (is dockerd running?)"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- the inventory's `kind` -------------------------------------------------------------------------------
+
+
+def test_kind_from_defaults_group_and_node(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(
+            tmp_path,
+            """
+version: 1
+defaults: {kind: host}
+groups:
+  pods: {kind: pod}
+nodes:
+  head: {host: 10.0.0.1, groups: [pods]}
+  worker: {host: 10.0.0.2, groups: [pods], kind: host}
+  box: {host: 10.0.0.3}
+  asks: {host: 10.0.0.4, kind: null}
+""",
+        )
+    )
+    kinds = {node.name: node.kind for node in inventory.nodes}
+    assert kinds == {"head": "pod", "worker": "host", "box": "host", "asks": None}
+    assert Node("n", "h").kind is None  # unset: the node is asked where it matters
+
+
+def test_a_wrong_kind_is_reported_at_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nnodes:\n  a:\n    host: 10.0.0.1\n    kind: container\n")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert (caught.value.line, caught.value.key) == (5, "nodes.a.kind")
+    assert "one of host, pod" in caught.value.message
+
+
+# --- the probe ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("output", "container", "described"),
+    [
+        ("marker /.dockerenv\ninit sleep\n", True, "/.dockerenv, PID 1 is sleep, no systemd"),
+        ("marker /run/.containerenv\ninit systemd\nsystemd\n", True, "/run/.containerenv"),
+        ("init bash\n", True, "PID 1 is bash, no systemd"),  # a pod whose runtime leaves no marker
+        ("init systemd\nsystemd\n", False, ""),  # a host
+        ("init init\n", False, "no systemd"),  # a host with SysV init
+        ("init runit\n", False, "no systemd"),
+        ("init \n", False, "no systemd"),  # PID 1 not readable: not enough to call it a pod
+        ("marker /etc/passwd\ninit systemd\nsystemd\n", False, ""),  # only the runtimes' markers count
+    ],
+)
+def test_pod_signs(output: str, container: bool, described: str) -> None:
+    signs = parse_pod_probe(output)
+    assert signs.container is container
+    assert signs.describe() == described
+
+
+def test_a_hostile_pid_1_name_is_one_clean_line() -> None:
+    signs = parse_pod_probe("init \x1b[31mevil\x07\n")
+    assert signs.init is not None and "\x1b" not in signs.init and "\x07" not in signs.init
+    assert signs.container
+
+
+async def test_the_probe_in_a_real_shell_sees_what_this_machine_is() -> None:
+    signs = await detect(LocalTransport("here"))
+    assert signs is not None
+    markers = tuple(path for path in ("/.dockerenv", "/run/.containerenv") if os.path.exists(path))
+    assert signs.markers == markers
+    assert signs.init == Path("/proc/1/comm").read_text(encoding="utf-8").strip()
+    assert signs.systemd is os.path.isdir("/run/systemd/system")
+
+
+def test_the_probe_is_on_the_read_only_allow_list() -> None:
+    assert is_read_only(POD_PROBE)
+
+
+async def test_kind_wins_over_the_probe() -> None:
+    transport = LocalTransport("here")
+    assert await pod_reason(transport, Node("n", "h", kind="pod")) == "kind: pod"
+    assert await pod_reason(transport, Node("n", "h", kind="host")) is None
+
+
+# --- the Docker rules' pod branch --------------------------------------------------------------------------
+
+
+def pod_node(**fields: object) -> Node:
+    return Node("pod1", "10.0.0.1", docker=DockerSettings(), **fields)  # type: ignore[arg-type]
+
+
+def test_a_pod_without_docker_is_one_skipped_line() -> None:
+    snapshot = DockerSnapshot("pod1", NOW, None, error=MISSING, pod="kind: pod")
+    results = evaluate_docker(pod_node(kind="pod"), snapshot)
+    assert [(r.check, r.status, r.summary) for r in results] == [
+        ("docker.engine", Status.SKIPPED, f"{NO_DOCKER} (kind: pod)")
+    ]
+    assert results[0].fix is None
+
+
+def test_a_host_that_lost_its_docker_is_still_critical() -> None:
+    snapshot = DockerSnapshot("gpu1", NOW, None, error=MISSING)  # pod: None, the collector found a host
+    results = evaluate_docker(pod_node(kind="host"), snapshot)
+    assert results[0].check == "docker.engine" and results[0].status is Status.CRITICAL
+    assert len(results) == 3  # the engine's two other checks skipped with the cause
+
+
+def test_a_pod_whose_inventory_names_containers_still_fails_without_docker() -> None:
+    snapshot = DockerSnapshot("pod1", NOW, None, error=MISSING, pod="kind: pod")
+    named = Node("pod1", "h", kind="pod", docker=DockerSettings(containers=("trainer",)))
+    assert evaluate_docker(named, snapshot)[0].status is Status.CRITICAL
+    service = Node("pod1", "h", kind="pod", docker=DockerSettings(), services=(ServiceSpec("ui", 80, "ui"),))
+    assert evaluate_docker(service, snapshot)[0].status is Status.CRITICAL
+    assert no_docker(named, snapshot) is None
+
+
+def test_a_docker_that_answered_is_judged_as_everywhere() -> None:
+    engine = EngineInfo("27.0.1", "1.46", ("runc",), "runc", False, (), False)
+    snapshot = DockerSnapshot("pod1", NOW, engine, error="Docker API error 500: boom", pod="kind: pod")
+    assert no_docker(pod_node(kind="pod"), snapshot) is None
+    assert evaluate_docker(pod_node(kind="pod"), snapshot)[0].status is Status.CRITICAL
+
+
+def test_pod_signs_default_is_a_host() -> None:
+    assert not PodSigns().container
