@@ -16,10 +16,12 @@ messages are reported with their line, all in one pass.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.model.hardware import GpuProfile, HardwareProfile, NicProfile
 from console.model.inventory import (
     AiStackSettings,
     DockerSettings,
@@ -138,6 +140,23 @@ AI_STACK = SectionSettings(
 # `slurm: {via: NODE}`; the top-level `slurm:` and the via node's members: console/inventory/slurm.py.
 SLURM = SectionSettings("slurm", SlurmSettings | None, {(SlurmSettings, "interval"): _at_least_zero})
 
+# `hardware:` the profile (console/sections/hardware.py); not a Node field: `node.settings("hardware")`.
+_IFNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}")  # Linux: at most 15 bytes, no '/' or blanks
+HARDWARE = SectionSettings(
+    "hardware",
+    HardwareProfile | None,
+    {
+        (HardwareProfile, "cpu_cores"): lambda v: None if v >= 1 else "must be 1 or more",
+        (HardwareProfile, "memory_gb"): positive,
+        (GpuProfile, "count"): _at_least_zero,
+        (GpuProfile, "memory_gb"): positive,
+        (NicProfile, "name"): lambda v: (
+            None if _IFNAME_RE.fullmatch(v) else "is not a network interface name"
+        ),
+        (NicProfile, "speed_gbps"): positive,
+    },
+)
+
 # The built-in sections' keys, in the order docs/inventory.md lists them.
-for _settings in (GPUS, DOCKER, MOUNTS, SERVICES, SSHD, STORAGE, AI_STACK, SLURM):
+for _settings in (GPUS, DOCKER, MOUNTS, SERVICES, SSHD, STORAGE, AI_STACK, SLURM, HARDWARE):
     register_settings(_settings)

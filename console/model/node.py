@@ -10,6 +10,7 @@ from console.model.basics import NodeBasics
 from console.model.docker import DockerSnapshot
 from console.model.facts import NodeFacts
 from console.model.gpu import GpuSnapshot
+from console.model.hardware import HardwareSnapshot
 from console.model.mounts import MountsSnapshot
 from console.model.power import BmcPower
 from console.model.services import ServicesSnapshot
@@ -36,3 +37,4 @@ class NodeSnapshot:
     connected_at: datetime | None = None  # when that handshake happened (age: taken_at - connected_at)
     power: BmcPower | None = None  # BMC power (Redfish or IPMI DCMI) where the inventory has `bmc:`
     slurm: SlurmSnapshot | None = None  # the cluster, on the node the inventory's `slurm.via` names
+    hardware: HardwareSnapshot | None = None  # CPU, memory, GPUs, NICs, OS: read once per connection

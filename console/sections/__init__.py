@@ -10,6 +10,7 @@ from console.sections.basics import BASICS
 from console.sections.docker import DOCKER
 from console.sections.facts import FACTS
 from console.sections.gpu import GPU
+from console.sections.hardware import HARDWARE
 from console.sections.mounts import MOUNTS
 from console.sections.power import POWER
 from console.sections.registry import (
@@ -30,6 +31,7 @@ __all__ = [
     "DOCKER",
     "FACTS",
     "GPU",
+    "HARDWARE",
     "MOUNTS",
     "POWER",
     "SECTIONS",
@@ -53,5 +55,6 @@ register(MOUNTS)
 register(DOCKER)
 register(FACTS)
 register(POWER)
+register(HARDWARE)
 register(SLURM)
 register(BASICS)
