@@ -11,6 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from screens.racks import open_racks
 from screens.slurm import open_slurm
+from screens.tunnels import open_tunnels
 from screens.slurm import open_slurm
 
 if TYPE_CHECKING:
@@ -40,6 +41,11 @@ class ConsoleCommands(Provider):
                 "Slurm",
                 "partitions, nodes with GPUs and jobs, the queue; drain, resume, cancel (J)",
                 partial(open_slurm, app),
+            ),
+            (
+                "Tunnels",
+                "SSH tunnels: state, local address, bytes, last error; open and close (T)",
+                partial(open_tunnels, app),
             ),
         ]
         for name, node in app.nodes.items():

@@ -68,6 +68,7 @@ class FleetScreen(ConsoleScreen):
         Binding("e", "app.open_promql", "PromQL"),
         Binding("P", "racks", "Racks", show=False, tooltip="Power per rack: PDUs, budget, BMCs, GPUs"),
         Binding("J", "slurm", "Slurm", show=False, tooltip="Slurm: nodes, GPUs and jobs, the queue"),
+        Binding("T", "tunnels", "Tunnels", show=False, tooltip="SSH tunnels: open, close, state, bytes"),
         Binding("a", "prometheus_problems", "Alerts", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -166,6 +167,12 @@ class FleetScreen(ConsoleScreen):
         from screens.slurm import open_slurm
 
         open_slurm(self.ops_app)
+
+    def action_tunnels(self) -> None:
+        """T: the tunnels screen (the inventory's tunnels, each pod's exporter, each service)."""
+        from screens.tunnels import open_tunnels
+
+        open_tunnels(self.ops_app)
 
     def action_racks(self) -> None:
         """P: the rack view (PDU watts against each rack's budget, BMC and GPU watts)."""
