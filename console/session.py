@@ -34,6 +34,7 @@ from console.collectors.prometheus import (
     TargetInfo,
     open_prometheus,
 )
+from console.fleet_from_prometheus import PromFleet
 from console.history import MetricHistory
 from console.inventory.model import Inventory, Node, PrometheusSettings
 from console.persisted import HISTORY_LIMIT, QueryHistory, Settings, config_dir, state_dir
@@ -200,8 +201,11 @@ class ConsoleSession:
         history: MetricHistory | None = None,
         query_history: QueryHistory | None = None,
         settings: Settings | None = None,
+        prom_fleet: PromFleet | None = None,
     ) -> None:
         self.inventory = inventory
+        # fleet: {source: prometheus}: the nodes the series name besides the inventory's (one read a refresh)
+        self.prom_fleet = prom_fleet
         self.source = source
         self.transports = dict(transports or {})
         self.audit = audit or AuditLog()
@@ -227,7 +231,10 @@ class ConsoleSession:
         prometheus = None
         if inventory.prometheus is not None:
             prometheus = LivePrometheus(inventory.prometheus, source.prometheus_transport())
-        return cls(inventory, source, transports=source.transports, prometheus=prometheus)
+        prom_fleet = PromFleet.live(inventory, source.prometheus_transport())
+        return cls(
+            inventory, source, transports=source.transports, prometheus=prometheus, prom_fleet=prom_fleet
+        )
 
     # --- the fleet -------------------------------------------------------------------------------------
 
@@ -278,8 +285,11 @@ class ConsoleSession:
         cached = self._verdicts.get(node.name)
         if cached is not None and cached[0] is snapshot and cached[1] is node:
             return cached[2]
-        results = evaluate(node, snapshot) if snapshot is not None else ()
-        verdict = NodeVerdict(results, node_levels(node, snapshot, results))
+        if snapshot is not None and self.prom_fleet is not None and node.name in self.prom_fleet.nodes:
+            verdict = self.prom_fleet.verdict(node, snapshot)  # judged from its series (no SSH)
+        else:
+            results = evaluate(node, snapshot) if snapshot is not None else ()
+            verdict = NodeVerdict(results, node_levels(node, snapshot, results))
         self._verdicts[node.name] = (snapshot, node, verdict)
         return verdict
 

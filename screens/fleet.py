@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 from rich.text import Text
 from textual import work
@@ -10,13 +11,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from console.history import METRICS, Metric
 from console.model.checks import CheckResult, Status
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
+from console.sections.columns import fleet_columns, fleet_values
 from console.session import FleetProblems
 from screens.base import ConsoleScreen
+from screens.fleet_prom import PromFleetRows
 from screens.messages import FleetChecksAnswered
-from widgets.fleet_table import GROUP_PREFIX, SORTABLE, FleetTable, NodeView
+from widgets.fleet_table import GROUP_PREFIX, FleetTable, NodeView
 from widgets.status import STATUS_ICON, STATUS_STYLE, plural
 from widgets.trouble import next_trouble, node_status, rows_in_trouble, tally_text
 
@@ -42,7 +46,7 @@ def prometheus_problems(
     return Text(f"{STATUS_ICON[worst]} Prometheus: {', '.join(said)} (a)", style=STATUS_STYLE[worst])
 
 
-class FleetScreen(ConsoleScreen):
+class FleetScreen(PromFleetRows, ConsoleScreen):
     CSS_PATH = "fleet.tcss"
     BINDINGS = [
         Binding("enter", "open", "Open"),
@@ -81,12 +85,13 @@ class FleetScreen(ConsoleScreen):
 
     @property
     def nodes(self) -> dict[str, Node]:
-        return self.ops_app.nodes
+        """The inventory's nodes, then those read from Prometheus (fleet: {source: prometheus})."""
+        return self.merged_nodes()
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="fleet-summary")
-        yield FleetTable(id="fleet-table")
+        yield FleetTable(id="fleet-table", columns=fleet_columns())
         yield Input(
             placeholder="filter: node, group, host, state…  (Enter keeps it, Esc clears)",
             id="fleet-filter",
@@ -98,9 +103,10 @@ class FleetScreen(ConsoleScreen):
         self.query_one("#fleet-filter", Input).cursor_blink = self.ops_app.cursor_blink
         self.query_one(FleetTable).set_nodes(list(self.nodes.values()))
         self.poll_prometheus()
+        self.read_prom_fleet()
 
     def polled_nodes(self) -> Iterable[str]:
-        return self.nodes
+        return self.ops_app.nodes  # polled over SSH; the discovered ones come in one read of the fleet
 
     @property
     def table(self) -> FleetTable:
@@ -109,13 +115,19 @@ class FleetScreen(ConsoleScreen):
     def view(self, node: Node) -> NodeView:
         name = node.name
         verdict = self.session.verdict(node)
+        snapshot = self.session.latest.get(name)
+        history = self.session.history
+
+        def series(metric: str) -> tuple[float, ...]:
+            return history.node(name, cast(Metric, metric)) if metric in METRICS else ()
+
         return NodeView(
             node,
-            self.session.latest.get(name),
+            snapshot,
             verdict.results,
-            self.session.history.node(name),
             self._slow.get(name) if self.ops_app.in_flight(name) else None,
             verdict.levels,
+            fleet_values(node, snapshot, verdict.levels, series),
         )
 
     # --- the app's hooks -----------------------------------------------------------------------------
@@ -138,6 +150,7 @@ class FleetScreen(ConsoleScreen):
 
     def refresh_now(self) -> None:
         self.poll_prometheus()
+        self.read_prom_fleet()
 
     # --- the fleet's Prometheus: its problems are counted in the header -------------------------------
 
@@ -183,6 +196,7 @@ class FleetScreen(ConsoleScreen):
     def catch_up(self) -> None:
         if self._prometheus_waiting:
             self.poll_prometheus()
+        self.prom_fleet_catch_up()
         table = self.table
         for node in self.nodes.values():
             table.show(self.view(node), rearrange=False)
@@ -197,12 +211,15 @@ class FleetScreen(ConsoleScreen):
         gpus = sum(
             len(s.gpu.gpus) for s in seen if s.reachable and s.gpu is not None and s.gpu.status == "ok"
         )
+        gpus += sum(s.prom.gpu_count or 0 for s in seen if s.reachable and s.prom is not None)
         parts = [plural(len(names), "node"), f"{up} up", f"{len(seen) - up} down"]
         slow = sum(1 for name in names if name in self._slow and self.ops_app.in_flight(name))
         if slow:
             parts.append(f"{slow} slow")
         if len(seen) < len(names):
             parts.append(f"{len(names) - len(seen)} waiting")
+        if self.session.prom_fleet is not None:
+            parts.append(f"{len(self.session.prom_fleet.nodes)} from Prometheus")
         parts += [plural(gpus, "GPU"), f"every {self.ops_app.base_interval:g}s"]
         table = self.table
         arrow = "↑" if table.sort_reverse else "↓"
@@ -265,6 +282,9 @@ class FleetScreen(ConsoleScreen):
         if key is None or key not in self.nodes:
             self.notify("no node under the cursor", timeout=3)
             return
+        if key not in self.ops_app.nodes:
+            self.notify(f"{key}: read from Prometheus, no SSH to this node", timeout=3, markup=False)
+            return
         from screens.shell import open_shell
 
         open_shell(self, self.nodes[key])
@@ -276,6 +296,10 @@ class FleetScreen(ConsoleScreen):
         if key.startswith(GROUP_PREFIX):
             self.table.toggle_fold(key[len(GROUP_PREFIX) :])
             self.show_status()
+        elif key not in self.ops_app.nodes and self.discovered(key) is not None:
+            from screens.prom_node import PromNodeScreen
+
+            self.app.push_screen(PromNodeScreen(self.nodes[key]))  # no SSH: its series alone
         else:
             self.ops_app.open_node(key)
 
@@ -286,14 +310,14 @@ class FleetScreen(ConsoleScreen):
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
         column = event.column_key.value or "node"
-        if column in SORTABLE:
-            table = self.table
+        table = self.table
+        if column in table.sortable:
             table.sort_by(column, reverse=not table.sort_reverse if column == table.sort_column else False)
             self.show_status()
 
     def action_sort(self) -> None:
         table = self.table
-        columns = [column for column in SORTABLE if column in table.shown_columns]
+        columns = [column for column in table.sortable if column in table.shown_columns]
         current = columns.index(table.sort_column) if table.sort_column in columns else -1
         table.sort_by(columns[(current + 1) % len(columns)], reverse=False)
         self.show_status()

@@ -18,7 +18,7 @@ from console.model.checks import CheckResult, Status
 from console.model.columns import DETAIL, CellValue, ColumnSpec
 from console.model.inventory import Node
 from console.model.levels import NodeLevels
-from console.model.node import NodeSnapshot
+from console.model.node import PROM_GONE, NodeSnapshot
 from widgets.keyed_table import Column, KeyedTable
 from widgets.sparkline import spark_range
 from widgets.status import DASH, STATUS_WORD, level_style, plural, status_text
@@ -83,8 +83,10 @@ def group_tally(tallies: Iterable[tuple[Status | None, int]]) -> tuple[Status | 
 # What a node's connection is doing, worst first (the State column sorts in this order).
 STATES = {
     "down": Text("✖ down", style="bold red"),
+    "gone": Text("✖ gone", style="bold red"),  # a node read from Prometheus whose series stopped naming it
     "busy": Text("⧗ slow", style="bold yellow"),  # a poll has been running for a while
     "slow": Text("◐ slow", style="yellow"),  # the last handshake took long
+    "stale": Text("◌ stale", style="yellow"),  # a Prometheus node's newest series older than 3 scrapes
     "wait": Text("… wait", style="dim"),
     "up": Text("● up", style="green"),
 }
@@ -98,7 +100,9 @@ def node_state(view: NodeView) -> str:
     if snapshot is None:
         return "wait"
     if not snapshot.reachable:
-        return "down"
+        return "gone" if snapshot.prom is not None and snapshot.error == PROM_GONE else "down"
+    if snapshot.prom is not None and (snapshot.prom.stale or snapshot.prom.up is False):
+        return "stale" if snapshot.prom.stale else "down"
     if view.levels.slow_connect:
         return "slow"
     return "up"
@@ -220,6 +224,20 @@ class FleetTable(KeyedTable):
         self.regroup()
         first = next((names[0] for names in self.groups.values() if names), None)
         self.restore_cursor(first)  # on the first node, not its group's header
+
+    def add_nodes(self, nodes: Sequence[Node]) -> None:
+        """Nodes found after start (a fleet read from Prometheus): rows at the end of their group, one
+        regroup for them all."""
+        if not nodes:
+            return
+        empty = not self._views
+        self.headers = self.headers or any(node.groups for node in nodes)
+        for node in nodes:
+            self.groups.setdefault(group_of(node), []).append(node.name)
+            self.show(NodeView(node, None), rearrange=False)
+        self.regroup()
+        if empty:
+            self.restore_cursor(nodes[0].name)
 
     def show(self, view: NodeView, *, rearrange: bool = True) -> None:
         name = view.node.name

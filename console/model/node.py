@@ -13,9 +13,13 @@ from console.model.gpu import GpuSnapshot
 from console.model.hardware import HardwareSnapshot
 from console.model.mounts import MountsSnapshot
 from console.model.power import BmcPower
+from console.model.prom_fleet import PromNode
 from console.model.services import ServicesSnapshot
 from console.model.slurm import SlurmSnapshot
 from console.model.stack import StackSnapshot
+
+# A discovered node's snapshot when the Prometheus series no longer name it (its last figures stay in `prom`).
+PROM_GONE = "gone from Prometheus's series"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +42,5 @@ class NodeSnapshot:
     power: BmcPower | None = None  # BMC power (Redfish or IPMI DCMI) where the inventory has `bmc:`
     slurm: SlurmSnapshot | None = None  # the cluster, on the node the inventory's `slurm.via` names
     hardware: HardwareSnapshot | None = None  # CPU, memory, GPUs, NICs, OS: read once per connection
+    # A node the inventory does not list, read from the fleet's Prometheus series (no SSH): its aggregates.
+    prom: PromNode | None = None

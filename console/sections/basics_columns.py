@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from console.model.basics import NodeBasics, short_bytes
 from console.model.columns import CellValue, ColumnSpec, RowInput, number
+from console.sections import prom_columns
 
 COLUMNS = (
     # After the GPU columns, its history strip included: a GPU fleet's screen is about its GPUs first.
@@ -50,6 +51,8 @@ def containers(basics: NodeBasics) -> CellValue:
 
 
 def cells(row: RowInput) -> dict[str, CellValue]:
+    if row.snapshot.prom is not None:  # a node read from Prometheus (node_exporter's figures)
+        return prom_columns.basics_cells(row.snapshot.prom)
     basics = row.snapshot.basics
     if basics is None or basics.error is not None:
         return {}

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from console.history import SCALES
 from console.model.checks import Status
 from console.model.columns import DETAIL, CellValue, ColumnSpec, RowInput, number
+from console.sections import prom_columns
 
 COLUMNS = (
     ColumnSpec("gpus", "GPUs", 5, priority=3),
@@ -35,6 +36,8 @@ def _max(values: Sequence[float | None]) -> float | None:
 
 
 def cells(row: RowInput) -> dict[str, CellValue]:
+    if row.snapshot.prom is not None:  # a node read from Prometheus: its aggregates, no boards one by one
+        return prom_columns.gpu_cells(row, row.snapshot.prom)
     gpu, levels = row.snapshot.gpu, row.levels
     if gpu is None or gpu.status != "ok":
         message = (gpu.error if gpu is not None else None) or "no GPU data"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from console.model.columns import CellValue, ColumnSpec, RowInput
 from console.model.levels import Tally
+from console.sections import prom_columns
 
 DOCKER_COLUMNS = (ColumnSpec("containers", "Ctrs", 5, priority=4),)
 MOUNTS_COLUMNS = (ColumnSpec("mounts", "Mounts", 8, priority=5),)
@@ -22,6 +23,8 @@ def tally(value: Tally | None, error: bool) -> CellValue:
 
 
 def docker_cells(row: RowInput) -> dict[str, CellValue]:
+    if row.snapshot.prom is not None:  # a node read from Prometheus: cAdvisor's count
+        return prom_columns.docker_cells(row.snapshot.prom)
     docker = row.snapshot.docker
     error = row.node.docker is not None and docker is not None and docker.error is not None
     return {"containers": tally(row.levels.containers, error)}

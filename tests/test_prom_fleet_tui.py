@@ -1,0 +1,162 @@
+"""The fleet read from Prometheus in the TUI (`fleet: {source: prometheus}`), on the recorded fleet.
+
+The fleet's reader is a stand-in here (`Recorded`: the same `read`/`node_gpus` as the live one, answering
+recorded PromFleetSnapshots); the live reader against a real Prometheus is tests/test_prom_fleet_tui_lab.py.
+"""
+
+from __future__ import annotations
+
+from console.demo.fleet import AT, recorded_fleet
+from console.fleet_from_prometheus import FleetReader, PromFleet
+from console.model.gpu import GpuReading, GpuSnapshot
+from console.model.inventory import Node
+from console.model.prom_fleet import PromFleetSnapshot, PromNode
+from screens.app import OpsConsoleApp
+from screens.fleet import FleetScreen
+from screens.prom_node import NO_SSH, PromNodeScreen
+from tests.tui_pilot import settle
+from widgets.checks_table import ChecksTable
+from widgets.fleet_table import FleetTable
+from widgets.gpu_tables import GpuTable
+
+URL = "http://prometheus.mgmt:9090"
+
+
+def prom(name: str, i: int, **figures: object) -> PromNode:
+    base: dict[str, object] = {
+        "cpu_pct": 10.0 + i,
+        "mem_total_bytes": 512 * 2**30,
+        "mem_available_bytes": 400 * 2**30,
+        "load1": 1.5 + i,
+        "disk_fullest_pct": 30.0 + i,
+        "disk_fullest_mount": "/",
+        "net_rx_bps": 2e6,
+        "net_tx_bps": 1e6,
+        "gpu_count": 4,
+        "gpu_util_pct": 40.0 + i,
+        "gpu_temp_max_c": 60.0 + i,
+        "gpu_power_w": 1200.0 + i,
+        "gpu_mem_used_mib": 4 * 20480.0,
+        "gpu_mem_total_mib": 4 * 81559.0,
+        "containers_running": 3,
+        "container_restarts": 0,
+        "alerts_firing": 0,
+        "up": True,
+        "age_s": 1.0,
+        "scrape_interval_s": 10.0,
+    }
+    return PromNode(name, **(base | figures))  # type: ignore[arg-type]
+
+
+FIRST = (
+    prom("gpu1", 0),  # an inventory node: polled over SSH, never taken from the series
+    prom("p-0001", 1, gpu_temp_max_c=97.0, alerts_firing=2),  # too hot: critical, as gpu.temperature says
+    prom("p-0002", 2, age_s=95.0),  # its series stopped: stale (older than 3 scrapes)
+    prom("p-0003", 3),
+    prom("p-0004", 4, gpu_count=None, gpu_util_pct=None, gpu_temp_max_c=None, gpu_power_w=None),
+)
+SECOND = (*FIRST[:2], *FIRST[3:], prom("p-0005", 5))  # p-0002 gone, p-0005 new
+
+
+class Recorded(FleetReader):
+    """Answers recorded reads in turn (the last one again once they run out), as a reader returns its
+    last snapshot until Prometheus scraped again; counts the reads it was asked for."""
+
+    def __init__(self, *reads: tuple[PromNode, ...]) -> None:
+        self.snapshots = [PromFleetSnapshot(AT, URL, nodes, queries=8) for nodes in reads]
+        self.reads = 0
+        self.gpu_reads: list[str] = []
+
+    async def read(self) -> PromFleetSnapshot:
+        self.reads += 1
+        return self.snapshots[min(self.reads, len(self.snapshots)) - 1]
+
+    async def node_gpus(self, node: Node) -> GpuSnapshot:
+        self.gpu_reads.append(node.name)
+        readings = tuple(
+            GpuReading(i, f"GPU-{i}", "NVIDIA H100 80GB HBM3", temperature_c=60.0 + 30 * i, util_gpu_pct=40.0)
+            for i in range(2)
+        )
+        return GpuSnapshot(node.name, AT, "prometheus", "ok", readings)
+
+
+def make_app(reader: Recorded) -> OpsConsoleApp:
+    fleet = recorded_fleet()
+    session = fleet.session(prom_fleet=PromFleet(fleet.inventory, reader))
+    return OpsConsoleApp(session, cursor_blink=False, batch_window_s=0)
+
+
+def cell(app: OpsConsoleApp, node: str, column: str) -> str:
+    return app.screen.query_one(FleetTable).get_cell(node, column).plain
+
+
+async def test_discovered_nodes_are_rows_from_one_read() -> None:
+    reader = Recorded(FIRST, SECOND)
+    app = make_app(reader)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        table = screen.query_one(FleetTable)
+        assert reader.reads == 1  # one read of the whole fleet, not one per node
+        for name in ("p-0001", "p-0002", "p-0003", "p-0004"):
+            assert name in table.rows
+            assert name not in app.nodes  # never polled over SSH
+        assert "gpu1" in app.nodes
+        assert app.session.latest["gpu1"].prom is None
+        # the series' aggregates in the sections' columns; the colour from the checks (gpu.temperature)
+        assert cell(app, "p-0001", "gpus") == "4"
+        assert cell(app, "p-0001", "temp") == "97°C"
+        assert table.get_cell("p-0001", "temp").style == table.get_cell("p-0001", "checks").style
+        assert "crit" in cell(app, "p-0001", "checks")
+        assert cell(app, "p-0003", "host_load") == "4.50"
+        assert cell(app, "p-0003", "containers") == "3"
+        assert "2 alerts firing" in cell(app, "p-0001", "detail")
+        assert cell(app, "p-0004", "gpus") == "0"
+        # the stale one says so, and its figures are not shown as fresh
+        assert "stale" in cell(app, "p-0002", "state")
+        assert "95s old" in cell(app, "p-0002", "detail")
+        assert "dim" in str(table.get_cell("p-0002", "util").style)
+        status = str(screen.query_one("#fleet-summary").render())
+        assert "4 from Prometheus" in status
+        assert "crit" in status  # the header's tally counts them
+        # the next read: a new node is added, the one gone from the series is marked, not dropped
+        screen.read_prom_fleet()
+        await settle(pilot)
+        assert reader.reads == 2
+        assert "p-0005" in table.rows
+        assert "gone" in cell(app, "p-0002", "state")
+        assert "gone from Prometheus" in cell(app, "p-0002", "detail")
+        # a read that is the one already shown touches no row
+        before = dict(table.cells("p-0003"))
+        screen.read_prom_fleet()
+        await settle(pilot)
+        assert table.cells("p-0003") == before
+
+
+async def test_a_discovered_node_opens_from_its_series_alone() -> None:
+    reader = Recorded(FIRST)
+    app = make_app(reader)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(FleetTable)
+        table.restore_cursor("p-0001")
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PromNodeScreen)
+        assert NO_SSH in str(screen.query_one("#prom-node-status").render())
+        assert reader.gpu_reads == ["p-0001"]  # that one node's GPU series, one by one
+        gpus = screen.query_one(GpuTable)
+        assert len(gpus.rows) == 2
+        assert "90°C" in gpus.get_cell("gpu1", "temp").plain
+        checks = screen.query_one(ChecksTable)
+        keys = " ".join(checks.rows)
+        assert "gpu.temperature" in keys  # judged from its series, as --check judges it
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, FleetScreen)
+        table.restore_cursor("p-0001")
+        await pilot.press("s")  # no SSH to it: said, nothing started
+        await settle(pilot)
+        assert isinstance(app.screen, FleetScreen)
