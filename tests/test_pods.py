@@ -4,6 +4,8 @@ rules' pod branch (one skipped line on a pod, a host's missing Docker still crit
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +16,9 @@ from console.checks.docker_rules import evaluate_docker
 from console.checks.model import Status
 from console.collectors.docker_model import DockerSnapshot, EngineInfo
 from console.inventory import InventoryError, load_inventory
+from console.inventory.locate import bundled_inventory
 from console.inventory.model import DockerSettings, Node, ServiceSpec
+from console.model.tunnels import planned_tunnels
 from console.pods import NO_DOCKER, POD_PROBE, PodSigns, detect, no_docker, parse_pod_probe, pod_reason
 from console.transport.local import LocalTransport
 from console.transport.readonly import is_read_only
@@ -86,17 +90,21 @@ def test_pod_signs(output: str, container: bool, described: str) -> None:
 
 def test_a_hostile_pid_1_name_is_one_clean_line() -> None:
     signs = parse_pod_probe("init \x1b[31mevil\x07\n")
-    assert signs.init is not None and "\x1b" not in signs.init and "\x07" not in signs.init
+    assert signs.init is not None
+    assert "\x1b" not in signs.init
+    assert "\x07" not in signs.init
     assert signs.container
+
+
+def this_machine() -> PodSigns:
+    markers = tuple(path for path in ("/.dockerenv", "/run/.containerenv") if os.path.exists(path))
+    init = Path("/proc/1/comm").read_text(encoding="utf-8").strip()
+    return PodSigns(markers, init, os.path.isdir("/run/systemd/system"))
 
 
 async def test_the_probe_in_a_real_shell_sees_what_this_machine_is() -> None:
     signs = await detect(LocalTransport("here"))
-    assert signs is not None
-    markers = tuple(path for path in ("/.dockerenv", "/run/.containerenv") if os.path.exists(path))
-    assert signs.markers == markers
-    assert signs.init == Path("/proc/1/comm").read_text(encoding="utf-8").strip()
-    assert signs.systemd is os.path.isdir("/run/systemd/system")
+    assert signs == this_machine()
 
 
 def test_the_probe_is_on_the_read_only_allow_list() -> None:
@@ -128,7 +136,8 @@ def test_a_pod_without_docker_is_one_skipped_line() -> None:
 def test_a_host_that_lost_its_docker_is_still_critical() -> None:
     snapshot = DockerSnapshot("gpu1", NOW, None, error=MISSING)  # pod: None, the collector found a host
     results = evaluate_docker(pod_node(kind="host"), snapshot)
-    assert results[0].check == "docker.engine" and results[0].status is Status.CRITICAL
+    assert results[0].check == "docker.engine"
+    assert results[0].status is Status.CRITICAL
     assert len(results) == 3  # the engine's two other checks skipped with the cause
 
 
@@ -150,3 +159,37 @@ def test_a_docker_that_answered_is_judged_as_everywhere() -> None:
 
 def test_pod_signs_default_is_a_host() -> None:
     assert not PodSigns().container
+
+
+# --- the bundled split-plane inventory ---------------------------------------------------------------------
+
+
+def test_runpod_describes_the_split_plane_end_to_end() -> None:
+    inventory = load_inventory(bundled_inventory("runpod"))
+    pods = inventory.nodes
+    assert {node.kind for node in pods} == {"pod"}
+    assert {node.ssh.user for node in pods} == {"root"}
+    assert all(node.ssh.port not in (None, 22) for node in pods)  # each pod on its own mapped port
+    gpus = {node.name: node.gpus for node in pods if node.gpus is not None}
+    assert {(g.source, g.exporter_port) for g in gpus.values()} == {("prometheus", 9400)}
+    head = inventory.node("pod-head")
+    assert head.gpus is None
+    assert {node.slurm.via if node.slurm else None for node in pods} == {"pod-head"}
+    dcgm = {spec.node for spec in planned_tunnels(inventory) if spec.scrape and spec.remote_port == 9400}
+    assert dcgm == set(gpus)
+    assert inventory.prometheus is not None
+    assert inventory.prometheus.url == "http://127.0.0.1:9090"
+    assert inventory.prometheus.via is None  # the local Prometheus, not one on a pod
+
+
+def test_runpod_is_listed_with_its_first_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "console", "inventory", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (entry,) = [line for line in done.stdout.splitlines() if line.split()[:1] == ["runpod"]]
+    assert "split plane" in entry
+    assert "pods" in entry

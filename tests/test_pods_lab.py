@@ -33,7 +33,9 @@ def pod(ssh_lab: SshLab) -> Iterator[LabNode]:
     node.stop()
 
 
-def check(ssh_lab: SshLab, pod: LabNode, tmp_path: Path, kind: str | None) -> tuple[int, list[dict[str, Any]]]:
+def check(
+    ssh_lab: SshLab, pod: LabNode, tmp_path: Path, kind: str | None
+) -> tuple[int, list[dict[str, Any]]]:
     text = ssh_lab.inventory_yaml([pod])
     # As a fleet would: Docker watched everywhere by default, the pods' group says what they are.
     text = text.replace("defaults:\n", "defaults:\n  docker: {}\n", 1)
@@ -74,7 +76,8 @@ def test_a_pod_is_told_from_the_node_when_kind_is_unset(
     ((check_id, status, summary),) = docker_lines(results)
     assert (check_id, status) == ("docker.engine", "skipped")
     assert summary.startswith("no Docker on this node (a container: ")
-    assert "/run/.containerenv" in summary and "no systemd" in summary
+    assert "/run/.containerenv" in summary
+    assert "no systemd" in summary
 
 
 def test_a_host_that_has_no_docker_is_still_critical(ssh_lab: SshLab, pod: LabNode, tmp_path: Path) -> None:
