@@ -156,6 +156,10 @@ async def run_up(
     from console.transport import transports_for
     from console.tunnels_service import TunnelService
 
+    lock = _lock(state.with_suffix(".lock"))
+    if isinstance(lock, str):
+        _say(err, f"opsconsole: {lock}")
+        return EXIT_NOT_RUNNING
     wanted = {spec.node for spec in specs}
     transports = transports_for(inventory, tuple(node for node in inventory.nodes if node.name in wanted))
     stop = asyncio.Event()
@@ -163,6 +167,7 @@ async def run_up(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     service = TunnelService(specs, transports, on_change=_Reporter(err))
+    writer = _Writer(err)
     written_sd: list[dict[str, Any]] | None = None
     written_state: list[dict[str, Any]] | None = None
     try:
@@ -171,8 +176,7 @@ async def run_up(
             service.changed.clear()
             views = service.views()
             targets = file_sd_targets(views)
-            if targets != written_sd:
-                _write_json(file_sd, targets)
+            if targets != written_sd and writer.write(file_sd, targets):
                 written_sd = targets
             rows = [view_json(view) for view in views]
             if rows != written_state:
@@ -183,8 +187,8 @@ async def run_up(
                     "updated": datetime.now(UTC).isoformat(timespec="seconds"),
                     "tunnels": rows,
                 }
-                _write_json(state, document)
-                written_state = rows
+                if writer.write(state, document):
+                    written_state = rows
             waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(service.changed.wait())}
             await asyncio.wait(waits, timeout=STATE_EVERY_S, return_when=asyncio.FIRST_COMPLETED)
             for task in waits:
@@ -196,7 +200,45 @@ async def run_up(
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
         with contextlib.suppress(OSError):
             os.unlink(state)
+        os.close(lock)
     return 0
+
+
+def _lock(path: Path) -> int | str:
+    """An exclusive lock for this inventory's `up` (held until the process ends), or why there is none."""
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        return f"cannot open {path}: {exc.strerror or exc}"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return f"`tunnels up` already runs for this inventory (lock {path})"
+    return fd
+
+
+class _Writer:
+    """Writes a JSON file atomically; a failure is said once (until it changes) and retried next time."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.said: dict[Path, str] = {}
+
+    def write(self, path: Path, value: Any) -> bool:
+        try:
+            _write_json(path, value)
+        except OSError as exc:
+            why = f"cannot write {path}: {exc.strerror or exc}"
+            if self.said.get(path) != why:
+                _say(self.err, f"opsconsole: {why}")
+                self.said[path] = why
+            return False
+        self.said.pop(path, None)
+        return True
 
 
 def _running(document: dict[str, Any]) -> bool:

@@ -7,15 +7,18 @@ import asyncio
 import io
 import json
 import os
+import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from console.inventory import load_inventory
 from console.model.tunnels import TunnelSpec, TunnelView
 from console.transport.local import LocalTransport
-from console.tunnels_cli import file_sd_targets, print_status, state_path, view_json
+from console.tunnels_cli import file_sd_targets, print_status, run_up, state_path, view_json
 from console.tunnels_service import JITTER, TunnelService, backoff_delay
 
 
@@ -145,3 +148,74 @@ def test_status_reads_the_running_state(tmp_path: Path, monkeypatch: pytest.Monk
     out = io.StringIO()
     assert print_status(inventory, (spec,), as_json=True, out=out) == 1
     assert json.loads(out.getvalue())["tunnels"][0]["bytes_in"] == 1_234_567
+
+
+def _local_inventory(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "here.yaml"
+    path.write_text(
+        "version: 1\nname: here\nnodes:\n  here: {transport: local}\ntunnels:\n"
+        f"  echo: {{node: here, remote: '127.0.0.1:{port}', labels: {{job_hint: echo}}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _state(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8"))["tunnels"][0])
+    except (OSError, ValueError):
+        return {}
+
+
+async def _until(what: str, condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll `condition` (a file another task writes) until true, failing after `timeout` seconds."""
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{what}: not within {timeout:g}s")
+
+
+async def test_up_keeps_the_files_refuses_a_second_and_stops_cleanly(tmp_path: Path) -> None:
+    server, port = await _echo_server()
+    inventory = load_inventory(_local_inventory(tmp_path, port))
+    state, file_sd = state_path(inventory), tmp_path / "sd" / "targets.json"
+    err, second_err = io.StringIO(), io.StringIO()
+    running = asyncio.create_task(run_up(inventory, inventory.tunnels, file_sd, state, err=err))
+    await _until("the tunnel up in the state file", lambda: _state(state).get("state") == "up")
+    (group,) = json.loads(file_sd.read_text())
+    assert group["labels"] == {
+        "node": "here",
+        "tunnel": "echo",
+        "instance": f"here:{port}",
+        "job_hint": "echo",
+    }
+    assert oct(file_sd.stat().st_mode & 0o777) == "0o644"
+    # A second `up` for the same inventory is refused (its files and ports belong to the first).
+    assert await run_up(inventory, inventory.tunnels, tmp_path / "other.json", state, err=second_err) == 3
+    assert "already runs for this inventory" in second_err.getvalue()
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C: the handler `up` installed ends it
+    assert await asyncio.wait_for(running, 10) == 0
+    assert err.getvalue() == ""  # silent while well, and on a clean stop
+    assert not state.exists()
+    server.close()
+
+
+async def test_up_says_once_that_it_cannot_write_the_targets(tmp_path: Path) -> None:
+    server, port = await _echo_server()
+    inventory = load_inventory(_local_inventory(tmp_path, port))
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", encoding="utf-8")
+    state, err = state_path(inventory), io.StringIO()
+    running = asyncio.create_task(run_up(inventory, inventory.tunnels, blocked / "t.json", state, err=err))
+    await _until("the tunnel up in the state file", lambda: _state(state).get("state") == "up")
+    # Traffic through the tunnel changes the state: `up` goes round again and tries the targets again.
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(_state(state)["local"].split(":")[1]))
+    writer.write(b"x")
+    await reader.readexactly(1)
+    writer.close()
+    await _until("the traffic in the state file", lambda: _state(state).get("bytes_out") == 1)
+    os.kill(os.getpid(), signal.SIGINT)
+    assert await asyncio.wait_for(running, 10) == 0
+    assert err.getvalue() == f"opsconsole: cannot write {blocked / 't.json'}: File exists\n"
+    server.close()
