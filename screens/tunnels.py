@@ -61,8 +61,9 @@ def tunnel_service(app: OpsConsoleApp) -> TunnelService:
 
 
 def _changed(app: OpsConsoleApp) -> None:
-    screen = app.screen
-    if isinstance(screen, TunnelsScreen):
+    # Called from the service's tasks: the app may be closing, with no screen left to show anything.
+    screen = app.screen_stack[-1] if app.is_running and app.screen_stack else None
+    if isinstance(screen, TunnelsScreen) and screen.is_mounted:
         screen.show_tunnels()
 
 
