@@ -35,6 +35,7 @@ from console.collectors.hardware import (
     parse_selinux,
 )
 from console.inventory import InventoryError, load_inventory
+from console.inventory.locate import bundled_inventory
 from console.inventory.model import Inventory
 from console.model.hardware import (
     GpuInfo,
@@ -434,3 +435,15 @@ async def test_read_once_per_connection_then_again_on_a_new_one(
         assert stream.reads == 2
     finally:
         await source.close()
+
+
+def test_the_bundled_inferno_inventory_describes_its_three_hosts() -> None:
+    inventory = load_inventory(bundled_inventory("inferno"))
+    profiles = {node.name: node.settings("hardware") for node in inventory.nodes}
+    assert profiles["bastion"] is None
+    assert profiles["inferno-host-compute-1"] == PROFILE
+    l40s = [profiles[name] for name in ("inferno-host-l40s-1", "inferno-host-l40s-2")]
+    assert [(p.gpus, p.nics[0].speed_gbps) for p in l40s if isinstance(p, HardwareProfile)] == [
+        (GpuProfile(1, "L40S", 48), 25),
+        (GpuProfile(1, "L40S", 48), 10),
+    ]
