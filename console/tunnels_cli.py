@@ -107,8 +107,15 @@ def run_tunnels_command(args: argparse.Namespace, inventory: Inventory) -> int:
     from console.model.tunnels import planned_tunnels
 
     specs = planned_tunnels(inventory)
-    if args.node:
-        specs = tuple(spec for spec in specs if spec.node in args.node)
+    if args.node or args.group:  # --node/--group: only those nodes' tunnels
+        from console.checkmode import SelectionError, select_nodes
+
+        try:
+            chosen = {node.name for node in select_nodes(inventory, args.node, args.group)}
+        except SelectionError as error:
+            _say(sys.stderr, f"opsconsole: {error}")
+            return EXIT_NOT_RUNNING
+        specs = tuple(spec for spec in specs if spec.node in chosen)
     if args.tunnels_command == "status":
         return print_status(inventory, specs, as_json=args.json, out=sys.stdout)
     if not specs:

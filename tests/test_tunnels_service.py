@@ -219,3 +219,23 @@ async def test_up_says_once_that_it_cannot_write_the_targets(tmp_path: Path) -> 
     assert await asyncio.wait_for(running, 10) == 0
     assert err.getvalue() == f"opsconsole: cannot write {blocked / 't.json'}: File exists\n"
     server.close()
+
+
+def test_status_follows_node_and_group_selection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    Path("split.yaml").write_text(
+        "version: 1\nname: split\nnodes:\n"
+        "  pod-1: {host: 203.0.113.11, groups: [a], gpus: {source: prometheus}}\n"
+        "  pod-2: {host: 203.0.113.12, gpus: {source: prometheus, exporter_port: 9500}}\n",
+        encoding="utf-8",
+    )
+    assert main(["-i", "split.yaml", "--node", "pod-2", "tunnels", "status"]) == 3
+    assert capsys.readouterr().out.splitlines()[1:] == ["  pod-2/dcgm: pod-2 127.0.0.1:9500"]
+    assert main(["-i", "split.yaml", "--group", "a", "tunnels", "status"]) == 3
+    assert capsys.readouterr().out.splitlines()[1:] == ["  pod-1/dcgm: pod-1 127.0.0.1:9400"]
+    assert main(["-i", "split.yaml", "--node", "nope", "tunnels", "status"]) == 3
+    assert capsys.readouterr().err == "opsconsole: unknown node nope (inventory has: pod-1, pod-2)\n"
