@@ -109,3 +109,73 @@ def no_docker(node: Node, docker: DockerSnapshot | None) -> str | None:
     if docker is None or docker.pod is None or docker.engine is not None or watched_containers(node):
         return None
     return f"{NO_DOCKER} ({docker.pod})"
+
+
+# --- a container's own limits, read by the basics shell ----------------------------------------------------
+
+# Shell function `pl` (console/collectors/basics.py REPORT_FUNCTION calls it): appends `CgMax:BYTES
+# CgCur:BYTES CgQuota:US CgPeriod:US CgUsec:US|CgNsec:NS CgInactive:BYTES` words to the report's meminfo
+# field ($m) where /sys/fs/cgroup is a container's own cgroup: cgroup v2 with a memory.max at its root (a
+# private cgroup namespace), or a v1 memory hierarchy whose root has a limit or a CPU quota (Docker's v1
+# bind mounts). The hierarchy's real root (a host) has neither and costs two reads. Builtins only; its
+# variables (g*) are its own: the report's are single letters.
+LIMITS_FUNCTION = r"""pl() {
+  gc=/sys/fs/cgroup
+  if [ -r $gc/memory.max ]; then
+    r $gc/memory.max; m="$m CgMax:$v"; r $gc/memory.current; m="$m CgCur:$v"
+    r $gc/cpu.max; m="$m CgQuota:${v% *} CgPeriod:${v#* }"
+    gs $gc/cpu.stat usage_usec CgUsec; gs $gc/memory.stat inactive_file CgInactive
+  elif [ -r $gc/memory/memory.limit_in_bytes ]; then
+    r $gc/memory/memory.limit_in_bytes; ga=$v; r $gc/cpu/cpu.cfs_quota_us; gq=$v
+    if [ ${#ga} -lt 19 ] || [ "$gq" != -1 ]; then
+      r $gc/memory/memory.usage_in_bytes; m="$m CgMax:$ga CgCur:$v CgQuota:$gq"
+      r $gc/cpu/cpu.cfs_period_us; m="$m CgPeriod:$v"; r $gc/cpuacct/cpuacct.usage; m="$m CgNsec:$v"
+      gs $gc/memory/memory.stat total_inactive_file CgInactive
+    fi
+  fi
+}
+gs() { { while read -r gk gw; do case $gk in "$2") m="$m $3:$gw"; break ;; esac; done <"$1"; } 2>/dev/null; }
+"""
+LIMIT_KEYS = ("CgMax", "CgCur", "CgQuota", "CgPeriod", "CgUsec", "CgNsec", "CgInactive")
+_USER_HZ = 100  # /proc/stat's tick: the unit of NodeBasics.cpu_ticks
+
+
+@dataclass(frozen=True, slots=True)
+class OwnLimits:
+    """What a node that is a container may use, from its own cgroup: the basics say these instead of the
+    host's figures (/proc/meminfo and /proc/stat show the whole machine inside a container)."""
+
+    mem_total_kib: int | None  # its memory limit, when below the machine's
+    mem_available_kib: int | None  # that limit less what it uses (page cache it could drop not counted)
+    cpus: int | None  # its CPU quota in whole CPUs (rounded up), when below the online CPUs
+    cpu_ticks: tuple[int, int] | None  # (its CPU time, its quota's time) in ticks: CPU % of its quota
+
+
+def own_limits(
+    memory: dict[str, int | None], mem_total_kib: int | None, cpus: int | None, uptime_s: float | None
+) -> OwnLimits | None:
+    """The limits in a report's `Cg*` words (see LIMITS_FUNCTION), or None where it has none that bind."""
+    if not any(memory.get(key) is not None for key in LIMIT_KEYS):
+        return None
+    limit, used, inactive = memory.get("CgMax"), memory.get("CgCur"), memory.get("CgInactive") or 0
+    total = available = None
+    if limit is not None and limit > 0 and (mem_total_kib is None or limit // 1024 < mem_total_kib):
+        total = limit // 1024
+        if used is not None:
+            available = max(0, min(total, total - (used - min(inactive, used)) // 1024))
+    quota, period = memory.get("CgQuota"), memory.get("CgPeriod")
+    cores = quota / period if quota is not None and quota > 0 and period else None
+    own_cpus = None
+    if cores is not None and (cpus is None or cores < cpus):
+        own_cpus = max(1, int(-(-cores // 1)))
+    else:
+        cores = None
+    ticks = None
+    usage_us = memory.get("CgUsec")
+    if usage_us is None and memory.get("CgNsec") is not None:
+        usage_us = (memory.get("CgNsec") or 0) // 1000
+    if cores is not None and usage_us is not None and uptime_s is not None:
+        ticks = (usage_us * _USER_HZ // 1_000_000, int(uptime_s * _USER_HZ * cores))
+    if total is None and own_cpus is None:
+        return None
+    return OwnLimits(total, available, own_cpus, ticks)

@@ -14,6 +14,7 @@ import pytest
 import console.sections  # noqa: F401  (registers the sections: their commands go into the allow-list)
 from console.checks.docker_rules import evaluate_docker
 from console.checks.model import Status
+from console.collectors.basics import parse_report
 from console.collectors.docker_model import DockerSnapshot, EngineInfo
 from console.inventory import InventoryError, load_inventory
 from console.inventory.locate import bundled_inventory
@@ -193,3 +194,45 @@ def test_runpod_is_listed_with_its_first_line() -> None:
     (entry,) = [line for line in done.stdout.splitlines() if line.split()[:1] == ["runpod"]]
     assert "split plane" in entry
     assert "pods" in entry
+
+
+# --- a container's own limits in the basics report ---------------------------------------------------------
+
+REPORT = "@@basics -|0.10 0.20 0.30 1/100 42|1000.00 900.00|cpu 10 0 10 80 0 0 0 0 0 0|0 0|6.1.0|pod|0-63|"
+MEMINFO = " MemTotal:1048576 MemAvailable:524288 SwapTotal:0 SwapFree:0"
+
+
+@pytest.mark.parametrize(
+    ("words", "total", "available", "cpus", "ticks"),
+    [
+        # cgroup v2: 256 MiB limit, 200 MiB used of which 100 MiB inactive page cache, 4 CPUs of quota
+        (
+            " CgMax:268435456 CgCur:209715200 CgQuota:400000 CgPeriod:100000 CgUsec:5000000"
+            " CgInactive:104857600",
+            262144,
+            262144 - 102400,
+            4,
+            (500, 400000),
+        ),
+        # no memory limit ("max"), no CPU quota: the machine's figures
+        (" CgMax:max CgCur:1 CgQuota:max CgPeriod:100000 CgUsec:5", 1048576, 524288, 64, (20, 100)),
+        # a limit above the machine's memory binds nothing; v1's quota -1 is none
+        (
+            " CgMax:9223372036854771712 CgCur:5 CgQuota:-1 CgPeriod:100000 CgNsec:7",
+            1048576,
+            524288,
+            64,
+            (20, 100),
+        ),
+        # v1 with a quota of 1.5 CPUs and its CPU time in ns
+        (" CgMax:x CgQuota:150000 CgPeriod:100000 CgNsec:3000000000", 1048576, 524288, 2, (300, 150000)),
+        # more used than the limit (a moment over it): nothing available, never negative
+        (" CgMax:1048576 CgCur:2097152", 1024, 0, 64, (20, 100)),
+    ],
+)
+def test_own_limits_replace_the_machines_figures(
+    words: str, total: int, available: int, cpus: int, ticks: tuple[int, int]
+) -> None:
+    basics = parse_report("pod", REPORT + MEMINFO + words, taken_at=NOW)
+    assert (basics.mem_total_kib, basics.mem_available_kib, basics.cpus) == (total, available, cpus)
+    assert basics.cpu_ticks == ticks

@@ -4,16 +4,22 @@ same node keeps the missing Docker critical."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from console.collectors.basics import collect_basics
+from console.streams.basics_shell import BasicsStream
+from console.transport import SSHTransport
 from tests.lab.daemon import ns_exec
+from tests.lab.models import lab_node_model
 from tests.lab.sshd import LabNode, SshLab
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +92,82 @@ def test_a_host_that_has_no_docker_is_still_critical(ssh_lab: SshLab, pod: LabNo
     engine = next(r for r in results if r["check"] == "docker.engine")
     assert engine["status"] == "critical"
     assert engine["summary"].startswith("no Docker socket at /var/run/docker.sock")
+
+
+# --- a pod's own cgroup limits in its basics ---------------------------------------------------------------
+
+V1 = Path("/sys/fs/cgroup")
+LIMIT_BYTES = 512 * 1024 * 1024
+
+
+def machine_mem_kib() -> int:
+    return int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+
+
+@pytest.fixture
+def limited_pod(ssh_lab: SshLab) -> Iterator[LabNode]:
+    """A lab node put in cgroup v1 groups of its own (512 MiB, half a CPU) that its mount namespace sees as
+    /sys/fs/cgroup/{memory,cpu,cpuacct}, as Docker's v1 bind mounts show a container its own groups."""
+    if not (V1 / "memory" / "memory.limit_in_bytes").exists():
+        pytest.skip("no cgroup v1 memory hierarchy here (tests/lab/pod_limits_v2.py covers v2)")
+    node = ssh_lab.start_node("pod-limited", gpu_capture=None, mount_namespace=True)
+    groups: list[Path] = []
+    try:
+        for controller in ("memory", "cpu", "cpuacct"):
+            group = (V1 / controller).resolve() / f"opsconsole-pod-{node.port}"
+            if group not in groups:
+                group.mkdir()
+                groups.append(group)
+            (group / "cgroup.procs").write_text(str(node.process.pid))
+        memory, cpu = ((V1 / name).resolve() / f"opsconsole-pod-{node.port}" for name in ("memory", "cpu"))
+        (memory / "memory.limit_in_bytes").write_text(str(LIMIT_BYTES))
+        (cpu / "cpu.cfs_period_us").write_text("100000")
+        (cpu / "cpu.cfs_quota_us").write_text("50000")
+        for controller in ("memory", "cpu", "cpuacct"):
+            group = (V1 / controller).resolve() / f"opsconsole-pod-{node.port}"
+            done = ns_exec(
+                node.process.pid, ["mount", "--bind", str(group), str((V1 / controller).resolve())]
+            )
+            assert done.returncode == 0, done.stderr
+        yield node
+    finally:
+        node.stop()
+        for group in groups:
+            for _ in range(50):  # the node's processes leave their groups as they are reaped
+                try:
+                    group.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+async def test_a_pods_basics_are_its_own_cgroup_limits(ssh_lab: SshLab, limited_pod: LabNode) -> None:
+    transport = SSHTransport(lab_node_model(ssh_lab, limited_pod, kind="pod"))
+    stream = BasicsStream(transport, disks=())
+    try:
+        first = await stream.read()
+        await asyncio.sleep(0.5)
+        second = await stream.read()
+    finally:
+        await stream.close()
+        await transport.close()
+    assert machine_mem_kib() > LIMIT_BYTES // 1024  # else the test says nothing
+    assert second.error is None
+    assert second.mem_total_kib == LIMIT_BYTES // 1024
+    assert second.mem_available_kib is not None
+    assert 0 < second.mem_available_kib < LIMIT_BYTES // 1024  # the pod's shells use some of it
+    assert second.cpus == 1  # half a CPU's quota, rounded up
+    assert first.cpu_ticks is not None
+    assert second.cpu_ticks is not None
+    assert second.cpu_ticks[1] - first.cpu_ticks[1] < 100  # half a CPU's ticks over ~0.5 s, not the host's
+    assert second.cpu_pct is not None
+    assert 0 <= second.cpu_pct <= 100  # of the pod's quota
+
+
+async def test_a_host_shell_keeps_the_machines_figures(ssh_lab: SshLab, plain_node: LabNode) -> None:
+    transport = SSHTransport(lab_node_model(ssh_lab, plain_node))
+    try:
+        basics = await collect_basics(transport, disks=())
+    finally:
+        await transport.close()
+    assert basics.mem_total_kib == machine_mem_kib()

@@ -32,6 +32,7 @@ from console.collectors.cgroups import CGROUP_FUNCTION, parse_cgroup_line, with_
 from console.collectors.mountinfo import parse_mountinfo, visible_mounts
 from console.model.basics import DiskUse as DiskUse
 from console.model.basics import NodeBasics as NodeBasics
+from console.pods import LIMITS_FUNCTION, own_limits
 from console.text import clean_line, clean_optional, finite
 from console.transport.base import Transport, TransportError
 
@@ -48,7 +49,9 @@ PLUMBING = ("veth", "docker", "br-", "cni", "flannel", "cali", "virbr", "lxc")
 # (meminfo stops after SwapFree, ~16 lines in). Network bytes are summed over the interfaces backed by a
 # device (/sys/class/net/X/device: NICs, bond slaves; a bond, bridge or VLAN on top would count them twice);
 # where none is (a VM without one, a network namespace), over every interface but lo and PLUMBING.
-REPORT_FUNCTION = r"""M=@@basics
+# In a container, `pl` adds its own cgroup limits to the meminfo field (console/pods.py LIMITS_FUNCTION).
+REPORT_FUNCTION = (
+    r"""M=@@basics
 set -f
 r() { v=; IFS= read -r v 2>/dev/null <"$1"; }
 nd() {
@@ -76,9 +79,12 @@ report() {
         SwapFree:) m="$m $key$val"; break ;;
       esac
     done </proc/meminfo; } 2>/dev/null
+  pl
   printf '%s\n' "$M $1|$l|$u|$s|$n|$k|$h|$c|$m"
 }
 """
+    + LIMITS_FUNCTION
+)
 # The mount table, for the disk read to come (every disk_every seconds): `@@mount ID|<mountinfo line>`, then
 # `@@basics ID|` ends it. At most MAX_MOUNT_LINES lines.
 MOUNT_MARK = "@@mount"
@@ -183,15 +189,24 @@ def parse_report(
     uptime_words = uptime.split()
     uptime_s = _float(uptime_words[0]) if uptime_words else None
     ticks, net = cpu_ticks(stat), _pair(network)
+    # A container's own cgroup limits, where the shell could read them: what it may use, not the host's.
+    online = count_cpus(cpus) if cpus else None
+    mem_total, mem_available = memory.get("MemTotal"), memory.get("MemAvailable")
+    limits = own_limits(memory, mem_total, online, uptime_s)
+    if limits is not None:
+        if limits.mem_total_kib is not None:
+            mem_total, mem_available = limits.mem_total_kib, limits.mem_available_kib
+        online = limits.cpus or online
+        ticks = limits.cpu_ticks or ticks
     rates = Rates.between(previous, uptime_s, ticks, net)
     costs = (parse_cgroup_line(cgroup, rates.before, rates.seconds) for cgroup in cgroup_lines)
     return NodeBasics(
         node,
         taken_at,
         load=(loads[0], loads[1], loads[2]) if len(loads) == 3 else None,
-        cpus=count_cpus(cpus) if cpus else None,
-        mem_total_kib=memory.get("MemTotal"),
-        mem_available_kib=memory.get("MemAvailable"),
+        cpus=online,
+        mem_total_kib=mem_total,
+        mem_available_kib=mem_available,
         swap_total_kib=memory.get("SwapTotal"),
         swap_free_kib=memory.get("SwapFree"),
         uptime_s=uptime_s,
