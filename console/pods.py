@@ -148,7 +148,9 @@ class OwnLimits:
     mem_total_kib: int | None  # its memory limit, when below the machine's
     mem_available_kib: int | None  # that limit less what it uses (page cache it could drop not counted)
     cpus: int | None  # its CPU quota in whole CPUs (rounded up), when below the online CPUs
-    cpu_ticks: tuple[int, int] | None  # (its CPU time, its quota's time) in ticks: CPU % of its quota
+    # (its CPU time, its quota's time or every online CPU's) in ticks: CPU % of what it may use, not the
+    # machine's busy share (/proc/stat is the host's)
+    cpu_ticks: tuple[int, int] | None
 
 
 def own_limits(
@@ -168,14 +170,14 @@ def own_limits(
     own_cpus = None
     if cores is not None and (cpus is None or cores < cpus):
         own_cpus = max(1, int(-(-cores // 1)))
-    else:
-        cores = None
+    elif cpus is not None:
+        cores = float(cpus)  # no quota that binds: its CPU time against every online CPU
     ticks = None
     usage_us = memory.get("CgUsec")
     if usage_us is None and memory.get("CgNsec") is not None:
         usage_us = (memory.get("CgNsec") or 0) // 1000
     if cores is not None and usage_us is not None and uptime_s is not None:
         ticks = (usage_us * _USER_HZ // 1_000_000, int(uptime_s * _USER_HZ * cores))
-    if total is None and own_cpus is None:
+    if total is None and own_cpus is None and ticks is None:
         return None
     return OwnLimits(total, available, own_cpus, ticks)

@@ -214,20 +214,20 @@ MEMINFO = " MemTotal:1048576 MemAvailable:524288 SwapTotal:0 SwapFree:0"
             4,
             (500, 400000),
         ),
-        # no memory limit ("max"), no CPU quota: the machine's figures
-        (" CgMax:max CgCur:1 CgQuota:max CgPeriod:100000 CgUsec:5", 1048576, 524288, 64, (20, 100)),
+        # no memory limit ("max"), no CPU quota: the machine's figures, its CPU time against every CPU
+        (" CgMax:max CgCur:1 CgQuota:max CgPeriod:100000 CgUsec:50000", 1048576, 524288, 64, (5, 6400000)),
         # a limit above the machine's memory binds nothing; v1's quota -1 is none
         (
-            " CgMax:9223372036854771712 CgCur:5 CgQuota:-1 CgPeriod:100000 CgNsec:7",
+            " CgMax:9223372036854771712 CgCur:5 CgQuota:-1 CgPeriod:100000 CgNsec:70000000",
             1048576,
             524288,
             64,
-            (20, 100),
+            (7, 6400000),
         ),
         # v1 with a quota of 1.5 CPUs and its CPU time in ns
         (" CgMax:x CgQuota:150000 CgPeriod:100000 CgNsec:3000000000", 1048576, 524288, 2, (300, 150000)),
         # more used than the limit (a moment over it): nothing available, never negative
-        (" CgMax:1048576 CgCur:2097152", 1024, 0, 64, (20, 100)),
+        (" CgMax:1048576 CgCur:2097152", 1024, 0, 64, (20, 100)),  # no CPU time read: /proc/stat's
     ],
 )
 def test_own_limits_replace_the_machines_figures(

@@ -171,3 +171,40 @@ async def test_a_host_shell_keeps_the_machines_figures(ssh_lab: SshLab, plain_no
     finally:
         await transport.close()
     assert basics.mem_total_kib == machine_mem_kib()
+
+
+V2_FILES = {
+    "cgroup.controllers": "cpuset cpu io memory pids",
+    "memory.max": "268435456",
+    "memory.current": "73400320",
+    "cpu.max": "150000 100000",
+    "cpu.stat": "usage_usec 4000000\nuser_usec 3000000\nsystem_usec 1000000",
+    "memory.stat": "anon 20971520\nfile 52428800\nactive_file 31457280\ninactive_file 20971520",
+}
+
+
+@pytest.fixture
+def v2_pod(ssh_lab: SshLab) -> Iterator[LabNode]:
+    """A lab node whose /sys/fs/cgroup is a cgroup v2 container's own view, its files as a pod's kernel
+    writes them (256 MiB, 1.5 CPUs of quota): the shell's v2 branch on a machine that mounts v1."""
+    node = ssh_lab.start_node("pod-v2", gpu_capture=None, mount_namespace=True)
+    writes = "; ".join(f"printf '%s\\n' '{text}' > /sys/fs/cgroup/{name}" for name, text in V2_FILES.items())
+    script = f"mount -t tmpfs -o size=1m pod-cgroup /sys/fs/cgroup && {writes}"
+    done = ns_exec(node.process.pid, ["sh", "-c", script])
+    assert done.returncode == 0, done.stderr
+    yield node
+    node.stop()
+
+
+async def test_a_cgroup_v2_pod_reads_its_limits(ssh_lab: SshLab, v2_pod: LabNode) -> None:
+    transport = SSHTransport(lab_node_model(ssh_lab, v2_pod, kind="pod"))
+    try:
+        basics = await collect_basics(transport, disks=())
+    finally:
+        await transport.close()
+    assert basics.error is None
+    assert basics.mem_total_kib == 262144
+    assert basics.mem_available_kib == 262144 - (73400320 - 20971520) // 1024
+    assert basics.cpus == 2  # 1.5, rounded up
+    assert basics.cpu_ticks is not None
+    assert basics.cpu_ticks[0] == 400  # 4 s of CPU time in ticks
