@@ -58,7 +58,9 @@ def fake_section() -> Iterator[Section]:
 
 
 def test_the_built_in_sections_are_registered_in_check_result_order() -> None:
-    assert [section.name for section in registered()][:5] == ["gpu", "services", "mounts", "docker", "facts"]
+    names = [section.name for section in registered()]
+    built_in = ["gpu", "services", "mounts", "docker", "facts", "basics"]
+    assert [name for name in names if name in built_in] == built_in  # others may come between, in their place
     assert "basics" in SECTIONS
 
 
