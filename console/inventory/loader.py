@@ -28,6 +28,7 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from console.text import clean_line, has_control
 
 from .crosscheck import check_nodes
+from .kubernetes import KubernetesSettings, apply_kubernetes
 from .model import (
     FleetSettings,
     Inventory,
@@ -57,6 +58,7 @@ _TOP_KEYS = (
     "pdus",
     "racks",
     "slurm",
+    "kubernetes",
     "fleet",
     "monitoring",
     "tunnels",
@@ -357,6 +359,8 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         partial = conv.complete(conv.value(vnode, SlurmSettings | None, "slurm", line), "slurm", line)
         slurm = Builder().build(partial, None) if isinstance(partial, Partial) else None
     nodes = apply_slurm(conv.problem, nodes, slurm, slurm_line, names)
+    kube = _top_settings(conv, top, "kubernetes", KubernetesSettings)
+    nodes = apply_kubernetes(conv.problem, nodes, kube, top.get("kubernetes", (None,))[0], names)
     tunnels = convert_tunnels(conv, top.get("tunnels"), names)
     check_exporter_ports(conv.problem, nodes)
     if fleet.source == "prometheus" and prometheus is None:

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console.model.basics import NodeBasics
+from console.model.cri import CriSnapshot
 from console.model.docker import DockerSnapshot
 from console.model.facts import NodeFacts
 from console.model.gpu import GpuSnapshot
 from console.model.hardware import HardwareSnapshot
+from console.model.kubernetes import KubernetesSnapshot
 from console.model.mounts import MountsSnapshot
 from console.model.power import BmcPower
 from console.model.prom_fleet import PromNode
@@ -41,6 +43,8 @@ class NodeSnapshot:
     connected_at: datetime | None = None  # when that handshake happened (age: taken_at - connected_at)
     power: BmcPower | None = None  # BMC power (Redfish or IPMI DCMI) where the inventory has `bmc:`
     slurm: SlurmSnapshot | None = None  # the cluster, on the node the inventory's `slurm.via` names
+    kubernetes: KubernetesSnapshot | None = None  # the cluster, on the node `kubernetes.via` names
+    cri: CriSnapshot | None = None  # a CRI-O node's containers and pods (crictl)
     hardware: HardwareSnapshot | None = None  # CPU, memory, GPUs, NICs, OS: read once per connection
     # A node the inventory does not list, read from the fleet's Prometheus series (no SSH): its aggregates.
     prom: PromNode | None = None

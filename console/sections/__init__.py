@@ -7,10 +7,12 @@ that lives above the core (the AI stack's, in the wizards) registers itself when
 from __future__ import annotations
 
 from console.sections.basics import BASICS
+from console.sections.cri import CRI
 from console.sections.docker import DOCKER
 from console.sections.facts import FACTS
 from console.sections.gpu import GPU
 from console.sections.hardware import HARDWARE
+from console.sections.kubernetes import KUBERNETES
 from console.sections.mounts import MOUNTS
 from console.sections.power import POWER
 from console.sections.registry import (
@@ -28,10 +30,12 @@ from console.sections.stream import Poll, SectionStream, Stream, StreamContext
 
 __all__ = [
     "BASICS",
+    "CRI",
     "DOCKER",
     "FACTS",
     "GPU",
     "HARDWARE",
+    "KUBERNETES",
     "MOUNTS",
     "POWER",
     "SECTIONS",
@@ -53,8 +57,10 @@ register(GPU)
 register(SERVICES)
 register(MOUNTS)
 register(DOCKER)
+register(CRI)
 register(FACTS)
 register(POWER)
 register(HARDWARE)
 register(SLURM)
+register(KUBERNETES)
 register(BASICS)

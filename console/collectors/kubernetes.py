@@ -1,0 +1,131 @@
+"""The Kubernetes collector: `kubectl` (or `oc`) on the inventory's `kubernetes.via` node (its kubeconfig).
+
+Three reads side by side on the via node's one connection, each bounded by the node's command timeout (and
+kubectl's own `--request-timeout`): the nodes, the pods that are neither Succeeded nor Failed (GPU requests
+summed per node; the GPU Operator's pods) and the GPU Operator's ClusterPolicy. The kubeconfig never leaves
+the node. Output is held to the transport's cap (4 MiB a command, console/transport/bounded.py): a NodeList
+runs 5-15 KB a node and a PodList 5-20 KB a pod, so a cluster of some hundreds of nodes and a thousand live
+pods fits; past it the read says "output too large" rather than holding many MB per poll. Never raises for
+node trouble: what could not be read goes in the snapshot's errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from datetime import UTC, datetime
+
+from console.collectors.kubernetes_parse import KubeParseError, parse_nodes, parse_pods, parse_policies
+from console.model.inventory import Node
+from console.model.kubernetes import CONTEXT_PATTERN, K8sPod, KubernetesSettings, KubernetesSnapshot
+from console.text import clean_line
+from console.transport.base import CommandResult, Transport, TransportError
+from console.transport.readonly import Argv, Word
+
+PODS_SELECTOR = "--field-selector=status.phase!=Succeeded,status.phase!=Failed"
+POLICIES = "clusterpolicies.nvidia.com"
+_READS = (
+    ("get", "nodes", "-o", "json"),
+    ("get", "pods", "-A", "-o", "json", PODS_SELECTOR),
+    ("get", POLICIES, "-o", "json"),
+)
+_TOOL = Word("kubectl|oc")
+_CONTEXT = Word(CONTEXT_PATTERN)
+_REQUEST_TIMEOUT = Word(r"--request-timeout=[0-9]{1,4}s")
+COMMANDS = tuple(
+    rule
+    for read in _READS
+    for rule in (
+        Argv(_TOOL, _REQUEST_TIMEOUT, *read),
+        Argv(_TOOL, "--context", _CONTEXT, _REQUEST_TIMEOUT, *read),
+    )
+)
+NO_RESOURCE = "the server doesn't have a resource type"
+
+
+def kube_command(settings: KubernetesSettings, timeout: float, *read: str) -> str:
+    context = ("--context", settings.context) if settings.context else ()
+    seconds = max(1, min(9999, int(timeout) - 1))  # kubectl gives up before the command's own deadline
+    return shlex.join([settings.command, *context, f"--request-timeout={seconds}s", *read])
+
+
+def _failure(settings: KubernetesSettings, what: str, result: CommandResult | BaseException) -> str:
+    tool = settings.command
+    if isinstance(result, TransportError):
+        return f"{tool} get {what}: {clean_line(result, limit=200)}"
+    if isinstance(result, BaseException):
+        return f"{tool} get {what}: {type(result).__name__}: {clean_line(result, limit=200)}"
+    if result.exit_status == 127:
+        return f"{tool}: not found on the via node"
+    said = clean_line(" ".join((result.stderr or result.stdout).split()), limit=200)
+    return f"{tool} get {what}: exit {result.exit_status}" + (f": {said}" if said else "")
+
+
+async def _run(transport: Transport, command: str, timeout: float) -> CommandResult | TransportError:
+    try:
+        return await transport.run(command, timeout=timeout)
+    except TransportError as exc:
+        return exc
+
+
+# The last read per via node: polls within `kubernetes.interval` reuse it. --check reads once anyway.
+_LAST: dict[str, KubernetesSnapshot] = {}
+
+
+async def collect_kubernetes(transport: Transport, node: Node) -> KubernetesSnapshot:
+    settings = node.settings("kubernetes")
+    interval = settings.interval if isinstance(settings, KubernetesSettings) else 0.0
+    last = _LAST.get(node.name)
+    if last is not None and 0 <= (datetime.now(UTC) - last.taken_at).total_seconds() < interval:
+        return last
+    snapshot = await read_kubernetes(transport, node)
+    _LAST[node.name] = snapshot
+    return snapshot
+
+
+async def read_kubernetes(transport: Transport, node: Node) -> KubernetesSnapshot:
+    """The cluster as the via node's kubectl sees it, now."""
+    settings = node.settings("kubernetes")
+    assert isinstance(settings, KubernetesSettings)
+    timeout = node.ssh.command_timeout
+    nodes_r, pods_r, policy_r = await asyncio.gather(
+        *(_run(transport, kube_command(settings, timeout, *read), timeout) for read in _READS),
+        return_exceptions=True,
+    )
+    now = datetime.now(UTC)
+    if not (isinstance(nodes_r, CommandResult) and nodes_r.ok):
+        return KubernetesSnapshot(node.name, now, error=_failure(settings, "nodes", nodes_r))
+    try:
+        nodes, nodes_left = parse_nodes(nodes_r.stdout)
+    except KubeParseError as exc:
+        return KubernetesSnapshot(node.name, now, error=f"{settings.command} get nodes: {exc}")
+    pods: tuple[K8sPod, ...] = ()
+    pods_left, pods_error = 0, None
+    if isinstance(pods_r, CommandResult) and pods_r.ok:
+        try:
+            pods, pods_left = parse_pods(pods_r.stdout, settings.operator_namespace)
+        except KubeParseError as exc:
+            pods_error = f"{settings.command} get pods: {exc}"
+    else:
+        pods_error = _failure(settings, "pods", pods_r)
+    policies, policy_error, missing = None, None, False
+    if isinstance(policy_r, CommandResult) and policy_r.ok:
+        try:
+            policies = parse_policies(policy_r.stdout)
+        except KubeParseError as exc:
+            policy_error = f"{settings.command} get {POLICIES}: {exc}"
+    elif isinstance(policy_r, CommandResult) and NO_RESOURCE in policy_r.stderr:
+        missing, policies = True, ()
+    else:
+        policy_error = _failure(settings, POLICIES, policy_r)
+    return KubernetesSnapshot(
+        node.name,
+        now,
+        nodes=nodes,
+        pods=pods,
+        policies=policies,
+        pods_error=pods_error,
+        policy_error=policy_error,
+        policy_missing=missing,
+        left_out=nodes_left + pods_left,
+    )

@@ -1,0 +1,178 @@
+"""Parse what `kubectl get ... -o json` prints: core/v1 NodeList and PodList, the GPU Operator's ClusterPolicy
+list (clusterpolicies.nvidia.com, `status.state`). Pure functions, no I/O.
+
+Defensive: the JSON comes from a cluster (so, from anyone who may label a node or name a pod). Unknown fields
+are ignored, missing ones read as None, every string is cleaned (console.text) and capped, and past
+MAX_NODES / MAX_PODS items are counted, not kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from console.model.kubernetes import GPU_RESOURCE, ClusterPolicy, K8sNode, K8sPod, Taint
+from console.text import clean_line
+
+MAX_NODES = 5_000
+MAX_PODS = 20_000  # kept (GPU pods and the operator's); the list read may hold more
+MAX_LABELS = 64  # per node: a node may carry hundreds (GFD's feature labels)
+NAME_LIMIT = 253
+_INT = re.compile(r"[0-9]{1,6}")
+
+
+class KubeParseError(ValueError):
+    pass
+
+
+def load_list(text: str) -> list[Any]:
+    """The `items` of a Kubernetes List object."""
+    try:
+        data = json.loads(text, parse_constant=lambda _c: None)
+    except (ValueError, RecursionError) as exc:
+        raise KubeParseError(f"not JSON: {clean_line(exc, limit=120)}") from None
+    if not isinstance(data, dict):
+        raise KubeParseError("not a JSON object")
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise KubeParseError("no items list (not a Kubernetes List)")
+    return items
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any, limit: int = NAME_LIMIT) -> str | None:
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+        return clean_line(value, limit=limit)
+    return None
+
+
+def quantity(value: Any) -> int | None:
+    """An extended resource's quantity (`"4"`, 4): a whole count, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1_000_000:
+        return value
+    if isinstance(value, str) and _INT.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
+def _taint(raw: Any) -> Taint | None:
+    raw = _map(raw)
+    key, effect = _str(raw.get("key")), _str(raw.get("effect"), 40)
+    return Taint(key, _str(raw.get("value")), effect) if key and effect else None
+
+
+def parse_node(raw: Any) -> K8sNode | None:
+    raw = _map(raw)
+    meta, spec, status = _map(raw.get("metadata")), _map(raw.get("spec")), _map(raw.get("status"))
+    name = _str(meta.get("name"))
+    if name is None:
+        return None
+    ready, reason = None, None
+    for condition in _list(status.get("conditions")):
+        condition = _map(condition)
+        if condition.get("type") == "Ready":
+            ready = {"True": True, "False": False}.get(str(condition.get("status")))
+            if ready is not True:
+                reason = _str(condition.get("message"), 200) or _str(condition.get("reason"), 200)
+    labels = tuple(
+        (clean_line(key, limit=NAME_LIMIT), clean_line(value, limit=NAME_LIMIT))
+        for key, value in list(_map(meta.get("labels")).items())[:MAX_LABELS]
+        if isinstance(key, str) and isinstance(value, str | int | float | bool)
+    )
+    taints = tuple(t for t in map(_taint, _list(spec.get("taints"))[:MAX_LABELS]) if t is not None)
+    return K8sNode(
+        name=name,
+        ready=ready,
+        ready_reason=reason,
+        unschedulable=spec.get("unschedulable") is True,
+        taints=taints,
+        labels=labels,
+        allocatable_gpus=quantity(_map(status.get("allocatable")).get(GPU_RESOURCE)),
+        capacity_gpus=quantity(_map(status.get("capacity")).get(GPU_RESOURCE)),
+        kubelet=_str(_map(status.get("nodeInfo")).get("kubeletVersion"), 40),
+    )
+
+
+def parse_nodes(text: str) -> tuple[tuple[K8sNode, ...], int]:
+    """(nodes, how many past MAX_NODES were left out)."""
+    items = load_list(text)
+    nodes = tuple(node for node in map(parse_node, items[:MAX_NODES]) if node is not None)
+    return nodes, max(0, len(items) - MAX_NODES)
+
+
+def pod_gpus(spec: Mapping[str, Any]) -> int:
+    """nvidia.com/gpu the pod holds: its containers' requests (a limit alone sets the request), or an init
+    container's when larger (they run before the others, one at a time)."""
+
+    def ask(container: Any) -> int:
+        resources = _map(_map(container).get("resources"))
+        value = _map(resources.get("requests")).get(
+            GPU_RESOURCE, _map(resources.get("limits")).get(GPU_RESOURCE)
+        )
+        return quantity(value) or 0
+
+    main = sum(ask(c) for c in _list(spec.get("containers")))
+    init = max((ask(c) for c in _list(spec.get("initContainers"))), default=0)
+    return max(main, init)
+
+
+def parse_pod(raw: Any) -> K8sPod | None:
+    raw = _map(raw)
+    meta, spec, status = _map(raw.get("metadata")), _map(raw.get("spec")), _map(raw.get("status"))
+    name, namespace = _str(meta.get("name")), _str(meta.get("namespace"), 63)
+    if name is None or namespace is None:
+        return None
+    statuses = [_map(s) for s in _list(status.get("containerStatuses"))]
+    restarts = [quantity(s.get("restartCount")) for s in statuses]
+    reason = next(
+        (
+            _str(_map(_map(s.get("state")).get("waiting")).get("reason"), 80)
+            for s in statuses
+            if _map(_map(s.get("state")).get("waiting")).get("reason")
+        ),
+        None,
+    )
+    return K8sPod(
+        namespace=namespace,
+        name=name,
+        node=_str(spec.get("nodeName")),
+        phase=_str(status.get("phase"), 40),
+        gpus=pod_gpus(spec),
+        ready=all(s.get("ready") is True for s in statuses) if statuses else None,
+        restarts=sum(r for r in restarts if r is not None) if statuses else None,
+        reason=reason,
+    )
+
+
+def parse_pods(text: str, operator_namespace: str) -> tuple[tuple[K8sPod, ...], int]:
+    """The pods asking for GPUs and every pod in the operator's namespace; (pods, left out past MAX_PODS)."""
+    kept: list[K8sPod] = []
+    left_out = 0
+    for raw in load_list(text):
+        pod = parse_pod(raw)
+        if pod is None or (pod.gpus == 0 and pod.namespace != operator_namespace):
+            continue
+        if len(kept) >= MAX_PODS:
+            left_out += 1
+            continue
+        kept.append(pod)
+    return tuple(kept), left_out
+
+
+def parse_policies(text: str) -> tuple[ClusterPolicy, ...]:
+    policies = []
+    for raw in load_list(text)[:16]:
+        raw = _map(raw)
+        name = _str(_map(raw.get("metadata")).get("name"))
+        if name is not None:
+            policies.append(ClusterPolicy(name, _str(_map(raw.get("status")).get("state"), 40)))
+    return tuple(policies)

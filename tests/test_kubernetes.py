@@ -1,0 +1,283 @@
+"""The Kubernetes and CRI-O sections without a node: the inventory keys, the parsers on the stand-ins' JSON
+(tests/fixtures/kubernetes, tests/fixtures/crio: written from the Kubernetes core/v1, GPU Operator
+ClusterPolicy and CRI definitions, in the shapes kubectl and crictl print; no API server or CRI-O runs here)
+and on hostile JSON, the rules, and the read-only allow-list with extreme inventory values."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import console.sections  # noqa: F401  registers the sections (and their read-only commands)
+from console.checks.cri_rules import evaluate_cri
+from console.checks.k8s_rules import evaluate_kubernetes, planned_kubernetes
+from console.checks.model import Status
+from console.collectors import cri, kubernetes_parse
+from console.collectors.kubernetes import PODS_SELECTOR, POLICIES, kube_command
+from console.inventory import InventoryError, load_inventory
+from console.inventory.kubernetes import kubernetes_of
+from console.model.cri import CriSnapshot
+from console.model.kubernetes import KubernetesSettings, KubernetesSnapshot
+from console.transport.readonly import is_read_only
+
+FIXTURES = Path(__file__).parent / "fixtures"
+KUBE = FIXTURES / "kubernetes"
+CRIO = FIXTURES / "crio"
+
+CLUSTER = """version: 1
+kubernetes:
+  via: bastion
+  pool_label: inferno.circle
+  expect: {taints: ["inferno/gpu=true:NoSchedule"], labels: ["nvidia.com/gpu.present=true", inferno.circle]}
+nodes:
+  bastion: {host: 10.0.99.2}
+  inferno-host-compute-1: {host: 10.0.99.41, gpus: {count: 4}, containers: {runtime: cri-o}}
+  l40s-1: {host: 10.0.99.42, gpus: {count: 1}, kubernetes: {k8s_name: inferno-host-l40s-1}}
+  l40s-2: {host: inferno-host-l40s-2, gpus: {count: 1}}
+"""
+
+
+def snapshot() -> KubernetesSnapshot:
+    nodes, _ = kubernetes_parse.parse_nodes((KUBE / "nodes.json").read_text())
+    pods, _ = kubernetes_parse.parse_pods((KUBE / "pods.json").read_text(), "gpu-operator")
+    policies = kubernetes_parse.parse_policies((KUBE / "clusterpolicies.json").read_text())
+    return KubernetesSnapshot("bastion", datetime.now(UTC), nodes, pods, policies)
+
+
+def results(
+    tmp_path: Path, snap: KubernetesSnapshot, text: str = CLUSTER
+) -> dict[tuple[str, str | None], tuple[Status, str]]:
+    path = tmp_path / "k8s.yaml"
+    path.write_text(text)
+    via = load_inventory(path).node("bastion")
+    return {(r.check, r.target): (r.status, r.summary) for r in evaluate_kubernetes(via, snap)}
+
+
+def test_the_top_level_key_reaches_every_node_and_the_via_node_learns_its_members(tmp_path: Path) -> None:
+    path = tmp_path / "k8s.yaml"
+    path.write_text(CLUSTER)
+    inventory = load_inventory(path)
+    via = kubernetes_of(inventory.node("bastion"))
+    assert via is not None
+    assert [(m.name, m.k8s_name, m.gpus) for m in via.members] == [
+        ("bastion", None, None),
+        ("inferno-host-compute-1", None, 4),
+        ("l40s-1", "inferno-host-l40s-1", 1),
+        ("l40s-2", None, 1),
+    ]
+    l40s = kubernetes_of(inventory.node("l40s-1"))
+    assert l40s is not None
+    assert (l40s.via, l40s.pool_label, l40s.k8s_name, l40s.members) == (
+        "bastion",
+        "inferno.circle",
+        "inferno-host-l40s-1",
+        (),
+    )
+    assert planned_kubernetes(inventory.node("l40s-1")) == ()
+    assert ("k8s.gpu_operator", None) in planned_kubernetes(inventory.node("bastion"))
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("kubernetes: {via: nowhere}", "kubernetes.via: 'nowhere' is not a node of this inventory"),
+        ("kubernetes: {via: a, context: '-x'}", "kubernetes.context: is not a kubeconfig context name"),
+        ("kubernetes: {via: a, context: 'a b'}", "kubernetes.context: is not a kubeconfig context name"),
+        ("kubernetes: {via: a, command: helm}", "kubernetes.command: expected one of kubectl, oc"),
+        (
+            "kubernetes: {via: a, expect: {taints: [gpu]}}",
+            "kubernetes.expect.taints[0]: must be key=value:Effect",
+        ),
+        (
+            "kubernetes: {via: a, expect: {labels: ['a=$(x)']}}",
+            "kubernetes.expect.labels[0]: must be key=value",
+        ),
+    ],
+)
+def test_bad_values_are_refused_with_their_line(tmp_path: Path, line: str, problem: str) -> None:
+    path = tmp_path / "k8s.yaml"
+    path.write_text(f"version: 1\n{line}\nnodes:\n  a: {{host: a}}\n")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert any(problem in str(error) for error in caught.value.errors), caught.value.errors
+    assert str(caught.value.errors[0]).startswith(f"{path}:2: ")
+
+
+def test_the_rules_on_the_recorded_cluster(tmp_path: Path) -> None:
+    got = results(tmp_path, snapshot())
+    assert got[("k8s.node", "bastion")] == (Status.OK, "reads the cluster; not a node of it")
+    assert got[("k8s.node", "inferno-host-compute-1")] == (
+        Status.OK,
+        "inferno-host-compute-1 Ready, pool 2, kubelet v1.30.6",
+    )
+    assert got[("k8s.node", "l40s-2")] == (
+        Status.CRITICAL,
+        "inferno-host-l40s-2 Ready Unknown: Kubelet stopped posting node status.",
+    )
+    # 2 + 1 GPUs asked by running pods; the pending one is not scheduled
+    assert got[("k8s.gpus", "inferno-host-compute-1")] == (
+        Status.OK,
+        "4 allocatable, 3 requested, the inventory says 4",
+    )
+    assert got[("k8s.gpus", "l40s-1")] == (Status.OK, "1 allocatable, 1 requested, the inventory says 1")
+    status, summary = got[("k8s.gpu_operator", None)]
+    assert status is Status.CRITICAL
+    assert summary == (
+        "ClusterPolicy cluster-policy notReady, 6 pods in gpu-operator; not running: "
+        "nvidia-dcgm-exporter-x8b2n CrashLoopBackOff, nvidia-device-plugin-daemonset-zz8kd Unknown"
+    )
+
+
+def test_a_missing_taint_or_label_is_a_warning_and_a_missing_node_critical(tmp_path: Path) -> None:
+    snap = snapshot()
+    compute = snap.k8s_node("inferno-host-compute-1")
+    assert compute is not None
+    bare = replace(compute, taints=(), labels=tuple(kv for kv in compute.labels if kv[0] != "inferno.circle"))
+    nodes = tuple(bare if n is compute else n for n in snap.nodes if n.name != "inferno-host-l40s-1")
+    got = results(tmp_path, replace(snap, nodes=nodes))
+    assert got[("k8s.node", "inferno-host-compute-1")] == (
+        Status.WARNING,
+        "inferno-host-compute-1 Ready; missing taint inferno/gpu=true:NoSchedule, label inferno.circle",
+    )
+    assert got[("k8s.node", "l40s-1")][0] is Status.CRITICAL
+    assert got[("k8s.gpus", "l40s-1")][0] is Status.SKIPPED
+
+
+def test_gpus_allocatable_against_the_count(tmp_path: Path) -> None:
+    snap = snapshot()
+    compute = snap.k8s_node("inferno-host-compute-1")
+    assert compute is not None
+
+    def with_node(**changes: object) -> KubernetesSnapshot:
+        changed = replace(compute, **changes)  # type: ignore[arg-type]
+        return replace(snap, nodes=tuple(changed if n is compute else n for n in snap.nodes))
+
+    key = ("k8s.gpus", "inferno-host-compute-1")
+    assert results(tmp_path, with_node(allocatable_gpus=None))[key] == (
+        Status.CRITICAL,
+        "no nvidia.com/gpu allocatable; the inventory says 4: is the device plugin running?",
+    )
+    assert results(tmp_path, with_node(allocatable_gpus=3))[key] == (
+        Status.WARNING,
+        "3 allocatable, 3 requested; the inventory says 4",
+    )
+    sliced = with_node(allocatable_gpus=16, labels=(*compute.labels, ("nvidia.com/gpu.replicas", "4")))
+    assert results(tmp_path, sliced)[key] == (
+        Status.OK,
+        "16 allocatable, 3 requested, the inventory says 4 (4 × 4 replicas)",
+    )
+
+
+def test_an_unreadable_cluster_makes_every_planned_result_unknown(tmp_path: Path) -> None:
+    got = results(
+        tmp_path, KubernetesSnapshot("bastion", datetime.now(UTC), error="kubectl: not found on the via node")
+    )
+    assert {status for status, _ in got.values()} == {Status.UNKNOWN}
+    assert len(got) == 9  # 4 nodes, 4 GPU counts, the operator
+
+
+def test_no_gpu_operator_is_critical(tmp_path: Path) -> None:
+    got = results(tmp_path, replace(snapshot(), policies=(), policy_missing=True))
+    assert got[("k8s.gpu_operator", None)] == (
+        Status.CRITICAL,
+        "no ClusterPolicy resource type: the GPU Operator is not installed",
+    )
+
+
+def test_hostile_json_is_cleaned_and_capped() -> None:
+    evil = {
+        "items": [
+            {
+                "metadata": {"name": "n\x1b]0;pwned\x07", "labels": {"a": "b\nc", "x": ["list"]}},
+                "spec": {"taints": "no"},
+            },
+            {"metadata": {"name": 7}, "status": {"allocatable": {"nvidia.com/gpu": "1e9"}}},
+            {"metadata": "nope"},
+            "not an object",
+        ]
+    }
+    nodes, left = kubernetes_parse.parse_nodes(json.dumps(evil))
+    assert left == 0
+    assert [n.name for n in nodes] == ["n\\x1b]0;pwned\\x07", "7"]
+    assert nodes[0].labels == (("a", "b\\nc"),)
+    assert nodes[1].allocatable_gpus is None
+    with pytest.raises(kubernetes_parse.KubeParseError):
+        kubernetes_parse.parse_nodes("[1, 2]")
+    many = {"items": [{"metadata": {"name": f"n{i}"}} for i in range(kubernetes_parse.MAX_NODES + 3)]}
+    assert kubernetes_parse.parse_nodes(json.dumps(many))[1] == 3
+
+
+def test_the_commands_are_registered_reads_for_any_valid_context_and_timeout() -> None:
+    reads = (
+        ("get", "nodes", "-o", "json"),
+        ("get", "pods", "-A", "-o", "json", PODS_SELECTOR),
+        ("get", POLICIES, "-o", "json"),
+    )
+    for command in ("kubectl", "oc"):
+        for context in (None, "inferno-admin", "default/api-ocp-inferno-lan:6443/kube:admin", "a" * 253):
+            for timeout in (0.001, 5, 86400.5, 1e300):
+                settings = KubernetesSettings("a", command, context)  # type: ignore[arg-type]
+                for read in reads:
+                    assert is_read_only(kube_command(settings, timeout, *read)), (command, context, timeout)
+    assert not is_read_only("kubectl --context 'a;reboot' --request-timeout=4s get nodes -o json")
+    assert not is_read_only("kubectl --request-timeout=4s delete nodes x")
+    assert not is_read_only("kubectl --request-timeout=4s get nodes -o json; reboot")
+
+
+def test_crictl_json_keeps_the_newest_attempt_with_its_restart_count() -> None:
+    pods = cri.parse_pods((CRIO / "pods.json").read_text())
+    containers, left = cri.parse_containers((CRIO / "ps.json").read_text(), pods)
+    assert left == 0
+    rows = [(c.namespace, c.pod, c.name, c.state, c.restarts) for c in containers]
+    assert rows == [
+        ("gpu-operator", "nvidia-dcgm-exporter-lm5zs", "nvidia-dcgm-exporter", "running", 0),
+        ("gpu-operator", "nvidia-device-plugin-daemonset-4hx2m", "nvidia-device-plugin", "running", 0),
+        ("inference", "vllm-llama-70b-5f7c9d8b6-2kq4w", "vllm", "running", 0),
+        ("studio", "comfyui-0", "comfyui", "running", 1),
+        ("studio", "model-sync-28931040-9xk2p", "rclone", "exited", 7),
+    ]
+    assert containers[2].created_at == datetime(2026, 12, 6, 10, 0, 5, 123457, UTC)
+    assert cri.parse_containers('{"containers": [{"id": "../../etc", "metadata": {"name": "x"}}]}')[0] == ()
+    assert cri.parse_containers("{}")[0] == ()
+
+
+def test_the_container_checks_on_a_crio_node(tmp_path: Path) -> None:
+    path = tmp_path / "crio.yaml"
+    path.write_text(
+        "version: 1\nnodes:\n"
+        "  n: {host: n, containers: {runtime: cri-o, watch: [vllm, inference/missing/x]}}\n"
+    )
+    node = load_inventory(path).nodes[0]
+    pods = cri.parse_pods((CRIO / "pods.json").read_text())
+    containers, _ = cri.parse_containers((CRIO / "ps.json").read_text(), pods)
+    got = {
+        (r.check, r.target): (r.status, r.summary)
+        for r in evaluate_cri(node, CriSnapshot("n", datetime.now(UTC), containers, pods))
+    }
+    assert got == {
+        ("crio.runtime", None): (Status.OK, "CRI-O: 4/5 containers running, 6 pods"),
+        ("container.running", "vllm"): (Status.OK, "running in inference/vllm-llama-70b-5f7c9d8b6-2kq4w"),
+        ("container.restarts", "vllm"): (Status.OK, "0 restarts (warn 1, crit 5)"),
+        ("container.running", "inference/missing/x"): (
+            Status.CRITICAL,
+            "no container named inference/missing/x",
+        ),
+        ("container.restarts", "inference/missing/x"): (Status.UNKNOWN, "no such container"),
+        ("container.restarts", "studio/comfyui-0/comfyui"): (Status.WARNING, "1 restart (warn 1, crit 5)"),
+        ("container.restarts", "studio/model-sync-28931040-9xk2p/rclone"): (
+            Status.CRITICAL,
+            "restart loop: exited after 7 restarts (warn 1, crit 5)",
+        ),
+    }
+    failed = evaluate_cri(node, CriSnapshot("n", datetime.now(UTC), error="crictl: not found on the node"))
+    assert [(r.check, r.status) for r in failed] == [
+        ("crio.runtime", Status.CRITICAL),
+        ("container.running", Status.SKIPPED),
+        ("container.restarts", Status.SKIPPED),
+        ("container.running", Status.SKIPPED),
+        ("container.restarts", Status.SKIPPED),
+    ]
