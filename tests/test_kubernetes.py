@@ -281,3 +281,20 @@ def test_the_container_checks_on_a_crio_node(tmp_path: Path) -> None:
         ("container.running", Status.SKIPPED),
         ("container.restarts", Status.SKIPPED),
     ]
+
+
+def test_the_bundled_inferno_inventory_describes_its_cluster() -> None:
+    inventory = load_inventory(Path(__file__).resolve().parents[1] / "inventories" / "inferno.yaml")
+    via = kubernetes_of(inventory.node("bastion"))
+    assert via is not None
+    assert (via.via, via.context, via.pool_label) == ("bastion", "inferno-admin", "inferno.circle")
+    assert via.expect is not None
+    assert via.expect.taints == ("inferno/gpu=true:NoSchedule",)
+    assert [m.name for m in via.members] == [node.name for node in inventory.nodes]
+    runtimes = {node.name: getattr(node.settings("containers"), "runtime", None) for node in inventory.nodes}
+    assert runtimes == {
+        "bastion": None,
+        "inferno-host-compute-1": "cri-o",
+        "inferno-host-l40s-1": "cri-o",
+        "inferno-host-l40s-2": "cri-o",
+    }
