@@ -438,3 +438,23 @@ def test_no_widget_judges_a_value_against_the_inventory_thresholds() -> None:
         source = module.read_text()
         for judging in ("thresholds", ".warn", ".crit"):
             assert judging not in source, f"{module.name} reads {judging}"
+
+
+async def test_keyed_table_show_only_hides_the_rest_and_keeps_their_cells() -> None:
+    table = Pair()
+    async with TableApp(table).run_test(size=(80, 10)) as pilot:
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "3")))
+        table.restore_cursor("c")
+        await pilot.pause()
+        table.show_only(["c", "a", "gone"])  # a key the table does not hold is skipped
+        await pilot.pause()
+        assert [row.key.value for row in table.ordered_rows] == ["c", "a"]
+        assert table.cursor_key == "c"
+        assert table.cells("b")["value"].plain == "2"  # hidden, not forgotten
+        table.set_row("b", rows(("b", "20"))["b"], visible=None)  # updated while hidden, stays hidden
+        assert "b" not in table.rows
+        table.show_only(["a", "b", "c"])
+        await pilot.pause()
+        assert [row.key.value for row in table.ordered_rows] == ["a", "b", "c"]
+        assert table.get_cell("b", "value").plain == "20"
+        assert table.cursor_key == "c"

@@ -127,12 +127,12 @@ class KeyedTable(LineTable):
 
     # --- rows ----------------------------------------------------------------------------------------
 
-    def set_row(self, key: str, cells: Cells, *, visible: bool = True) -> None:
+    def set_row(self, key: str, cells: Cells, *, visible: bool | None = True) -> None:
         """Store a row's cells; when they changed, render that row (only) again.
 
         A cell given as the very Text object given last time is taken as unchanged without comparing it (so
         a caller that keeps its Text objects per value pays nothing for unchanged cells); do not change a
-        Text after handing it over."""
+        Text after handing it over. `visible` None leaves the row shown or hidden as it is."""
         given = self._given.get(key, {})
         before = self._seen.get(key)
         if (
@@ -161,7 +161,9 @@ class KeyedTable(LineTable):
                 self._refit_soon()
         self._show_or_hide(key, visible)
 
-    def _show_or_hide(self, key: str, visible: bool) -> None:
+    def _show_or_hide(self, key: str, visible: bool | None) -> None:
+        if visible is None:
+            return
         if not visible:
             self.hide_row(key)
         else:
@@ -198,6 +200,12 @@ class KeyedTable(LineTable):
             self.set_row(key, cells)
         self.order(list(rows))
         self.restore_cursor(cursor)
+
+    def show_only(self, keys: Iterable[str]) -> None:
+        """Show exactly these held rows, in this order; every other row is hidden (kept, as by hide_row)."""
+        wanted = [key for key in dict.fromkeys(keys) if key in self._rows]
+        self._hidden = set(self._rows).difference(wanted)
+        self._place(wanted)
 
     def order(self, keys: Iterable[str]) -> None:
         """Put the shown rows in this order (keys not shown are skipped; shown keys not listed go last)."""
