@@ -16,9 +16,10 @@ run still fails: someone asked for them there); the node screen's Containers tab
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from console.collectors.docker_model import DockerSnapshot, watched_containers
+from console.model.gpu import GpuProcess
 from console.model.inventory import Node
 from console.text import clean_line
 from console.transport.base import Transport, TransportError
@@ -181,3 +182,11 @@ def own_limits(
     if total is None and own_cpus is None and ticks is None:
         return None
     return OwnLimits(total, available, own_cpus, ticks)
+
+
+def own_processes(node: Node, processes: tuple[GpuProcess, ...]) -> tuple[GpuProcess, ...]:
+    """A pod's GPU processes are its own: the cgroup they are in names the pod itself (or a host's id that
+    no Docker of the pod knows), never a container on the node, so they are not mapped to one."""
+    if node.kind != "pod":
+        return processes
+    return tuple(replace(process, container_id=None) for process in processes)

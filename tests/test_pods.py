@@ -19,8 +19,18 @@ from console.collectors.docker_model import DockerSnapshot, EngineInfo
 from console.inventory import InventoryError, load_inventory
 from console.inventory.locate import bundled_inventory
 from console.inventory.model import DockerSettings, Node, ServiceSpec
+from console.model.gpu import GpuProcess
 from console.model.tunnels import planned_tunnels
-from console.pods import NO_DOCKER, POD_PROBE, PodSigns, detect, no_docker, parse_pod_probe, pod_reason
+from console.pods import (
+    NO_DOCKER,
+    POD_PROBE,
+    PodSigns,
+    detect,
+    no_docker,
+    own_processes,
+    parse_pod_probe,
+    pod_reason,
+)
 from console.transport.local import LocalTransport
 from console.transport.readonly import is_read_only
 
@@ -236,3 +246,9 @@ def test_own_limits_replace_the_machines_figures(
     basics = parse_report("pod", REPORT + MEMINFO + words, taken_at=NOW)
     assert (basics.mem_total_kib, basics.mem_available_kib, basics.cpus) == (total, available, cpus)
     assert basics.cpu_ticks == ticks
+
+
+def test_a_pods_gpu_processes_are_not_mapped_to_containers() -> None:
+    processes = (GpuProcess(7, "python", 1024.0, "GPU-1", container_id="ab" * 32),)
+    assert own_processes(Node("pod1", "h", kind="pod"), processes)[0].container_id is None
+    assert own_processes(Node("gpu1", "h"), processes) == processes  # a host's containers stay mapped

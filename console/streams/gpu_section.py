@@ -17,6 +17,7 @@ import time
 from console.collectors.gpu_processes import APPS_MARK, GpuProcess, apps_script, parse_apps_output
 from console.model.gpu import GpuSnapshot
 from console.model.inventory import Node
+from console.pods import own_processes
 from console.sections.stream import Poll
 from console.streams.gpu_stream import GpuStream
 from console.streams.pmon import PmonStream, merge_processes
@@ -84,7 +85,9 @@ class GpuSectionStream:
         with contextlib.suppress(TransportError):
             result = await self.transport.run(APPS_COMMAND, timeout=self.node.ssh.command_timeout)
             if result.ok:
-                self.processes = parse_apps_output(result.stdout.partition(APPS_MARK)[2])
+                self.processes = own_processes(
+                    self.node, parse_apps_output(result.stdout.partition(APPS_MARK)[2])
+                )
                 self.process_reads += 1
                 self._processes_read_at = time.monotonic()
 
