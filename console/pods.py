@@ -8,9 +8,16 @@ missing that a container never has: the Docker socket), by POD_PROBE: a containe
 an init while `/run/systemd/system` is missing (a pod's PID 1 is its entry point: sleep, bash, tini...).
 When the probe cannot run, the node counts as a host: a host's real failure is never hidden.
 
-What a pod changes (docs/inventory.md `kind`): a missing Docker socket is one skipped `docker.engine`
-line, "no Docker on this node", instead of a critical (a pod whose inventory names containers that must
-run still fails: someone asked for them there); the node screen's Containers tab says it once.
+What a pod changes (docs/inventory.md `kind`):
+- Docker: a missing socket is one skipped `docker.engine` line, "no Docker on this node (why)", instead of
+  a critical (a pod whose inventory names containers that must run still fails: someone asked for them
+  there; a Docker that answers is judged as anywhere); the node screen's Containers tab says it once.
+  Without `docker:` nothing about Docker is read, as on any node.
+- systemd: nothing the console checks needs it (services are probed over the SSH connection).
+- GPU processes (kind: pod): not mapped to containers (own_processes); the cgroup they are in is the pod's.
+- Basics: /proc/meminfo and /proc/stat show the whole machine inside a container, so the kept basics shell
+  also reads the container's own cgroup where it can (LIMITS_FUNCTION; any node, it costs a host two
+  reads): its memory limit and use, CPU quota and CPU time replace the machine's figures (own_limits).
 """
 
 from __future__ import annotations
