@@ -40,9 +40,9 @@ async def _check_node(
     return evaluate(node, snapshot)
 
 
-async def _check_prometheus(inventory: Inventory, source: CheckSource) -> tuple[CheckResult, ...]:
+async def _check_prometheus(inventory: Inventory, via: Transport | None) -> tuple[CheckResult, ...]:
     assert inventory.prometheus is not None
-    snapshot = await collect_prometheus(inventory.prometheus, source.prometheus_transport())
+    snapshot = await collect_prometheus(inventory.prometheus, via)
     return evaluate_prometheus(prometheus_node(inventory), snapshot)
 
 
@@ -75,11 +75,13 @@ async def run_checks(
         for spec in inventory.pdus
         if spec.name in wanted
     }
+    # The connection the fleet's Prometheus is reached through, asked once for every fleet check.
+    via = source.prometheus_transport() if fleet_checks and inventory.prometheus is not None else None
     prometheus = None
     if fleet_checks and inventory.prometheus is not None:
-        prometheus = asyncio.create_task(_check_prometheus(inventory, source))
+        prometheus = asyncio.create_task(_check_prometheus(inventory, via))
     # The monitoring stack's health and the nodes a fleet read from Prometheus discovers.
-    extra = extra_fleet_checks(inventory, source.prometheus_transport()) if fleet_checks else ()
+    extra = extra_fleet_checks(inventory, via) if fleet_checks else ()
     extra_tasks = [(check, asyncio.create_task(check.run())) for check in extra]
     waiting = [*tasks.values(), *([prometheus] if prometheus else []), *pdus.values()]
     waiting += [task for _, task in extra_tasks]
