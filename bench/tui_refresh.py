@@ -26,6 +26,8 @@ Prints, never asserts:
   frame composited after the fleet table's cursor moved. p95 "during a refresh" counts presses made while
   polls were in flight; "idle" those made while none was.
 - RSS: at the end (VmRSS), and the peak (ru_maxrss).
+- polls/s and CPU ms per poll: on a loaded machine a large fleet falls behind (fewer polls a second, so
+  a lower CPU %); the CPU per poll compares runs made under different loads.
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ async def measure(
         "wall_s": wall,
         "cpu_pct": 100 * cpu / wall,
         "polls_per_s": polls / wall,
+        "cpu_ms_per_poll": 1000 * cpu / max(polls, 1),
         "frames_per_s": frames / wall,
         "frame_ms": 1000 * frame_s / max(frames, 1),
         "during": summary(during),
@@ -226,14 +229,16 @@ def describe(figures: dict[str, Any]) -> str:
         f"{figures['label']:>7} {figures['nodes']:>5} {figures['textual']:>7} {figures['cpu_pct']:>6.1f} "
         f"{figures['frame_ms']:>6.1f} {figures['frames_per_s']:>5.1f} {p95(during):>9} "
         f"{during.get('max', 0):>6.0f} {p95(idle):>9} {figures['missed']:>4} {figures['rss_mib']:>6.0f} "
-        f"{figures['peak_rss_mib']:>6.0f} {figures['polls_per_s']:>6.1f}   "
+        f"{figures['peak_rss_mib']:>6.0f} {figures['polls_per_s']:>6.1f} {figures['cpu_ms_per_poll']:>6.2f}  "
         f"{figures['load'][0]:.2f}-{figures['load'][1]:.2f}"
     )
 
 
 HEADER = (
-    "  tree   nodes textual  CPU%  frame   fps   key-p95 key-max  idle-p95 miss   RSS   peak polls/s  load\n"
-    "                      (1 core) ms         refresh (n)    ms    ms (n)         MiB   MiB"
+    "  tree   nodes textual  CPU%  frame   fps   key-p95 key-max  idle-p95 miss   RSS   peak polls/s"
+    " CPU ms  load\n"
+    "                      (1 core) ms         refresh (n)    ms    ms (n)         MiB   MiB       "
+    " /poll"
 )
 
 
