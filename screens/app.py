@@ -17,9 +17,11 @@ snapshots when it is shown again (`catch_up`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -52,6 +54,7 @@ SLICE_NODES = 10
 SLICE_S = 0.015
 TICK_S = 0.1  # how often the one poll timer looks for nodes whose turn came (a poll starts up to this late)
 SCREENSHOT_DEADLINE_S = 30.0
+CLOSER_TIMEOUT_S = 2.0
 SCREENSHOT_SETTLE_S = 0.3
 _INTERVAL = Binding.Group("Interval", compact=True)
 
@@ -94,6 +97,8 @@ class OpsConsoleApp(App[None]):
         self._frame_timer: Timer | None = None
         self.screenshot_path = screenshot
         self._screenshot_taken = False
+        # What screens opened beside the session and must close before it (the tunnels' listeners).
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         self._in_flight: dict[str, float] = {}  # node -> when its poll started
         self._due_at: dict[str, float] = {}  # node -> when its next poll is due (monotonic)
         self._slow_at: dict[str, float] = {}  # node in flight -> when to report it slow (again)
@@ -123,6 +128,9 @@ class OpsConsoleApp(App[None]):
         self.session.remember_theme(theme.name)
 
     async def on_unmount(self) -> None:
+        for close in self.closers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(close(), CLOSER_TIMEOUT_S)
         await self.session.close()
 
     # --- polls ---------------------------------------------------------------------------------------

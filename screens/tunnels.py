@@ -57,6 +57,7 @@ def tunnel_service(app: OpsConsoleApp) -> TunnelService:
         specs = planned_tunnels(app.inventory)
         service = TunnelService(specs, app.session.transports, on_change=lambda view: _changed(app))
         _services[app] = service
+        app.closers.append(service.aclose)  # listeners closed before the session's connections
     return service
 
 

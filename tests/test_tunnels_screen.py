@@ -168,3 +168,28 @@ async def test_palette_lists_tunnels() -> None:
         names = [name for name, _, _ in provider._commands()]
         assert "Tunnels" in names
         assert "Tunnels (T)" in names
+
+
+async def test_quitting_the_console_closes_its_tunnels(tmp_path: Path) -> None:
+    server, port = await _echo()
+    inventory_path = tmp_path / "here.yaml"
+    inventory_path.write_text(
+        f"version: 1\nname: here\nnodes:\n  here: {{transport: local}}\n"
+        f"tunnels:\n  echo: {{node: here, remote: '127.0.0.1:{port}'}}\n",
+        encoding="utf-8",
+    )
+    inventory = load_inventory(inventory_path)
+    session = ConsoleSession(inventory, RecordedSource({}), transports={"here": LocalTransport("here")})
+    app = OpsConsoleApp(session, cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("T", "o")
+        table = pilot.app.screen.query_one(TunnelTable)
+        async with asyncio.timeout(10):
+            while table.cells("echo")["state"].plain != "● up":
+                await pilot.pause(0.05)
+        local = table.cells("echo")["local"].plain
+    # the app has exited: its listener is gone with it, not left to the process's end
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(*local.split(":"))
+    server.close()
