@@ -135,7 +135,7 @@ def test_real_compose_accepts_the_default_file(tmp_path: Path) -> None:
 async def test_fresh_node_brought_up_then_nothing_to_change(stack: StackEnv) -> None:
     code, out = await bringup_cli(stack, "--yes")
     assert code == 0, out
-    assert "bringup on stack1: verified (4 already done, 5 applied)" in out
+    assert "bringup on stack1: verified (5 already done, 5 applied)" in out
     for item in (
         "✔ comfy: Up",
         "✔ ollama: Up",
@@ -165,9 +165,9 @@ async def test_fresh_node_brought_up_then_nothing_to_change(stack: StackEnv) -> 
 
     again_code, again = await bringup_cli(stack, "--yes")
     assert again_code == 0, again
-    assert "verified (9 already done, 0 applied)" in again
-    assert again.count("already done") == 9  # eight steps, and the summary
-    assert "[9/9] ✔ Validation checklist: passed: 6/6 validation checks pass" in again
+    assert "verified (10 already done, 0 applied)" in again
+    assert again.count("already done") == 10  # nine steps, and the summary
+    assert "[10/10] ✔ Validation checklist: passed: 6/6 validation checks pass" in again
     assert "running:" not in again
     assert len(AuditLog().entries()) == len(entries)
 
@@ -178,7 +178,7 @@ async def test_dry_run_on_a_fresh_node_changes_nothing(stack: StackEnv) -> None:
     assert code == 0, out
     assert stack.state() == before
     assert AuditLog().entries() == []
-    assert "dry run of bringup on stack1: 6 to do, 3 already done; nothing was changed (ok)" in out
+    assert "dry run of bringup on stack1: 6 to do, 4 already done; nothing was changed (ok)" in out
     assert f"$ sudo -n mkdir -p {stack.settings.cache_dir} " in out
     assert f"$ sudo -n chown -R 1024:1024 {stack.settings.comfy_mnt}" in out
     assert f"+++ {stack.settings.compose_path} (new)" in out
@@ -216,6 +216,7 @@ async def test_each_step_is_confirmed_and_a_no_stops_there(stack: StackEnv) -> N
     assert [plan.step for plan in asked] == ["storage", "comfy-mnt", "compose-file"]
     assert "+services:" in (asked[2].diff or "")
     assert [step.state for step in report.steps] == [
+        "done",  # the OS: Debian
         "done",
         "done",
         "done",
@@ -226,7 +227,7 @@ async def test_each_step_is_confirmed_and_a_no_stops_there(stack: StackEnv) -> N
         "skipped",
         "skipped",
     ]
-    assert report.failed == report.steps[5]
+    assert report.failed == report.steps[6]
     assert not exists(stack.settings.compose_path)
     assert stack.lab.docker("ps", "-aq") == ""
 
@@ -285,13 +286,13 @@ def test_ports_come_from_the_nodes_services_and_the_driver_from_its_pin() -> Non
     assert (explicit.host_port("comfy"), explicit.driver_major) == (18188, "590")
     bare = stack_settings(Node("gpu2", "10.0.0.2"))
     assert (bare.host_port("comfy"), bare.driver_major) == (8188, None)
-    assert bringup_wizard(bare).steps[0].why == "nvidia-smi answers and sees the GPUs"
+    assert bringup_wizard(bare).steps[1].why == "nvidia-smi answers and sees the GPUs"
 
 
 async def test_gpu_step_expects_only_the_driver_the_inventory_pins(stack: StackEnv) -> None:
     async def gpu(settings: AiStackSettings, node: Node) -> tuple[str, str]:
         wizard = bringup_wizard(stack_settings(replace(node, ai_stack=settings)))
-        one = replace(wizard, steps=wizard.steps[:1])
+        one = replace(wizard, steps=wizard.steps[1:2])  # the GPU step
         report = await run_wizard(one, NodeContext(stack.transport, node, AuditLog()), dry_run=True)
         return report.steps[0].state, report.steps[0].summary
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from console.actions import AuditLog
 from console.checks.model import Status
 from console.checks.runner import run_checks
 from console.collectors.hardware import (
@@ -44,11 +45,20 @@ from console.model.hardware import (
     HardwareSnapshot,
     NicInfo,
     NicProfile,
+    OsRelease,
     compare,
 )
+from console.model.stack import Finding
 from console.streams.hardware import HardwareStream
 from console.streams.source import StreamingSource
+from console.transport import SSHTransport
 from console.transport.readonly import is_read_only
+from console.wizards.bringup import bringup_wizard
+from console.wizards.engine import NodeContext, run_wizard
+from console.wizards.fix_model import FixInput
+from console.wizards.fixes_docker import nvidia_runtime_wizard
+from console.wizards.os_family import refusal
+from console.wizards.settings import stack_settings
 from tests.lab.daemon import ns_exec
 from tests.lab.models import lab_node_model
 from tests.lab.node import LabNode
@@ -447,3 +457,45 @@ def test_the_bundled_inferno_inventory_describes_its_three_hosts() -> None:
         (GpuProfile(1, "L40S", 48), 25),
         (GpuProfile(1, "L40S", 48), 10),
     ]
+
+
+# --- wizards that assume apt refuse another OS family --------------------------------------------------
+
+
+async def test_bring_up_and_the_apt_fix_refuse_rocky_before_any_step(
+    ssh_lab: SshLab, rocky_node: tuple[LabNode, str]
+) -> None:
+    node, _ = rocky_node
+    model = lab_node_model(ssh_lab, node)
+    transport = SSHTransport(model)
+    try:
+        wizards = (
+            ("bring-up", bringup_wizard(stack_settings(model))),
+            (
+                "the nvidia-runtime fix",
+                nvidia_runtime_wizard(FixInput(), Finding("nvidia-runtime", True, "")),
+            ),
+        )
+        for what, wizard in wizards:
+            report = await run_wizard(wizard, NodeContext(transport, model, AuditLog()), yes=True)
+            first, *rest = report.steps
+            assert (first.id, first.state) == ("os", "failed")
+            assert first.summary == f"{what} supports Ubuntu and Debian; this node runs Rocky Linux 9.3"
+            assert {step.state for step in rest} == {"skipped"}
+        assert AuditLog().entries() == []  # nothing was attempted
+    finally:
+        await transport.close()
+
+
+def test_the_os_refusal_in_words() -> None:
+    def of(name: str) -> OsRelease:
+        return parse_os_release((OS_RELEASE / name).read_text(encoding="utf-8"))
+
+    assert refusal("bring-up", of("rocky-9.3")) == (
+        "bring-up supports Ubuntu and Debian; this node runs Rocky Linux 9.3"
+    )
+    assert refusal("bring-up", of("ubuntu-24.04")) is None
+    assert refusal("bring-up", of("debian-12")) is None
+    assert refusal("bring-up", None) == (
+        "bring-up supports Ubuntu and Debian; this node has no /etc/os-release to say what it runs"
+    )

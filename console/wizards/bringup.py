@@ -16,6 +16,7 @@ from console.inventory.model import HttpProbe, ServiceSpec
 from console.wizards.compose import render_compose
 from console.wizards.engine import NodeContext, Outcome, Progress, Step, Wizard
 from console.wizards.ops import Command, Operation, StepError, Task, WriteFile
+from console.wizards.os_family import os_step
 from console.wizards.prereqs import compose_command, docker_step, gpu_step, nvidia_runtime_step
 from console.wizards.probes import (
     compose_hashes,
@@ -278,6 +279,7 @@ def validate_step(settings: AiStackSettings) -> Step:
 
 def bringup_wizard(settings: AiStackSettings) -> Wizard:
     steps = (
+        os_step("bring-up"),  # before anything else: the steps below assume apt and Ubuntu/Debian
         gpu_step(settings),
         docker_step(),
         nvidia_runtime_step(),

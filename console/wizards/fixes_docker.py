@@ -21,6 +21,7 @@ from console.transport.base import TransportError
 from console.wizards.engine import NodeContext, Outcome, Step, Wizard
 from console.wizards.fix_model import Finding, Fix, FixInput, fix_wizard
 from console.wizards.ops import Command, Operation, StepError, Task, WriteFile
+from console.wizards.os_family import os_step
 from console.wizards.prereqs import engine
 from console.wizards.probes import docker_socket, read_file
 
@@ -199,6 +200,7 @@ def nvidia_runtime_wizard(inp: FixInput, finding: Finding) -> Wizard:
             await asyncio.sleep(0.2)  # dockerd reloads within milliseconds; poll until its API says so
 
     steps = (
+        os_step("the nvidia-runtime fix"),  # it installs the toolkit with apt-get
         Step("toolkit", "NVIDIA Container Toolkit", "provides nvidia-container-runtime", toolkit, install),
         Step(
             "daemon-json",
