@@ -112,7 +112,10 @@ def finite(value: object) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past the largest float (json.loads reads any length)
+            return None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):

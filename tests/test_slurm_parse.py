@@ -149,6 +149,23 @@ def test_hostile_values_cleaned_capped_and_finite() -> None:
     assert parsed[1].submitted is None
 
 
+def test_hostile_numbers_and_hostlists_do_not_raise() -> None:
+    """A number past a float, a range bound past int()'s digit limit, brackets nested past the recursion
+    limit: each is an odd value, never an exception out of the collector."""
+    jobs = parse_squeue_json(json.dumps({"jobs": [{"job_id": 10**400}, {"job_id": 7, "submit_time": 10**400,
+                                                   "nodes": "h" + "[0]" * 1365}]}))[0]  # fmt: skip
+    assert [job.job_id for job in jobs] == ["7"]
+    assert jobs[0].submitted is None
+    assert len(jobs[0].nodes) <= 1
+    sinfo = {"sinfo": [{"nodes": {"nodes": "h[" + "1" * 5000 + "]"}, "node": {"state": ["IDLE"]}},
+                       {"nodes": {"nodes": "g" + "[1-2]" * 2000}, "node": {"state": ["IDLE"]}}]}  # fmt: skip
+    nodes = parse_sinfo_json(json.dumps(sinfo))[0]
+    assert nodes
+    assert len(nodes) <= 1 + MAX_HOSTS
+    v38 = parse_sinfo_json(json.dumps({"nodes": [{"name": "a", "reason_changed_at": 10**400}]}))[0]
+    assert v38[0].reason_at is None
+
+
 @pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"meta": {}}', "{" * 100000])
 def test_not_slurm_json_raises_parse_error(text: str) -> None:
     with pytest.raises(SlurmParseError):

@@ -84,8 +84,12 @@ def expand_hostlist(text: str | None, limit: int = MAX_HOSTS) -> tuple[str, ...]
     return tuple(dict.fromkeys(names))[:limit]
 
 
-def _expand_one(part: str, out: list[str], limit: int) -> None:
-    match = re.search(r"\[([^\]]*)\]", part)
+_MAX_DIMENSIONS = 8  # bracket groups expanded in one name (Slurm allows 5 dimensions); the rest stay text
+_MAX_DIGITS = 18  # a range bound longer than this is not a node number (int() refuses past 4,300 digits)
+
+
+def _expand_one(part: str, out: list[str], limit: int, depth: int = 0) -> None:
+    match = re.search(r"\[([^\]]*)\]", part) if depth < _MAX_DIMENSIONS else None
     if match is None:
         if part:
             out.append(part)
@@ -93,12 +97,12 @@ def _expand_one(part: str, out: list[str], limit: int) -> None:
     head, tail = part[: match.start()], part[match.end() :]
     for chunk in match.group(1).split(","):
         low, _, high = chunk.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        if not low.isdigit() or (high and not high.isdigit()) or max(len(low), len(high)) > _MAX_DIGITS:
             out.append(head + chunk + tail)
             continue
         end = int(high) if high else int(low)
         for number in range(int(low), min(end, int(low) + limit) + 1):
-            _expand_one(f"{head}{number:0{len(low)}d}{tail}", out, limit)
+            _expand_one(f"{head}{number:0{len(low)}d}{tail}", out, limit, depth + 1)
             if len(out) >= limit:
                 return
 
