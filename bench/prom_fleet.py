@@ -13,7 +13,11 @@ reads the fleet and prints:
 - then `--seconds` of a 2 s refresh through PromFleetReader, which reads the fleet at most once per scrape
   interval (Prometheus's numbers change only when it scrapes): reads/refreshes, and the client's CPU time
   (user + system) per 2 s refresh, the mean over the window;
-- RSS of the client process (peak).
+- RSS of the client process (peak);
+- then the TUI: the real app (OpsConsoleApp, headless, 160x48) in its own process on an inventory that lists
+  no node (`fleet: {source: prometheus}`), refreshing every 2 s: time until every node is a row, then its CPU
+  (user + system) over `--seconds` as % of one core, the cost of one read's rows (merge, verdicts, cells,
+  the table), and of one sort and one filter over every row.
 Nothing here is a test; the figures are printed, never asserted.
 """
 
@@ -86,6 +90,73 @@ def child(url: str, nodes: int, seconds: float) -> None:
     print(json.dumps(asyncio.run(run())))
 
 
+def tui_child(url: str, nodes: int, seconds: float) -> None:
+    """One TUI process: the real app on the fleet's Prometheus at a 2 s refresh; print JSON figures."""
+    from console.inventory.loader import load_inventory
+    from console.session import ConsoleSession
+    from screens.app import OpsConsoleApp
+    from screens.fleet import FleetScreen
+    from widgets.fleet_table import FleetTable
+
+    async def run() -> dict[str, float]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "fleet.yaml"
+            path.write_text(
+                f'version: 1\nname: bench\nprometheus: {{url: "{url}", timeout: 30}}\n'
+                "fleet: {source: prometheus}\n",
+                encoding="utf-8",
+            )
+            inventory = load_inventory(path)
+        app = OpsConsoleApp(ConsoleSession.live(inventory), cursor_blink=False)
+        app.interval_override = REFRESH_S
+        row_costs: list[float] = []
+        original = FleetScreen.on_prom_fleet_read
+
+        def timed(screen: FleetScreen, message: object) -> None:
+            started = time.perf_counter()
+            original(screen, message)  # type: ignore[arg-type]
+            row_costs.append(time.perf_counter() - started)
+
+        FleetScreen.on_prom_fleet_read = timed  # type: ignore[method-assign]
+        started = time.monotonic()
+        async with app.run_test(size=(160, 48)) as pilot:
+            table = app.screen.query_one(FleetTable)
+            while sum(1 for key in table.rows if key.startswith("gpu-")) < nodes:
+                await pilot.pause(0.05)
+                if time.monotonic() - started > 120:
+                    break
+            first_s = time.monotonic() - started
+            await pilot.pause(REFRESH_S)
+            row_costs.clear()
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            await pilot.pause(seconds)
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+            t0 = time.perf_counter()
+            table.sort_by("temp", reverse=False)
+            await pilot.pause()
+            sort_ms = 1000 * (time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            table.set_filter("gpu-01")
+            await pilot.pause()
+            filter_ms = 1000 * (time.perf_counter() - t0)
+            rows = sum(1 for key in table.rows if key.startswith("gpu-"))
+            table.set_filter("")
+            reads = app.session.prom_fleet.reader.reader.reads  # type: ignore[union-attr]
+        return {
+            "tui_first_s": first_s,
+            "tui_cpu_pct": 100 * cpu / wall,
+            "rows_ms": 1000 * max(row_costs, default=0.0),
+            "row_reads": len(row_costs),
+            "sort_ms": sort_ms,
+            "filter_ms": filter_ms,
+            "filtered": rows,
+            "tui_reads": reads,
+            "tui_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+
+    print(json.dumps(asyncio.run(run())))
+
+
 def measure(nodes: int, seconds: float) -> dict[str, float]:
     from tests.lab.prom_fleet import PromFleetLab
 
@@ -101,6 +172,14 @@ def measure(nodes: int, seconds: float) -> dict[str, float]:
                 cwd=HERE,
             )
             figures: dict[str, float] = json.loads(out.stdout)
+            tui = subprocess.run(
+                [sys.executable, __file__, "--tui-child", lab.url, str(nodes), str(seconds)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=HERE,
+            )
+            figures |= json.loads(tui.stdout.strip().splitlines()[-1])
             figures["ready_s"] = lab.ready_s or float("nan")
             return figures
 
@@ -110,15 +189,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,500,2000")
     parser.add_argument("--seconds", type=float, default=30.0, help="of 2 s refreshes measured per size")
     parser.add_argument("--child", nargs=3, metavar=("URL", "NODES", "SECONDS"))
+    parser.add_argument("--tui-child", nargs=3, metavar=("URL", "NODES", "SECONDS"))
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]), float(args.child[2]))
         return
+    if args.tui_child:
+        tui_child(args.tui_child[0], int(args.tui_child[1]), float(args.tui_child[2]))
+        return
     print(
         "| N | scrape s | Prometheus ready s | first fleet s | nodes read | queries/read | CPU ms/read "
-        "| reads/refreshes | client CPU ms per 2 s refresh | client RSS MB | load avg |"
+        "| reads/refreshes | client CPU ms per 2 s refresh | client RSS MB "
+        "| TUI all rows s | TUI CPU % of a core | TUI ms per read's rows | sort ms | filter ms | TUI RSS MB "
+        "| load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for nodes in (int(size) for size in args.sizes.split(",")):
         f = measure(nodes, args.seconds)
         load = os.getloadavg()[0]
@@ -126,7 +211,8 @@ def main() -> None:
             f"| {nodes} | {scrape_interval(nodes):g} | {f['ready_s']:.1f} | {f['first_s']:.2f} "
             f"| {f['complete']:.0f}/{nodes} | {f['queries']:.0f} | {f['sweep_cpu_ms']:.0f} "
             f"| {f['reads']:.0f}/{f['refreshes']:.0f} | {f['cpu_ms']:.1f} | {f['rss_mib']:.0f} "
-            f"| {load:.1f} |",
+            f"| {f['tui_first_s']:.1f} | {f['tui_cpu_pct']:.1f} | {f['rows_ms']:.0f} | {f['sort_ms']:.0f} "
+            f"| {f['filter_ms']:.0f} | {f['tui_rss_mib']:.0f} | {load:.1f} |",
             flush=True,
         )
 

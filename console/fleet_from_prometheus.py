@@ -13,7 +13,7 @@ discovered node says so (its numbers are not shown as fresh).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from console.checks.fleet_checks import FLEET
@@ -96,6 +96,7 @@ class PromFleet:
         self.nodes: dict[str, Node] = {}
         self.gone: set[str] = set()
         self.figures: dict[str, PromNode] = {}  # each node's latest figures (a gone node's last ones)
+        self._shown: dict[str, PromNode] = {}  # what each node's row was last given, its age left out
         self.last: PromFleetSnapshot | None = None
         self._planned: dict[str, tuple[tuple[str, str | None], ...]] = {}
 
@@ -120,6 +121,7 @@ class PromFleet:
         at = fleet.taken_at
         if fleet.error is not None:
             reason = f"Prometheus did not answer: {fleet.error}"
+            self._shown.clear()  # the next answer redraws every row
             return FleetMerge(
                 snapshots=tuple(
                     NodeSnapshot(name, at, reachable=False, error=reason, prom=self.figures.get(name))
@@ -137,8 +139,15 @@ class PromFleet:
             if name not in self.nodes:
                 node = self.nodes[name] = discovered(name)
                 added.append(node)
-            self.gone.discard(name)
             self.figures[name] = prom
+            # A row changes when a figure does (or the node turns stale, or a stale one ages by a second),
+            # not because its series are a scrape newer: on a quiet fleet a read redraws nothing.
+            stale_age = round(prom.age_s) if prom.stale and prom.age_s is not None else None
+            shown = replace(prom, age_s=stale_age, newest_sample_at=None)
+            if self._shown.get(name) == shown and name not in self.gone:
+                continue
+            self.gone.discard(name)
+            self._shown[name] = shown
             snapshots.append(NodeSnapshot(name, at, reachable=True, prom=prom))
         for name in self.nodes.keys() - seen - self.gone:  # said once; the row keeps saying it
             self.gone.add(name)

@@ -70,8 +70,8 @@ class PromFleetRows:
                 table.add_nodes(merge.added)
                 nodes = self.merged_nodes()
                 for snapshot in merge.snapshots:
-                    table.show(screen.view(nodes[snapshot.node]), rearrange=False)
-                table.regroup()
+                    table.show(screen.view(nodes[snapshot.node]), rearrange=False, header=False)
+                table.regroup()  # the headers and the order, once for the whole read
             screen.show_status()
         elif merge.added:
             screen.table.add_nodes(merge.added)  # drawn by catch_up when the screen is back

@@ -24,6 +24,7 @@ from console.model.basics import short_bytes
 from console.model.gpu import GpuSnapshot
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
+from console.model.prom_fleet import PromNode
 from console.model.prometheus import AlertInfo
 from screens.base import ConsoleScreen
 from widgets.checks_table import ChecksTable
@@ -41,9 +42,8 @@ class PromNodeRead(Message):
     error: str | None = None
 
 
-def vitals_text(snapshot: NodeSnapshot | None) -> Text:
-    """The node's aggregates as the fleet's read gave them (a dash for what no series said)."""
-    prom = snapshot.prom if snapshot is not None else None
+def vitals_text(prom: PromNode | None) -> Text:
+    """The node's aggregates as the fleet's last read gave them (a dash for what no series said)."""
     if prom is None:
         return Text("no figures from Prometheus yet", style="dim")
 
@@ -170,8 +170,9 @@ class PromNodeScreen(ConsoleScreen):
         if self._waiting:
             self.read_node()
         self.show_status()
-        snapshot = self.session.latest.get(self.node.name)
-        self.set_text("#prom-node-vitals", vitals_text(snapshot))
+        fleet = self.session.prom_fleet
+        figures = fleet.figures.get(self.node.name) if fleet is not None else None
+        self.set_text("#prom-node-vitals", vitals_text(figures))
         gpus = self.gpus
         if gpus is None:
             note = Text("reading this node's GPU series…", style="dim")

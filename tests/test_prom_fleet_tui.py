@@ -6,6 +6,11 @@ recorded PromFleetSnapshots); the live reader against a real Prometheus is tests
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+from textual.pilot import Pilot
+
 from console.demo.fleet import AT, recorded_fleet
 from console.fleet_from_prometheus import FleetReader, PromFleet
 from console.model.gpu import GpuReading, GpuSnapshot
@@ -50,9 +55,9 @@ def prom(name: str, i: int, **figures: object) -> PromNode:
 
 FIRST = (
     prom("gpu1", 0),  # an inventory node: polled over SSH, never taken from the series
-    prom("p-0001", 1, gpu_temp_max_c=97.0, alerts_firing=2),  # too hot: critical, as gpu.temperature says
+    prom("p-0001", 1, gpu_temp_max_c=97.0),  # too hot: critical, as gpu.temperature says
     prom("p-0002", 2, age_s=95.0),  # its series stopped: stale (older than 3 scrapes)
-    prom("p-0003", 3),
+    prom("p-0003", 3, alerts_firing=2),
     prom("p-0004", 4, gpu_count=None, gpu_util_pct=None, gpu_temp_max_c=None, gpu_power_w=None),
 )
 SECOND = (*FIRST[:2], *FIRST[3:], prom("p-0005", 5))  # p-0002 gone, p-0005 new
@@ -111,7 +116,7 @@ async def test_discovered_nodes_are_rows_from_one_read() -> None:
         assert "crit" in cell(app, "p-0001", "checks")
         assert cell(app, "p-0003", "host_load") == "4.50"
         assert cell(app, "p-0003", "containers") == "3"
-        assert "2 alerts firing" in cell(app, "p-0001", "detail")
+        assert "2 alerts firing" in cell(app, "p-0003", "detail")
         assert cell(app, "p-0004", "gpus") == "0"
         # the stale one says so, and its figures are not shown as fresh
         assert "stale" in cell(app, "p-0002", "state")
@@ -160,3 +165,35 @@ async def test_a_discovered_node_opens_from_its_series_alone() -> None:
         await pilot.press("s")  # no SSH to it: said, nothing started
         await settle(pilot)
         assert isinstance(app.screen, FleetScreen)
+
+
+async def _fleet_on_stale(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    pilot.app.screen.query_one(FleetTable).restore_cursor("p-0002")
+    await settle(pilot)
+
+
+async def _prom_node(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    pilot.app.screen.query_one(FleetTable).restore_cursor("p-0001")
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("case", [_fleet_on_stale, _prom_node], ids=["fleet", "node"])
+def test_screens_from_prometheus(snap_compare, case, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_app(Recorded(FIRST)), terminal_size=size, run_before=case)
+
+
+def test_a_read_redraws_only_the_nodes_whose_figures_changed() -> None:
+    fleet = recorded_fleet()
+    merged = PromFleet(fleet.inventory, Recorded())
+    first = merged.merge(PromFleetSnapshot(AT, URL, FIRST))
+    assert [s.node for s in first.snapshots] == ["p-0001", "p-0002", "p-0003", "p-0004"]
+    # a scrape later: every series a second newer, node 3 hotter, the stale one a second older
+    later = tuple(replace(p, age_s=(p.age_s or 0) + 1) for p in FIRST)
+    later = (*later[:3], replace(later[3], gpu_temp_max_c=80.0), later[4])
+    again = merged.merge(PromFleetSnapshot(AT, URL, later))
+    assert [s.node for s in again.snapshots] == ["p-0002", "p-0003"]
+    assert merged.figures["p-0001"].age_s == 2.0  # the figures are the newest, shown or not

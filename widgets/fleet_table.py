@@ -234,12 +234,14 @@ class FleetTable(KeyedTable):
         self.headers = self.headers or any(node.groups for node in nodes)
         for node in nodes:
             self.groups.setdefault(group_of(node), []).append(node.name)
-            self.show(NodeView(node, None), rearrange=False)
+            self.show(NodeView(node, None), rearrange=False, header=False)
         self.regroup()
         if empty:
             self.restore_cursor(nodes[0].name)
 
-    def show(self, view: NodeView, *, rearrange: bool = True) -> None:
+    def show(self, view: NodeView, *, rearrange: bool = True, header: bool = True) -> None:
+        """Feed one node. `header=False`: its group's header is left for the caller's regroup() (a batch of
+        a thousand rows in one group would otherwise tally the group a thousand times)."""
         name = view.node.name
         self._views[name] = view
         self._tallies[name] = checks_tally(view.results)
@@ -250,7 +252,8 @@ class FleetTable(KeyedTable):
         self._sort_values[name] = sort_value(self.sort_column, view)
         was_shown = name in self.rows
         self.set_row(name, cells, visible=self._visible(name))
-        self._show_header(group_of(view.node))
+        if header:
+            self._show_header(group_of(view.node))
         moved = before != self._sort_values[name] and self.sort_column != "node"
         if rearrange and (moved or was_shown != (name in self.rows)):
             self.regroup()
