@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import socket
 import threading
@@ -12,12 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from console.collectors.prom_fleet import PromFleetReader, collect_prom_fleet, fleet_queries, node_name
+from console.collectors.prom_fleet import TAG, PromFleetReader, collect_prom_fleet, fleet_queries, node_name
 from console.collectors.prometheus import PrometheusClient
 from console.model.prom_fleet import PromFleetSnapshot
 from tests.lab.fleet_exporter import expected
 from tests.lab.fleet_exporter import node_name as lab_name
 from tests.lab.prom_fleet import PromFleetLab
+from tests.test_prometheus_json import FixedAnswer
 
 pytestmark = pytest.mark.lab
 NODES = 12
@@ -166,6 +168,25 @@ def test_a_prometheus_that_never_answers_ends_by_the_deadline() -> None:
         for sock in held:
             sock.close()
         listener.close()
+
+
+def test_a_label_that_is_not_text_skips_its_series_not_the_read() -> None:
+    """A Prometheus (or a proxy in front of one) answering a label as a list or object: that series is
+    malformed and skipped; the read goes on and the others count."""
+    series = [
+        {"metric": {"instance": ["gpu-a"], TAG: "cpu"}, "value": [1, "5"]},
+        {"metric": {"Hostname": {"a": 1}, "instance": "gpu-b:9100", TAG: "load1"}, "value": [1, "2"]},
+        {"metric": {"instance": "gpu-c:9100", TAG: "load1"}, "value": [1, "3"]},
+    ]
+    body = {"status": "success", "data": {"resultType": "vector", "result": series}}
+    server = FixedAnswer()
+    try:
+        server.body = json.dumps(body).encode()
+        snapshot = _read(server.url)
+    finally:
+        server.close()
+    assert [node.name for node in snapshot.nodes] == ["gpu-c"]
+    assert snapshot.node("gpu-c").load1 == 3.0  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -149,12 +149,10 @@ class _Fleet:
             try:
                 labels, value = item["metric"], item["value"][1]
                 field = fields.get(labels.get(TAG))
+                figures = self._figures(labels) if field is not None else None  # a label may be a list
             except (TypeError, KeyError, IndexError, AttributeError):
                 continue
-            if field is None:
-                continue
-            figures = self._figures(labels)
-            if figures is not None:
+            if figures is not None and field is not None:
                 number = _number(value)
                 figures[field] = round(number) if field in _COUNTS and number is not None else number
 
