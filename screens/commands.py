@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from screens.kubernetes import open_kubernetes
 from screens.racks import open_racks
 from screens.slurm import open_slurm
 from screens.tunnels import open_tunnels
-from screens.slurm import open_slurm
 
 if TYPE_CHECKING:
     from screens.app import OpsConsoleApp
@@ -38,9 +38,9 @@ class ConsoleCommands(Provider):
                 partial(open_slurm, app),
             ),
             (
-                "Slurm",
-                "partitions, nodes with GPUs and jobs, the queue; drain, resume, cancel (J)",
-                partial(open_slurm, app),
+                "Kubernetes",
+                "node pools, Ready, taints, GPUs allocatable/requested/reported; the GPU Operator (K)",
+                partial(open_kubernetes, app),
             ),
             (
                 "Tunnels",

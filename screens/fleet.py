@@ -72,6 +72,7 @@ class FleetScreen(PromFleetRows, ConsoleScreen):
         Binding("e", "app.open_promql", "PromQL"),
         Binding("P", "racks", "Racks", show=False, tooltip="Power per rack: PDUs, budget, BMCs, GPUs"),
         Binding("J", "slurm", "Slurm", show=False, tooltip="Slurm: nodes, GPUs and jobs, the queue"),
+        Binding("K", "kubernetes", "Kubernetes", show=False, tooltip="Kubernetes: pools, GPUs, GPU Operator"),
         Binding("T", "tunnels", "Tunnels", show=False, tooltip="SSH tunnels: open, close, state, bytes"),
         Binding("a", "prometheus_problems", "Alerts", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -180,6 +181,12 @@ class FleetScreen(PromFleetRows, ConsoleScreen):
         from screens.slurm import open_slurm
 
         open_slurm(self.ops_app)
+
+    def action_kubernetes(self) -> None:
+        """K: the Kubernetes screen (the cluster read through the inventory's kubernetes.via node)."""
+        from screens.kubernetes import open_kubernetes
+
+        open_kubernetes(self.ops_app)
 
     def action_tunnels(self) -> None:
         """T: the tunnels screen (the inventory's tunnels, each pod's exporter, each service)."""

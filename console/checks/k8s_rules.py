@@ -18,6 +18,8 @@ Check ids (targets: the inventory node):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from console.checks.model import CheckResult, Perf, Status
 from console.inventory.kubernetes import kubernetes_of
 from console.inventory.model import Node
@@ -61,8 +63,14 @@ def planned_kubernetes(node: Node) -> tuple[tuple[str, str | None], ...]:
 
 
 def evaluate_kubernetes(
-    node: Node, snapshot: KubernetesSnapshot | None, gpu: GpuSnapshot | None = None
+    node: Node,
+    snapshot: KubernetesSnapshot | None,
+    gpu: GpuSnapshot | None = None,
+    live: Mapping[str, int] | None = None,
 ) -> tuple[CheckResult, ...]:
+    """The cluster's results on its via node. `gpu`: the via node's own GPU read; `live`: other members'
+    GPU counts from their own reads, where the caller has them (the TUI does; `--check` judges one node's
+    snapshot at a time, so there the inventory's count stands in for them)."""
     settings = kubernetes_of(node)
     if settings is None or not wanted_kubernetes(node):
         return ()
@@ -73,10 +81,12 @@ def evaluate_kubernetes(
             for check, target in planned_kubernetes(node)
         )
     results = [_node(node, settings, member, snapshot) for member in settings.members]
-    own = len(gpu.gpus) if gpu is not None and gpu.status == "ok" else None
+    counts = dict(live or {})
+    if gpu is not None and gpu.status == "ok":
+        counts[node.name] = len(gpu.gpus)
     for member in settings.members:
-        count = own if member.name == node.name and own is not None else member.gpus
-        results.append(_gpus(node, member, snapshot, count, live=count is own and own is not None))
+        count = counts.get(member.name, member.gpus)
+        results.append(_gpus(node, member, snapshot, count, live=member.name in counts))
     if settings.gpu_operator:
         results.append(_operator(node, settings, snapshot))
     return tuple(results)

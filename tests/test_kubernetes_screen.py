@@ -1,0 +1,136 @@
+"""The Kubernetes screen (`K` from the fleet, and the palette) on deterministic data: the bundled inferno
+inventory, the cluster as the kubectl stand-in's JSON says (tests/fixtures/kubernetes: written from the
+Kubernetes and GPU Operator API definitions, no API server runs here), GPU reads built here."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from console.collectors import kubernetes_parse
+from console.demo.fleet import fixed_clock
+from console.demo.sources import RecordedSource
+from console.inventory.loader import load_inventory
+from console.model.gpu import GpuReading, GpuSnapshot
+from console.model.kubernetes import KubernetesSnapshot
+from console.model.node import NodeSnapshot
+from console.session import ConsoleSession
+from screens.app import OpsConsoleApp
+from screens.kubernetes import KubernetesScreen
+from widgets.k8s_tables import K8sNodeTable, K8sPodTable
+
+ROOT = Path(__file__).resolve().parent.parent
+INFERNO = ROOT / "inventories" / "inferno.yaml"
+KUBE = ROOT / "tests" / "fixtures" / "kubernetes"
+AT = datetime(2026, 12, 6, 11, 40, 30, tzinfo=UTC)
+NARROW, WIDE = (80, 24), (160, 48)
+
+
+def cluster() -> KubernetesSnapshot:
+    nodes, _ = kubernetes_parse.parse_nodes((KUBE / "nodes.json").read_text())
+    pods, _ = kubernetes_parse.parse_pods((KUBE / "pods.json").read_text(), "gpu-operator")
+    policies = kubernetes_parse.parse_policies((KUBE / "clusterpolicies.json").read_text())
+    return KubernetesSnapshot("bastion", AT, nodes, pods, policies)
+
+
+def gpus(node: str, model: str, count: int) -> GpuSnapshot:
+    readings = tuple(GpuReading(i, f"GPU-{node}-{i}", model, driver="580.95.05") for i in range(count))
+    return GpuSnapshot(node, AT, "nvidia-smi", "ok", readings)
+
+
+def snapshots() -> dict[str, NodeSnapshot]:
+    pro = "NVIDIA RTX PRO 6000 Blackwell Server Edition"
+    return {
+        "bastion": NodeSnapshot(
+            "bastion",
+            AT,
+            True,
+            gpu=GpuSnapshot("bastion", AT, "nvidia-smi", "no_tooling"),
+            kubernetes=cluster(),
+        ),
+        # One of the four GPUs has fallen off the bus: the node reports 3, the cluster still allocates 4.
+        "inferno-host-compute-1": NodeSnapshot(
+            "inferno-host-compute-1", AT, True, gpu=gpus("inferno-host-compute-1", pro, 3)
+        ),
+        "inferno-host-l40s-1": NodeSnapshot(
+            "inferno-host-l40s-1", AT, True, gpu=gpus("inferno-host-l40s-1", "NVIDIA L40S", 1)
+        ),
+        "inferno-host-l40s-2": NodeSnapshot("inferno-host-l40s-2", AT, False, error="connect timed out"),
+    }
+
+
+def app(shots: dict[str, NodeSnapshot] | None = None) -> OpsConsoleApp:
+    source = RecordedSource(shots if shots is not None else snapshots())
+    session = ConsoleSession(load_inventory(INFERNO), source, clock=fixed_clock)
+    return OpsConsoleApp(session, cursor_blink=False, batch_window_s=0)
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_screen(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("K")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])
+def test_kubernetes_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app(), terminal_size=size, run_before=open_screen)
+
+
+async def test_k_opens_pools_with_gpus_beside_the_nodes_own_count() -> None:
+    async with app().run_test(size=WIDE) as pilot:
+        await open_screen(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, KubernetesScreen)
+        table = screen.query_one(K8sNodeTable)
+        assert list(table.rows)[:2] == ["pool|inferno.circle=1", "node|inferno-host-l40s-2"]
+        compute = table.cells("node|inferno-host-compute-1")
+        assert (compute["alloc"].plain, compute["requested"].plain, compute["reported"].plain) == (
+            "4",
+            "3",
+            "3",
+        )
+        assert compute["status"].plain == "▲ warn"  # allocatable 4, the node reports 3
+        assert compute["taints"].plain == "inferno/gpu=true:NoSchedule"
+        down = table.cells("node|inferno-host-l40s-2")
+        assert down["ready"].plain == "Unknown"
+        assert down["status"].plain == "✖ crit"
+        assert table.cells("pool|(no pool)")["node"].plain.startswith("▾ (no pool) · 1/1 Ready")
+        pods = screen.query_one(K8sPodTable)
+        assert pods.cells("pod|gpu-operator/nvidia-dcgm-exporter-x8b2n")["phase"].plain == "CrashLoopBackOff"
+        assert pods.cells("pod|inference/whisper-large-6b8d7c9f5-p4m6x")["node"].plain == "(unscheduled)"
+        await pilot.press("escape")
+        assert not isinstance(pilot.app.screen, KubernetesScreen)
+
+
+async def test_an_unreadable_cluster_says_why() -> None:
+    shots = snapshots()
+    failed = KubernetesSnapshot(
+        "bastion", AT, error='kubectl get nodes: exit 1: error: context "x" does not exist'
+    )
+    shots["bastion"] = replace(shots["bastion"], kubernetes=failed)
+    async with app(shots).run_test(size=WIDE) as pilot:
+        await open_screen(pilot)
+        summary = pilot.app.screen.query_one("#k8s-summary")
+        assert 'context "x" does not exist' in str(summary.render())
+
+
+async def test_palette_lists_kubernetes() -> None:
+    async with app().run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        from screens.commands import ConsoleCommands
+
+        provider = ConsoleCommands(pilot.app.screen, None)  # type: ignore[arg-type]
+        names = [name for name, _, _ in provider._commands()]
+        assert "Kubernetes" in names
+        assert "Kubernetes (K)" in names  # the fleet's binding, listed with its key
