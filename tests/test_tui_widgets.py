@@ -19,7 +19,7 @@ from console.history import MetricHistory
 from console.inventory.model import Node
 from console.sections.columns import fleet_values
 from console.snapshots import NodeSnapshot
-from widgets.checks_table import ranked, result_key
+from widgets.checks_table import ChecksTable, ranked, result_key
 from widgets.fleet_table import NodeView, node_cells, sort_value
 from widgets.gpu_tables import find_container, gpu_cells
 from widgets.keyed_table import Column, KeyedTable, fit_columns
@@ -458,3 +458,31 @@ async def test_keyed_table_show_only_hides_the_rest_and_keeps_their_cells() -> N
         assert [row.key.value for row in table.ordered_rows] == ["a", "b", "c"]
         assert table.get_cell("b", "value").plain == "20"
         assert table.cursor_key == "c"
+
+
+async def test_checks_table_renders_only_the_results_that_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered: list[str] = []
+    render_row = ChecksTable.render_row
+
+    def counting(self: ChecksTable, key: str, index: int) -> Strip:
+        rendered.append(key)
+        return render_row(self, key, index)
+
+    monkeypatch.setattr(ChecksTable, "render_row", counting)
+    results = [
+        CheckResult("gpu1", "gpu.count", Status.OK, "1 GPU"),
+        CheckResult("gpu1", "gpu.temperature", Status.OK, "60°C", target="0"),
+        CheckResult("gpu1", "docker.up", Status.OK, "3/3 running"),
+    ]
+    table = ChecksTable()
+    async with TableApp(table).run_test(size=(100, 10)) as pilot:
+        table.show(results)
+        await pilot.pause()
+        rendered.clear()
+        table.show(list(results))  # the next refresh, nothing new: nothing is rendered
+        await pilot.pause()
+        assert rendered == []
+        hot = CheckResult("gpu1", "gpu.temperature", Status.OK, "61°C", target="0")
+        table.show([results[0], hot, results[2]])
+        await pilot.pause()
+        assert rendered == [result_key(hot)]
