@@ -162,6 +162,16 @@ def test_own_metrics_reads_only_what_it_needs() -> None:
     assert own_metrics(text) == {"head_series": 1234.0, "blocks": 1e9, "limit": 0.0, "wal": 5e8}
 
 
+def test_own_metrics_that_sum_past_a_float_are_unknown() -> None:
+    """Each value is finite, their sum is not: unknown, never an `inf` TSDB size (or `nan%` of a limit)."""
+    text = (
+        'prometheus_tsdb_storage_blocks_bytes{a="1"} 1.7e308\n'
+        'prometheus_tsdb_storage_blocks_bytes{a="2"} 1.7e308\n'
+        "prometheus_tsdb_head_series 5\n"
+    )
+    assert own_metrics(text) == {"head_series": 5.0}
+
+
 def test_tsdb_near_its_size_retention_warns_then_pages() -> None:
     inventory = Inventory(
         "lab", "lab.yaml", (Node("n1", "h"),), prometheus=PrometheusSettings("http://p:9090")

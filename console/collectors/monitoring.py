@@ -51,7 +51,8 @@ def own_metrics(text: str) -> dict[str, float]:
         value = finite(line.rsplit(" ", 1)[-1]) if " " in line else None
         if value is not None:
             sums[key] = sums.get(key, 0.0) + value
-    return sums
+    # Finite values can still sum past a float: such a total is unknown, not inf.
+    return {key: total for key, total in sums.items() if finite(total) is not None}
 
 
 def _jobs(targets: tuple[TargetInfo, ...]) -> tuple[JobScrapes, ...]:
@@ -178,7 +179,7 @@ async def _prometheus_parts(client: PrometheusClient) -> tuple[dict[str, Any], l
         own = answers["metrics"]
         if isinstance(own, dict):
             if "blocks" in own:
-                found["tsdb_bytes"] = own["blocks"] + own.get("wal", 0.0)
+                found["tsdb_bytes"] = finite(own["blocks"] + own.get("wal", 0.0))
             found["retention_limit_bytes"] = own.get("limit") or None
             found["head_series"] = own.get("head_series")
     except (AttributeError, TypeError, ValueError) as exc:
