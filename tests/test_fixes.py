@@ -334,8 +334,8 @@ async def test_missing_nvidia_runtime_is_registered_and_dockerd_reloaded(stack: 
         run = await run_fix("nvidia-runtime", ctx, FixInput(stack.settings), yes=True)
         assert run.ok, run.report
         assert run.report is not None
-        assert [step.state for step in run.report.steps] == ["done", "applied", "applied"]
-        assert run.report.steps[2].plan == (
+        assert [step.state for step in run.report.steps] == ["done", "done", "applied", "applied"]  # OS first
+        assert run.report.steps[3].plan == (
             f"sudo -n kill -HUP {daemon.pid}  # what `systemctl reload docker` does: dockerd re-reads its "
             "runtimes, containers keep running",
         )

@@ -98,6 +98,7 @@ async def test_pilot_applies_the_bringup_step_by_step_on_the_lab_node(stack: Sta
         await until(pilot, lambda: len(finished) == 1, "the first check")
         assert finished[0].dry_run
         assert states(app) == {
+            "os": "✔ done",
             "gpu": "✔ done",
             "docker": "✔ done",
             "nvidia-runtime": "✔ done",
@@ -170,6 +171,7 @@ WAIT = (
     "(checked every 5s)",
 )
 CHECKED: tuple[WizardEvent, ...] = (
+    update("os", "done", "already done: Ubuntu 24.04.1 LTS"),
     update("gpu", "done", "already done: 1 GPU (NVIDIA H100 80GB HBM3), driver 590.48.01"),
     update(
         "docker", "done", "already done: Docker Engine 27.3.1 (not the snap); Docker Compose version v2.29.7"
@@ -227,6 +229,7 @@ APPLYING: tuple[WizardEvent, ...] = (
     *(
         update(step, "done", f"already done: {what}")
         for step, what in (
+            ("os", "Ubuntu 24.04.1 LTS"),
             ("gpu", "1 GPU (NVIDIA H100 80GB HBM3), driver 590.48.01"),
             ("docker", "Docker Engine 27.3.1 (not the snap); Docker Compose version v2.29.7"),
             ("nvidia-runtime", "Docker lists the nvidia runtime (runtimes: nvidia, runc)"),
@@ -314,7 +317,7 @@ async def apply(pilot: Pilot[None]) -> None:
 def test_snapshot_after_the_check(snap_compare) -> None:  # type: ignore[no-untyped-def]
     async def select_compose_file(pilot: Pilot[None]) -> None:
         await settle(pilot)
-        await pilot.press("down", "down", "down", "down", "down")
+        await pilot.press("down", "down", "down", "down", "down", "down")  # row 7
         await settle(pilot)
 
     app = app_for(replay((), end=CHECKED))
