@@ -244,3 +244,33 @@ async def test_hostile_pmon_output_does_not_end_the_stream(ssh_lab: SshLab) -> N
     assert len(sample.rows) == 3
     assert all(row.sm_pct is None for row in sample.rows)
     assert all("\x1b" not in row.command and "\x07" not in row.command for row in sample.rows)
+
+
+def test_a_gpu_index_too_long_for_int_is_not_a_row() -> None:
+    columns = header_columns(LOAD.splitlines()[0])
+    assert columns is not None
+    assert parse_row("0" * 5000 + "  7  C  10  0  1  1  -  -  -  -  p", columns) is None
+
+
+async def test_a_gpu_index_too_long_for_int_does_not_end_the_stream(ssh_lab: SshLab) -> None:
+    """int() refuses more than 4,300 digits: such a field is a line that is not a row, the stream goes on."""
+    node = ssh_lab.start_node("gpu-pmon-digits", gpu_capture="load")
+    data = node.bin_dir.parent / "nvidia-smi-replay"
+    head = "\n".join(LOAD.splitlines()[:2])
+    row = "    0          7     C    10      0     1     1      -      -      -      -    p"
+    (data / "load-pmon-shaped.txt").write_text(f"{head}\n{'0' * 5000}{row[5:]}\n{row}\n")
+    (data / "whole").write_text("1\n")
+    (data / "nofork").write_text("1\n")
+    transport = SSHTransport(lab_node_model(ssh_lab, node))
+    stream = PmonStream(transport, interval=1, restart_first=0.1)
+    try:
+        stream.follow([0])
+        await eventually(lambda: stream.sample() is not None, "a sample past the long index")
+        assert stream.running
+        sample = stream.sample()
+        assert sample is not None
+        assert [row.pid for row in sample.rows] == [7]
+    finally:
+        await stream.close()
+        await transport.close()
+        node.stop()

@@ -97,7 +97,7 @@ def parse_row(line: str, columns: Sequence[str]) -> tuple[int, PmonRow | None] |
         return None
     value = dict(zip(columns, fields, strict=True))
     gpu = value["gpu"]
-    if not (gpu.isascii() and gpu.isdigit()) or int(gpu) > MAX_GPU_INDEX:
+    if not (gpu.isascii() and gpu.isdigit()) or len(gpu) > 3 or int(gpu) > MAX_GPU_INDEX:
         return None
     pid = value["pid"]
     if pid == "-":
