@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from console.collectors.docker_model import DockerSnapshot, watched_containers
 from console.model.gpu import GpuProcess
 from console.model.inventory import Node
-from console.text import clean_line
+from console.text import clean_line, finite
 from console.transport.base import Transport, TransportError
 
 PROBE_TIMEOUT_S = 5.0
@@ -173,8 +173,9 @@ def own_limits(
         total = limit // 1024
         if used is not None:
             available = max(0, min(total, total - (used - min(inactive, used)) // 1024))
-    quota, period = memory.get("CgQuota"), memory.get("CgPeriod")
-    cores = quota / period if quota is not None and quota > 0 and period else None
+    # As floats: the node's numbers can be past one (int / int would raise), past one they are unknown.
+    quota, period = finite(memory.get("CgQuota")), finite(memory.get("CgPeriod"))
+    cores = quota / period if quota is not None and quota > 0 and period is not None and period > 0 else None
     own_cpus = None
     if cores is not None and (cpus is None or cores < cpus):
         own_cpus = max(1, int(-(-cores // 1)))
@@ -184,8 +185,9 @@ def own_limits(
     usage_us = memory.get("CgUsec")
     if usage_us is None and memory.get("CgNsec") is not None:
         usage_us = (memory.get("CgNsec") or 0) // 1000
-    if cores is not None and usage_us is not None and uptime_s is not None:
-        ticks = (usage_us * _USER_HZ // 1_000_000, int(uptime_s * _USER_HZ * cores))
+    span = finite(uptime_s * _USER_HZ * cores) if cores is not None and uptime_s is not None else None
+    if span is not None and usage_us is not None:
+        ticks = (usage_us * _USER_HZ // 1_000_000, int(span))
     if total is None and own_cpus is None and ticks is None:
         return None
     return OwnLimits(total, available, own_cpus, ticks)

@@ -248,6 +248,22 @@ def test_own_limits_replace_the_machines_figures(
     assert basics.cpu_ticks == ticks
 
 
+@pytest.mark.parametrize(
+    ("uptime", "words"),
+    [
+        ("1000.00", " CgQuota:1" + "0" * 400 + " CgPeriod:1 CgUsec:5"),  # int / int past a float
+        ("1e307", " CgQuota:150000 CgPeriod:100000 CgUsec:5"),  # its CPUs' time since boot past a float
+    ],
+)
+def test_cgroup_numbers_past_a_float_are_not_an_exception(uptime: str, words: str) -> None:
+    """A container's cgroup files and /proc/uptime are the node's text: figures too large to mean anything
+    are unknown, never an OverflowError out of the basics."""
+    report = REPORT.replace("|1000.00 900.00|", f"|{uptime} 900.00|")
+    basics = parse_report("pod", report + MEMINFO + words, taken_at=NOW)
+    assert basics.error is None
+    assert basics.mem_total_kib == 1048576
+
+
 def test_a_pods_gpu_processes_are_not_mapped_to_containers() -> None:
     processes = (GpuProcess(7, "python", 1024.0, "GPU-1", container_id="ab" * 32),)
     assert own_processes(Node("pod1", "h", kind="pod"), processes)[0].container_id is None
