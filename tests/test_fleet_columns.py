@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from textual.app import App, ComposeResult
 
-from console.model.columns import CellValue, ColumnSpec, RowInput
+from console.model.columns import CellValue, ColumnSpec, NodeTab, RowInput
 from console.model.levels import NodeLevels
 from console.sections import SECTIONS, register
-from console.sections.columns import fleet_columns, fleet_values
+from console.sections.columns import fleet_columns, fleet_values, node_tabs
 from tests.test_fleet_screen import make_app, recorded_fleet
 from widgets.fleet_table import FleetTable, NodeView
 
@@ -96,3 +96,21 @@ async def test_a_declared_column_sorts_on_its_raw_values_not_its_text(load_colum
         table.sort_by("load")
         # biggest first on the numbers (text would put "9 %" first); no value sorts last
         assert [row.key.value for row in table.ordered_rows] == ["atlas", "rack-a1", "gpu1", "cerberus"]
+
+
+def test_node_tabs_come_from_the_registry_in_their_places() -> None:
+    assert [(tab.key, tab.title) for tab in node_tabs()][:4] == [
+        ("gpus", "GPUs"),
+        ("containers", "Containers"),
+        ("mounts", "Mounts"),
+        ("services", "Services"),
+    ]
+    before = SECTIONS["facts"]
+    register(dataclasses.replace(before, tab=NodeTab("facts", "Facts", 0)))
+    try:
+        assert node_tabs()[0].key == "facts"  # its place, not its registration order
+        register(dataclasses.replace(before, tab=NodeTab("gpus", "GPUs again", 9)))
+        with pytest.raises(ValueError, match="distinct keys"):
+            node_tabs()
+    finally:
+        register(before)

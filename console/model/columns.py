@@ -89,6 +89,17 @@ class RowInput:
 Cells = Callable[[RowInput], Mapping[str, CellValue]]
 
 
+@dataclass(frozen=True, slots=True)
+class NodeTab:
+    """A section's tab on the node screen: `key` names the pane (the node screen draws what is in it),
+    `title` its label, `place` its position among the section tabs (1 first; the Checks tab, which every
+    node has, comes last). A section without a tab shows on none (its results still show under Checks)."""
+
+    key: str
+    title: str
+    place: int
+
+
 def number(value: float | None, template: str, *, level: Status | None = None) -> CellValue:
     """A number shown with `template` (e.g. "{:.0f}%") and sorted on its raw value; a dash when None."""
     if value is None:

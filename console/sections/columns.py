@@ -1,5 +1,6 @@
-"""The fleet table's section columns, from the registry: every registered section's `columns`, in
-registration order, and one node's values from their `cells`.
+"""What the screens show of the sections, from the registry: the fleet table's section columns (every
+registered section's `columns`, in registration order, and one node's values from their `cells`) and the
+node screen's section tabs.
 
 How to declare a section's columns: console/model/columns.py.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from console.model.columns import DETAIL, CellValue, ColumnSpec, RowInput
+from console.model.columns import DETAIL, CellValue, ColumnSpec, NodeTab, RowInput
 from console.model.inventory import Node
 from console.model.levels import NodeLevels
 from console.model.node import NodeSnapshot
@@ -54,3 +55,13 @@ def fleet_values(
             else:
                 values[key] = value
     return values
+
+
+def node_tabs() -> tuple[NodeTab, ...]:
+    """The registered sections' node-screen tabs, by their place (then registration order); a tab key
+    twice is refused."""
+    tabs = [section.tab for section in registered() if section.tab is not None]
+    keys = [tab.key for tab in tabs]
+    if len(set(keys)) != len(keys) or "checks" in keys:
+        raise ValueError(f"node tabs must have distinct keys other than 'checks': {keys}")
+    return tuple(sorted(tabs, key=lambda tab: tab.place))

@@ -13,6 +13,7 @@ from console.checks.docker_rules import evaluate_docker, planned_docker
 from console.collectors.docker import HOST_PROBE, collect_docker
 from console.inventory import settings as inventory
 from console.model.checks import CheckResult
+from console.model.columns import NodeTab
 from console.model.docker import DockerSnapshot
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
@@ -64,4 +65,5 @@ DOCKER = Section(
     settings=(inventory.DOCKER,),
     columns=DOCKER_COLUMNS,
     cells=docker_cells,
+    tab=NodeTab("containers", "Containers", 2),
 )

@@ -13,6 +13,7 @@ from console.checks.gpu_rules import evaluate_gpu, planned_gpu
 from console.collectors.gpu import POLL_COMMAND, collect_gpus
 from console.inventory import settings as inventory
 from console.model.checks import CheckResult
+from console.model.columns import NodeTab
 from console.model.gpu import GpuSnapshot, GpuSource
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
@@ -106,4 +107,5 @@ GPU = Section(
     settings=(inventory.GPUS,),
     columns=gpu_columns.COLUMNS,
     cells=gpu_columns.cells,
+    tab=NodeTab("gpus", "GPUs", 1),
 )

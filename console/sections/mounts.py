@@ -9,6 +9,7 @@ from console.checks.mount_rules import evaluate_mounts, planned_mounts
 from console.collectors import mounts
 from console.inventory import settings as inventory
 from console.model.checks import CheckResult
+from console.model.columns import NodeTab
 from console.model.inventory import Node
 from console.model.mounts import MountsSnapshot
 from console.model.node import NodeSnapshot
@@ -67,4 +68,5 @@ MOUNTS = Section(
     settings=(inventory.MOUNTS,),
     columns=MOUNTS_COLUMNS,
     cells=mounts_cells,
+    tab=NodeTab("mounts", "Mounts", 3),
 )

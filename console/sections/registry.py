@@ -18,7 +18,7 @@ from typing import Any
 
 from console.inventory.settings import SectionSettings, register_settings
 from console.model.checks import CheckResult
-from console.model.columns import Cells, ColumnSpec
+from console.model.columns import Cells, ColumnSpec, NodeTab
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
 from console.sections.stream import Stream
@@ -59,6 +59,7 @@ class Section:
       loader once the section is registered; a built-in's live on the inventory's floor.
     columns, cells: its fleet-table columns and one answered node's values in them (console/model/columns.py
       says how to declare them; console/sections/columns.py gathers them in registration order).
+    tab: its tab on the node screen (console/model/columns.NodeTab; gathered by columns.node_tabs).
     """
 
     name: str
@@ -72,6 +73,7 @@ class Section:
     settings: tuple[SectionSettings, ...] = ()
     columns: tuple[ColumnSpec, ...] = ()
     cells: Cells | None = None
+    tab: NodeTab | None = None
 
 
 SECTIONS: dict[str, Section] = {}

@@ -9,6 +9,7 @@ from console.collectors.listeners import LISTENERS_COMMAND
 from console.collectors.services import ServicesSnapshot, collect_services
 from console.inventory import settings as inventory
 from console.model.checks import CheckResult
+from console.model.columns import NodeTab
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
 from console.sections.registry import Section
@@ -42,4 +43,5 @@ SERVICES = Section(
     read_only_commands=(LISTENERS_COMMAND,),
     timed_out=_timed_out,
     settings=(inventory.SERVICES,),
+    tab=NodeTab("services", "Services", 4),
 )
