@@ -19,8 +19,10 @@ from console.pods import KIND_POD, NO_DOCKER, no_docker
 from screens.base import ConsoleScreen
 from screens.confirm import ConfirmScreen
 from widgets.checks_table import ChecksTable, detail_text
+from widgets.cri_tables import CriContainersTable
 from widgets.fleet_table import NodeView, checks_cell, state_cell
 from widgets.gpu_tables import GpuPlots, GpuTable, ProcessTable
+from widgets.hardware import hardware_text
 from widgets.keyed_table import KeyedTable
 from widgets.node_tables import ContainersTable, MountsTable, ServicesTable
 from widgets.safe import line, title
@@ -65,6 +67,7 @@ class NodeScreen(ConsoleScreen):
             with TabPane("2 Containers", id="containers"):
                 yield Static(id="containers-note", classes="note")
                 yield ContainersTable(id="containers-table")
+                yield CriContainersTable(id="cri-table")
                 yield Static(id="action-log")
             with TabPane("3 Mounts", id="mounts"):
                 yield Static(id="mounts-note", classes="note")
@@ -131,6 +134,11 @@ class NodeScreen(ConsoleScreen):
         elif (vitals := vitals_text(snapshot.basics if snapshot is not None else None)) is not None:
             text.append("\n")
             text.append_text(vitals)
+        hardware = hardware_text(snapshot.hardware) if snapshot is not None and snapshot.reachable else None
+        if hardware is not None:  # the OS, SELinux and hardware: read once per connection
+            hardware.truncate(max(20, self.size.width - 2), overflow="ellipsis")  # one line, OS first
+            text.append("\n")
+            text.append_text(hardware)
         self.set_text("#node-status", text)
 
     def _connection(self, snapshot: NodeSnapshot) -> str | None:
@@ -155,7 +163,8 @@ class NodeScreen(ConsoleScreen):
         gpu = snapshot.gpu if snapshot is not None else None
         history = partial(self.session.history.gpu, self.node.name)
         self.query_one(GpuTable).show(gpu, history, levels)
-        self.query_one(ProcessTable).show(gpu, snapshot.docker if snapshot is not None else None)
+        cri = snapshot.cri if snapshot is not None else None
+        self.query_one(ProcessTable).show(gpu, snapshot.docker if snapshot is not None else None, cri)
         self._show_gpu_plots()
         if snapshot is None:
             self._note("gpu", Text("waiting for the first poll…", style="dim"))
@@ -185,8 +194,21 @@ class NodeScreen(ConsoleScreen):
         docker = snapshot.docker if snapshot is not None else None
         basics = snapshot.basics if snapshot is not None else None
         self.query_one(ContainersTable).show(docker, self.session.now(), levels, basics)
+        cri = snapshot.cri if snapshot is not None else None
+        crio = cri is not None and cri.absent is None  # a CRI-O node: crictl's containers instead
+        self.query_one(CriContainersTable).show(cri if crio else None, self.session.now(), levels)
+        self.query_one(CriContainersTable).display = crio
+        self.query_one(ContainersTable).display = not crio
         absent = no_docker(self.node, docker)
-        if absent is not None:  # a pod: said once, as its docker.engine result says it
+        if cri is not None and crio:
+            running = sum(c.state == "running" for c in cri.containers)
+            said = (
+                f"CRI-O (crictl) · {running}/{len(cri.containers)} containers running · {len(cri.pods)} pods"
+            )
+            self._note(
+                "containers", line(f"✖ {cri.error}", "bold red") if cri.error else Text(said, style="dim")
+            )
+        elif absent is not None:  # a pod: said once, as its docker.engine result says it
             self._note("containers", Text(absent, style="dim"))
         elif self.node.docker is None:
             unwatched = "Docker is not watched on this node (no docker: section)"

@@ -11,21 +11,25 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from console.collectors import kubernetes_parse
-from console.demo.fleet import fixed_clock
+from console.collectors import cri, kubernetes_parse
 from console.demo.sources import RecordedSource
 from console.inventory.loader import load_inventory
-from console.model.gpu import GpuReading, GpuSnapshot
+from console.model.cri import CriSnapshot
+from console.model.gpu import GpuProcess, GpuReading, GpuSnapshot
 from console.model.kubernetes import KubernetesSnapshot
 from console.model.node import NodeSnapshot
 from console.session import ConsoleSession
 from screens.app import OpsConsoleApp
 from screens.kubernetes import KubernetesScreen
+from widgets.cri_tables import CriContainersTable
+from widgets.gpu_tables import ProcessTable
 from widgets.k8s_tables import K8sNodeTable, K8sPodTable
+from widgets.node_tables import ContainersTable
 
 ROOT = Path(__file__).resolve().parent.parent
 INFERNO = ROOT / "inventories" / "inferno.yaml"
 KUBE = ROOT / "tests" / "fixtures" / "kubernetes"
+CRIO = ROOT / "tests" / "fixtures" / "crio"
 AT = datetime(2026, 12, 6, 11, 40, 30, tzinfo=UTC)
 NARROW, WIDE = (80, 24), (160, 48)
 
@@ -65,7 +69,7 @@ def snapshots() -> dict[str, NodeSnapshot]:
 
 def app(shots: dict[str, NodeSnapshot] | None = None) -> OpsConsoleApp:
     source = RecordedSource(shots if shots is not None else snapshots())
-    session = ConsoleSession(load_inventory(INFERNO), source, clock=fixed_clock)
+    session = ConsoleSession(load_inventory(INFERNO), source, clock=lambda: AT)
     return OpsConsoleApp(session, cursor_blink=False, batch_window_s=0)
 
 
@@ -134,3 +138,47 @@ async def test_palette_lists_kubernetes() -> None:
         names = [name for name, _, _ in provider._commands()]
         assert "Kubernetes" in names
         assert "Kubernetes (K)" in names  # the fleet's binding, listed with its key
+
+
+def crio_snapshots() -> dict[str, NodeSnapshot]:
+    """compute-1 as a CRI-O node: crictl's containers (the stand-in's JSON) and a GPU process whose cgroup
+    named the vllm container (crio-<id>.scope)."""
+    pods = cri.parse_pods((CRIO / "pods.json").read_text())
+    containers, _ = cri.parse_containers((CRIO / "ps.json").read_text(), pods)
+    vllm = next(c for c in containers if c.name == "vllm")
+    shots = snapshots()
+    node = shots["inferno-host-compute-1"]
+    assert node.gpu is not None
+    first = node.gpu.gpus[0]
+    process = GpuProcess(4242, "python3", 70_000.0, first.uuid, container_id=vllm.id)
+    gpu = replace(node.gpu, processes=(process,))
+    shots["inferno-host-compute-1"] = replace(node, gpu=gpu, cri=CriSnapshot(node.node, AT, containers, pods))
+    return shots
+
+
+async def open_containers(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    pilot.app.open_node("inferno-host-compute-1", tab="containers")  # type: ignore[attr-defined]
+    await settle(pilot)
+
+
+def test_crio_containers_tab(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app(crio_snapshots()), terminal_size=WIDE, run_before=open_containers)
+
+
+async def test_a_crio_node_lists_crictl_containers_and_maps_gpu_processes_to_pods() -> None:
+    async with app(crio_snapshots()).run_test(size=WIDE) as pilot:
+        await open_containers(pilot)
+        screen = pilot.app.screen
+        table = screen.query_one(CriContainersTable)
+        assert table.display
+        assert not screen.query_one(ContainersTable).display
+        rows = {cells["name"].plain: cells for cells in (table.cells(key) for key in table.rows)}
+        assert set(rows) == {"vllm", "comfyui", "nvidia-device-plugin", "nvidia-dcgm-exporter", "rclone"}
+        assert rows["rclone"]["state"].plain == "✖ exited"
+        assert rows["rclone"]["restarts"].style == "bold red"  # 7 restarts: past crit (5)
+        assert rows["comfyui"]["restarts"].plain == "1"
+        assert rows["vllm"]["namespace"].plain == "inference"
+        processes = screen.query_one(ProcessTable)
+        owner = processes.cells(next(iter(processes.rows)))["container"].plain
+        assert owner == "inference/vllm-llama-70b-5f7c9d8b6-2kq4w/vllm"

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from console.history import SCALES, Metric, Point
 from console.model.checks import Status
+from console.model.cri import CriSnapshot
 from console.model.docker import ContainerInfo, DockerSnapshot
 from console.model.gpu import GpuProcess, GpuReading, GpuSnapshot
 from console.model.levels import NodeLevels
@@ -172,10 +173,16 @@ def find_container(docker: DockerSnapshot | None, container_id: str | None) -> C
     return None
 
 
-def process_cells(process: GpuProcess, gpu: GpuSnapshot, docker: DockerSnapshot | None) -> dict[str, Text]:
+def process_cells(
+    process: GpuProcess, gpu: GpuSnapshot, docker: DockerSnapshot | None, cri: CriSnapshot | None = None
+) -> dict[str, Text]:
     index = next((r.index for r in gpu.gpus if r.uuid == process.gpu_uuid), None)
     container = find_container(docker, process.container_id)
     name = container.name if container is not None else process.container_name
+    # On a CRI-O node the cgroup (crio-<id>.scope) names a crictl container: shown as namespace/pod/container.
+    pod = cri.by_id(process.container_id) if cri is not None and process.container_id else None
+    if pod is not None:
+        name = f"{pod.namespace}/{pod.pod}/{pod.name}"
     if container is not None and container.compose_project:
         compose = f"{container.compose_project}/{container.compose_service or '?'}"
     else:
@@ -210,8 +217,10 @@ class ProcessTable(KeyedTable):
         Column("compose", "Compose service", 16, 2),
     )
 
-    def show(self, gpu: GpuSnapshot | None, docker: DockerSnapshot | None) -> None:
+    def show(
+        self, gpu: GpuSnapshot | None, docker: DockerSnapshot | None, cri: CriSnapshot | None = None
+    ) -> None:
         if gpu is None:
             self.sync({})
             return
-        self.sync({f"{p.pid}/{p.gpu_uuid}": process_cells(p, gpu, docker) for p in gpu.processes})
+        self.sync({f"{p.pid}/{p.gpu_uuid}": process_cells(p, gpu, docker, cri) for p in gpu.processes})

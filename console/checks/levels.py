@@ -123,6 +123,11 @@ def node_levels(node: Node, snapshot: NodeSnapshot | None, results: Sequence[Che
             (c.name, at_or_above(c.restart_count, limits.container_restarts))
             for c in containers
             if c.restart_count is not None
+        )
+        + tuple(  # a CRI-O node's containers, by namespace/pod/container (console/checks/cri_rules.py)
+            (f"{c.namespace}/{c.pod}/{c.name}", at_or_above(c.restarts, limits.container_restarts))
+            for c in (snapshot.cri.containers if snapshot.cri is not None else ())
+            if c.restarts is not None
         ),
         mounts=_mounts(node, snapshot),
         binds=_binds(node, snapshot),
