@@ -4,8 +4,9 @@ The YAML is composed, not constructed, so every key keeps its line. A generic co
 into a "partial" of any frozen dataclass by reading its type hints; the partials of `defaults` and of each
 node merge key by key and are then built over the model's own defaults. A section's key under a node is
 not named here: the loader iterates the registered `SectionSettings` (settings.py: its type and the checks
-of its values). Reading and composing, with every resource bounded, is source.py; checks across a merged
-node are crosscheck.py.
+of its values), and a system's top-level key (`prometheus`, `racks`, `slurm`, ...) is a registered `TopKey`
+(toplevel.py: how it is read and cross-checked against the nodes). Reading and composing, with every
+resource bounded, is source.py; checks across a merged node are crosscheck.py.
 """
 
 from __future__ import annotations
@@ -28,44 +29,15 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from console.text import clean_line, has_control
 
 from .crosscheck import check_nodes
-from .kubernetes import KubernetesSettings, apply_kubernetes
-from .model import (
-    FleetSettings,
-    Inventory,
-    MonitoringSettings,
-    Node,
-    PduSpec,
-    PrometheusSettings,
-    RackSpec,
-    SlurmSettings,
-)
+from .model import Inventory, Node
 from .partial import INVALID, Builder, Partial, join, merge
-from .power import check_bmc, check_power, convert_named
 from .rules import CHECKS, NODE_NAME_RE, NORMALISE, Check, quote
 from .settings import registered_settings
-from .slurm import apply_slurm
 from .source import read_document
-from .tunnels import check_exporter_ports, convert_tunnels
+from .toplevel import TopRead, registered_top_keys
 
 SUPPORTED_VERSION = 1
-_TOP_KEYS = (
-    "version",
-    "name",
-    "defaults",
-    "groups",
-    "nodes",
-    "prometheus",
-    "pdus",
-    "racks",
-    "slurm",
-    "kubernetes",
-    "fleet",
-    "monitoring",
-    "tunnels",
-)
-# What `defaults` (every node) and `groups.NAME` (that group's nodes) may set, besides the sections' keys
-# (`_defaultable()`: every registered SectionSettings that is defaultable).
-_DEFAULTABLE = ("kind", "ssh", "refresh", "thresholds", "power_budget_w", "scratch", "rack")
+_FRAME = ("version", "name", "defaults", "groups", "nodes")  # the file's own keys; the rest: toplevel.py
 _TAG = "tag:yaml.org,2002:"
 _KEY_LIMIT = 200  # a key path in a message; node names and keys come from the file
 
@@ -112,7 +84,19 @@ def _node_hints() -> dict[str, Any]:
 
 
 def _defaultable() -> tuple[str, ...]:
-    return _DEFAULTABLE + tuple(settings.key for settings in registered_settings() if settings.defaultable)
+    """What `defaults` (every node) and `groups.NAME` (that group's nodes) may set: every registered node
+    key that is defaultable (the sections', the systems' (`rack`) and the node's own: toplevel.py)."""
+    return tuple(settings.key for settings in registered_settings() if settings.defaultable)
+
+
+def _top_keys() -> tuple[str, ...]:
+    return _FRAME + tuple(key.key for key in registered_top_keys())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_TOP_KEYS":  # every top-level key the loader takes, as registered now
+        return _top_keys()
+    raise AttributeError(name)
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:
@@ -308,8 +292,9 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         conv.problem(line, "", f"expected a mapping at the top level, got {got}")
         return None
     top = {name: (line, value) for name, line, value in conv.pairs(root, "")}
+    known = _top_keys()
     for name, (line, _) in top.items():
-        if name not in _TOP_KEYS:
+        if name not in known:
             conv.problem(line, name, "unknown key")
     version = top.get("version")
     if version is None:
@@ -326,71 +311,35 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         line, vnode = top["defaults"]
         defaults = conv.mapping(vnode, Node, "defaults", line, _defaultable()) or defaults
     groups = _convert_groups(conv, top.get("groups"))
-    fleet = _top_settings(conv, top, "fleet", FleetSettings) or FleetSettings()
-    monitoring = _top_settings(conv, top, "monitoring", MonitoringSettings)
+    keys = registered_top_keys()
+    read = TopRead(conv, top)
+    for key in (key for key in keys if key.before_nodes):
+        read.values[key.key] = key.read(read)
     # A fleet read from Prometheus may list no node at all: every one it has comes from the series.
-    discovered = fleet.source == "prometheus" and (
-        "nodes" not in top or _is_null(top["nodes"][1]) or not getattr(top["nodes"][1], "value", True)
-    )
+    discovered = any(
+        key.nodes_optional(read.values[key.key]) for key in keys if key.before_nodes and key.nodes_optional
+    ) and ("nodes" not in top or _is_null(top["nodes"][1]) or not getattr(top["nodes"][1], "value", True))
     nodes, names = (
         ((), frozenset()) if discovered else _convert_nodes(conv, top.get("nodes"), defaults, groups)
     )
-    prometheus = None
-    if "prometheus" in top:
-        line, vnode = top["prometheus"]
-        partial = conv.complete(
-            conv.value(vnode, PrometheusSettings | None, "prometheus", line), "prometheus", line
-        )
-        if isinstance(partial, Partial):
-            via = partial.values.get("via")
-            if isinstance(via, str) and via not in names:
-                conv.problem(line, "prometheus.via", f"{quote(via)} is not a node of this inventory")
-            prometheus = Builder().build(partial, None)
-        else:
-            prometheus = partial
-    pdus = convert_named(conv, top.get("pdus"), PduSpec, "pdus")
-    racks = convert_named(conv, top.get("racks"), RackSpec, "racks")
-    check_power(conv.problem, pdus, racks, {node.name: (None, node.rack) for node in nodes})
-    for node in nodes:
-        check_bmc(conv.problem, node.name, None, node.bmc)
-    slurm, slurm_line = None, top["slurm"][0] if "slurm" in top else None
-    if "slurm" in top:
-        line, vnode = top["slurm"]
-        partial = conv.complete(conv.value(vnode, SlurmSettings | None, "slurm", line), "slurm", line)
-        slurm = Builder().build(partial, None) if isinstance(partial, Partial) else None
-    nodes = apply_slurm(conv.problem, nodes, slurm, slurm_line, names)
-    kube = _top_settings(conv, top, "kubernetes", KubernetesSettings)
-    nodes = apply_kubernetes(conv.problem, nodes, kube, top.get("kubernetes", (None,))[0], names)
-    tunnels = convert_tunnels(conv, top.get("tunnels"), names)
-    check_exporter_ports(conv.problem, nodes)
-    if fleet.source == "prometheus" and prometheus is None:
-        conv.problem(
-            top["fleet"][0], "fleet.source", "prometheus needs the prometheus: {url: ...} to read from"
-        )
-    if (not nodes and not discovered) or prometheus is INVALID or name is INVALID:
+    read.nodes, read.names = nodes, names
+    for key in (key for key in keys if not key.before_nodes):
+        read.values[key.key] = key.read(read)
+    for key in keys:
+        if key.finish is not None:
+            key.finish(read)
+    kept = {key.key: read.values[key.key] for key in keys if key.keep}
+    if (not read.nodes and not discovered) or name is INVALID or any(v is INVALID for v in kept.values()):
         return None
+    fields = {f.name for f in dataclasses.fields(Inventory)}
+    plugins = tuple(sorted((k, v) for k, v in kept.items() if k not in fields and v is not None))
     return Inventory(
         name=name,
         path=path,
-        nodes=nodes,
-        prometheus=prometheus,
-        pdus=pdus,
-        racks=racks,
-        fleet=fleet,
-        monitoring=monitoring,
-        tunnels=tunnels,
+        nodes=read.nodes,
+        **{k: v for k, v in kept.items() if k in fields},
+        plugins=plugins,
     )
-
-
-def _top_settings(conv: _Converter, top: dict[str, tuple[int, Any]], key: str, kind: type) -> Any:
-    """A top-level settings mapping (`fleet:`, `monitoring:`) built into `kind`, or None when absent or
-    invalid (its problems are reported)."""
-    if key not in top or _is_null(top[key][1]):
-        return None
-    line, vnode = top[key]
-    partial = conv.complete(conv.value(vnode, kind | None, key, line), key, line)
-    built = Builder().build(partial, None) if isinstance(partial, Partial) else None
-    return built if isinstance(built, kind) else None
 
 
 def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str, Partial]:

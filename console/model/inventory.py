@@ -353,6 +353,15 @@ class Inventory:
     fleet: FleetSettings = field(default_factory=FleetSettings)
     monitoring: MonitoringSettings | None = None  # None: Grafana and Alertmanager are not checked
     tunnels: tuple[TunnelSpec, ...] = ()  # `tunnels:`; planned_tunnels (model.tunnels) adds the implied
+    # Plug-in top-level keys (key, value) that are not fields here (console/inventory/toplevel.py).
+    plugins: tuple[tuple[str, object], ...] = ()
+
+    def settings(self, key: str) -> object | None:
+        """A top-level key's value (None: not set): a plug-in's entry, or the built-in field."""
+        for name, value in self.plugins:
+            if name == key:
+                return value
+        return getattr(self, key, None)
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
