@@ -102,6 +102,9 @@ def test_text_jump_hops_take_the_nodes_keys() -> None:
         Node("x", "10.0.0.1", ssh=SSHSettings(identity_file='/keys/"x')),
         Node("x", "10.0.0.1", ssh=SSHSettings(known_hosts="/kh/${HOME}")),
         Node("x", "10.0.0.1", ssh=SSHSettings(known_hosts="/kh/a\nProxyCommand x")),
+        # OpenSSH runs a -J hop as `sh -c "exec ssh -l USER ..."`: $IFS splits there, -A forwards the agent
+        Node("x", "10.0.0.1", ssh=SSHSettings(jump="ops$IFS-A@bastion")),
+        Node("x", "10.0.0.1", ssh=SSHSettings(user="ops$HOME")),
     ],
     ids=[
         "option-host",
@@ -113,11 +116,21 @@ def test_text_jump_hops_take_the_nodes_keys() -> None:
         "quote",
         "dollar",
         "newline",
+        "expanded-jump-user",
+        "expanded-user",
     ],
 )
 def test_what_ssh_or_a_shell_would_misread_is_refused(node: Node) -> None:
     with pytest.raises(ShellRefused):
         ssh_argv(node, config_path=CFG)
+
+
+def test_a_machine_accounts_trailing_dollar_is_kept() -> None:
+    argv = ssh_argv(
+        Node("x", "10.0.0.1", ssh=SSHSettings(user="host$", jump="svc$@bastion")), config_path=CFG
+    )
+    assert argv[argv.index("-l") + 1] == "host$"
+    assert argv[argv.index("-J") + 1] == "svc$@bastion"
 
 
 def test_a_jump_loop_is_refused() -> None:

@@ -32,7 +32,8 @@ from console.transport.tempdirs import private_dir
 SERVER_ALIVE_COUNT_MAX = 3  # as the console's keepalive_count_max
 # A host or user as OpenSSH and the shell that runs a -J hop read them: no spaces, quotes or metacharacters.
 _HOST = re.compile(r"[A-Za-z0-9_.:%\[\]-]+")
-_USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.$-]*")
+# `$` only last (a machine account): anywhere else the hop's shell would expand it ($IFS splits the word).
+_USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?")
 _CONFIG_PATH = re.compile(r"[A-Za-z0-9_./+-]+")  # goes unquoted into the command OpenSSH runs for a hop
 
 
