@@ -298,3 +298,20 @@ def test_the_bundled_inferno_inventory_describes_its_cluster() -> None:
         "inferno-host-l40s-1": "cri-o",
         "inferno-host-l40s-2": "cri-o",
     }
+
+
+def test_a_gpu_process_in_a_crio_pod_names_its_container() -> None:
+    from console.collectors.gpu_processes import container_id_from_cgroup
+
+    pods = cri.parse_pods((CRIO / "pods.json").read_text())
+    containers, _ = cri.parse_containers((CRIO / "ps.json").read_text(), pods)
+    vllm = next(c for c in containers if c.name == "vllm")
+    # cgroup v2 under kubelet's systemd driver, as a CRI-O container's process sees it
+    cgroup = (
+        "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1f0e2d3c_4b5a_4697_8877_665544332211"
+        f".slice/crio-{vllm.id}.scope\n"
+    )
+    found = CriSnapshot("n", datetime.now(UTC), containers, pods).by_id(
+        container_id_from_cgroup(cgroup) or ""
+    )
+    assert found is vllm

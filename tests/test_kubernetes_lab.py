@@ -9,6 +9,7 @@ from its nvidia-smi replay (a real H100 capture: 1 GPU).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.lab.kube_standins import kube_standins
@@ -83,3 +84,20 @@ def test_a_wrong_context_leaves_every_cluster_result_unknown(
     )
     crio = by_key(report)[("gpu1", "crio.runtime", None)]
     assert (crio["status"], crio["summary"]) == ("critical", "crictl: not found on the node")
+
+
+def test_a_kubectl_that_never_answers_is_bounded_by_the_timeout(
+    ssh_lab: SshLab, gpu_node: LabNode, plain_node: LabNode, tmp_path: Path
+) -> None:
+    inventory = tmp_path / "k8s.yaml"
+    inventory.write_text(cluster_inventory(ssh_lab, gpu_node, plain_node, "inferno-admin"))
+    with kube_standins(gpu_node, context="inferno-admin") as data:
+        (data / "delay").write_text("60")  # the API server never answers
+        started = time.monotonic()
+        _code, report = run_check(inventory, "--timeout", "6")
+        took = time.monotonic() - started
+    assert took < 6 + 5
+    cluster = [r for r in report["results"] if r["check"].startswith("k8s.")]
+    assert len(cluster) == 5
+    assert {r["status"] for r in cluster} == {"unknown"}
+    assert "timed out" in cluster[0]["summary"]
