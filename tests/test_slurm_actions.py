@@ -3,6 +3,7 @@ audited (intent, then result), checked by reading the state back; never through 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from console.actions import ActionError, AuditLog, NotConfirmed
 from console.actions.slurm import cancel_job, drain_node, resume_node
-from console.inventory.model import Node
+from console.inventory.model import Node, SSHSettings
 from console.transport import SSHTransport
 from console.transport.readonly import ReadOnlyTransport, ReadOnlyViolation
 from tests.lab.slurm import SlurmLab
@@ -111,3 +112,22 @@ async def test_bad_values_never_reach_the_node(hub: SlurmLab, tmp_path: Path) ->
     with pytest.raises(ActionError):
         await cancel_job(SSHTransport(node), node, "1 2", audit=audit, confirmed=True)
     assert audit.lines() == []
+
+
+async def test_a_queue_that_cannot_be_read_refuses_the_cancel(tmp_path: Path) -> None:
+    """The check that the job is queued is a read before anything runs: when it cannot be made (the via node
+    unreachable), the cancel is refused with why (an ActionError the screen shows), never a bare exception."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    node = Node(
+        "via", "127.0.0.1", ssh=SSHSettings(port=port, connect_timeout=2.0, host_key_policy="accept-new")
+    )
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    transport = SSHTransport(node)
+    try:
+        with pytest.raises(ActionError, match="queue"):
+            await cancel_job(transport, node, "12", audit=audit, confirmed=True)
+    finally:
+        await transport.close()
+    assert audit.lines() == []  # nothing ran

@@ -155,7 +155,11 @@ async def cancel_job(
     if not _JOB_ID.fullmatch(job_id):
         raise ActionError(f"not a Slurm job id: {clean_line(job_id, limit=40)!r}")
     command = shlex.join(["scancel", job_id])
-    if await _job_state(transport, job_id) in ("", "gone"):  # scancel says nothing about an unknown job
+    try:
+        queued = await _job_state(transport, job_id)
+    except TransportError as exc:  # nothing ran yet: a refusal the caller shows, not a bare exception
+        raise ActionError(f"cannot read the queue on {via.name}: {clean_line(exc, limit=200)}") from None
+    if queued in ("", "gone"):  # scancel says nothing about an unknown job
         raise ActionError(f"job {job_id} is not in the queue")
     finished = ("", "gone", "CANCELLED", "COMPLETING", "COMPLETED")
 
