@@ -315,3 +315,20 @@ def test_a_gpu_process_in_a_crio_pod_names_its_container() -> None:
         container_id_from_cgroup(cgroup) or ""
     )
     assert found is vllm
+
+
+def test_the_compact_pod_lines_are_cleaned_and_summed() -> None:
+    text = (
+        "inference\tvllm-0\tnode-a\tRunning\t2 1\t\n"
+        "batch\tno-gpu\tnode-a\tRunning\t\t\n"
+        "ml\tlimits-only\tnode-b\tPending\t\t4\n"
+        "gpu-operator\tdp-\x1b[31mred\tnode-a\tRunning\t\t\n"
+        "short\tline\n"
+    )
+    pods, left = kubernetes_parse.parse_compact_pods(text, "gpu-operator")
+    assert left == 0
+    assert [(p.namespace, p.name, p.node, p.phase, p.gpus) for p in pods] == [
+        ("inference", "vllm-0", "node-a", "Running", 3),
+        ("ml", "limits-only", "node-b", "Pending", 4),
+        ("gpu-operator", "dp-\\x1b[31mred", "node-a", "Running", 0),
+    ]

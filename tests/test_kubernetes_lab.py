@@ -9,9 +9,11 @@ from its nvidia-smi replay (a real H100 capture: 1 GPU).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+from console.transport.bounded import MAX_OUTPUT_BYTES
 from tests.lab.kube_standins import kube_standins
 from tests.lab.sshd import LabNode, SshLab
 from tests.test_check_lab import by_key, run_check
@@ -101,3 +103,29 @@ def test_a_kubectl_that_never_answers_is_bounded_by_the_timeout(
     assert len(cluster) == 5
     assert {r["status"] for r in cluster} == {"unknown"}
     assert "timed out" in cluster[0]["summary"]
+
+
+def test_a_pod_list_past_the_cap_is_read_in_the_compact_form(
+    ssh_lab: SshLab, gpu_node: LabNode, plain_node: LabNode, tmp_path: Path
+) -> None:
+    """3,000 more pods (no GPUs, 2 KB of annotations each): the PodList JSON passes the transport's 4 MiB,
+    so the pods are read again one line each and the operator's namespace as JSON; the sums stand."""
+    inventory = tmp_path / "k8s.yaml"
+    inventory.write_text(cluster_inventory(ssh_lab, gpu_node, plain_node, "inferno-admin"))
+    with kube_standins(gpu_node, context="inferno-admin", crio=None) as data:
+        pods = json.loads((data / "pods.json").read_text())
+        filler = pods["items"][0]  # coredns: no GPU
+        for number in range(3000):
+            pod = json.loads(json.dumps(filler))
+            pod["metadata"].update(name=f"batch-{number:05d}", namespace="batch")
+            pod["metadata"]["annotations"] = {"inferno/notes": "x" * 2000}
+            pods["items"].append(pod)
+        (data / "pods.json").write_text(json.dumps(pods))
+        assert (data / "pods.json").stat().st_size > MAX_OUTPUT_BYTES
+        _code, report = run_check(inventory, "--timeout", "20")
+    results = by_key(report)
+    gpus = results[("gpu1", "k8s.gpus", "gpu1")]
+    assert gpus["summary"] == "4 allocatable, 3 requested; the node reports 1"
+    operator = results[("gpu1", "k8s.gpu_operator", None)]
+    assert operator["summary"].startswith("ClusterPolicy cluster-policy notReady, 6 pods in gpu-operator")
+    assert "nvidia-dcgm-exporter-x8b2n CrashLoopBackOff" in operator["summary"]  # the operator's JSON detail

@@ -3,9 +3,11 @@
 Three reads side by side on the via node's one connection, each bounded by the node's command timeout (and
 kubectl's own `--request-timeout`): the nodes, the pods that are neither Succeeded nor Failed (GPU requests
 summed per node; the GPU Operator's pods) and the GPU Operator's ClusterPolicy. The kubeconfig never leaves
-the node. Output is held to the transport's cap (4 MiB a command, console/transport/bounded.py): a NodeList
-runs 5-15 KB a node and a PodList 5-20 KB a pod, so a cluster of some hundreds of nodes and a thousand live
-pods fits; past it the read says "output too large" rather than holding many MB per poll. Never raises for
+the node. Output is held to the transport's cap (4 MiB a command, console/transport/bounded.py), kept as it is
+for every other read: a NodeList runs 5-15 KB a node (several hundred nodes fit), a PodList 4-20 KB a pod.
+A PodList past the cap is read again compactly (PODS_COMPACT: ~100 bytes a pod), with the GPU Operator's
+namespace alone as JSON, so a cluster of tens of thousands of pods still sums its GPU requests without
+holding many MB per poll; a NodeList past it says "output too large". Never raises for
 node trouble: what could not be read goes in the snapshot's errors.
 """
 
@@ -15,11 +17,23 @@ import asyncio
 import shlex
 from datetime import UTC, datetime
 
-from console.collectors.kubernetes_parse import KubeParseError, parse_nodes, parse_pods, parse_policies
+from console.collectors.kubernetes_parse import (
+    KubeParseError,
+    parse_compact_pods,
+    parse_nodes,
+    parse_pods,
+    parse_policies,
+)
 from console.model.inventory import Node
-from console.model.kubernetes import CONTEXT_PATTERN, K8sPod, KubernetesSettings, KubernetesSnapshot
+from console.model.kubernetes import (
+    CONTEXT_PATTERN,
+    NAMESPACE_PATTERN,
+    K8sPod,
+    KubernetesSettings,
+    KubernetesSnapshot,
+)
 from console.text import clean_line
-from console.transport.base import CommandResult, Transport, TransportError
+from console.transport.base import CommandResult, OutputTooLarge, Transport, TransportError
 from console.transport.readonly import Argv, Word
 
 PODS_SELECTOR = "--field-selector=status.phase!=Succeeded,status.phase!=Failed"
@@ -29,12 +43,27 @@ _READS = (
     ("get", "pods", "-A", "-o", "json", PODS_SELECTOR),
     ("get", POLICIES, "-o", "json"),
 )
+# Past the transport's cap the pods are read again in a compact form (one line a pod, ~100 bytes: some
+# 40,000 pods in 4 MiB), and the GPU Operator's namespace alone as JSON (its pods' readiness and restarts).
+_GPU = r"nvidia\.com/gpu"
+PODS_COMPACT = (
+    "get",
+    "pods",
+    "-A",
+    PODS_SELECTOR,
+    "-o",
+    r'jsonpath={range .items[*]}{.metadata.namespace}{"\t"}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}'
+    r'{.status.phase}{"\t"}{.spec.containers[*].resources.requests.' + _GPU + r'}{"\t"}'
+    r"{.spec.containers[*].resources.limits." + _GPU + r'}{"\n"}{end}',
+)
+_NAMESPACE = Word(NAMESPACE_PATTERN)
 _TOOL = Word("kubectl|oc")
 _CONTEXT = Word(CONTEXT_PATTERN)
 _REQUEST_TIMEOUT = Word(r"--request-timeout=[0-9]{1,4}s")
+_OPERATOR_PODS = ("get", "pods", "-n", _NAMESPACE, "-o", "json")
 COMMANDS = tuple(
     rule
-    for read in _READS
+    for read in (*_READS, PODS_COMPACT, _OPERATOR_PODS)
     for rule in (
         Argv(_TOOL, _REQUEST_TIMEOUT, *read),
         Argv(_TOOL, "--context", _CONTEXT, _REQUEST_TIMEOUT, *read),
@@ -106,6 +135,8 @@ async def read_kubernetes(transport: Transport, node: Node) -> KubernetesSnapsho
             pods, pods_left = parse_pods(pods_r.stdout, settings.operator_namespace)
         except KubeParseError as exc:
             pods_error = f"{settings.command} get pods: {exc}"
+    elif isinstance(pods_r, OutputTooLarge):
+        pods, pods_left, pods_error = await _compact_pods(transport, settings, timeout)
     else:
         pods_error = _failure(settings, "pods", pods_r)
     policies, policy_error, missing = None, None, False
@@ -129,3 +160,26 @@ async def read_kubernetes(transport: Transport, node: Node) -> KubernetesSnapsho
         policy_missing=missing,
         left_out=nodes_left + pods_left,
     )
+
+
+async def _compact_pods(
+    transport: Transport, settings: KubernetesSettings, timeout: float
+) -> tuple[tuple[K8sPod, ...], int, str | None]:
+    """The pods of a cluster whose PodList JSON passed the cap: one line each, and the operator's as JSON."""
+    namespace = settings.operator_namespace
+    compact, operator = await asyncio.gather(
+        _run(transport, kube_command(settings, timeout, *PODS_COMPACT), timeout),
+        _run(
+            transport, kube_command(settings, timeout, "get", "pods", "-n", namespace, "-o", "json"), timeout
+        ),
+    )
+    if not (isinstance(compact, CommandResult) and compact.ok):
+        return (), 0, _failure(settings, "pods", compact)
+    pods, left_out = parse_compact_pods(compact.stdout, namespace)
+    if isinstance(operator, CommandResult) and operator.ok:
+        try:
+            detailed, _ = parse_pods(operator.stdout, namespace)
+        except KubeParseError as exc:
+            return pods, left_out, f"{settings.command} get pods -n {namespace}: {exc}"
+        pods = tuple(pod for pod in pods if pod.namespace != namespace) + detailed
+    return pods, left_out, None

@@ -176,3 +176,32 @@ def parse_policies(text: str) -> tuple[ClusterPolicy, ...]:
         if name is not None:
             policies.append(ClusterPolicy(name, _str(_map(raw.get("status")).get("state"), 40)))
     return tuple(policies)
+
+
+def parse_compact_pods(text: str, operator_namespace: str) -> tuple[tuple[K8sPod, ...], int]:
+    """collectors.kubernetes.PODS_COMPACT's lines: namespace, name, node, phase, the containers' GPU
+    requests, their limits (space-separated; a tab between fields); the pods parse_pods keeps."""
+    kept: list[K8sPod] = []
+    left_out = 0
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 6:
+            continue
+        namespace, name, node, phase, requests, limits = fields[:6]
+        asked = sum(quantity(v) or 0 for v in requests.split())
+        gpus = asked or sum(quantity(v) or 0 for v in limits.split())
+        if not name or not namespace or (gpus == 0 and namespace != operator_namespace):
+            continue
+        if len(kept) >= MAX_PODS:
+            left_out += 1
+            continue
+        kept.append(
+            K8sPod(
+                namespace=clean_line(namespace, limit=63),
+                name=clean_line(name, limit=NAME_LIMIT),
+                node=clean_line(node, limit=NAME_LIMIT) if node else None,
+                phase=clean_line(phase, limit=40) if phase else None,
+                gpus=gpus,
+            )
+        )
+    return tuple(kept), left_out
