@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from console.collectors.gpu import collect_gpus
-from console.inventory.model import Node
+from console.inventory.model import Node, SSHSettings
 from console.transport import (
     CommandTimeout,
     ConnectError,
@@ -258,3 +258,33 @@ async def test_a_command_with_a_nul_is_refused_before_it_reaches_sshd(
             await transport.open_stream("echo a\0")
     finally:
         await transport.close()
+
+
+async def test_an_ssh_servers_disconnect_reason_is_cleaned(tmp_path: Path) -> None:
+    """The reason a server gives when it hangs up is its text: in the error (a power cell, a check line, a
+    notification) its escapes are shown, never sent to the terminal."""
+    import asyncssh
+
+    class HangsUp(asyncssh.SSHServer):
+        def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+            self.conn = conn
+
+        def begin_auth(self, username: str) -> bool:
+            self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, "bye\x1b]0;pwned\x07\x1b[2J")
+            return True
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    server = await asyncssh.create_server(HangsUp, "127.0.0.1", 0, server_host_keys=[key])
+    port = server.sockets[0].getsockname()[1]
+    ssh = SSHSettings(port=port, host_key_policy="accept-new", known_hosts=str(tmp_path / "known_hosts"))
+    transport = SSHTransport(Node("hostile", "127.0.0.1", ssh=ssh))
+    try:
+        with pytest.raises(TransportError) as caught:
+            await transport.run("true", timeout=5)
+    finally:
+        await transport.close()
+        server.close()
+    message = str(caught.value)
+    assert "bye" in message
+    assert "\x1b" not in message
+    assert "\x07" not in message

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from console.text import clean_line
 from console.transport.base import TransportError
 from console.transport.bounded import MAX_LINE_BYTES, READ_CHUNK, LineSplitter, size_text
 from console.transport.pool import ChannelSlot
@@ -20,14 +21,14 @@ STDERR_TAIL_BYTES = 4 * 1024  # what a stream keeps of its stderr, for error mes
 
 
 def describe(exc: BaseException) -> str:
+    """One line for an SSH failure; the reasons a server (or a jump host) sends are its text: cleaned."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, asyncssh.DisconnectError):
-        return f"disconnected: {exc.reason}"
+        return f"disconnected: {clean_line(exc.reason, limit=300)}"
     if isinstance(exc, asyncssh.ChannelOpenError):
-        return f"channel refused: {exc.reason}"
-    text = str(exc) or type(exc).__name__
-    return text[:300]
+        return f"channel refused: {clean_line(exc.reason, limit=300)}"
+    return clean_line(str(exc) or type(exc).__name__, limit=300)
 
 
 class SSHLineStream:
