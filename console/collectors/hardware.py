@@ -31,32 +31,40 @@ FIELD_LIMIT = 200
 HARDWARE_SCRIPT = r"""
 M=@@@opsconsole-hw
 echo "$M cpuinfo"
-grep -E '^(processor|model name|physical id|core id|Model)[[:space:]]*:' /proc/cpuinfo | head -n 20000
+awk '/^(processor|model name|physical id|core id|Model)[[:space:]]*:/ { if (n++ < 20000) print }' \
+  /proc/cpuinfo
 echo "$M meminfo"
-grep -m 1 '^MemTotal:' /proc/meminfo
+while read -r k v u; do [ "$k" = MemTotal: ] && { echo "$k $v $u"; break; }; done </proc/meminfo
 echo "$M gpus"
 PATH=$PATH:/usr/bin:/usr/local/bin:/usr/sbin
 if command -v nvidia-smi >/dev/null 2>&1; then
-  out=$(timeout -s KILL __TIMEOUT__ nvidia-smi --query-gpu=name,memory.total \
-    --format=csv,noheader,nounits 2>&1)
-  rc=$?
-  printf '%s\n' "$out" | head -n 100
-  echo "$M rc $rc"
+  timeout -s KILL __TIMEOUT__ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits 2>&1
+  echo "$M rc $?"
 else
   echo "$M rc absent"
 fi
 echo "$M nics"
+n=0
 for d in /sys/class/net/*; do
-  [ -e "$d" ] || continue
-  s=$(cat "$d/speed" 2>/dev/null) || s=-
+  [ -e "$d" ] && [ $n -lt 600 ] || continue
+  n=$((n + 1))
+  s=
+  read -r s 2>/dev/null <"$d/speed"  # a link that is down: EINVAL, s stays empty
   if [ -e "$d/device" ]; then k=device; else k=virtual; fi
-  printf '%s %s %s\n' "${d##*/}" "${s:--}" "$k"
-done | head -n 600
+  echo "${d##*/} ${s:--} $k"
+done
 echo "$M os-release"
-if [ -r /etc/os-release ]; then head -c 16384 /etc/os-release; else head -c 16384 /usr/lib/os-release; fi
-echo
+f=/etc/os-release
+[ -r $f ] || f=/usr/lib/os-release
+n=0
+while { IFS= read -r l || [ -n "$l" ]; } && [ $n -lt 200 ]; do
+  n=$((n + 1))
+  [ ${#l} -gt 1024 ] || echo "$l"
+done <$f
 echo "$M selinux"
-if [ -r /sys/fs/selinux/enforce ]; then cat /sys/fs/selinux/enforce; echo; else echo absent; fi
+e=
+if [ -e /sys/fs/selinux/enforce ]; then read -r e 2>/dev/null </sys/fs/selinux/enforce; echo "${e:-?}"
+else echo absent; fi  # enforce has no newline: read fails at its end but sets e
 echo "$M end"
 """.replace("__TIMEOUT__", str(NVIDIA_SMI_TIMEOUT_S))
 SCRIPT_NAME = "opsconsole-hardware"
