@@ -167,3 +167,44 @@ def test_redfish_refused_port_is_unreachable() -> None:
     assert reading.watts is None
     assert reading.error is not None
     assert "unreachable" in reading.error
+
+
+def test_redfish_chassis_that_sum_past_a_float_are_unknown() -> None:
+    """Two chassis of a hostile BMC, each a finite reading: their sum is past a float, so unknown."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    tree = {
+        "/redfish/v1/Chassis": {"Members": [{"@odata.id": "/redfish/v1/Chassis/A"},
+                                            {"@odata.id": "/redfish/v1/Chassis/B"}]},
+        "/redfish/v1/Chassis/A": {"Id": "A", "Power": {"@odata.id": "/redfish/v1/Chassis/A/Power"}},
+        "/redfish/v1/Chassis/B": {"Id": "B", "Power": {"@odata.id": "/redfish/v1/Chassis/B/Power"}},
+        "/redfish/v1/Chassis/A/Power": {"PowerControl": [{"PowerConsumedWatts": 1.7e308}]},
+        "/redfish/v1/Chassis/B/Power": {"PowerControl": [{"PowerConsumedWatts": 1.7e308}]},
+    }  # fmt: skip
+
+    class Bmc(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(tree.get(self.path)).encode()
+            self.send_response(200 if self.path in tree else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # silent when well
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Bmc)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        reading = asyncio.run(read_redfish("n", BmcSettings(redfish=url), timeout=5.0))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=2)
+    assert [chassis.watts for chassis in reading.chassis] == [1.7e308, 1.7e308]
+    assert reading.watts is None

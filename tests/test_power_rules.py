@@ -71,6 +71,17 @@ def test_rack_sums_and_headroom() -> None:
     )
 
 
+def test_sums_past_a_float_are_unknown_not_inf() -> None:
+    """Every part finite, the sum not: unknown, never `inf W` in a summary, a percentage or perfdata."""
+    snaps = {"c1": snapshot("c1", 1.7e308, (1.7e308, 1.7e308)), "c2": snapshot("c2", 1.7e308, (1.0,))}
+    readings = {"p1": pdu("p1", 1.7e308), "p2": pdu("p2", 1.7e308)}
+    (rack,) = rack_powers(inventory(), readings, snaps)
+    assert (rack.pdu_watts, rack.bmc_watts, rack.gpu_watts) == (None, None, None)
+    result = evaluate_racks(inventory(), readings, snaps)[-1]
+    assert "inf" not in result.summary
+    assert all(math.isfinite(perf.value) for perf in result.perfdata)
+
+
 def test_missing_parts_never_make_a_partial_sum() -> None:
     snaps = {"c1": snapshot("c1", None, (300.0, math.nan), error="BMC 10.0.0.9 unreachable: refused")}
     readings = {"p1": pdu("p1", None, error="PDU p1 did not answer within 5s"), "p2": pdu("p2", 450.0)}

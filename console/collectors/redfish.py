@@ -148,7 +148,7 @@ async def read_redfish(node: str, bmc: BmcSettings, *, timeout: float | None = N
     counted = [power for power, parent in chassis if parent is None]
     watts = None
     if counted and all(power.watts is not None for power in counted):
-        watts = float(sum(power.watts for power in counted if power.watts is not None))
+        watts = finite(sum(power.watts for power in counted if power.watts is not None))  # inf: unknown
     error = None if counted else f"{label} reports no chassis power (neither EnvironmentMetrics nor Power)"
     return BmcPower(node, datetime.now(UTC), watts, tuple(power for power, _ in chassis), via, error)
 

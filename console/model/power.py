@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from console.text import finite
+
 BmcSource = Literal["Power", "EnvironmentMetrics", "dcmi"]
 
 
@@ -114,7 +116,7 @@ def _sum(values: Iterable[float | None]) -> float | None:
         if value is None:
             return None
         total += value
-    return total
+    return finite(total)  # finite parts can still sum past a float: unknown, not inf
 
 
 def rack_power(
