@@ -245,6 +245,16 @@ def test_crictl_json_keeps_the_newest_attempt_with_its_restart_count() -> None:
     assert cri.parse_containers("{}")[0] == ()
 
 
+@pytest.mark.parametrize("stamp", ["1e400", "-1e400", '"NaN"'])
+def test_crictl_times_past_an_int_are_unknown(stamp: str) -> None:
+    """json.loads reads 1e400 as inf (parse_constant sees only the words NaN/Infinity): int() of it raises."""
+    pods = cri.parse_pods(
+        '{"items": [{"id": "p1", "metadata": {"name": "p", "namespace": "n"}, "state": "SANDBOX_READY",'
+        f' "createdAt": {stamp}}}]}}'
+    )
+    assert [(pod.name, pod.created_at) for pod in pods] == [("p", None)]
+
+
 def test_the_container_checks_on_a_crio_node(tmp_path: Path) -> None:
     path = tmp_path / "crio.yaml"
     path.write_text(

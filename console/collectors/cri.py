@@ -74,7 +74,7 @@ def created(value: Any) -> datetime | None:
     """CRI's createdAt: nanoseconds since the epoch, as a number or (int64 in protobuf JSON) a string."""
     try:
         ns = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: json.loads reads 1e400 as inf
         return None
     if not 0 < ns < 10**20:
         return None
