@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import cast
 
 from rich.text import Text
 from textual import work
@@ -11,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from console.history import METRICS, Metric
+from console.history import METRICS
 from console.model.checks import CheckResult, Status
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
@@ -120,7 +119,7 @@ class FleetScreen(PromFleetRows, ConsoleScreen):
         history = self.session.history
 
         def series(metric: str) -> tuple[float, ...]:
-            return history.node(name, cast(Metric, metric)) if metric in METRICS else ()
+            return history.node(name, metric) if metric in METRICS else ()  # `in` narrows to a Metric
 
         return NodeView(
             node,

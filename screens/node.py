@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 from rich.text import Text
@@ -16,6 +16,7 @@ from console.model.inventory import Node
 from console.model.levels import NodeLevels
 from console.model.node import NodeSnapshot
 from console.pods import KIND_POD, NO_DOCKER, no_docker
+from console.sections.columns import node_tabs
 from screens.base import ConsoleScreen
 from screens.confirm import ConfirmScreen
 from widgets.checks_table import ChecksTable, detail_text
@@ -30,14 +31,49 @@ from widgets.slurm_tables import node_gpu_note
 from widgets.status import duration
 from widgets.vitals import vitals_text
 
-TABS = ("gpus", "containers", "mounts", "services", "checks")
+
+def _gpus_pane() -> ComposeResult:
+    yield Static(id="gpu-note", classes="note")
+    yield GpuTable(id="gpu-table")
+    yield GpuPlots(id="gpu-plots")
+    yield Static("Processes on the GPUs", classes="section")
+    yield ProcessTable(id="process-table")
+
+
+def _containers_pane() -> ComposeResult:
+    yield Static(id="containers-note", classes="note")
+    yield ContainersTable(id="containers-table")
+    yield CriContainersTable(id="cri-table")
+    yield Static(id="action-log")
+
+
+def _mounts_pane() -> ComposeResult:
+    yield Static(id="mounts-note", classes="note")
+    yield MountsTable(id="mounts-table")
+
+
+def _services_pane() -> ComposeResult:
+    yield Static(id="services-note", classes="note")
+    yield ServicesTable(id="services-table")
+
+
+# The section tabs come from the registry (a Section's `tab`: key, title, place); what a tab holds is
+# drawn here, by its pane. The Checks tab, which every node has, comes last.
+PANES: dict[str, Callable[[], ComposeResult]] = {
+    "gpus": _gpus_pane,
+    "containers": _containers_pane,
+    "mounts": _mounts_pane,
+    "services": _services_pane,
+}
+SECTION_TABS = tuple(tab for tab in node_tabs() if tab.key in PANES)
+TABS = (*(tab.key for tab in SECTION_TABS), "checks")
 
 
 class NodeScreen(ConsoleScreen):
     CSS_PATH = "node.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("1", "tab('gpus')", "Tabs", key_display="1-5"),
+        Binding("1", f"tab('{TABS[0]}')", "Tabs", key_display=f"1-{len(TABS)}"),
         *(
             Binding(str(number), f"tab('{tab}')", f"{tab.capitalize()} tab", show=False)
             for number, tab in enumerate(TABS[1:], start=2)
@@ -51,31 +87,17 @@ class NodeScreen(ConsoleScreen):
     def __init__(self, node: Node, *, tab: str | None = None) -> None:
         super().__init__()
         self.node = node
-        self.initial_tab = tab if tab in TABS else "gpus"
+        self.initial_tab = tab if tab in TABS else TABS[0]
         self.checks: dict[str, CheckResult] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="node-status")
         with TabbedContent(initial=self.initial_tab, id="node-tabs"):
-            with TabPane("1 GPUs", id="gpus"):
-                yield Static(id="gpu-note", classes="note")
-                yield GpuTable(id="gpu-table")
-                yield GpuPlots(id="gpu-plots")
-                yield Static("Processes on the GPUs", classes="section")
-                yield ProcessTable(id="process-table")
-            with TabPane("2 Containers", id="containers"):
-                yield Static(id="containers-note", classes="note")
-                yield ContainersTable(id="containers-table")
-                yield CriContainersTable(id="cri-table")
-                yield Static(id="action-log")
-            with TabPane("3 Mounts", id="mounts"):
-                yield Static(id="mounts-note", classes="note")
-                yield MountsTable(id="mounts-table")
-            with TabPane("4 Services", id="services"):
-                yield Static(id="services-note", classes="note")
-                yield ServicesTable(id="services-table")
-            with TabPane("5 Checks", id="checks"):
+            for number, tab in enumerate(SECTION_TABS, start=1):
+                with TabPane(f"{number} {tab.title}", id=tab.key):
+                    yield from PANES[tab.key]()
+            with TabPane(f"{len(TABS)} Checks", id="checks"):
                 yield ChecksTable(id="checks-table")
                 yield Static(id="check-detail")
         yield Footer(compact=True)
