@@ -79,6 +79,14 @@ def test_clear_secrets_refused(tmp_path: Path) -> None:
     assert not any("hunter" in p for p in found)  # the secret is never echoed back
 
 
+def test_a_password_in_the_redfish_url_is_refused(tmp_path: Path) -> None:
+    """A URL's user:password would be shown wherever the BMC is named (`BMC admin:hunter2@host unreachable`)
+    and bypass password_env/password_file."""
+    found = problems(tmp_path, BASE.replace("https://10.0.99.51", "https://admin:hunter2@10.0.99.51"))
+    assert any("compute-1.bmc.redfish: " in p and "password_env" in p for p in found), found
+    assert not any("hunter" in p for p in found)
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

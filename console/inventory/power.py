@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from yaml.nodes import MappingNode
 
@@ -58,13 +59,22 @@ CHECKS.update(
     }
 )
 
+
+def _redfish_url(value: str) -> str | None:
+    """A URL, without a user or password in it: those would be shown wherever the BMC is named."""
+    problem = _check_url(value)
+    if problem is None and "@" in urlsplit(value).netloc:
+        return "must not hold a user or password: use username and password_env or password_file"
+    return problem
+
+
 # A node's `bmc:` is the power section's setting (console/sections/power.py names it); registered here, on
 # the inventory's floor, so the inventory loads without the sections.
 BMC = SectionSettings(
     "bmc",
     BmcSettings | None,
     {
-        (BmcSettings, "redfish"): _check_url,
+        (BmcSettings, "redfish"): _redfish_url,
         (BmcSettings, "password"): _secret("password_env", "password_file"),
         (BmcSettings, "password_env"): _env_name,
         (BmcSettings, "timeout"): positive,
