@@ -65,13 +65,24 @@ def test_lab_marker_follows_the_fixtures() -> None:
 
 
 def test_ui_marker_follows_the_pilot_and_the_snapshots() -> None:
-    """A snapshot test (snap_compare) or a test in a module that drives an app (run_test) is `ui`, so
-    `-m "not lab and not ui"` is the unit tier."""
+    """A snapshot test (snap_compare) or a test in a module that drives an app (run_test) is `ui`."""
     ui = _collected(
         "ui", ("tests/test_text_boundary.py", "tests/test_tui_snapshots.py", "tests/test_log_screen.py")
     )
     assert {"test_screen", "test_a_quiet_container_says_following_not_connecting"} <= ui
     assert "test_finite" not in ui  # a pure test stays in the unit tier
+
+
+def test_slow_marker_follows_starting_python() -> None:
+    """A test that starts a Python interpreter, itself or through a helper or fixture of its module (the
+    CLI in a subprocess, a wheel in a venv, a fresh import), is `slow`; a test beside it that does not is
+    not, so `-m "not lab and not ui and not slow"` is the unit tier."""
+    files = ("tests/test_text_boundary.py", "tests/test_check_cli.py", "tests/test_demo.py")
+    slow, fast = _collected("slow", files), _collected("not slow", files)
+    assert "test_an_installed_wheel_runs_the_demo" in slow  # sys.executable in the test itself
+    assert "test_inventory_check_command" in slow  # through the module's opsconsole() helper
+    assert {"test_finite", "test_the_demo_captures_are_the_test_fixtures"} <= fast
+    assert not slow & fast
 
 
 def test_our_log_records_never_reach_stderr_on_their_own(tmp_path: Path) -> None:
