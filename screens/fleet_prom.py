@@ -10,6 +10,7 @@ cells, `FleetTable.show`.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -52,7 +53,13 @@ class PromFleetRows:
         if fleet is None:
             return
         self._prom_fleet_waiting = False
-        screen.post_message(PromFleetRead(await fleet.read()))
+        try:
+            snapshot = await fleet.read()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not stop the refresh: the rows say it, the next read retries
+            snapshot = PromFleetSnapshot(screen.session.now(), "", error=f"internal error: {exc}")
+        screen.post_message(PromFleetRead(snapshot))
 
     def on_prom_fleet_read(self, message: PromFleetRead) -> None:
         screen = cast("FleetScreen", self)

@@ -197,3 +197,26 @@ def test_a_read_redraws_only_the_nodes_whose_figures_changed() -> None:
     again = merged.merge(PromFleetSnapshot(AT, URL, later))
     assert [s.node for s in again.snapshots] == ["p-0002", "p-0003"]
     assert merged.figures["p-0001"].age_s == 2.0  # the figures are the newest, shown or not
+
+
+class Failing(Recorded):
+    async def read(self) -> PromFleetSnapshot:
+        self.reads += 1
+        if self.reads == 2:
+            raise RuntimeError("boom")
+        return self.snapshots[0]
+
+
+async def test_a_read_that_fails_is_said_on_the_rows_and_the_next_read_comes() -> None:
+    reader = Failing(FIRST)
+    app = make_app(reader)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.screen.read_prom_fleet()  # type: ignore[attr-defined]
+        await settle(pilot)
+        # the answer came back as a message (whose handler sets the next read's timer), saying why
+        assert "internal error: boom" in cell(app, "p-0003", "detail")
+        assert "down" in cell(app, "p-0003", "state")
+        app.screen.read_prom_fleet()  # type: ignore[attr-defined]
+        await settle(pilot)
+        assert cell(app, "p-0003", "detail") == "Prometheus: 2 alerts firing"
