@@ -17,7 +17,7 @@ from console.checks.cri_rules import evaluate_cri
 from console.checks.k8s_rules import evaluate_kubernetes, planned_kubernetes
 from console.checks.model import Status
 from console.collectors import cri, kubernetes_parse
-from console.collectors.kubernetes import PODS_SELECTOR, POLICIES, kube_command
+from console.collectors.kubernetes import PODS_SELECTOR, POLICIES, kube_command, label_keys
 from console.inventory import InventoryError, load_inventory
 from console.inventory.kubernetes import kubernetes_of
 from console.model.cri import CriSnapshot
@@ -342,3 +342,24 @@ def test_the_compact_pod_lines_are_cleaned_and_summed() -> None:
         ("ml", "limits-only", "node-b", "Pending", 4),
         ("gpu-operator", "dp-\\x1b[31mred", "node-a", "Running", 0),
     ]
+
+
+def test_the_labels_asked_for_survive_a_node_with_hundreds_of_feature_labels(tmp_path: Path) -> None:
+    nodes = json.loads((KUBE / "nodes.json").read_text())
+    for node in nodes["items"]:
+        labels = node["metadata"]["labels"]
+        flood = {f"feature.node.kubernetes.io/cpu-cpuid.X{i:03d}": "true" for i in range(300)}
+        node["metadata"]["labels"] = dict(sorted({**flood, **labels}.items()))  # kubectl prints them sorted
+    path = tmp_path / "k8s.yaml"
+    path.write_text(CLUSTER)
+    via = load_inventory(path).node("bastion")
+    settings = kubernetes_of(via)
+    assert settings is not None
+    parsed, _ = kubernetes_parse.parse_nodes(json.dumps(nodes), label_keys(settings))
+    compute = next(n for n in parsed if n.name == "inferno-host-compute-1")
+    assert compute.label("inferno.circle") == "2"
+    assert compute.label("kubernetes.io/hostname") == "inferno-host-compute-1"
+    assert compute.label("nvidia.com/gpu.present") == "true"
+    assert len(compute.labels) < 100
+    got = results(tmp_path, replace(snapshot(), nodes=parsed))
+    assert got[("k8s.node", "inferno-host-compute-1")][0] is Status.OK

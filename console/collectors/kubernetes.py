@@ -31,6 +31,7 @@ from console.model.kubernetes import (
     K8sPod,
     KubernetesSettings,
     KubernetesSnapshot,
+    parse_label,
 )
 from console.text import clean_line
 from console.transport.base import CommandResult, OutputTooLarge, Transport, TransportError
@@ -70,6 +71,13 @@ COMMANDS = tuple(
     )
 )
 NO_RESOURCE = "the server doesn't have a resource type"
+
+
+def label_keys(settings: KubernetesSettings) -> frozenset[str]:
+    """The node labels the checks and the screen read: the pool label and the expected ones."""
+    expected = settings.expect.labels if settings.expect is not None else ()
+    pool = (settings.pool_label,) if settings.pool_label else ()
+    return frozenset((*pool, *(parse_label(text)[0] for text in expected)))
 
 
 def kube_command(settings: KubernetesSettings, timeout: float, *read: str) -> str:
@@ -125,7 +133,7 @@ async def read_kubernetes(transport: Transport, node: Node) -> KubernetesSnapsho
     if not (isinstance(nodes_r, CommandResult) and nodes_r.ok):
         return KubernetesSnapshot(node.name, now, error=_failure(settings, "nodes", nodes_r))
     try:
-        nodes, nodes_left = parse_nodes(nodes_r.stdout)
+        nodes, nodes_left = parse_nodes(nodes_r.stdout, label_keys(settings))
     except KubeParseError as exc:
         return KubernetesSnapshot(node.name, now, error=f"{settings.command} get nodes: {exc}")
     pods: tuple[K8sPod, ...] = ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from console.model.kubernetes import GPU_RESOURCE, ClusterPolicy, K8sNode, K8sPod, Taint
@@ -18,7 +18,9 @@ from console.text import clean_line
 
 MAX_NODES = 5_000
 MAX_PODS = 20_000  # kept (GPU pods and the operator's); the list read may hold more
-MAX_LABELS = 64  # per node: a node may carry hundreds (GFD's feature labels)
+MAX_LABELS = 64  # per node, besides the ones asked for: NFD and GFD put hundreds on a GPU node
+# Labels kept wherever they sort (kubectl prints them sorted; `feature.node.kubernetes.io/...` come first).
+KEPT_LABELS = frozenset({"kubernetes.io/hostname", "node-role.kubernetes.io/control-plane"})
 NAME_LIMIT = 253
 _INT = re.compile(r"[0-9]{1,6}")
 
@@ -70,7 +72,8 @@ def _taint(raw: Any) -> Taint | None:
     return Taint(key, _str(raw.get("value")), effect) if key and effect else None
 
 
-def parse_node(raw: Any) -> K8sNode | None:
+def parse_node(raw: Any, keep: Collection[str] = ()) -> K8sNode | None:
+    """One core/v1 Node; `keep`: label keys kept wherever they sort (the pool label, the expected ones)."""
     raw = _map(raw)
     meta, spec, status = _map(raw.get("metadata")), _map(raw.get("spec")), _map(raw.get("status"))
     name = _str(meta.get("name"))
@@ -83,11 +86,15 @@ def parse_node(raw: Any) -> K8sNode | None:
             ready = {"True": True, "False": False}.get(str(condition.get("status")))
             if ready is not True:
                 reason = _str(condition.get("message"), 200) or _str(condition.get("reason"), 200)
-    labels = tuple(
+    pairs = [
         (clean_line(key, limit=NAME_LIMIT), clean_line(value, limit=NAME_LIMIT))
-        for key, value in list(_map(meta.get("labels")).items())[:MAX_LABELS]
+        for key, value in _map(meta.get("labels")).items()
         if isinstance(key, str) and isinstance(value, str | int | float | bool)
-    )
+    ]
+    asked = [(k, v) for k, v in pairs if k in keep or k in KEPT_LABELS]
+    gpu = [(k, v) for k, v in pairs if k.startswith("nvidia.com/gpu") and k not in keep][:MAX_LABELS]
+    taken = {k for k, _ in asked} | {k for k, _ in gpu}
+    labels = (*asked, *gpu, *[(k, v) for k, v in pairs if k not in taken][:MAX_LABELS])
     taints = tuple(t for t in map(_taint, _list(spec.get("taints"))[:MAX_LABELS]) if t is not None)
     return K8sNode(
         name=name,
@@ -102,10 +109,10 @@ def parse_node(raw: Any) -> K8sNode | None:
     )
 
 
-def parse_nodes(text: str) -> tuple[tuple[K8sNode, ...], int]:
+def parse_nodes(text: str, keep: Collection[str] = ()) -> tuple[tuple[K8sNode, ...], int]:
     """(nodes, how many past MAX_NODES were left out)."""
     items = load_list(text)
-    nodes = tuple(node for node in map(parse_node, items[:MAX_NODES]) if node is not None)
+    nodes = tuple(node for raw in items[:MAX_NODES] if (node := parse_node(raw, keep)) is not None)
     return nodes, max(0, len(items) - MAX_NODES)
 
 
