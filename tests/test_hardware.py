@@ -37,7 +37,7 @@ from console.collectors.hardware import (
 )
 from console.inventory import InventoryError, load_inventory
 from console.inventory.locate import bundled_inventory
-from console.inventory.model import Inventory
+from console.inventory.model import Inventory, Node
 from console.model.hardware import (
     GpuInfo,
     GpuProfile,
@@ -49,9 +49,11 @@ from console.model.hardware import (
     compare,
 )
 from console.model.stack import Finding
+from console.sections.stream import Poll
 from console.streams.hardware import HardwareStream
 from console.streams.source import StreamingSource
 from console.transport import SSHTransport
+from console.transport.local import LocalTransport
 from console.transport.readonly import is_read_only
 from console.wizards.bringup import bringup_wizard
 from console.wizards.engine import NodeContext, run_wizard
@@ -499,3 +501,27 @@ def test_the_os_refusal_in_words() -> None:
     assert refusal("bring-up", None) == (
         "bring-up supports Ubuntu and Debian; this node has no /etc/os-release to say what it runs"
     )
+
+
+async def test_read_again_only_once_the_interval_has_passed() -> None:
+    """Hardware does not change: warm polls answer from the last read; past `reread_s` one background
+    re-read starts and the poll keeps the value in hand meanwhile (this machine, through the local
+    transport)."""
+    node = Node("here", "localhost", transport="local")
+    transport = LocalTransport("here")
+    stream = HardwareStream(transport, node, reread_s=3600)
+    try:
+        first = await stream.read(Poll(10))
+        assert first.error is None
+        assert first.memory_kib == memtotal_gib() * GIB
+        assert [stream.latest(Poll(10)) for _ in range(5)] == [first] * 5
+        assert stream.reads == 1
+        stream.reread_s = 0  # the interval has passed
+        assert stream.latest(Poll(10)) is first  # answered at once; the re-read runs behind it
+        for _ in range(250):
+            if stream.reads == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert stream.reads == 2
+    finally:
+        await stream.close()
