@@ -208,3 +208,51 @@ def test_redfish_chassis_that_sum_past_a_float_are_unknown() -> None:
         thread.join(timeout=2)
     assert [chassis.watts for chassis in reading.chassis] == [1.7e308, 1.7e308]
     assert reading.watts is None
+
+
+def test_redfish_redirect_to_another_host_is_not_read_as_the_bmc() -> None:
+    """A BMC answering with a redirect to another host: what that host says is not this node's power."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    power = {"PowerControl": [{"PowerConsumedWatts": 999.0}]}
+    tree = {
+        "/redfish/v1/Chassis/1": {"Id": "1", "Power": {"@odata.id": "/redfish/v1/Chassis/1/Power"}},
+        "/redfish/v1/Chassis/1/Power": power,
+    }
+    servers: list[ThreadingHTTPServer] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(tree.get(self.path)).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # silent when well
+            pass
+
+    class Redirects(Elsewhere):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{servers[0].server_address[1]}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    servers.append(ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere))
+    servers.append(ThreadingHTTPServer(("127.0.0.1", 0), Redirects))
+    threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        url = f"http://127.0.0.1:{servers[1].server_address[1]}"
+        reading = asyncio.run(read_redfish("n", BmcSettings(redfish=url, chassis="1"), timeout=5.0))
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    assert reading.watts is None
+    assert reading.error is not None
+    assert "redirect" in reading.error

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from console.collectors.pdu import PduError, secret
 from console.collectors.prometheus import decode_json
@@ -59,6 +60,12 @@ class _Bmc:
             raise TimeoutError
         async with asyncio.timeout(left):
             async with self.session.get(self.base + path) as response:
+                landed = response.url
+                if response.history and (
+                    landed.origin() != URL(self.base).origin() or not landed.path.startswith("/redfish/v1")
+                ):  # aiohttp follows redirects (dropping credentials off the origin): not this BMC's answer
+                    where = clean_line(str(landed.origin()), limit=120)
+                    raise RedfishError(f"{self.label}: {clean_line(path)} redirects off the BMC ({where})")
                 if response.status in (401, 403):
                     raise RedfishError(f"{self.label} refused the credentials (HTTP {response.status})")
                 if response.status != 200:
