@@ -220,3 +220,14 @@ async def test_a_read_that_fails_is_said_on_the_rows_and_the_next_read_comes() -
         app.screen.read_prom_fleet()  # type: ignore[attr-defined]
         await settle(pilot)
         assert cell(app, "p-0003", "detail") == "Prometheus: 2 alerts firing"
+
+
+async def test_the_checks_screen_lists_the_discovered_nodes_results() -> None:
+    app = make_app(Recorded(FIRST))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        shown = app.screen.all_results()  # type: ignore[attr-defined]
+        hot = [r for r in shown if r.node == "p-0001" and r.check == "gpu.temperature"]
+        assert [r.status.value for r in hot] == ["critical"]
