@@ -119,9 +119,9 @@ class ContainersTable(KeyedTable):
         Column("uptime", "Up", 6, 3),
         Column("restarts", "Rst", 3, 1),
         Column("exit", "Exit", 4, 2),
-        Column("cpu", "CPU", 8, 1),
-        Column("mem", "Mem", 11, 1),
-        Column("ports", "Ports", 16, 1, flex=True),
+        Column("cpu", "CPU", 8, 3),  # a container's own cost makes way for whole ports at 80 columns
+        Column("mem", "Mem", 11, 3),
+        Column("ports", "Ports", 16, 1, flex=True, keep=True),  # a PUBLIC binding is what matters most
         Column("image", "Image", 30, 5),
         Column("compose", "Compose", 16, 6),
     )
