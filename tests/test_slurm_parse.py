@@ -15,6 +15,9 @@ import pytest
 
 from console.collectors.slurm_parse import (
     MAX_HOSTS,
+    MAX_LISTED_HOSTS,
+    MAX_NODES,
+    NAME_LIMIT,
     SlurmParseError,
     expand_hostlist,
     gres_gpus,
@@ -164,6 +167,26 @@ def test_hostile_numbers_and_hostlists_do_not_raise() -> None:
     assert len(nodes) <= 1 + MAX_HOSTS
     v38 = parse_sinfo_json(json.dumps({"nodes": [{"name": "a", "reason_changed_at": 10**400}]}))[0]
     assert v38[0].reason_at is None
+
+
+def test_host_lists_expand_within_one_budget_per_read() -> None:
+    """`n[0-4095]` is 9 bytes that expand to 4,096 names: 4 MiB of squeue output of them was about 80
+    million names (minutes of the event loop, gigabytes). One read expands at most MAX_LISTED_HOSTS names,
+    each at most NAME_LIMIT long; the jobs past that keep no node list and the read says it is truncated."""
+    jobs = [{"job_id": i, "nodes": "n[0-4095]"} for i in range(60)] + [{"job_id": 99, "nodes": "x" * 300}]
+    parsed, truncated = parse_squeue_json(json.dumps({"jobs": jobs}))
+    assert len(parsed) == 61
+    assert sum(len(job.nodes) for job in parsed) <= MAX_LISTED_HOSTS
+    assert truncated
+    text = "".join(f"{i}|RUNNING|u|1:00|4096|p|gpu:1|||n[0-4095]|None|job\n" for i in range(60))
+    parsed, truncated = parse_squeue_text(text)
+    assert sum(len(job.nodes) for job in parsed) <= MAX_LISTED_HOSTS
+    assert truncated
+    assert all(len(name) <= NAME_LIMIT for name in expand_hostlist("y" * 300 + "[1-2]"))
+    lines = [{"nodes": {"nodes": "n[0-4095]"}, "node": {"state": ["IDLE"]}}] * (MAX_NODES * 4 // 4096 + 2)
+    nodes, truncated = parse_sinfo_json(json.dumps({"sinfo": lines}))
+    assert len(nodes) == 4096
+    assert truncated  # lines past the budget were not read
 
 
 @pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"meta": {}}', "{" * 100000])

@@ -28,6 +28,9 @@ from console.text import clean_line, clean_optional, finite
 MAX_NODES = 10_000
 MAX_JOBS = 20_000
 MAX_HOSTS = 4_096  # names one host list may expand to
+# Names all the host lists of one read may expand to: `n[0-4095]` is 9 bytes for 4,096 names, so without it
+# 4 MiB of output could ask for tens of millions. The jobs past it keep no node list (the read is truncated).
+MAX_LISTED_HOSTS = 200_000
 NAME_LIMIT = 128
 REASON_LIMIT = 300
 BASE_STATES = ("IDLE", "DOWN", "ALLOCATED", "ERROR", "MIXED", "FUTURE", "UNKNOWN", "COMPLETING")
@@ -74,7 +77,7 @@ def _strings(value: object, limit: int = 64) -> tuple[str, ...]:
 
 def expand_hostlist(text: str | None, limit: int = MAX_HOSTS) -> tuple[str, ...]:
     """`h[0-2],gpu[01-02]` -> h0 h1 h2 gpu01 gpu02 (every bracket, zero padding kept), at most `limit`."""
-    if not text:
+    if not text or limit <= 0:
         return ()
     names: list[str] = []
     for part in re.findall(r"(?:[^,\[]|\[[^\]]*\])+", text):
@@ -92,13 +95,13 @@ def _expand_one(part: str, out: list[str], limit: int, depth: int = 0) -> None:
     match = re.search(r"\[([^\]]*)\]", part) if depth < _MAX_DIMENSIONS else None
     if match is None:
         if part:
-            out.append(part)
+            out.append(part[:NAME_LIMIT])  # no node has a longer name: it would only cost memory
         return
     head, tail = part[: match.start()], part[match.end() :]
     for chunk in match.group(1).split(","):
         low, _, high = chunk.partition("-")
         if not low.isdigit() or (high and not high.isdigit()) or max(len(low), len(high)) > _MAX_DIGITS:
-            out.append(head + chunk + tail)
+            out.append((head + chunk + tail)[:NAME_LIMIT])
             continue
         end = int(high) if high else int(low)
         for number in range(int(low), min(end, int(low) + limit) + 1):
@@ -174,15 +177,21 @@ def meta(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
 def parse_sinfo_json(text: str) -> tuple[tuple[SlurmNode, ...], bool]:
     """Nodes from `sinfo --json` (`-N`) of any data_parser; (nodes, truncated)."""
     data = load_json(text)
+    cut = False
+    rows: list[SlurmNode | None]
     if isinstance(data.get("nodes"), list):
         rows = [_node_v38(item) for item in data["nodes"][: MAX_NODES + 1] if isinstance(item, Mapping)]
     elif isinstance(data.get("sinfo"), list):
-        rows = [node for item in data["sinfo"][: MAX_NODES + 1] if isinstance(item, Mapping)
-                for node in _nodes_sinfo(item)]  # fmt: skip
+        rows = []
+        for item in data["sinfo"][: MAX_NODES + 1]:
+            rows += _nodes_sinfo(item) if isinstance(item, Mapping) else []
+            if len(rows) >= MAX_NODES * 4:  # a node once per partition: past this it is a runaway list
+                cut = True
+                break
     else:
         raise SlurmParseError("neither 'nodes' nor 'sinfo' in sinfo's JSON")
     merged = _merge_partitions(node for node in rows if node is not None)
-    return merged[:MAX_NODES], len(merged) > MAX_NODES
+    return merged[:MAX_NODES], len(merged) > MAX_NODES or cut
 
 
 def _node_v38(item: Mapping[str, Any]) -> SlurmNode | None:
@@ -257,18 +266,23 @@ def parse_squeue_json(text: str) -> tuple[tuple[SlurmJob, ...], bool]:
     jobs = data.get("jobs")
     if not isinstance(jobs, list):
         raise SlurmParseError("no 'jobs' in squeue's JSON")
-    out = [job for item in jobs[: MAX_JOBS + 1] if isinstance(item, Mapping) if (job := _job(item))]
-    return tuple(out[:MAX_JOBS]), len(out) > MAX_JOBS
+    out: list[SlurmJob] = []
+    left = MAX_LISTED_HOSTS
+    for item in jobs[: MAX_JOBS + 1]:
+        if isinstance(item, Mapping) and (job := _job(item, min(MAX_HOSTS, left))):
+            out.append(job)
+            left -= len(job.nodes)
+    return tuple(out[:MAX_JOBS]), len(out) > MAX_JOBS or left <= 0
 
 
-def _job(item: Mapping[str, Any]) -> SlurmJob | None:
+def _job(item: Mapping[str, Any], hosts: int = MAX_HOSTS) -> SlurmJob | None:
     number = _number(item.get("job_id"))
     if number is None or number < 0 or number != int(number):
         return None
     state = item.get("job_state")
     states = state if isinstance(state, list) else [state] if isinstance(state, str) else []
     base = next((str(word).upper() for word in states if isinstance(word, str)), "UNKNOWN")
-    nodes = expand_hostlist(_str(item.get("nodes"), 4096))
+    nodes = expand_hostlist(_str(item.get("nodes"), 4096), hosts)
     detail = item.get("gres_detail")
     details = (
         [str(entry) for entry in detail[:MAX_HOSTS] if isinstance(entry, str)]
@@ -384,12 +398,14 @@ def _elapsed(text: str) -> float | None:
 
 def parse_squeue_text(text: str) -> tuple[tuple[SlurmJob, ...], bool]:
     jobs = []
+    left = MAX_LISTED_HOSTS
     for line in text.splitlines()[: MAX_JOBS + 1]:
         parts = line.split("|", 11)
         if len(parts) < 12 or not parts[0].strip().isdigit():
             continue
         job_id, state, user, elapsed, count, partition, gres, submitted, started, nodes, reason, name = parts
-        node_names = expand_hostlist(_str(nodes, 4096))
+        node_names = expand_hostlist(_str(nodes, 4096), min(MAX_HOSTS, left))
+        left -= len(node_names)
         per_node = gres_gpus(gres.strip())
         nodes_n = finite(count)
         state = state.strip().upper()
@@ -408,7 +424,7 @@ def parse_squeue_text(text: str) -> tuple[tuple[SlurmJob, ...], bool]:
                 elapsed_s=_elapsed(elapsed) if state == "RUNNING" else None,
             )
         )
-    return tuple(jobs[:MAX_JOBS]), len(jobs) > MAX_JOBS
+    return tuple(jobs[:MAX_JOBS]), len(jobs) > MAX_JOBS or left <= 0
 
 
 def parse_ping(text: str) -> tuple[bool | None, str | None]:
