@@ -98,6 +98,8 @@ def test_labels_are_remote_text(lab: PromFleetLab) -> None:
     names = [node.name for node in snapshot.nodes]
     assert all("\x1b" not in name and "\x07" not in name for name in names)
     assert any(name.startswith("\\x1b]0;pwned\\x07evil[/]") for name in names), names
+    # the exporter's own target answers, but every series it serves names another node: not a node itself
+    assert "127.0.0.1" not in names
 
 
 def test_the_queries_do_not_grow_with_the_fleet(lab: PromFleetLab) -> None:

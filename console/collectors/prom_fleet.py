@@ -261,7 +261,13 @@ async def collect_prom_fleet(
         )
     if fleet.dropped:
         failed.append(f"nodes: more than {MAX_NODES} names; {fleet.dropped} series left out")
-    nodes = tuple(PromNode(name, **figures) for name, figures in sorted(fleet.figures.items()))
+    nodes = tuple(
+        PromNode(name, **figures)
+        for name, figures in sorted(fleet.figures.items())
+        # A target that answers but whose series all name other nodes (Prometheus itself, a federation or
+        # an aggregating exporter scraped with honor_labels) is not a node; a target that is down is.
+        if figures.keys() != {"up"} or figures["up"] is not True
+    )
     return PromFleetSnapshot(
         taken,
         client.label,
