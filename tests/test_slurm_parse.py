@@ -189,6 +189,15 @@ def test_host_lists_expand_within_one_budget_per_read() -> None:
     assert truncated  # lines past the budget were not read
 
 
+@pytest.mark.parametrize("count", ["-3", "1e300", "nan", "0"])
+def test_a_text_node_count_that_is_not_a_count_falls_back_to_the_node_list(count: str) -> None:
+    """squeue's %D is the job's node count: negative, astronomically large or not a number, it is not one;
+    the GPUs are per node times the nodes listed (never -6 or 2e300 GPUs in use)."""
+    line = f"7|RUNNING|u|1:00|{count}|p|gpu:2|||n[1-2]|None|job\n"
+    (job,), _ = parse_squeue_text(line)
+    assert job.gpus == 4
+
+
 @pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"meta": {}}', "{" * 100000])
 def test_not_slurm_json_raises_parse_error(text: str) -> None:
     with pytest.raises(SlurmParseError):

@@ -408,6 +408,8 @@ def parse_squeue_text(text: str) -> tuple[tuple[SlurmJob, ...], bool]:
         left -= len(node_names)
         per_node = gres_gpus(gres.strip())
         nodes_n = finite(count)
+        if nodes_n is not None and not 0 < nodes_n < 1_000_000:  # not a node count: count the list
+            nodes_n = None
         state = state.strip().upper()
         jobs.append(
             SlurmJob(
