@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 
 from console.actions import ActionResult
 from console.model.checks import CheckResult
+from console.model.columns import NodeTab
 from console.model.inventory import Node
 from console.model.levels import NodeLevels
 from console.model.node import NodeSnapshot
@@ -21,7 +22,7 @@ from screens.base import ConsoleScreen
 from screens.confirm import ConfirmScreen
 from widgets.checks_table import ChecksTable, detail_text
 from widgets.cri_tables import CriContainersTable
-from widgets.fleet_table import NodeView, checks_cell, state_cell
+from widgets.fleet_table import TONE_STYLE, NodeView, checks_cell, state_cell
 from widgets.gpu_tables import GpuPlots, GpuTable, ProcessTable
 from widgets.hardware import hardware_text
 from widgets.keyed_table import KeyedTable
@@ -29,6 +30,7 @@ from widgets.node_tables import ContainersTable, MountsTable, ServicesTable
 from widgets.safe import line, title
 from widgets.slurm_tables import node_gpu_note
 from widgets.status import duration
+from widgets.tab_view import TabViewTable
 from widgets.vitals import vitals_text
 
 
@@ -65,7 +67,15 @@ PANES: dict[str, Callable[[], ComposeResult]] = {
     "mounts": _mounts_pane,
     "services": _services_pane,
 }
-SECTION_TABS = tuple(tab for tab in node_tabs() if tab.key in PANES)
+
+
+def _view_pane(tab: NodeTab) -> ComposeResult:
+    """A tab that describes itself (`NodeTab.view`): its note and table, filled after every poll."""
+    yield Static(id=f"{tab.key}-note", classes="note")
+    yield TabViewTable(tab.columns, id=f"{tab.key}-view")
+
+
+SECTION_TABS = tuple(tab for tab in node_tabs() if tab.key in PANES or tab.view is not None)
 TABS = (*(tab.key for tab in SECTION_TABS), "checks")
 
 
@@ -96,7 +106,7 @@ class NodeScreen(ConsoleScreen):
         with TabbedContent(initial=self.initial_tab, id="node-tabs"):
             for number, tab in enumerate(SECTION_TABS, start=1):
                 with TabPane(f"{number} {tab.title}", id=tab.key):
-                    yield from PANES[tab.key]()
+                    yield from PANES[tab.key]() if tab.key in PANES else _view_pane(tab)
             with TabPane(f"{len(TABS)} Checks", id="checks"):
                 yield ChecksTable(id="checks-table")
                 yield Static(id="check-detail")
@@ -125,6 +135,7 @@ class NodeScreen(ConsoleScreen):
         self._show_containers(snapshot, verdict.levels)
         self._show_mounts(snapshot)
         self._show_services(snapshot, verdict.levels)
+        self._show_views(snapshot, verdict.levels)
         self.checks = self.query_one(ChecksTable).show(verdict.results)
         self._show_check_detail()
         self._show_action_log()
@@ -264,6 +275,13 @@ class NodeScreen(ConsoleScreen):
             self._note("services", line(f"✖ {services.error}", "bold red"))
         else:
             self._note("services", None)
+
+    def _show_views(self, snapshot: NodeSnapshot | None, levels: NodeLevels) -> None:
+        for tab in SECTION_TABS:
+            if tab.view is not None and tab.key not in PANES:
+                view = tab.view(self.node, snapshot, levels)
+                self.query_one(f"#{tab.key}-view", TabViewTable).show(view)
+                self._note(tab.key, line(view.note, TONE_STYLE[view.tone]) if view.note else None)
 
     def _show_check_detail(self) -> None:
         table = self.query_one(ChecksTable)

@@ -90,14 +90,33 @@ Cells = Callable[[RowInput], Mapping[str, CellValue]]
 
 
 @dataclass(frozen=True, slots=True)
+class TabView:
+    """What a section's node tab shows, as plain data: a note line (in `tone`) above a table whose rows are
+    (row key, CellValue by column key), in order; the columns are the tab's."""
+
+    note: str | None = None
+    tone: Tone = "dim"
+    rows: tuple[tuple[str, Mapping[str, CellValue]], ...] = ()
+
+
+ViewOf = Callable[[Node, NodeSnapshot | None, NodeLevels], TabView]
+
+
+@dataclass(frozen=True, slots=True)
 class NodeTab:
-    """A section's tab on the node screen: `key` names the pane (the node screen draws what is in it),
-    `title` its label, `place` its position among the section tabs (1 first; the Checks tab, which every
-    node has, comes last). A section without a tab shows on none (its results still show under Checks)."""
+    """A section's tab on the node screen: `key` names the pane, `title` its label, `place` its position
+    among the section tabs (1 first; the Checks tab, which every node has, comes last). A section without a
+    tab shows on none (its results still show under Checks).
+
+    What the tab holds: a pane the node screen draws itself (screens/node.py PANES: the built-in tabs,
+    with plots, logs and actions), or, for a tab with a `view`, a note and a table of `columns` that the
+    screen fills from `view(node, snapshot or None, levels)` after every poll (it must not raise)."""
 
     key: str
     title: str
     place: int
+    columns: tuple[ColumnSpec, ...] = ()
+    view: ViewOf | None = None
 
 
 def number(value: float | None, template: str, *, level: Status | None = None) -> CellValue:
