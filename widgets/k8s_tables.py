@@ -158,7 +158,7 @@ class K8sPodTable(KeyedTable):
         Column("phase", "Phase", 8, 0),
         Column("ready", "Ready", 5, 1),
         Column("restarts", "Restarts", 4, 2),
-        Column("gpus", "GPUs", 4, 1, flex=True),
+        Column("gpus", "GPUs", 4, 1),  # numbers: flexed, they would sit at the far edge, away from "GPUs"
     )
 
     def show(self, pods: Sequence[K8sPod], failing: frozenset[str], operator: str) -> None:
