@@ -244,3 +244,47 @@ def test_ssh_through_a_jump_node_checks_each_host_against_its_own_known_hosts(
     refused = run(node, crossed)
     assert refused.returncode == 255
     assert "Host key verification failed" in refused.stderr
+
+
+# --- `%` in a host: OpenSSH %-expands the command it builds for each -J hop -------------------------------
+
+
+@pytest.mark.parametrize("host", ["jump%d.lab", "10.0.0.1%h", "fe80::1%", "%eth0"])
+def test_a_percent_outside_an_ipv6_scope_id_is_refused(host: str) -> None:
+    node = Node("gpu1", "10.0.1.5", ssh=SSHSettings(jump="bastion"))
+    with pytest.raises(ShellRefused, match="scope id"):
+        ssh_argv(node, {"bastion": Node("bastion", host), "gpu1": node}, config_path=CFG)
+    with pytest.raises(ShellRefused, match="scope id"):
+        ssh_argv(Node("gpu1", host), config_path=CFG)
+
+
+def proxy_commands(argv: list[str]) -> list[str]:
+    """The hop commands OpenSSH runs (after its %-expansion), as `ssh -v` logs them; the link-local hops are
+    not there, so each ends at once."""
+    shown = subprocess.run(
+        [argv[0], "-v", *argv[1:]], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
+    ).stderr
+    assert "percent_expand" not in shown, shown
+    assert "Invalid -J" not in shown, shown
+    return [line.split("exec ", 1)[1] for line in shown.splitlines() if "Executing proxy command" in line]
+
+
+def test_an_ipv6_scope_id_reaches_each_hop_as_written() -> None:
+    first = Node("first", "fe80::1%lo", ssh=SSHSettings(user="ops", port=2200, connect_timeout=2))
+    second = Node("second", "fe80::2%lo", ssh=SSHSettings(jump="first", connect_timeout=2))
+    node = Node("gpu1", "fe80::3%lo", ssh=SSHSettings(jump="second", connect_timeout=2))
+    nodes = {n.name: n for n in (first, second, node)}
+    argv = ssh_argv(node, nodes, config_path=CFG)
+    assert argv[argv.index("-J") + 1] == "ops@[fe80::1%%%%lo]:2200,[fe80::2%%lo]"
+    with prepared(node, nodes) as argv:
+        commands = proxy_commands(argv)
+    # ssh for the last hop first, then (from inside it) the one for the first hop: each gets `%lo`
+    assert commands[0].endswith("-W '[fe80::3%lo]:22' fe80::2%lo"), commands
+    assert commands[1].endswith("-W '[fe80::2%lo]:22' fe80::1%lo"), commands
+    assert "-l ops -p 2200" in commands[1]
+
+
+def test_an_ipv6_jump_host_without_a_port_is_bracketed() -> None:
+    node = Node("gpu1", "10.0.1.5", ssh=SSHSettings(jump="v6"))
+    argv = ssh_argv(node, {"v6": Node("v6", "fd00::7"), "gpu1": node}, config_path=CFG)
+    assert argv[argv.index("-J") + 1] == "[fd00::7]"  # ssh refuses `-J fd00::7` (it reads `:7` as a port)

@@ -32,6 +32,9 @@ from console.transport.tempdirs import private_dir
 SERVER_ALIVE_COUNT_MAX = 3  # as the console's keepalive_count_max
 # A host or user as OpenSSH and the shell that runs a -J hop read them: no spaces, quotes or metacharacters.
 _HOST = re.compile(r"[A-Za-z0-9_.:%\[\]-]+")
+# `%` only as the scope id of an IPv6 literal (fe80::1%eth0): OpenSSH expands %-tokens in the command it
+# builds for a -J hop, so `%` anywhere else would be read as a token (or refused by ssh as an unknown one).
+_SCOPED_V6 = re.compile(r"\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*%[A-Za-z0-9_.-]+\]?")
 # `$` only last (a machine account): anywhere else the hop's shell would expand it ($IFS splits the word).
 _USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?")
 _CONFIG_PATH = re.compile(r"[A-Za-z0-9_./+-]+")  # goes unquoted into the command OpenSSH runs for a hop
@@ -58,17 +61,28 @@ def _path(kind: str, value: str, node: Node) -> str:
     return '"' + path.replace("%", "%%") + '"'
 
 
+def _host(hop: Node) -> str:
+    host = _word("host", hop.host, _HOST, hop)
+    if "%" in host and not _SCOPED_V6.fullmatch(host):
+        raise ShellRefused(
+            f"{hop.name}: host {host!r} has '%' outside an IPv6 scope id (ssh reads it as a token)"
+        )
+    return host
+
+
 def _policy(node: Node) -> str:
     return "accept-new" if node.ssh.host_key_policy == "accept-new" else "yes"
 
 
-def _spec(hop: Node) -> str:
-    """`[user@]host[:port]` for -J ([v6] in brackets when it has a port)."""
-    host = _word("host", hop.host, _HOST, hop)
+def _spec(hop: Node, expansions: int) -> str:
+    """`[user@]host[:port]` for -J ([v6] in brackets: ssh refuses a bare one). Each ssh in the chain builds
+    its hop's command from the rest of the spec and %-expands it, so a scope id's `%` is doubled once for each
+    expansion the hop goes through."""
+    host = _host(hop).strip("[]").replace("%", "%" * 2**expansions)
     user = _word("user", hop.ssh.user, _USER, hop) + "@" if hop.ssh.user else ""
-    if hop.ssh.port is None:
-        return user + host
-    return f"{user}[{host}]:{hop.ssh.port}" if ":" in host else f"{user}{host}:{hop.ssh.port}"
+    if ":" in host:
+        host = f"[{host}]"
+    return user + host if hop.ssh.port is None else f"{user}{host}:{hop.ssh.port}"
 
 
 def jump_chain(node: Node, nodes: Mapping[str, Node] | None = None) -> list[Node]:
@@ -128,7 +142,7 @@ def ssh_config(node: Node, nodes: Mapping[str, Node] | None = None) -> str:
     blocks: dict[str, list[str]] = {}
     for hop in jump_chain(node, nodes):
         block = _per_host(hop)
-        host = _word("host", hop.host, _HOST, hop)
+        host = _host(hop)
         if blocks.setdefault(host, block) != block:
             raise ShellRefused(f"{node.name}: two jump hosts on {host} with different settings")
     for host, block in blocks.items():
@@ -151,7 +165,7 @@ def ssh_argv(
     if not _CONFIG_PATH.fullmatch(config_path):
         raise ShellRefused(f"{node.name}: the ssh config path {config_path!r} has characters ssh would split")
     ssh_settings = node.ssh
-    host = _word("host", node.host, _HOST, node)
+    host = _host(node)
     argv = [ssh, "-F", config_path]
     if ssh_settings.user:
         argv += ["-l", _word("user", ssh_settings.user, _USER, node)]
@@ -171,7 +185,8 @@ def ssh_argv(
     ]  # fmt: skip
     chain = jump_chain(node, nodes)
     if chain:
-        argv += ["-J", ",".join(_spec(hop) for hop in chain)]
+        # The last hop is expanded once (by this ssh), each earlier one once more (by the next hop's ssh).
+        argv += ["-J", ",".join(_spec(hop, len(chain) - i) for i, hop in enumerate(chain))]
     return [*argv, "--", host, *command]
 
 
