@@ -69,13 +69,15 @@ def vitals_text(prom: PromNode | None) -> Text:
         f"containers {figure(prom.containers_running, '{:.0f}')}"
         f" ({figure(prom.container_restarts, '{:.0f}')} starts in 1h)",
     ]
-    text = line("  ·  ".join(parts), "dim" if prom.stale else "")
+    text = line("  ·  ".join(parts), "dim" if prom.stale or prom.clock_skew else "")
     if prom.age_s is not None:
         age = f"newest series {prom.age_s:.0f}s old"
         if prom.scrape_interval_s is not None:
             age += f" (scrape every {prom.scrape_interval_s:g}s)"
         text.append("\n")
-        if prom.stale:
+        if skew := prom.clock_skew:
+            text.append(f"{skew}: how fresh the figures are cannot be told", "yellow")
+        elif prom.stale:
             text.append(age + ": STALE, the figures are old", "yellow")
         else:
             text.append(age, "dim")

@@ -220,3 +220,28 @@ def test_the_reader_reads_once_per_scrape_interval(lab: PromFleetLab) -> None:
 
     reads_within, same, reads, interval = asyncio.run(run())
     assert (reads_within, same, reads, interval) == (1, True, 3, 1)
+
+
+def test_a_node_whose_samples_are_in_the_future_is_clock_skew_not_fresh() -> None:
+    """A pushing source (remote write, a pushgateway's timestamps) whose clock runs 5 minutes ahead: the
+    newest sample is in the future, which says nothing about how fresh it is."""
+    now = time.time()
+    series = [
+        {"metric": {"instance": "gpu-a:9100", "job": "node", TAG: "fresh"}, "value": [now, str(now + 300)]},
+        {"metric": {"instance": "gpu-b:9100", "job": "node", TAG: "fresh"}, "value": [now, str(now - 2)]},
+    ]
+    body = {"status": "success", "data": {"resultType": "vector", "result": series}}
+    server = FixedAnswer()
+    try:
+        server.body = json.dumps(body).encode()
+        snapshot = _read(server.url)
+    finally:
+        server.close()
+    ahead, fresh = snapshot.node("gpu-a"), snapshot.node("gpu-b")
+    assert ahead is not None
+    assert fresh is not None
+    assert ahead.ahead_s is not None
+    assert 290 < ahead.ahead_s <= 300
+    assert ahead.clock_skew == f"clock skew: samples {ahead.ahead_s:.0f} s in the future"
+    assert fresh.clock_skew is None
+    assert fresh.ahead_s is None

@@ -51,3 +51,16 @@ def test_a_stale_node_is_unknown_with_its_age() -> None:
     fresh = _prom(gpu_count=2, gpu_temp_max_c=99.0, age_s=25.0, scrape_interval_s=10.0)
     assert not fresh.stale
     assert Status.CRITICAL in {r.status for r in evaluate_prom_node(node, fresh, ())}
+
+
+def test_samples_from_the_future_are_clock_skew_not_fresh() -> None:
+    node = Node("gpu-x", "gpu-x")
+    ahead = _prom(gpu_count=2, gpu_temp_max_c=99.0, age_s=0.0, ahead_s=300.0, scrape_interval_s=10.0)
+    assert ahead.clock_skew == "clock skew: samples 300 s in the future"
+    results = evaluate_prom_node(node, ahead, ())
+    assert {r.status for r in results} == {Status.UNKNOWN}
+    assert all(r.summary.startswith("clock skew: samples 300 s in the future; was: ") for r in results)
+    # within a scrape interval is jitter between two clocks, not skew
+    jitter = _prom(gpu_count=2, gpu_temp_max_c=99.0, age_s=0.0, ahead_s=4.0, scrape_interval_s=10.0)
+    assert jitter.clock_skew is None
+    assert Status.CRITICAL in {r.status for r in evaluate_prom_node(node, jitter, ())}

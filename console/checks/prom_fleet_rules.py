@@ -95,7 +95,9 @@ def evaluate_prom_node(
         )
         if result is not None
     ]
-    if prom.stale:
+    if skew := prom.clock_skew:
+        found = [CheckResult(r.node, r.check, Status.UNKNOWN, f"{skew}; was: {r.summary}") for r in found]
+    elif prom.stale:
         age = f"series {prom.age_s:.0f}s old (scrape interval {prom.scrape_interval_s:g}s): stale"
         found = [CheckResult(r.node, r.check, Status.UNKNOWN, f"{age}; was: {r.summary}") for r in found]
     computed = {result.check for result in found}

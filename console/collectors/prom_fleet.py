@@ -187,6 +187,7 @@ class _Fleet:
             elif tag == "fresh" and value > figures.get("newest_sample_at", -_INF):
                 figures["newest_sample_at"] = value
                 figures["age_s"] = max(0.0, now - value)
+                figures["ahead_s"] = value - now if value > now else None
                 figures["scrape_interval_s"] = intervals.get(str(labels.get("job"))) or fallback
 
 

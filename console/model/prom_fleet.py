@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 STALE_AFTER_INTERVALS = 3  # a series older than its scrape interval times this is stale
+# Without a known scrape interval, samples this far in the future are clock skew, not a scrape's jitter.
+SKEW_FALLBACK_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,8 @@ class PromNode:
     alerts_firing: int | None = 0  # firing alerts whose labels name this node (None: not known)
     up: bool | None = None  # every scrape target labelled with this node answered (None: none known)
     newest_sample_at: float | None = None  # unix seconds of the node's newest node_exporter/GPU sample
-    age_s: float | None = None  # how old that sample was when the fleet was read
+    age_s: float | None = None  # how old that sample was when the fleet was read (0 when in the future)
+    ahead_s: float | None = None  # how far in the future that sample was (clock skew), when it was
     scrape_interval_s: float | None = None  # of the job that scraped it (the targets API)
 
     @property
@@ -54,6 +57,15 @@ class PromNode:
         if self.age_s is None or self.scrape_interval_s is None:
             return False
         return self.age_s > self.scrape_interval_s * STALE_AFTER_INTERVALS
+
+    @property
+    def clock_skew(self) -> str | None:
+        """Samples more than a scrape interval in the future (a pushing source's clock ahead of
+        Prometheus's, or Prometheus's ahead of the console's): their age says nothing, so neither fresh nor
+        stale can be told."""
+        if self.ahead_s is None or self.ahead_s <= (self.scrape_interval_s or SKEW_FALLBACK_S):
+            return None
+        return f"clock skew: samples {self.ahead_s:.0f} s in the future"
 
 
 @dataclass(frozen=True, slots=True)
