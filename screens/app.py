@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from rich.text import Text
 from textual.app import App, SystemCommand
@@ -52,6 +53,22 @@ FRAME_S = 0.1
 # frame holds 50 answers, and drawing them at one go would keep a key waiting that long.
 SLICE_NODES = 10
 SLICE_S = 0.015
+
+T = TypeVar("T")
+
+
+def in_slices(items: Sequence[T], handle: Callable[[Sequence[T]], object]) -> int:
+    """Hand `items` to `handle` SLICE_NODES at a time until SLICE_S has gone (one slice at least, whatever the
+    clock says); how many were handed. The caller hands the rest at a later turn of the event loop."""
+    done, deadline = 0, time.perf_counter() + SLICE_S
+    while done < len(items):
+        handle(items[done : done + SLICE_NODES])
+        done += SLICE_NODES
+        if time.perf_counter() >= deadline:
+            break
+    return min(done, len(items))
+
+
 TICK_S = 0.1  # how often the one poll timer looks for nodes whose turn came (a poll starts up to this late)
 SCREENSHOT_DEADLINE_S = 30.0
 CLOSER_TIMEOUT_S = 2.0
@@ -238,13 +255,8 @@ class OpsConsoleApp(App[None]):
             shown = self.wanted()
             snapshots = [snapshot for name, snapshot in self._pending.items() if name in shown]
             self._pending.clear()
-            done, deadline = 0, time.perf_counter() + SLICE_S
             with self.batch_update():
-                while done < len(snapshots):  # at least one slice per turn, whatever the clock says
-                    screen.show_snapshots(snapshots[done : done + SLICE_NODES])
-                    done += SLICE_NODES
-                    if time.perf_counter() >= deadline:
-                        break
+                done = in_slices(snapshots, screen.show_snapshots)
             if done < len(snapshots):  # newer answers that came meanwhile replace these
                 self._pending = {s.node: s for s in snapshots[done:]} | self._pending
                 self._frame_timer = self.set_timer(0.001, self._show_pending, name="show-snapshots")
@@ -354,11 +366,23 @@ class OpsConsoleApp(App[None]):
         del self.action_log[:-100]
 
     def open_node(self, name: str, tab: str | None = None) -> None:
+        """The node's screen: an inventory node's, or the Prometheus view of a node only its series name
+        (no SSH: `tab` does not apply)."""
         from screens.node import NodeScreen
 
         if name in self.nodes:
             self._pop_to_fleet()
             self.push_screen(NodeScreen(self.nodes[name], tab=tab))
+        elif (found := self.discovered_nodes().get(name)) is not None:
+            from screens.prom_node import PromNodeScreen
+
+            self._pop_to_fleet()
+            self.push_screen(PromNodeScreen(found))
+
+    def discovered_nodes(self) -> dict[str, Node]:
+        """The nodes read from Prometheus (`fleet: {source: prometheus}`) that the inventory does not list."""
+        fleet = self.session.prom_fleet
+        return fleet.nodes if fleet is not None else {}
 
     def action_open_promql(self) -> None:
         from screens.promql import PromQLScreen

@@ -205,7 +205,7 @@ class FleetScreen(PromFleetRows, ConsoleScreen):
         self.prom_fleet_catch_up()
         table = self.table
         for node in self.nodes.values():
-            table.show(self.view(node), rearrange=False)
+            table.show(self.view(node), rearrange=False, header=False, place=False)  # placed by regroup
         table.regroup()
         self.show_status()
 
@@ -252,16 +252,17 @@ class FleetScreen(PromFleetRows, ConsoleScreen):
     def node_statuses(self) -> dict[str, Status | None]:
         """Each node's worst check status (None before its first answer), from the session's verdicts;
         worked out again only for a node whose verdict changed."""
-        statuses: dict[str, Status | None] = {}
-        latest = self.session.latest
-        for name, node in self.nodes.items():
-            verdict = self.session.verdict(node)
-            cached = self._worst.get(name)
-            if cached is None or cached[0] is not verdict:
-                judged = node_status(verdict.results) if name in latest else None
-                cached = self._worst[name] = (verdict, judged)
-            statuses[name] = cached[1]
-        return statuses
+        return {name: self.node_status(node) for name, node in self.nodes.items()}
+
+    def node_status(self, node: Node) -> Status | None:
+        """One node's worst check status, kept with the verdict it was worked out from."""
+        name = node.name
+        verdict = self.session.verdict(node)
+        cached = self._worst.get(name)
+        if cached is None or cached[0] is not verdict:
+            judged = node_status(verdict.results) if name in self.session.latest else None
+            cached = self._worst[name] = (verdict, judged)
+        return cached[1]
 
     # --- keys ----------------------------------------------------------------------------------------
 

@@ -11,11 +11,13 @@ cells, `FleetTable.show`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.message import Message
+from textual.timer import Timer
 
 from console.model.inventory import Node
 from console.model.prom_fleet import PromFleetSnapshot
@@ -36,6 +38,12 @@ class PromFleetRows:
 
     _prom_nodes: dict[str, Node] | None = None  # the inventory's nodes then the discovered ones
     _prom_fleet_waiting = False
+    _prom_slicer: Timer | None = None  # the next slice of rows, while some are due
+    _prom_first: str | None = None  # the first node of a table that was empty: the cursor goes there
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._prom_due: dict[str, None] = {}  # the nodes whose rows wait to be handed to the table, in order
 
     def merged_nodes(self) -> dict[str, Node]:
         screen = cast("FleetScreen", self)
@@ -69,20 +77,49 @@ class PromFleetRows:
         merge = fleet.merge(message.snapshot)
         if merge.added:
             self._prom_nodes = {**screen.ops_app.nodes, **fleet.nodes}
+            if screen.table.enrol(merge.added):
+                self._prom_first = merge.added[0].name
         for snapshot in merge.snapshots:
             screen.session.record(snapshot)
-        if screen.is_current and (merge.added or merge.snapshots):
-            table = screen.table
-            with screen.app.batch_update():
-                table.add_nodes(merge.added)
-                nodes = self.merged_nodes()
-                for snapshot in merge.snapshots:
-                    table.show(screen.view(nodes[snapshot.node]), rearrange=False, header=False)
-                table.regroup()  # the headers and the order, once for the whole read
-            screen.show_status()
-        elif merge.added:
-            screen.table.add_nodes(merge.added)  # drawn by catch_up when the screen is back
+        # rows drawn by catch_up when the screen is back
+        self._prom_due.update(dict.fromkeys(node.name for node in merge.added))
+        self._prom_due.update(dict.fromkeys(snapshot.node for snapshot in merge.snapshots))
+        if self._prom_due and screen.is_current and self._prom_slicer is None:
+            self._prom_rows()
         screen.set_timer(screen.ops_app.base_interval, self._prom_fleet_due)
+
+    def _prom_rows(self) -> None:
+        """Hand the rows due to the table in slices (screens/app.py in_slices), the rest at the next turn of
+        the event loop: a key pressed meanwhile is handled between slices, not after 2,000 rows. The rows are
+        drawn from the session's latest snapshots, so a read that comes meanwhile only adds to what is due.
+        Once all are in, the headers and the order, once for the whole read."""
+        from screens.app import in_slices
+
+        self._prom_slicer = None
+        screen = cast("FleetScreen", self)
+        if not screen.is_current:
+            return  # catch_up draws every row when the screen is back
+        table, nodes = screen.table, self.merged_nodes()
+
+        def hand(names: Sequence[str]) -> None:
+            for name in names:
+                table.show(screen.view(nodes[name]), rearrange=False, header=False, place=False)
+                screen.node_status(nodes[name])  # judged here, not all at once by show_status at the end
+
+        due = list(self._prom_due)
+        with screen.app.batch_update():
+            done = in_slices(due, hand)
+        for name in due[:done]:
+            del self._prom_due[name]
+        if self._prom_due:
+            self._prom_slicer = screen.set_timer(0.001, self._prom_rows, name="prom-fleet-rows")
+            return
+        with screen.app.batch_update():
+            table.regroup()
+            if self._prom_first is not None:
+                table.restore_cursor(self._prom_first)  # a table that was empty: on its first node
+                self._prom_first = None
+        screen.show_status()
 
     def _prom_fleet_due(self) -> None:
         screen = cast("FleetScreen", self)
@@ -92,6 +129,11 @@ class PromFleetRows:
             self._prom_fleet_waiting = True
 
     def prom_fleet_catch_up(self) -> None:
+        """The screen is back: catch_up draws every row, those still due included."""
         screen = cast("FleetScreen", self)
+        self._prom_due.clear()
+        if self._prom_first is not None:
+            first, self._prom_first = self._prom_first, None
+            screen.call_later(screen.table.restore_cursor, first)  # after catch_up's regroup
         if self._prom_fleet_waiting:
             screen.read_prom_fleet()

@@ -19,7 +19,7 @@ from console.model.prom_fleet import PromFleetSnapshot, PromNode
 from screens.app import OpsConsoleApp
 from screens.fleet import FleetScreen
 from screens.prom_node import NO_SSH, PromNodeScreen
-from tests.tui_pilot import settle
+from tests.tui_pilot import settle, until
 from widgets.checks_table import ChecksTable
 from widgets.fleet_table import FleetTable
 from widgets.gpu_tables import GpuTable
@@ -231,3 +231,90 @@ async def test_the_checks_screen_lists_the_discovered_nodes_results() -> None:
         shown = app.screen.all_results()  # type: ignore[attr-defined]
         hot = [r for r in shown if r.node == "p-0001" and r.check == "gpu.temperature"]
         assert [r.status.value for r in hot] == ["critical"]
+
+
+async def test_a_key_pressed_during_a_large_read_is_handled_before_every_row_is_updated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2,000 nodes: a read's rows reach the table in slices (screens/app.py in_slices), so a key pressed
+    right after the read moves the cursor while rows are still due, not after all 2,000."""
+    import screens.app
+
+    monkeypatch.setattr(screens.app, "SLICE_S", 0.0)  # one slice per turn of the loop, whatever the clock
+    many = tuple(prom(f"p-{i:04d}", i % 50) for i in range(2000))
+    hotter = tuple(replace(p, gpu_temp_max_c=99.0) for p in many)
+    app = make_app(Recorded(many, hotter))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        table = screen.query_one(FleetTable)
+        await until(pilot, lambda: sum(key.startswith("p-") for key in table.rows) == 2000, timeout=60.0)
+        await settle(pilot)
+
+        def hot() -> int:
+            return sum(table.get_cell(name.name, "temp").plain == "99°C" for name in many)
+
+        updated_at_key: list[int] = []
+        down = table.action_cursor_down
+
+        def counting_down() -> None:
+            updated_at_key.append(hot())
+            down()
+
+        table.action_cursor_down = counting_down  # type: ignore[method-assign]
+        table.focus()
+        before = table.cursor_row
+        screen.read_prom_fleet()
+        await until(pilot, lambda: hot() > 0, timeout=30.0)
+        await pilot.press("down")
+        assert table.cursor_row == before + 1
+        assert updated_at_key
+        assert 0 < updated_at_key[0] < 2000  # handled between slices
+        await until(pilot, lambda: hot() == 2000, timeout=60.0)
+        assert not screen._prom_due
+
+
+async def test_go_to_node_reaches_the_discovered_nodes() -> None:
+    """The palette's "Go to node …" and `open_node` know the nodes only the series name; a name is remote
+    text (markup in it is shown as written, never read)."""
+    from textual.command import CommandList
+
+    hostile = "p-[/]evil[reverse]"
+    app = make_app(Recorded((*FIRST, prom(hostile, 6))))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert "p-0003" in app.discovered_nodes()
+        assert "gpu1" not in app.discovered_nodes()  # the inventory's own: polled over SSH
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"go to node p-0003")
+        commands = app.screen.query_one(CommandList)
+        await until(
+            pilot,
+            lambda: commands.option_count > 0 and "p-0003" in str(commands.get_option_at_index(0).prompt),
+        )
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PromNodeScreen)
+        assert app.screen.node.name == "p-0003"
+        app.open_node("p-0004")  # from any screen: back to the fleet, then the node
+        await settle(pilot)
+        assert isinstance(app.screen, PromNodeScreen)
+        assert app.screen.node.name == "p-0004"
+        assert [type(s).__name__ for s in app.screen_stack][-2:] == ["FleetScreen", "PromNodeScreen"]
+        app.open_node("nobody")  # a name nobody knows: nothing opens
+        await settle(pilot)
+        assert app.screen.node.name == "p-0004"
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"evil")
+        commands = app.screen.query_one(CommandList)
+        await until(pilot, lambda: commands.option_count > 0)
+        prompt = commands.get_option_at_index(0).prompt
+        assert f"Go to node {hostile}" in getattr(prompt, "plain", str(prompt))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PromNodeScreen)
+        assert app.screen.node.name == hostile

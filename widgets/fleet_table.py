@@ -230,18 +230,29 @@ class FleetTable(KeyedTable):
         regroup for them all."""
         if not nodes:
             return
-        empty = not self._views
-        self.headers = self.headers or any(node.groups for node in nodes)
+        empty = self.enrol(nodes)
         for node in nodes:
-            self.groups.setdefault(group_of(node), []).append(node.name)
-            self.show(NodeView(node, None), rearrange=False, header=False)
+            self.show(NodeView(node, None), rearrange=False, header=False, place=False)
         self.regroup()
         if empty:
             self.restore_cursor(nodes[0].name)
 
-    def show(self, view: NodeView, *, rearrange: bool = True, header: bool = True) -> None:
+    def enrol(self, nodes: Sequence[Node]) -> bool:
+        """Nodes found after start, in their groups (their rows come with `show`, placed by a regroup);
+        whether the table had no node before."""
+        empty = not self._views
+        self.headers = self.headers or any(node.groups for node in nodes)
+        for node in nodes:
+            self.groups.setdefault(group_of(node), []).append(node.name)
+        return empty
+
+    def show(
+        self, view: NodeView, *, rearrange: bool = True, header: bool = True, place: bool = True
+    ) -> None:
         """Feed one node. `header=False`: its group's header is left for the caller's regroup() (a batch of
-        a thousand rows in one group would otherwise tally the group a thousand times)."""
+        a thousand rows in one group would otherwise tally the group a thousand times). `place=False`: the
+        row is not shown, hidden or moved either, until the caller's regroup() (a new row put at the end
+        one by one costs the whole order each time)."""
         name = view.node.name
         self._views[name] = view
         self._tallies[name] = checks_tally(view.results)
@@ -251,7 +262,7 @@ class FleetTable(KeyedTable):
         before = self._sort_values.get(name)
         self._sort_values[name] = sort_value(self.sort_column, view)
         was_shown = name in self.rows
-        self.set_row(name, cells, visible=self._visible(name))
+        self.set_row(name, cells, visible=self._visible(name) if place else None)
         if header:
             self._show_header(group_of(view.node))
         moved = before != self._sort_values[name] and self.sort_column != "node"
@@ -339,5 +350,5 @@ class FleetTable(KeyedTable):
 
     def after_build(self) -> None:
         for view in list(self._views.values()):  # a sparkline column may have come or gone
-            self.show(view, rearrange=False)
+            self.show(view, rearrange=False, header=False, place=False)  # the headers and order: regroup
         self.regroup()
