@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from rich.style import Style
+from textual._ansi_theme import MONOKAI
+
+from console.model.checks import Status
+from console.model.gpu import GpuReading
 from screens.checks import ChecksScreen
 from tests.test_kubernetes_screen import WIDE, open_screen
 from tests.test_kubernetes_screen import app as kubernetes_app
 from tests.tui_pilot import make_app, settle
+from widgets.gpu_tables import metric_views
 from widgets.k8s_tables import K8sPodTable
+from widgets.plot import PALETTE
+from widgets.status import STATUS_STYLE
 
 
 async def test_checks_summary_says_the_filter_within_80_columns_and_no_zero_counts() -> None:
@@ -31,3 +39,23 @@ async def test_pod_gpus_stay_under_their_header_on_a_wide_screen() -> None:
         pods = pilot.app.screen.query_one(K8sPodTable)
         # the last column took the spare width before: "1" and "2" sat 60 cells right of "GPUs"
         assert pods.shown_widths["gpus"] <= len("GPUs")
+
+
+def colour(style: str) -> str:
+    """The colour a style's text is drawn in, as the app draws ANSI colours (its dark theme)."""
+    color = Style.parse(style).color
+    assert color is not None
+    return color.get_truecolor(MONOKAI).hex
+
+
+def test_gpu_plots_are_not_drawn_in_a_status_colour() -> None:
+    # 'Memory 27%' was drawn in the critical red and 'Temp 60°C' in the warning orange on a healthy GPU
+    alarms = {colour(STATUS_STYLE[Status.CRITICAL]), colour(STATUS_STYLE[Status.WARNING])}
+    views = metric_views(GpuReading(0, "GPU-0", "NVIDIA H100 80GB HBM3"), lambda index, metric: [(0.0, 1.0)])
+    assert [view.label for view in views] == ["Util", "Memory", "Temp", "Power"]
+    assert not {colour(view.style) for view in views} & alarms
+
+
+def test_the_plot_palette_tells_eight_series_apart() -> None:
+    # red drew as magenta, bright_green as green: series 2 and 6, 3 and 8 looked the same
+    assert len({colour(style) for style in PALETTE}) == len(PALETTE) == 8

@@ -95,11 +95,13 @@ def metric_views(reading: GpuReading, points: Points) -> tuple[MetricView, ...]:
     """The four plots of one GPU, each on its fixed scale (power up to the board's own limit)."""
     index = reading.index
     power_top = reading.power_limit_w or SCALES["power"][1]
+    # none in a status colour (green ok, yellow warn, red/magenta crit: one red in the app's theme), so a
+    # healthy GPU's 27% memory or 60°C does not read as critical or warning; the table colours levels
     return (
-        MetricView("Util", tuple(points(index, "util")), *SCALES["util"], "{:.0f}%", "green"),
-        MetricView("Memory", tuple(points(index, "memory")), *SCALES["memory"], "{:.0f}%", "magenta"),
-        MetricView("Temp", tuple(points(index, "temperature")), *SCALES["temperature"], "{:.0f}°C", "yellow"),
-        MetricView("Power", tuple(points(index, "power")), 0.0, power_top, "{:.0f} W", "cyan"),
+        MetricView("Util", tuple(points(index, "util")), *SCALES["util"], "{:.0f}%", "cyan"),
+        MetricView("Memory", tuple(points(index, "memory")), *SCALES["memory"], "{:.0f}%", "blue"),
+        MetricView("Temp", tuple(points(index, "temperature")), *SCALES["temperature"], "{:.0f}°C", "white"),
+        MetricView("Power", tuple(points(index, "power")), 0.0, power_top, "{:.0f} W", "bright_yellow"),
     )
 
 

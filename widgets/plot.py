@@ -16,7 +16,8 @@ from widgets.sparkline import spark
 from widgets.status import duration
 
 Series = tuple[str, Sequence[tuple[float, float]]]  # (legend label, (unix time, value) points)
-PALETTE = ("cyan", "magenta", "green", "yellow", "bright_blue", "red", "bright_white", "bright_green")
+# eight colours that differ in the app's theme (there red is magenta and bright_green is green)
+PALETTE = ("cyan", "magenta", "green", "yellow", "bright_blue", "bright_yellow", "bright_white", "white")
 _DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][column] of a braille cell
 AXIS = 8  # width of the y-axis labels plus the axis line
 
