@@ -8,6 +8,9 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
+from textual.markup import escape
 
 from screens.kubernetes import open_kubernetes
 from screens.racks import open_racks
@@ -51,6 +54,9 @@ class ConsoleCommands(Provider):
         for name, node in app.nodes.items():
             commands.append((f"Go to node {name}", f"{node.host}: GPUs, containers, mounts, services, checks",
                              partial(app.open_node, name)))  # fmt: skip
+        for name in app.discovered_nodes():  # named by the series: remote text, shown as text (below)
+            commands.append((f"Go to node {name}", "read from Prometheus: its series, GPUs, alerts, checks",
+                             partial(app.open_node, name)))  # fmt: skip
         seen: set[str] = set()
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
@@ -69,11 +75,22 @@ class ConsoleCommands(Provider):
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
+            yield DiscoveryHit(Content(name), callback, text=name, help=escape(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, help_text, callback in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                yield Hit(score, _highlight(matcher, name), callback, text=name, help=escape(help_text))
+
+
+def _highlight(matcher: Matcher, name: str) -> Content:
+    """Matcher.highlight, for a name that is text: Textual's reads it as markup (a node's name from
+    Prometheus is remote text; `[/]` in it would raise, `[reverse]` would style)."""
+    content = Content(name)
+    _score, offsets = matcher.fuzzy_search.match(matcher.query, name)
+    for offset in offsets:
+        if not name[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
