@@ -59,3 +59,25 @@ def test_gpu_plots_are_not_drawn_in_a_status_colour() -> None:
 def test_the_plot_palette_tells_eight_series_apart() -> None:
     # red drew as magenta, bright_green as green: series 2 and 6, 3 and 8 looked the same
     assert len({colour(style) for style in PALETTE}) == len(PALETTE) == 8
+
+
+def test_every_column_past_the_first_says_what_it_holds() -> None:
+    # the tunnels table had a column of 'scraped' under no header; a first column of '✖ crit' needs none
+    import importlib
+    import pkgutil
+
+    import widgets
+    from widgets.keyed_table import KeyedTable
+
+    for module in pkgutil.iter_modules(widgets.__path__):
+        importlib.import_module(f"widgets.{module.name}")
+    tables: list[type[KeyedTable]] = []
+    pending = list(KeyedTable.__subclasses__())
+    while pending:
+        table = pending.pop()
+        tables.append(table)
+        pending += table.__subclasses__()
+    assert len(tables) > 10
+    for table in tables:
+        unnamed = [column.key for column in table.COLUMNS[1:] if not column.label.strip()]
+        assert not unnamed, f"{table.__name__}: {unnamed}"

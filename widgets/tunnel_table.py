@@ -69,7 +69,7 @@ class TunnelTable(KeyedTable):
         Column("in", "In", 8, 2),
         Column("out", "Out", 8, 2),
         Column("since", "Since", 6, 3),
-        Column("scrape", "", 7, 4),
+        Column("scrape", "Scrape", 7, 4),  # "scraped": Prometheus reads its target through this tunnel
         Column("error", "Last error", 12, 1, flex=True),
     )
 
