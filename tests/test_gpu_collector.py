@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -160,6 +161,13 @@ class RecordedNvml:
     def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
         return [SimpleNamespace(**proc) for proc in self._gpu(handle)["procs"]]
 
+    def nvmlDeviceGetProcessUtilization(self, handle: int, since_us: int) -> list[SimpleNamespace]:
+        # NVML answers the samples newer than `since_us` (pynvml raises when there are none)
+        samples = [s for s in self._gpu(handle).get("proc_util", ()) if s["timeStamp"] > since_us]
+        if not samples:
+            raise RuntimeError("Not Found")
+        return [SimpleNamespace(**sample) for sample in samples]
+
     def nvmlSystemGetProcessName(self, pid: int) -> bytes:
         return f"/usr/bin/{self.names.get(pid, 'python3')}".encode()
 
@@ -195,6 +203,56 @@ def test_nvml_processes_are_mapped_like_compute_apps() -> None:
     assert (process.pid, process.name, process.used_memory_mib) == (os.getpid(), "python3", 21610)
     assert process.gpu_uuid == "GPU-862d267a-20ce-32e4-f9da-22573272ba66"
     assert process.container_id is None  # a process on this host, not in a container
+
+
+def test_nvml_per_process_utilisation_is_merged_into_the_processes() -> None:
+    """nvmlDeviceGetProcessUtilization through the recorded stand-in: no per-process samples were captured
+    (the H100 capture is idle), so they are replayed in pynvml's shape (pid, timeStamp in µs, smUtil,
+    memUtil, encUtil, decUtil) with the load capture's values (load-pmon-shaped.txt: python3 at 99-100 % SM,
+    32-34 % memory bandwidth). The real board is test_real_gpu_nvml_process_utilisation (marked gpu)."""
+    capture = json.loads((H100 / "nvml-idle.json").read_text())
+    nvml = RecordedNvml(capture)
+    readings = read_nvml_readings(nvml)
+    gpu = capture["gpus"][0]
+    pid, other = os.getpid(), os.getpid() + 1
+    gpu["procs"] = [
+        {"pid": pid, "usedGpuMemory": 21610 * 1024 * 1024},
+        {"pid": other, "usedGpuMemory": 1024 * 1024 * 1024},  # holds memory, runs no kernels: no sample
+    ]
+    now_us = time.time_ns() // 1000
+
+    def sample(ago_s: float, sm: int, mem: int) -> dict[str, int]:
+        stamp = now_us - int(ago_s * 1e6)
+        return {"pid": pid, "timeStamp": stamp, "smUtil": sm, "memUtil": mem, "encUtil": 0, "decUtil": 0}
+
+    gpu["proc_util"] = [
+        sample(30.0, 0, 0),  # before the window of a first read (its last second): not counted
+        sample(0.8, 100, 33),
+        sample(0.5, 99, 32),
+        sample(0.2, 100, 34),
+        sample(0.1, 2**32 - 1, 33),  # an SM share past 100 % is no share: left out, its memory share kept
+    ]
+    seen: dict[str, int] = {}
+    busy, idle = read_nvml_processes(nvml, readings, seen)
+    assert busy.pid == pid
+    assert busy.sm_pct == pytest.approx((100 + 99 + 100) / 3)
+    assert busy.mem_bw_pct == pytest.approx((33 + 32 + 34 + 33) / 4)
+    assert (idle.pid, idle.sm_pct, idle.mem_bw_pct) == (other, None, None)  # unknown, never a made-up 0
+    # the next read counts only the samples since this one: none yet, so the shares are unknown
+    again = read_nvml_processes(nvml, readings, seen)
+    assert [(p.sm_pct, p.mem_bw_pct) for p in again] == [(None, None), (None, None)]
+    gpu["proc_util"].append(sample(-0.1, 40, 10))  # the next sample NVML takes
+    assert read_nvml_processes(nvml, readings, seen)[0].sm_pct == 40
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(read_nvml() is None, reason="needs an NVIDIA GPU and driver (NVML)")
+def test_real_gpu_nvml_process_utilisation() -> None:
+    read = read_nvml_with_processes()
+    assert read is not None
+    for process in read[1]:
+        assert process.sm_pct is None or 0 <= process.sm_pct <= 100
+        assert process.mem_bw_pct is None or 0 <= process.mem_bw_pct <= 100
 
 
 async def test_local_node_without_gpu_tooling_says_so(

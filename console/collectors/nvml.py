@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -98,12 +99,57 @@ def _scaled(value: Any, divisor: int) -> float | None:
     return None if number is None else round(number / divisor, 2)
 
 
-def read_nvml_processes(nvml: Any, readings: tuple[GpuReading, ...]) -> tuple[GpuProcess, ...]:
-    """Compute processes per GPU (NVML), each with its container from this machine's /proc/PID/cgroup."""
+# Where each GPU's per-process utilisation samples were last read up to (NVML's microsecond timestamps):
+# the next read averages the samples since then, as pmon gives the share over its last interval.
+_util_seen: dict[str, int] = {}
+UTIL_FIRST_WINDOW_US = 1_000_000  # a GPU read for the first time: its last second
+UTIL_MAX_WINDOW_US = 60_000_000  # never average over more than a minute (a read after a long pause)
+
+
+def _percent(value: Any) -> float | None:
+    number = finite(value)
+    return number if number is not None and 0 <= number <= 100 else None  # past 100: not a share
+
+
+def read_process_utilisation(
+    nvml: Any, handle: Any, uuid: str, seen: dict[str, int] | None = None
+) -> dict[int, tuple[float | None, float | None]]:
+    """Each process's (SM %, memory-bandwidth %) on one GPU, the mean of NVML's samples since this GPU was
+    last read (nvmlDeviceGetProcessUtilization); {} when NVML has none (idle, or not supported)."""
+    seen = _util_seen if seen is None else seen
+    now_us = time.time_ns() // 1000
+    since = max(seen.get(uuid, now_us - UTIL_FIRST_WINDOW_US), now_us - UTIL_MAX_WINDOW_US)
+    samples = _safe(nvml.nvmlDeviceGetProcessUtilization, handle, since) or ()
+    shares: dict[int, tuple[list[float], list[float]]] = {}
+    newest = since
+    for sample in list(samples)[: MAX_PROCESSES * 64]:
+        pid, stamp = finite(getattr(sample, "pid", None)), finite(getattr(sample, "timeStamp", None))
+        if pid is None or stamp is None or stamp < since:
+            continue
+        newest = max(newest, int(stamp))
+        sm, mem = shares.setdefault(int(pid), ([], []))
+        if (value := _percent(getattr(sample, "smUtil", None))) is not None:
+            sm.append(value)
+        if (value := _percent(getattr(sample, "memUtil", None))) is not None:
+            mem.append(value)
+    seen[uuid] = newest
+    return {
+        pid: (sum(sm) / len(sm) if sm else None, sum(mem) / len(mem) if mem else None)
+        for pid, (sm, mem) in shares.items()
+    }
+
+
+def read_nvml_processes(
+    nvml: Any, readings: tuple[GpuReading, ...], seen: dict[str, int] | None = None
+) -> tuple[GpuProcess, ...]:
+    """Compute processes per GPU (NVML), each with its container from this machine's /proc/PID/cgroup and
+    its SM and memory-bandwidth shares since the previous read (None when NVML has no sample of it)."""
     processes = []
     for reading in readings:
         handle = nvml.nvmlDeviceGetHandleByIndex(reading.index)
-        for info in list(_safe(nvml.nvmlDeviceGetComputeRunningProcesses, handle) or ())[:MAX_PROCESSES]:
+        running = list(_safe(nvml.nvmlDeviceGetComputeRunningProcesses, handle) or ())[:MAX_PROCESSES]
+        shares = read_process_utilisation(nvml, handle, reading.uuid, seen) if running else {}
+        for info in running:
             pid = int(info.pid)
             used = getattr(info, "usedGpuMemory", None)
             name = _decode(_safe(nvml.nvmlSystemGetProcessName, pid)) or ""
@@ -112,6 +158,7 @@ def read_nvml_processes(nvml: Any, readings: tuple[GpuReading, ...]) -> tuple[Gp
                     container = container_id_from_cgroup(cgroup.read())
             except OSError:
                 container = None
+            sm_pct, mem_bw_pct = shares.get(pid, (None, None))
             processes.append(
                 GpuProcess(
                     pid=pid,
@@ -119,6 +166,8 @@ def read_nvml_processes(nvml: Any, readings: tuple[GpuReading, ...]) -> tuple[Gp
                     used_memory_mib=_scaled(used, _MIB),
                     gpu_uuid=reading.uuid,
                     container_id=container,
+                    sm_pct=sm_pct,
+                    mem_bw_pct=mem_bw_pct,
                 )
             )
     return tuple(processes)
