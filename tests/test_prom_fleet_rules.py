@@ -3,10 +3,16 @@ skipped with the reason; a stale node unknown with its age."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 from console.checks.model import Status
 from console.checks.prom_fleet_rules import evaluate_prom_node
 from console.inventory.model import GpuExpectation, Node
+from console.model.columns import RowInput
+from console.model.node import NodeSnapshot
 from console.model.prom_fleet import PromNode
+from console.sections.prom_columns import detail, gpu_cells
 
 
 def _prom(**figures: object) -> PromNode:
@@ -64,3 +70,14 @@ def test_samples_from_the_future_are_clock_skew_not_fresh() -> None:
     jitter = _prom(gpu_count=2, gpu_temp_max_c=99.0, age_s=0.0, ahead_s=4.0, scrape_interval_s=10.0)
     assert jitter.clock_skew is None
     assert Status.CRITICAL in {r.status for r in evaluate_prom_node(node, jitter, ())}
+
+
+def test_the_fleet_row_says_clock_skew_and_dims_the_figures() -> None:
+    ahead = _prom(gpu_count=2, gpu_util_pct=50.0, age_s=0.0, ahead_s=300.0, scrape_interval_s=10.0)
+    said = detail(ahead)
+    assert said.text == "Prometheus: clock skew: samples 300 s in the future"
+    assert said.tone == "warn"
+    node = Node("gpu-x", "gpu-x")
+    row = RowInput(node, NodeSnapshot("gpu-x", datetime.now(UTC), reachable=True, prom=ahead))
+    assert gpu_cells(row, ahead)["util"].tone == "dim"
+    assert gpu_cells(row, replace(ahead, ahead_s=4.0))["util"].tone == ""  # jitter: fresh

@@ -4,7 +4,7 @@ The GPU, basics and Docker sections' `cells` hand a discovered node's row to the
 from the node's aggregates. Prometheus sums and averages per node, so there is no per-GPU figure here and
 none is made up (the GPUs one by one are read when the node is opened); the colours come from the levels
 its results gave (`evaluate_prom_node`), never from a comparison here. A stale node's figures are shown
-dim, and its detail says how old they are.
+dim, and its detail says how old they are; a node whose samples are in the future (clock skew) likewise.
 """
 
 from __future__ import annotations
@@ -16,20 +16,28 @@ from console.model.prom_fleet import PromNode
 SOURCE = "Prometheus"
 
 
+def _doubtful(prom: PromNode) -> bool:
+    """Figures not shown as fresh: stale, or from a clock ahead (how fresh they are cannot be told)."""
+    return prom.stale or prom.clock_skew is not None
+
+
 def _tone(prom: PromNode) -> Tone:
-    return "dim" if prom.stale else ""
+    return "dim" if _doubtful(prom) else ""
 
 
 def _number(prom: PromNode, value: float | None, template: str) -> CellValue:
     cell = number(value, template)
-    return CellValue(cell.text, sort=cell.sort, tone="dim") if prom.stale and cell.text else cell
+    return CellValue(cell.text, sort=cell.sort, tone="dim") if _doubtful(prom) and cell.text else cell
 
 
 def detail(prom: PromNode) -> CellValue:
     """Where the row's figures come from, and what is wrong with them: stale, target down, alerts firing."""
     said: list[str] = []
     tone: Tone = "dim"
-    if prom.stale and prom.age_s is not None and prom.scrape_interval_s is not None:
+    if skew := prom.clock_skew:
+        said.append(skew)
+        tone = "warn"
+    elif prom.stale and prom.age_s is not None and prom.scrape_interval_s is not None:
         said.append(f"stale: series {prom.age_s:.0f}s old (scrape {prom.scrape_interval_s:g}s)")
         tone = "warn"
     if prom.up is False:
