@@ -270,7 +270,11 @@ def proxy_commands(argv: list[str]) -> list[str]:
 
 
 def test_an_ipv6_scope_id_reaches_each_hop_as_written() -> None:
-    first = Node("first", "fe80::1%lo", ssh=SSHSettings(user="ops", port=2200, connect_timeout=2))
+    first = Node(
+        "first",
+        "fe80::1%lo",
+        ssh=SSHSettings(user="ops", port=2200, connect_timeout=2, known_hosts="/kh/first"),
+    )
     second = Node("second", "fe80::2%lo", ssh=SSHSettings(jump="first", connect_timeout=2))
     node = Node("gpu1", "fe80::3%lo", ssh=SSHSettings(jump="second", connect_timeout=2))
     nodes = {n.name: n for n in (first, second, node)}
@@ -278,6 +282,8 @@ def test_an_ipv6_scope_id_reaches_each_hop_as_written() -> None:
     assert argv[argv.index("-J") + 1] == "ops@[fe80::1%%%%lo]:2200,[fe80::2%%lo]"
     with prepared(node, nodes) as argv:
         commands = proxy_commands(argv)
+        hop = resolved(["ssh", "-F", argv[argv.index("-F") + 1], "fe80::1%lo"])
+    assert hop["userknownhostsfile"] == "/kh/first"  # the hop's own block matches its scoped address
     # ssh for the last hop first, then (from inside it) the one for the first hop: each gets `%lo`
     assert commands[0].endswith("-W '[fe80::3%lo]:22' fe80::2%lo"), commands
     assert commands[1].endswith("-W '[fe80::2%lo]:22' fe80::1%lo"), commands
