@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections import Counter
+
 from rich.style import Style
 from textual._ansi_theme import MONOKAI
 
+import widgets
 from console.model.checks import Status
 from console.model.gpu import GpuReading
 from screens.checks import ChecksScreen
@@ -13,6 +18,7 @@ from tests.test_kubernetes_screen import app as kubernetes_app
 from tests.tui_pilot import make_app, settle
 from widgets.gpu_tables import metric_views
 from widgets.k8s_tables import K8sPodTable
+from widgets.keyed_table import KeyedTable
 from widgets.plot import PALETTE
 from widgets.status import STATUS_STYLE
 
@@ -61,14 +67,8 @@ def test_the_plot_palette_tells_eight_series_apart() -> None:
     assert len({colour(style) for style in PALETTE}) == len(PALETTE) == 8
 
 
-def test_every_column_past_the_first_says_what_it_holds() -> None:
-    # the tunnels table had a column of 'scraped' under no header; a first column of '✖ crit' needs none
-    import importlib
-    import pkgutil
-
-    import widgets
-    from widgets.keyed_table import KeyedTable
-
+def keyed_tables() -> list[type[KeyedTable]]:
+    """Every table of the console (each a KeyedTable in widgets/)."""
     for module in pkgutil.iter_modules(widgets.__path__):
         importlib.import_module(f"widgets.{module.name}")
     tables: list[type[KeyedTable]] = []
@@ -78,6 +78,18 @@ def test_every_column_past_the_first_says_what_it_holds() -> None:
         tables.append(table)
         pending += table.__subclasses__()
     assert len(tables) > 10
-    for table in tables:
+    return tables
+
+
+def test_every_column_past_the_first_says_what_it_holds() -> None:
+    # the tunnels table had a column of 'scraped' under no header; a first column of '✖ crit' needs none
+    for table in keyed_tables():
         unnamed = [column.key for column in table.COLUMNS[1:] if not column.label.strip()]
         assert not unnamed, f"{table.__name__}: {unnamed}"
+
+
+def test_no_table_has_two_columns_of_one_name() -> None:
+    # the Slurm nodes table had 'Node' twice: the node's name and the GPUs its own poll sees
+    for table in keyed_tables():
+        labels = Counter(column.label for column in table.COLUMNS if column.label.strip())
+        assert not [label for label, count in labels.items() if count > 1], table.__name__

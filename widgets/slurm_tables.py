@@ -95,7 +95,7 @@ class SlurmNodeTable(KeyedTable):
         Column("state", "State", 9, 0),
         Column("gpus", "GPUs", 4, 1),
         Column("used", "Used", 4, 1),
-        Column("reported", "Node", 4, 2),
+        Column("reported", "Seen", 4, 2),  # what the node's own poll sees (a second "Node" read as a name)
         Column("holders", "GPU → job", 14, 2),
         Column("reason", "Reason", 12, 0),
         Column("who", "Set by · when", 12, 2, flex=True),
