@@ -17,7 +17,7 @@ from tests.test_kubernetes_screen import WIDE, open_screen
 from tests.test_kubernetes_screen import app as kubernetes_app
 from tests.tui_pilot import make_app, settle
 from widgets.gpu_tables import metric_views
-from widgets.k8s_tables import K8sPodTable
+from widgets.k8s_tables import K8sNodeTable, K8sPodTable
 from widgets.keyed_table import KeyedTable
 from widgets.plot import PALETTE
 from widgets.status import STATUS_STYLE
@@ -93,3 +93,13 @@ def test_no_table_has_two_columns_of_one_name() -> None:
     for table in keyed_tables():
         labels = Counter(column.label for column in table.COLUMNS if column.label.strip())
         assert not [label for label, count in labels.items() if count > 1], table.__name__
+
+
+async def test_a_pools_ready_count_is_whole_at_80_columns() -> None:
+    # '▾ inferno.circle=1 · 0…' hid how many of the pool's nodes are Ready behind a cut label column
+    async with kubernetes_app().run_test(size=(80, 24)) as pilot:
+        await open_screen(pilot)
+        nodes = pilot.app.screen.query_one(K8sNodeTable)
+        header = nodes.cells("pool|inferno.circle=1")["node"].plain
+        assert header.endswith("0/1 Ready")
+        assert nodes.shown_widths["node"] >= len(header)

@@ -110,7 +110,7 @@ class K8sNodeTable(KeyedTable):
         Column("alloc", "Alloc", 5, 0),
         Column("requested", "Req", 3, 1),
         Column("reported", "GPUs", 4, 1),  # what the node's own poll reports
-        Column("labels", "Labels", 16, 2),
+        Column("labels", "Labels", 16, 3),  # nice to have: makes way for a pool's "· 0/1 Ready" at 80 columns
         Column("taints", "Taints", 18, 3, flex=True),
     )
 
