@@ -99,3 +99,28 @@ async def test_a_poll_renders_only_the_rows_of_the_nodes_whose_values_changed(mo
         await pilot.pause()
         assert rendered == ["rack-a1"]
         assert screen.table.get_cell("rack-a1", "temp").plain == "31°C"
+
+
+async def test_a_row_drawn_again_restyles_only_its_cells_that_changed() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        table = screen.table
+        session = screen.session
+        latest = session.latest["rack-a1"]
+        assert latest.gpu is not None
+        await pilot.pause()
+        before = {column: table.get_cell("rack-a1", column).markup for column in table.shown_columns}
+        restyled = table.restyled
+        cooler = tuple(dataclasses.replace(r, temperature_c=31.0) for r in latest.gpu.gpus)
+        changed = dataclasses.replace(latest, gpu=dataclasses.replace(latest.gpu, gpus=cooler))
+        session.record(changed)
+        screen.show_snapshots([changed])
+        await pilot.pause()
+        after = {column: table.get_cell("rack-a1", column).markup for column in table.shown_columns}
+        differ = [column for column in before if before[column] != after[column]]
+        assert "temp" in differ
+        assert len(differ) < len(before) - 3
+        assert table.restyled - restyled == len(differ)  # the row's other cells keep their styled segments

@@ -154,6 +154,10 @@ class LineTable(ScrollView, can_focus=True):
         self._layout = 0  # bumped when the columns or the styles change
         self._paint: dict[str, Style] = {}  # the row styles of the current look
         self._cells: dict[tuple[str, str], tuple[Text, int, list[Segment]]] = {}  # (row, column) -> segments
+        # (row, column) -> (its segments, its row's place, the cursor on it or not, the styled segments):
+        # a row drawn again because one value changed restyles that cell only. Cleared with the look.
+        self._styled: dict[tuple[str, str], tuple[list[Segment], int, bool, list[Segment]]] = {}
+        self.restyled = 0  # cells styled (tests count it)
 
     @property
     def shown_columns(self) -> tuple[str, ...]:
@@ -168,6 +172,7 @@ class LineTable(ScrollView, can_focus=True):
     def forget_row(self, key: str) -> None:
         for column in self._rows.get(key, {}):
             self._cells.pop((key, column), None)
+            self._styled.pop((key, column), None)
         self._rows.pop(key, None)
         self._versions.pop(key, None)
         self._lines.pop(key, None)
@@ -302,6 +307,7 @@ class LineTable(ScrollView, can_focus=True):
         if look != self._look:
             self._look = look
             self._lines.clear()
+            self._styled.clear()
             styles = self.get_component_styles
             self._paint = {
                 "base": base,
@@ -354,12 +360,19 @@ class LineTable(ScrollView, can_focus=True):
         pre = row_style + component
         cells = self._rows.get(key, {})
         segments: list[Segment] = []
+        styled = self._styled
         for position, (column, width) in enumerate(self._shown):
             content = label(column.label) if header else cells.get(column.key, self.EMPTY)
-            meta = Style.from_meta({"row": index, "column": position, "row_key": key})
-            # The style sandwich DataTable uses: row style, then the cell's own, then the cursor's colours.
             raw = self._cell_segments(key, column.key, content, width)
-            segments.extend(Segment.apply_style(raw, style=pre + meta, post_style=post))
+            kept = styled.get((key, column.key))
+            # Within one look a cell's styles follow from its segments, its row's place and the cursor.
+            if kept is None or kept[0] is not raw or kept[1] != index or kept[2] != cursor:
+                meta = Style.from_meta({"row": index, "column": position, "row_key": key})
+                # DataTable's style sandwich: row style, then the cell's own, then the cursor's colours.
+                done = list(Segment.apply_style(raw, style=pre + meta, post_style=post))
+                kept = styled[(key, column.key)] = (raw, index, cursor, done)
+                self.restyled += 1
+            segments.extend(kept[3])
         rest = max(0, self.size.width - self._table_width())
         extend = pre + Style.from_meta({"row": index, "column": 0, "out_of_bounds": True})
         segments.append(Segment(" " * rest, extend))
