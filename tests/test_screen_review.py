@@ -16,7 +16,7 @@ from screens.checks import ChecksScreen
 from tests.test_kubernetes_screen import WIDE, open_screen
 from tests.test_kubernetes_screen import app as kubernetes_app
 from tests.tui_pilot import make_app, settle
-from widgets.gpu_tables import metric_views
+from widgets.gpu_tables import gpu_cells, metric_views
 from widgets.k8s_tables import K8sNodeTable, K8sPodTable
 from widgets.keyed_table import KeyedTable
 from widgets.plot import PALETTE
@@ -103,3 +103,9 @@ async def test_a_pools_ready_count_is_whole_at_80_columns() -> None:
         header = nodes.cells("pool|inferno.circle=1")["node"].plain
         assert header.endswith("0/1 Ready")
         assert nodes.shown_widths["node"] >= len(header)
+
+
+def test_a_gpu_with_no_history_says_so_with_a_dash() -> None:
+    # a node read from Prometheus keeps no history: its 'Util history' cells were blank, as if not drawn yet
+    cells = gpu_cells(GpuReading(0, "GPU-0", "NVIDIA H100 80GB HBM3"), lambda index, metric: [])
+    assert cells["util_trend"].plain == "–"

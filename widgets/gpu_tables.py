@@ -64,7 +64,8 @@ def gpu_cells(
     cells["pstate"] = Text(reading.pstate) if reading.pstate else DASH
     errors = reading.ecc_uncorrected
     cells["ecc"] = DASH if errors is None else Text(str(errors), style=level_style(ecc), justify="right")
-    cells["util_trend"] = spark_range(history(reading.index, "util"), trend, *SCALES["util"])
+    utils = history(reading.index, "util")  # none kept (a node read from Prometheus): a dash, not a blank
+    cells["util_trend"] = spark_range(utils, trend, *SCALES["util"]) if utils else DASH
     return cells
 
 
