@@ -109,15 +109,39 @@ def tui_child(url: str, nodes: int, seconds: float) -> None:
             inventory = load_inventory(path)
         app = OpsConsoleApp(ConsoleSession.live(inventory), cursor_blink=False)
         app.interval_override = REFRESH_S
+        # A read's rows: its message's handler, then the slices that hand the rows to the table (each a
+        # stretch on the event loop of its own); per read, the sum of them.
         row_costs: list[float] = []
         original = FleetScreen.on_prom_fleet_read
+        sliced = getattr(FleetScreen, "_prom_rows", None)
 
         def timed(screen: FleetScreen, message: object) -> None:
             started = time.perf_counter()
             original(screen, message)  # type: ignore[arg-type]
             row_costs.append(time.perf_counter() - started)
 
+        def timed_slice(screen: FleetScreen) -> None:
+            started = time.perf_counter()
+            sliced(screen)  # type: ignore[misc]
+            if row_costs:
+                row_costs[-1] += time.perf_counter() - started
+
         FleetScreen.on_prom_fleet_read = timed  # type: ignore[method-assign]
+        if sliced is not None:
+            FleetScreen._prom_rows = timed_slice  # type: ignore[method-assign]
+        # The longest the event loop went without a turn (a key waits that long): a task that asks for a
+        # turn every 5 ms notes how late each came, over the measured window.
+        stalls: list[float] = []
+        measuring = False
+
+        async def watch() -> None:
+            while True:
+                asked = time.perf_counter()
+                await asyncio.sleep(0.005)
+                if measuring:
+                    stalls.append(time.perf_counter() - asked - 0.005)
+
+        watcher = asyncio.create_task(watch())
         started = time.monotonic()
         async with app.run_test(size=(160, 48)) as pilot:
             table = app.screen.query_one(FleetTable)
@@ -129,7 +153,9 @@ def tui_child(url: str, nodes: int, seconds: float) -> None:
             await pilot.pause(REFRESH_S)
             row_costs.clear()
             cpu0, wall0 = time.process_time(), time.monotonic()
+            measuring = True
             await pilot.pause(seconds)
+            measuring = False
             cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
             t0 = time.perf_counter()
             table.sort_by("temp", reverse=False)
@@ -142,11 +168,13 @@ def tui_child(url: str, nodes: int, seconds: float) -> None:
             rows = sum(1 for key in table.rows if key.startswith("gpu-"))
             table.set_filter("")
             reads = app.session.prom_fleet.reader.reader.reads  # type: ignore[union-attr]
+        watcher.cancel()
         return {
             "tui_first_s": first_s,
             "tui_cpu_pct": 100 * cpu / wall,
             "rows_ms": 1000 * max(row_costs, default=0.0),
             "row_reads": len(row_costs),
+            "stall_ms": 1000 * max(stalls, default=0.0),
             "sort_ms": sort_ms,
             "filter_ms": filter_ms,
             "filtered": rows,
@@ -200,10 +228,11 @@ def main() -> None:
     print(
         "| N | scrape s | Prometheus ready s | first fleet s | nodes read | queries/read | CPU ms/read "
         "| reads/refreshes | client CPU ms per 2 s refresh | client RSS MB "
-        "| TUI all rows s | TUI CPU % of a core | TUI ms per read's rows | sort ms | filter ms | TUI RSS MB "
+        "| TUI all rows s | TUI CPU % of a core | TUI ms per read's rows | longest loop stall ms | sort ms "
+        "| filter ms | TUI RSS MB "
         "| load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for nodes in (int(size) for size in args.sizes.split(",")):
         f = measure(nodes, args.seconds)
         load = os.getloadavg()[0]
@@ -211,7 +240,8 @@ def main() -> None:
             f"| {nodes} | {scrape_interval(nodes):g} | {f['ready_s']:.1f} | {f['first_s']:.2f} "
             f"| {f['complete']:.0f}/{nodes} | {f['queries']:.0f} | {f['sweep_cpu_ms']:.0f} "
             f"| {f['reads']:.0f}/{f['refreshes']:.0f} | {f['cpu_ms']:.1f} | {f['rss_mib']:.0f} "
-            f"| {f['tui_first_s']:.1f} | {f['tui_cpu_pct']:.1f} | {f['rows_ms']:.0f} | {f['sort_ms']:.0f} "
+            f"| {f['tui_first_s']:.1f} | {f['tui_cpu_pct']:.1f} | {f['rows_ms']:.0f} | {f['stall_ms']:.0f} "
+            f"| {f['sort_ms']:.0f} "
             f"| {f['filter_ms']:.0f} | {f['tui_rss_mib']:.0f} | {load:.1f} |",
             flush=True,
         )

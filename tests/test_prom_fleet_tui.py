@@ -318,3 +318,22 @@ async def test_go_to_node_reaches_the_discovered_nodes() -> None:
         await settle(pilot)
         assert isinstance(app.screen, PromNodeScreen)
         assert app.screen.node.name == hostile
+
+
+async def test_the_filter_follows_a_row_whose_state_changed() -> None:
+    """What the filter looks in is kept per row: a read that makes a node stale shows it under "stale"."""
+    later = (*FIRST[:3], prom("p-0003", 3, alerts_firing=2, age_s=95.0), FIRST[4])
+    reader = Recorded(FIRST, later)
+    app = make_app(reader)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        table = screen.query_one(FleetTable)
+        table.set_filter("stale")
+        assert "p-0002" in table.rows
+        assert "p-0003" not in table.rows
+        screen.read_prom_fleet()
+        await settle(pilot)
+        assert "stale" in cell(app, "p-0003", "state")
+        assert "p-0003" in table.rows

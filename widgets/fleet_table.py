@@ -211,6 +211,8 @@ class FleetTable(KeyedTable):
         self.sort_reverse = False
         self._views: dict[str, NodeView] = {}
         self._sort_values: dict[str, Any] = {}
+        self._haystacks: dict[str, str] = {}  # node -> what the filter looks in, kept with its row
+        self._words: list[str] = []  # the filter's words, lower case
         self._tallies: dict[str, tuple[Status | None, int]] = {}  # node -> its worst check status, how many
         self.headers = True  # group header rows: only when the inventory has groups
 
@@ -263,6 +265,7 @@ class FleetTable(KeyedTable):
         self._sort_values[name] = sort_value(self.sort_column, view)
         was_shown = name in self.rows
         self.set_row(name, cells, visible=self._visible(name) if place else None)
+        self._haystacks.pop(name, None)  # its state or detail may have changed
         if header:
             self._show_header(group_of(view.node))
         moved = before != self._sort_values[name] and self.sort_column != "node"
@@ -270,20 +273,22 @@ class FleetTable(KeyedTable):
             self.regroup()
 
     def _matches(self, name: str) -> bool:
-        if not self.filter:
+        if not self._words:
             return True
-        view = self._views[name]
-        cells = self.cells(name)
-        haystack = " ".join(
-            [
-                name,
-                view.node.host,
-                *view.node.groups,
-                cells.get("state", DASH).plain,
-                cells.get("detail", DASH).plain,
-            ]
-        ).lower()
-        return all(word in haystack for word in self.filter.lower().split())
+        haystack = self._haystacks.get(name)
+        if haystack is None:  # worked out once per row change, not once per key press in the filter
+            view = self._views[name]
+            row = self._rows.get(name, {})
+            haystack = self._haystacks[name] = " ".join(
+                [
+                    name,
+                    view.node.host,
+                    *view.node.groups,
+                    row.get("state", DASH).plain,
+                    row.get("detail", DASH).plain,
+                ]
+            ).lower()
+        return all(word in haystack for word in self._words)
 
     def _visible(self, name: str) -> bool:
         view = self._views.get(name)
@@ -324,6 +329,7 @@ class FleetTable(KeyedTable):
 
     def set_filter(self, text: str) -> None:
         self.filter = text.strip()
+        self._words = self.filter.lower().split()
         self.regroup()
 
     def toggle_fold(self, group: str) -> None:

@@ -52,6 +52,7 @@ def cell(text: Text) -> Text:
 
 
 _CELL = Style(meta={"opsconsole-cell": True})
+_LOOKS = 20_000  # cells kept by how they look, across rows (a sort shows rows never drawn before)
 
 
 def label(text: str) -> Text:
@@ -158,6 +159,7 @@ class LineTable(ScrollView, can_focus=True):
         # a row drawn again because one value changed restyles that cell only. Cleared with the look.
         self._styled: dict[tuple[str, str], tuple[list[Segment], int, bool, list[Segment]]] = {}
         self.restyled = 0  # cells styled (tests count it)
+        self._looks: dict[tuple[Any, ...], list[Segment]] = {}  # a cell's text, styles, width -> segments
 
     @property
     def shown_columns(self) -> tuple[str, ...]:
@@ -386,8 +388,15 @@ class LineTable(ScrollView, can_focus=True):
         if kept is not None and kept[0] is content and kept[1] == width:
             return kept[2]
         pad = self.cell_padding
-        options = self.app.console_options.update_dimensions(width + 2 * pad, 1).update(no_wrap=True)
-        raw = self.app.console.render_lines(Padding(content, (0, pad)), options)[0]
+        text = content
+        look = (text.plain, text.style, tuple(text.spans), text.justify, text.overflow, pad, width)
+        raw = self._looks.get(look)
+        if raw is None:  # a cell that looks like one already drawn (a dash, "● up", "4") is not drawn again
+            options = self.app.console_options.update_dimensions(width + 2 * pad, 1).update(no_wrap=True)
+            raw = self.app.console.render_lines(Padding(content, (0, pad)), options)[0]
+            if len(self._looks) >= _LOOKS:
+                self._looks.clear()
+            self._looks[look] = raw
         self._cells[(key, column)] = (content, width, raw)
         return raw
 
