@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from rich.text import Text
 from textual import work
@@ -45,6 +46,26 @@ def prometheus_problems(
     return Text(f"{STATUS_ICON[worst]} Prometheus: {', '.join(said)} (a)", style=STATUS_STYLE[worst])
 
 
+class Figures(NamedTuple):
+    """One node's part of the fleet header."""
+
+    answered: bool
+    up: bool
+    gpus: int
+    status: Status | None
+
+
+def node_figures(snapshot: NodeSnapshot | None, status: Status | None) -> Figures:
+    if snapshot is None:
+        return Figures(False, False, 0, status)
+    gpus = 0
+    if snapshot.reachable and snapshot.gpu is not None and snapshot.gpu.status == "ok":
+        gpus += len(snapshot.gpu.gpus)
+    if snapshot.reachable and snapshot.prom is not None:
+        gpus += snapshot.prom.gpu_count or 0
+    return Figures(True, snapshot.reachable, gpus, status)
+
+
 class FleetScreen(PromFleetRows, ConsoleScreen):
     CSS_PATH = "fleet.tcss"
     BINDINGS = [
@@ -82,6 +103,8 @@ class FleetScreen(PromFleetRows, ConsoleScreen):
         self._slow: dict[str, float] = {}
         self._prometheus_waiting = True
         self._worst: dict[str, tuple[object, Status | None]] = {}  # node -> (its verdict, worst status)
+        # node -> (the snapshot and node they were read from, its part of the header: up, GPUs, worst status)
+        self._figures: dict[str, tuple[object, Node, Figures]] = {}
 
     @property
     def nodes(self) -> dict[str, Node]:
@@ -211,19 +234,24 @@ class FleetScreen(PromFleetRows, ConsoleScreen):
 
     def show_status(self) -> None:
         latest = self.session.latest
-        names = list(self.nodes)
-        seen = [latest[name] for name in names if name in latest]
-        up = sum(1 for snapshot in seen if snapshot.reachable)
-        gpus = sum(
-            len(s.gpu.gpus) for s in seen if s.reachable and s.gpu is not None and s.gpu.status == "ok"
-        )
-        gpus += sum(s.prom.gpu_count or 0 for s in seen if s.reachable and s.prom is not None)
-        parts = [plural(len(names), "node"), f"{up} up", f"{len(seen) - up} down"]
+        nodes = self.nodes
+        names = list(nodes)
+        kept, figures = self._figures, []
+        for name, node in nodes.items():  # once per frame: only a node whose answer changed is worked out
+            snapshot = latest.get(name)
+            known = kept.get(name)
+            if known is None or known[0] is not snapshot or known[1] is not node:
+                known = kept[name] = (snapshot, node, node_figures(snapshot, self.node_status(node)))
+            figures.append(known[2])
+        seen = sum(1 for figure in figures if figure.answered)
+        up = sum(1 for figure in figures if figure.up)
+        gpus = sum(figure.gpus for figure in figures)
+        parts = [plural(len(names), "node"), f"{up} up", f"{seen - up} down"]
         slow = sum(1 for name in names if name in self._slow and self.ops_app.in_flight(name))
         if slow:
             parts.append(f"{slow} slow")
-        if len(seen) < len(names):
-            parts.append(f"{len(names) - len(seen)} waiting")
+        if seen < len(names):
+            parts.append(f"{len(names) - seen} waiting")
         if self.session.prom_fleet is not None:
             parts.append(f"{len(self.session.prom_fleet.nodes)} from Prometheus")
         parts += [plural(gpus, "GPU"), f"every {self.ops_app.base_interval:g}s"]
@@ -238,7 +266,7 @@ class FleetScreen(PromFleetRows, ConsoleScreen):
         # then Prometheus's firing alerts and down targets; up/down and the rest after them.
         text = Text(parts[0])
         for said in (
-            tally_text(list(self.node_statuses().values())),
+            tally_text([figure.status for figure in figures]),
             prometheus_problems(self.session.prometheus_problems, self.ops_app.fleet_results),
         ):
             if said:

@@ -4,11 +4,14 @@ node that is not OK, wrapping round, stopping at a folded group that holds one, 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.pilot import Pilot
 
 from console.demo.fleet import recorded_fleet
 from console.model.checks import CheckResult, Status
 from screens.app import OpsConsoleApp
+from screens.fleet import FleetScreen
 from widgets.fleet_table import GROUP_PREFIX, FleetTable
 from widgets.trouble import next_trouble, node_status, tally, tally_text
 
@@ -120,3 +123,31 @@ def test_next_trouble_wraps_and_ends_on_the_cursor_row() -> None:
     assert next_trouble(rows, None, bad, backwards=True) == "d"
     assert next_trouble(rows, "b", {"b"}.__contains__) == "b"
     assert next_trouble(rows, "a", set().__contains__) is None
+
+
+async def test_the_header_works_out_again_only_the_nodes_whose_answer_changed() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        session = app.session
+        verdict, asked = session.verdict, []
+
+        def counted(node):  # type: ignore[no-untyped-def]
+            asked.append(node.name)
+            return verdict(node)
+
+        session.verdict = counted  # type: ignore[method-assign]
+        screen.show_status()
+        assert asked == []  # nothing answered since the last frame: no node judged, none tallied again
+        before = summary(app)
+        down = replace(session.latest["rack-a1"], reachable=False, error="connection lost")
+        session.record(down)
+        screen.show_status()
+        await pilot.pause()
+        assert asked == ["rack-a1"]
+        after = summary(app)
+        assert after != before
+        assert "✖ 5 crit ✔ 3 ok" in after
+        assert "6 up  ·  2 down" in after
