@@ -28,6 +28,7 @@ from console.model.power import PduReading, RackPower
 from screens.base import ConsoleScreen
 from widgets.rack_tables import RackTable, node_key, pdu_key, rack_key, watts
 from widgets.status import status_text
+from widgets.trouble import tally_text
 
 if TYPE_CHECKING:
     from screens.app import OpsConsoleApp
@@ -132,8 +133,12 @@ class RacksScreen(ConsoleScreen):
             parts.append(
                 Text(f"PDUs {watts(sum(v for v in drawn if v is not None)).plain} of {watts(budget).plain}")
             )
-        counts = {status: sum(r.status is status for r in self.results) for status in Status}
-        parts += [status_text(status, f"{counts[status]}") for status in Status if counts[status]]
+        # the racks by their level, as the fleet counts nodes ('✖ 1 crit ▲ 1 warn ✔ 1 ok'): bare counts of
+        # every rack and PDU result ('✔ 2 ▲ 2 ✖ 2' beside '3 racks') did not add up to the racks
+        levels = rack_levels(self.results)
+        tally = tally_text([levels.get((rack.rack, None)) for rack in self.racks])
+        if tally:
+            parts.append(tally)
         if not self._read_once:
             parts.append(Text("reading the PDUs…", style="dim"))
         if self.ops_app.paused:

@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 from collections import Counter
 
+import pytest
 from rich.style import Style
 from textual._ansi_theme import MONOKAI
 
@@ -109,3 +110,15 @@ def test_a_gpu_with_no_history_says_so_with_a_dash() -> None:
     # a node read from Prometheus keeps no history: its 'Util history' cells were blank, as if not drawn yet
     cells = gpu_cells(GpuReading(0, "GPU-0", "NVIDIA H100 80GB HBM3"), lambda index, metric: [])
     assert cells["util_trend"].plain == "–"
+
+
+async def test_the_racks_line_counts_racks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # '3 racks · ✔ 2 · ▲ 2 · ✖ 2' counted rack and PDU results: six statuses for three racks
+    from tests import test_power_screen as power
+
+    monkeypatch.setattr("screens.racks.read_pdus", power.recorded_pdus)
+    async with power.app().run_test(size=(80, 24)) as pilot:
+        await power.racks(pilot)
+        summary = str(pilot.app.screen.query_one("#racks-summary").render())
+        assert summary.startswith("3 racks")
+        assert "✖ 1 crit ▲ 1 warn ✔ 1 ok" in summary
