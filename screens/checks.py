@@ -19,7 +19,7 @@ from console.model.node import NodeSnapshot
 from screens.base import ConsoleScreen
 from screens.messages import FleetChecksAnswered
 from widgets.checks_table import FILTERS, FleetChecksTable, detail_text
-from widgets.status import STATUS_WORD, plural, status_text
+from widgets.status import SEVERITY_ORDER, STATUS_WORD, plural, status_text
 
 SCOPES = {"all": "checks across the fleet", "prometheus": "the fleet's Prometheus: alerts and targets"}
 
@@ -100,13 +100,13 @@ class ChecksScreen(ConsoleScreen):
         allowed = FILTERS[self.status_filter]
         self.shown = self.query_one(FleetChecksTable).show(r for r in results if r.status in allowed)
         counts = {status: sum(r.status is status for r in results) for status in Status}
-        # what is shown first (at 80 columns the counts run off the line); only the statuses some result is
-        # at (ok always), as the fleet's tally: a '? 0 unkn' in red reads as trouble that is not there
+        # what is shown first (at 80 columns the counts run off the line); then, worst first as the fleet's
+        # tally, only the statuses some result is at (ok always): a '? 0 unkn' in red reads as trouble
         parts: list[Text] = [Text(plural(len(results), "result"), style="bold")]
         parts.append(Text(f"showing: {self.status_filter} (f)"))
         parts += [
             status_text(status, f"{counts[status]} {STATUS_WORD[status]}")
-            for status in Status
+            for status in (*SEVERITY_ORDER, Status.SKIPPED)
             if counts[status] or status is Status.OK
         ]
         if self.scope == "prometheus":

@@ -38,6 +38,7 @@ async def test_checks_summary_says_the_filter_within_80_columns_and_no_zero_coun
         assert "showing: problems (f)" in summary[:80]
         assert "0 unkn" not in summary  # a zero count in red reads as trouble that is not there
         assert "✔" in summary  # ok is always counted
+        assert summary.index("crit") < summary.index("warn") < summary.index(" ok")  # worst first
 
 
 async def test_pod_gpus_stay_under_their_header_on_a_wide_screen() -> None:
