@@ -11,7 +11,7 @@ from console.model.levels import NodeLevels
 from console.sections.columns import fleet_values
 from screens.fleet import FleetScreen
 from tests.test_tui_flows import make_app, settle
-from widgets.fleet_table import FleetTable
+from widgets.fleet_table import GROUP_PREFIX, FleetTable, group_of
 
 
 def header_x(table: FleetTable, column: str) -> int:
@@ -124,3 +124,36 @@ async def test_a_row_drawn_again_restyles_only_its_cells_that_changed() -> None:
         assert "temp" in differ
         assert len(differ) < len(before) - 3
         assert table.restyled - restyled == len(differ)  # the row's other cells keep their styled segments
+
+
+async def test_a_group_header_is_worked_out_again_only_when_a_node_s_tally_changes() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        table = screen.table
+        headers: list[str] = []
+        show_header = table._show_header
+
+        def counted(group: str, *, place: bool = True) -> bool:
+            headers.append(group)
+            return show_header(group, place=place)
+
+        table._show_header = counted  # type: ignore[method-assign]
+        session = screen.session
+        latest = session.latest["rack-a1"]
+        assert latest.gpu is not None
+        header = GROUP_PREFIX + group_of(app.nodes["rack-a1"])
+        before = table.get_cell(header, "checks").plain
+        # a GPU cools down: the row changes, its checks do not, its group's header is left as it is
+        cooler = tuple(dataclasses.replace(r, temperature_c=31.0) for r in latest.gpu.gpus)
+        session.record(dataclasses.replace(latest, gpu=dataclasses.replace(latest.gpu, gpus=cooler)))
+        screen.show_snapshots([session.latest["rack-a1"]])
+        assert table.get_cell("rack-a1", "temp").plain == "31°C"
+        assert headers == []
+        # it goes down: its tally changes, and its group's header with it
+        session.record(dataclasses.replace(latest, reachable=False, error="connection lost"))
+        screen.show_snapshots([session.latest["rack-a1"]])
+        assert len(headers) == 1
+        assert table.get_cell(header, "checks").plain != before

@@ -256,8 +256,11 @@ class FleetTable(KeyedTable):
         row is not shown, hidden or moved either, until the caller's regroup() (a new row put at the end
         one by one costs the whole order each time)."""
         name = view.node.name
+        tally = checks_tally(view.results)
+        # Its group's header changes only with its tally (or, under a filter, with what matches).
+        header = header and (self._tallies.get(name) != tally or name not in self._views or bool(self.filter))
         self._views[name] = view
-        self._tallies[name] = checks_tally(view.results)
+        self._tallies[name] = tally
         shown = self.shown_columns
         cells = node_cells(view, widths={k: w for k, w in self._spark_widths.items() if k in shown})
         cells = {column.key: cells.get(column.key, DASH) for column in self.COLUMNS}  # no value: a dash
