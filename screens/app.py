@@ -210,7 +210,9 @@ class OpsConsoleApp(App[None]):
         finally:
             self._in_flight.pop(node.name, None)
             self._slow_at.pop(node.name, None)
-        self.post_message(NodePolled(snapshot))
+        # Handed over as data, not as a message: a message per poll cost more than drawing its row. The
+        # frame timer draws it (no widget is touched from here).
+        self._answered(snapshot, draw_now=False)
 
     def _closing_down(self) -> bool:
         return self._exit or not self.is_running
@@ -231,14 +233,22 @@ class OpsConsoleApp(App[None]):
                 screen.show_slow(name, now - self._in_flight[name])
 
     def on_node_polled(self, message: NodePolled) -> None:
-        name = message.snapshot.node
-        if name not in self.nodes:
+        self._answered(message.snapshot, draw_now=True)
+
+    def _answered(self, snapshot: NodeSnapshot, *, draw_now: bool) -> None:
+        """A poll's answer joins the frame's pending ones (the latest per node); the frame timer shows them.
+        Without a frame (batch_window_s 0) it is shown now, or at the next turn of the loop from a poll."""
+        name = snapshot.node
+        if name not in self.nodes or self._closing_down():
             return
         self._schedule(name)
-        self._pending[name] = message.snapshot
+        self._pending[name] = snapshot
         frame = FRAME_S if self.batch_window_s is None else self.batch_window_s
         if frame <= 0:
-            self._show_pending()
+            if draw_now:
+                self._show_pending()
+            else:
+                self.call_later(self._show_pending)
         elif self._frame_timer is None:
             self._frame_timer = self.set_timer(frame, self._show_pending, name="show-snapshots")
 

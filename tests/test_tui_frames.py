@@ -277,3 +277,29 @@ async def test_a_large_frame_is_drawn_in_slices_and_a_key_goes_between(
         assert len(counts.batches) == 6
         assert order.index("key") < len(order) - 1  # the key was handled before the last slice
         assert table.cursor_row == row + 1
+
+
+async def test_a_poll_hands_its_answer_over_without_a_message() -> None:
+    fleet = recorded_fleet(moving=True)
+    app = OpsConsoleApp(fleet.session(), cursor_blink=False, batch_window_s=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: all(name in app.session.latest for name in app.nodes))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        posted: list[NodePolled] = []
+        post_message = app.post_message
+
+        def counted(message: Any) -> bool:
+            if isinstance(message, NodePolled):
+                posted.append(message)
+            return post_message(message)
+
+        app.post_message = counted  # type: ignore[method-assign]
+        counts = Counts(screen)
+        before = app.session.latest["gpu1"]
+        app.poll_node("gpu1", force=True)
+        await until(pilot, lambda: any("gpu1" in batch for batch in counts.batches))
+        assert app.session.latest["gpu1"] is not before
+        assert screen.view(app.nodes["gpu1"]).snapshot is app.session.latest["gpu1"]
+        assert posted == []  # the answer went into the frame as data: no message dispatched per poll
