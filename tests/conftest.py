@@ -23,6 +23,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 LAB_FIXTURES = frozenset(
     {"ssh_lab", "docker_lab", "nfs_server", "mount_lab", "prometheus_lab", "stack_lab"}
     | {"snmp_lab", "redfish_lab", "redfish_tls_lab"}
+    | {"prom_fleet_lab", "monitoring_stack"}
 )
 
 

@@ -18,15 +18,28 @@ from console.checks.monitoring_rules import evaluate_monitoring, planned_monitor
 from console.collectors.monitoring import collect_monitoring, own_metrics
 from console.inventory.model import Inventory, MonitoringSettings, Node, PrometheusSettings
 from console.model.monitoring import MonitoringSnapshot
+from tests.lab.availability import lab_unavailable
+from tests.lab.common import LabError
 from tests.lab.monitoring_stack import FAILING_RULE, GRAFANA_VERSION, MonitoringStack
-
-pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
-    with MonitoringStack(tmp_path_factory.mktemp("monitoring")) as stack:
+def monitoring_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
+    """A real Prometheus and Alertmanager (a lab part: skipped with its reason outside CI)."""
+    try:
+        stack = MonitoringStack(tmp_path_factory.mktemp("monitoring"))
+        stack.start()
+    except LabError as exc:
+        lab_unavailable("the monitoring stack lab", exc)
+    try:
         yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def stack(monitoring_stack: MonitoringStack) -> MonitoringStack:
+    return monitoring_stack
 
 
 def _inventory(stack: MonitoringStack, **monitoring: object) -> Inventory:

@@ -11,17 +11,31 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.availability import lab_unavailable
+from tests.lab.common import LabError
 from tests.lab.fleet_exporter import node_name
 from tests.lab.prom_fleet import PromFleetLab
 
-pytestmark = pytest.mark.lab
 NODES = 6
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromFleetLab]:
-    with PromFleetLab(tmp_path_factory.mktemp("prom-fleet-check"), NODES) as lab:
+def prom_fleet_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromFleetLab]:
+    """A real Prometheus scraping the synthetic fleet exporter (a lab part: outside CI, skipped with why)."""
+    try:
+        lab = PromFleetLab(tmp_path_factory.mktemp("prom-fleet-check"), NODES)
+        lab.start()
+    except LabError as exc:
+        lab_unavailable("the Prometheus fleet lab", exc)
+    try:
         yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def lab(prom_fleet_lab: PromFleetLab) -> PromFleetLab:
+    return prom_fleet_lab
 
 
 def _check(lab: PromFleetLab, tmp_path: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]

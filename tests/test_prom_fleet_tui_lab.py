@@ -11,6 +11,8 @@ import pytest
 from console.inventory.loader import load_inventory
 from console.session import ConsoleSession
 from screens.app import OpsConsoleApp
+from tests.lab.availability import lab_unavailable
+from tests.lab.common import LabError
 from tests.lab.fleet_exporter import node_name
 from tests.lab.prom_fleet import PromFleetLab
 from tests.tui_pilot import until
@@ -20,9 +22,22 @@ NODES = 6
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromFleetLab]:
-    with PromFleetLab(tmp_path_factory.mktemp("prom-fleet-tui"), NODES) as lab:
+def prom_fleet_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromFleetLab]:
+    """A real Prometheus scraping the synthetic fleet exporter (a lab part: outside CI, skipped with why)."""
+    try:
+        lab = PromFleetLab(tmp_path_factory.mktemp("prom-fleet-tui"), NODES)
+        lab.start()
+    except LabError as exc:
+        lab_unavailable("the Prometheus fleet lab", exc)
+    try:
         yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def lab(prom_fleet_lab: PromFleetLab) -> PromFleetLab:
+    return prom_fleet_lab
 
 
 async def test_the_fleet_screen_lists_the_discovered_nodes_and_marks_the_frozen_one(
