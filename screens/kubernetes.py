@@ -13,9 +13,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable
 
 from console.checks.k8s_rules import FAILING, GPUS, NODE, OPERATOR, evaluate_kubernetes
 from console.inventory.kubernetes import kubernetes_of
@@ -23,7 +22,7 @@ from console.model.checks import Status
 from console.model.inventory import Node
 from console.model.kubernetes import KubernetesSettings, KubernetesSnapshot, parse_label
 from console.model.node import NodeSnapshot
-from screens.base import ConsoleScreen
+from screens.cluster_base import ViaClusterScreen
 from widgets.k8s_tables import K8sNodeTable, K8sPodTable, ready_text
 from widgets.status import STATUS_ICON, STATUS_STYLE
 
@@ -43,26 +42,28 @@ def via_nodes(nodes: Iterable[Node]) -> list[Node]:
     return out
 
 
-class KubernetesScreen(ConsoleScreen):
+class KubernetesScreen(ViaClusterScreen):
     CSS_PATH = "kubernetes.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("enter", "open", "Open node"),
     ]
+    PREFIX = "k8s"
+    NODE_TABLE = K8sNodeTable
+    LOWER_TABLE = K8sPodTable
+    LOWER = "pods"
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(id="k8s-summary")
-        yield K8sNodeTable(id="k8s-nodes")
-        yield Static(id="k8s-pods-title")
-        yield K8sPodTable(id="k8s-pods")
-        yield Static(id="k8s-detail")
-        yield Footer(compact=True)
-
-    @property
-    def via(self) -> Node | None:
-        found = via_nodes(self.ops_app.nodes.values())
+    def find_via(self, nodes: Iterable[Node]) -> Node | None:
+        found = via_nodes(nodes)
         return found[0] if found else None
+
+    def member_names(self, via: Node) -> Sequence[str]:
+        settings = kubernetes_of(via)
+        return [m.name for m in settings.members] if settings is not None else ()
+
+    def subtitle(self, via: Node | None) -> str:
+        command = self.settings.command if self.settings is not None else "kubectl"
+        return f"the cluster, read with {command} on {via.name}" if via else "no Kubernetes here"
 
     @property
     def settings(self) -> KubernetesSettings | None:
@@ -73,32 +74,6 @@ class KubernetesScreen(ConsoleScreen):
     def latest(self) -> NodeSnapshot | None:
         via = self.via
         return self.session.latest.get(via.name) if via is not None else None
-
-    def on_mount(self) -> None:
-        via = self.via
-        command = self.settings.command if self.settings is not None else "kubectl"
-        self.sub_title = f"the cluster, read with {command} on {via.name}" if via else "no Kubernetes here"
-        self.query_one(K8sNodeTable).focus()
-        self._show()
-
-    def polled_nodes(self) -> Iterable[str]:
-        via, settings = self.via, self.settings
-        if via is None or settings is None:
-            return ()
-        members = [m.name for m in settings.members if m.name in self.ops_app.nodes and m.name != via.name]
-        return [via.name, *members]
-
-    def show_snapshot(self, snapshot: NodeSnapshot) -> None:
-        self._show()
-
-    def show_snapshots(self, snapshots: Sequence[NodeSnapshot]) -> None:
-        self._show()
-
-    def catch_up(self) -> None:
-        self._show()
-
-    def show_status(self) -> None:
-        self._show()
 
     # --- drawing -------------------------------------------------------------------------------------------
 
@@ -111,8 +86,7 @@ class KubernetesScreen(ConsoleScreen):
                 if via is None
                 else f"reading the cluster on {via.name}…"
             )
-            self.set_text("#k8s-summary", Text(waiting, style="dim"))
-            self.set_text("#k8s-pods-title", Text(""))
+            self.show_waiting(waiting)
             return
         if snap.error is not None:
             self.set_text("#k8s-summary", Text(f"✖ {snap.error}", style="bold red"))
@@ -219,9 +193,6 @@ class KubernetesScreen(ConsoleScreen):
         )
         if member is not None and member.name in self.ops_app.nodes:
             self.ops_app.open_node(member.name)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
 
 def open_kubernetes(app: OpsConsoleApp) -> None:

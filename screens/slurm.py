@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Input, Label
 
 from console.actions import ActionError, ActionResult
 from console.actions.slurm import cancel_job, drain_node, resume_node
@@ -27,9 +27,8 @@ from console.checks.slurm_rules import node_status, node_summary, stuck_jobs
 from console.collectors.slurm import forget
 from console.model.checks import Status
 from console.model.inventory import Node
-from console.model.node import NodeSnapshot
 from console.model.slurm import SlurmSnapshot
-from screens.base import ConsoleScreen
+from screens.cluster_base import ViaClusterScreen
 from screens.confirm import ConfirmScreen
 from widgets.safe import safe_text
 from widgets.slurm_tables import SlurmNodeTable, SlurmQueueTable
@@ -72,7 +71,7 @@ class ReasonScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class SlurmScreen(ConsoleScreen):
+class SlurmScreen(ViaClusterScreen):
     CSS_PATH = "slurm.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -81,57 +80,30 @@ class SlurmScreen(ConsoleScreen):
         Binding("x", "cancel_job", "Cancel job"),
         Binding("enter", "open", "Open node"),
     ]
+    PREFIX = "slurm"
+    NODE_TABLE = SlurmNodeTable
+    LOWER_TABLE = SlurmQueueTable
+    LOWER = "queue"
 
     def __init__(self) -> None:
         super().__init__()
         self.action_note: Text | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(id="slurm-summary")
-        yield SlurmNodeTable(id="slurm-nodes")
-        yield Static(id="slurm-queue-title")
-        yield SlurmQueueTable(id="slurm-queue")
-        yield Static(id="slurm-detail")
-        yield Footer(compact=True)
-
-    @property
-    def via(self) -> Node | None:
-        found = via_nodes(self.ops_app.nodes.values())
+    def find_via(self, nodes: Iterable[Node]) -> Node | None:
+        found = via_nodes(nodes)
         return found[0] if found else None
+
+    def member_names(self, via: Node) -> Sequence[str]:
+        return [member.name for member in via.slurm.members] if via.slurm is not None else ()
+
+    def subtitle(self, via: Node | None) -> str:
+        return f"the Slurm cluster, read through {via.name}" if via else "no Slurm in this inventory"
 
     @property
     def snapshot(self) -> SlurmSnapshot | None:
         via = self.via
         latest = self.session.latest.get(via.name) if via is not None else None
         return latest.slurm if latest is not None else None
-
-    def on_mount(self) -> None:
-        via = self.via
-        self.sub_title = (
-            f"the Slurm cluster, read through {via.name}" if via else "no Slurm in this inventory"
-        )
-        self.query_one(SlurmNodeTable).focus()
-        self._show()
-
-    def polled_nodes(self) -> Iterable[str]:
-        via = self.via
-        if via is None or via.slurm is None:
-            return ()
-        members = [member.name for member in via.slurm.members if member.name in self.ops_app.nodes]
-        return [via.name, *(name for name in members if name != via.name)]
-
-    def show_snapshot(self, snapshot: NodeSnapshot) -> None:
-        self._show()
-
-    def show_snapshots(self, snapshots: Sequence[NodeSnapshot]) -> None:
-        self._show()
-
-    def catch_up(self) -> None:
-        self._show()
-
-    def show_status(self) -> None:
-        self._show()
 
     # --- drawing -------------------------------------------------------------------------------------------
 
@@ -152,8 +124,7 @@ class SlurmScreen(ConsoleScreen):
                 if via is None
                 else f"reading Slurm on {via.name}…"
             )
-            self.set_text("#slurm-summary", Text(waiting, style="dim"))
-            self.set_text("#slurm-queue-title", Text(""))
+            self.show_waiting(waiting)
             return
         levels = {node.name: node_status(node) for node in snap.nodes}
         self.query_one(SlurmNodeTable).show(snap, levels, self._reported(snap))
@@ -322,9 +293,6 @@ class SlurmScreen(ConsoleScreen):
         member = snap.member(name) if snap is not None and name is not None else None
         if member is not None and member.name in self.ops_app.nodes:
             self.ops_app.open_node(member.name)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
 
 def open_slurm(app: OpsConsoleApp) -> None:
