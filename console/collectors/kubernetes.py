@@ -24,6 +24,7 @@ from console.collectors.kubernetes_parse import (
     parse_pods,
     parse_policies,
 )
+from console.collectors.reads import read_failure, run_read, run_reads
 from console.model.inventory import Node
 from console.model.kubernetes import (
     CONTEXT_PATTERN,
@@ -33,8 +34,7 @@ from console.model.kubernetes import (
     KubernetesSnapshot,
     parse_label,
 )
-from console.text import clean_line
-from console.transport.base import CommandResult, OutputTooLarge, Transport, TransportError
+from console.transport.base import CommandResult, OutputTooLarge, Transport
 from console.transport.readonly import Argv, Word
 
 PODS_SELECTOR = "--field-selector=status.phase!=Succeeded,status.phase!=Failed"
@@ -87,22 +87,9 @@ def kube_command(settings: KubernetesSettings, timeout: float, *read: str) -> st
 
 
 def _failure(settings: KubernetesSettings, what: str, result: CommandResult | BaseException) -> str:
-    tool = settings.command
-    if isinstance(result, TransportError):
-        return f"{tool} get {what}: {clean_line(result, limit=200)}"
-    if isinstance(result, BaseException):
-        return f"{tool} get {what}: {type(result).__name__}: {clean_line(result, limit=200)}"
-    if result.exit_status == 127:
-        return f"{tool}: not found on the via node"
-    said = clean_line(" ".join((result.stderr or result.stdout).split()), limit=200)
-    return f"{tool} get {what}: exit {result.exit_status}" + (f": {said}" if said else "")
-
-
-async def _run(transport: Transport, command: str, timeout: float) -> CommandResult | TransportError:
-    try:
-        return await transport.run(command, timeout=timeout)
-    except TransportError as exc:
-        return exc
+    return read_failure(
+        f"{settings.command} get {what}", result, f"{settings.command}: not found on the via node"
+    )
 
 
 # The last read per via node: polls within `kubernetes.interval` reuse it. --check reads once anyway.
@@ -125,9 +112,8 @@ async def read_kubernetes(transport: Transport, node: Node) -> KubernetesSnapsho
     settings = node.settings("kubernetes")
     assert isinstance(settings, KubernetesSettings)
     timeout = node.ssh.command_timeout
-    nodes_r, pods_r, policy_r = await asyncio.gather(
-        *(_run(transport, kube_command(settings, timeout, *read), timeout) for read in _READS),
-        return_exceptions=True,
+    nodes_r, pods_r, policy_r = await run_reads(
+        transport, [kube_command(settings, timeout, *read) for read in _READS], timeout
     )
     now = datetime.now(UTC)
     if not (isinstance(nodes_r, CommandResult) and nodes_r.ok):
@@ -176,8 +162,8 @@ async def _compact_pods(
     """The pods of a cluster whose PodList JSON passed the cap: one line each, and the operator's as JSON."""
     namespace = settings.operator_namespace
     compact, operator = await asyncio.gather(
-        _run(transport, kube_command(settings, timeout, *PODS_COMPACT), timeout),
-        _run(
+        run_read(transport, kube_command(settings, timeout, *PODS_COMPACT), timeout),
+        run_read(
             transport, kube_command(settings, timeout, "get", "pods", "-n", namespace, "-o", "json"), timeout
         ),
     )

@@ -12,6 +12,7 @@ import asyncio
 import shlex
 from datetime import UTC, datetime
 
+from console.collectors.reads import read_failure, run_read
 from console.collectors.slurm_parse import (
     SINFO_FIELDS,
     SQUEUE_FORMAT,
@@ -26,7 +27,6 @@ from console.collectors.slurm_parse import (
 )
 from console.model.inventory import Node
 from console.model.slurm import SlurmJob, SlurmNode, SlurmSnapshot, SlurmSource
-from console.text import clean_line
 from console.transport.base import CommandResult, CommandTimeout, Transport, TransportError
 
 PING_COMMAND = "LC_ALL=C scontrol ping"
@@ -39,26 +39,14 @@ COMMANDS = (PING_COMMAND, SINFO_JSON, SQUEUE_JSON, SINFO_TEXT, SQUEUE_TEXT)
 
 def _failure(command: str, result: CommandResult | TransportError) -> str:
     tool = command.split()[1]
-    if isinstance(result, TransportError):
-        return f"{tool}: {clean_line(result, limit=200)}"
-    if result.exit_status == 127:
-        return f"{tool}: not found on the via node (is slurm-client installed?)"
-    said = clean_line(" ".join((result.stderr or result.stdout).split()), limit=200)
-    return f"{tool}: exit {result.exit_status}" + (f": {said}" if said else "")
-
-
-async def _run(transport: Transport, command: str, timeout: float) -> CommandResult | TransportError:
-    try:
-        return await transport.run(command, timeout=timeout)
-    except TransportError as exc:
-        return exc
+    return read_failure(tool, result, f"{tool}: not found on the via node (is slurm-client installed?)")
 
 
 async def _nodes(
     transport: Transport, timeout: float
 ) -> tuple[tuple[SlurmNode, ...], bool, SlurmSource, str | None, str | None]:
     """(nodes, truncated, source, data_parser, release); raises SlurmParseError with both failures."""
-    result = await _run(transport, SINFO_JSON, timeout)
+    result = await run_read(transport, SINFO_JSON, timeout)
     first = None
     if isinstance(result, CommandResult) and result.ok:
         try:
@@ -69,7 +57,7 @@ async def _nodes(
             first = f"sinfo --json: {exc}"
     else:
         first = _failure(SINFO_JSON, result)
-    text = await _run(transport, SINFO_TEXT, timeout)
+    text = await run_read(transport, SINFO_TEXT, timeout)
     if isinstance(text, CommandResult) and text.ok:
         nodes, truncated = parse_sinfo_text(text.stdout)
         return nodes, truncated, "text", "text", None
@@ -77,7 +65,7 @@ async def _nodes(
 
 
 async def _jobs(transport: Transport, timeout: float) -> tuple[tuple[SlurmJob, ...], bool]:
-    result = await _run(transport, SQUEUE_JSON, timeout)
+    result = await run_read(transport, SQUEUE_JSON, timeout)
     if isinstance(result, CommandResult) and result.ok:
         try:
             return parse_squeue_json(result.stdout)
@@ -85,7 +73,7 @@ async def _jobs(transport: Transport, timeout: float) -> tuple[tuple[SlurmJob, .
             first = f"squeue --json: {exc}"
     else:
         first = _failure(SQUEUE_JSON, result)
-    text = await _run(transport, SQUEUE_TEXT, timeout)
+    text = await run_read(transport, SQUEUE_TEXT, timeout)
     if isinstance(text, CommandResult) and text.ok:
         return parse_squeue_text(text.stdout)
     raise SlurmParseError(f"{first}; {_failure(SQUEUE_TEXT, text)}")
@@ -117,7 +105,7 @@ async def read_slurm(transport: Transport, node: Node) -> SlurmSnapshot:
     timeout = node.ssh.command_timeout
     members = node.slurm.members if node.slurm is not None else ()
     ping, nodes, jobs = await asyncio.gather(
-        _run(transport, PING_COMMAND, timeout),
+        run_read(transport, PING_COMMAND, timeout),
         _nodes(transport, timeout),
         _jobs(transport, timeout),
         return_exceptions=True,
