@@ -11,22 +11,14 @@ from rich.text import Text
 
 from console.model.checks import Status
 from console.model.kubernetes import K8sNode, K8sPod, KubernetesSnapshot
-from widgets.keyed_table import Column, KeyedTable
-from widgets.status import DASH, level_style, status_text
+from widgets.keyed_table import Column, KeyedTable, node_key
+from widgets.status import DASH, count_text, level_style, status_text
 
 NO_POOL = "(no pool)"
 
 
-def node_key(name: str) -> str:
-    return f"node|{name}"
-
-
 def pool_key(pool: str) -> str:
     return f"pool|{pool}"
-
-
-def _count(value: int | None, style: str = "") -> Text:
-    return DASH if value is None else Text(str(value), style=style, justify="right")
 
 
 def ready_text(node: K8sNode) -> Text:
@@ -75,9 +67,9 @@ def node_cells(
         "status": status_text(level) if level is not None else Text(""),
         "node": Text(label, style="bold"),
         "ready": ready_text(node),
-        "alloc": _count(allocatable, "bold yellow" if off else ""),
-        "requested": _count(requested if allocatable or requested else None, level_style(None)),
-        "reported": _count(reported, "bold yellow" if off else ""),
+        "alloc": count_text(allocatable, "bold yellow" if off else ""),
+        "requested": count_text(requested if allocatable or requested else None, level_style(None)),
+        "reported": count_text(reported, "bold yellow" if off else ""),
         "taints": taints,
         "labels": labels,
     }
@@ -92,8 +84,8 @@ def pool_cells(pool: str, nodes: Sequence[K8sNode], snapshot: KubernetesSnapshot
         "status": Text(""),
         "node": Text(summary, style="bold reverse" if ready == len(nodes) else "bold yellow reverse"),
         "ready": Text(""),
-        "alloc": _count(allocatable, "bold"),
-        "requested": _count(requested, "bold"),
+        "alloc": count_text(allocatable, "bold"),
+        "requested": count_text(requested, "bold"),
         "reported": Text(""),
         "taints": Text(""),
         "labels": Text(""),
@@ -144,8 +136,8 @@ def pod_cells(pod: K8sPod, failing: bool, operator: str) -> dict[str, Text]:
         "ready": DASH
         if pod.ready is None
         else Text("yes" if pod.ready else "no", style="" if pod.ready else "yellow"),
-        "restarts": _count(pod.restarts, "yellow" if pod.restarts else ""),
-        "gpus": _count(pod.gpus or None),
+        "restarts": count_text(pod.restarts, "yellow" if pod.restarts else ""),
+        "gpus": count_text(pod.gpus or None),
     }
 
 

@@ -23,7 +23,7 @@ from textual import events
 from widgets.column_fit import NICE, Column, Widths, fit_columns
 from widgets.line_table import LineTable, cell, label
 
-__all__ = ["NICE", "Column", "KeyedTable", "Widths", "cell", "fit_columns", "label"]
+__all__ = ["NICE", "Column", "KeyedTable", "Widths", "cell", "fit_columns", "label", "node_key"]
 
 Cells = Mapping[str, Text]
 _Seen = tuple[str, str, tuple[tuple[int, int, str], ...]]
@@ -36,6 +36,11 @@ def _seen(text: Text) -> _Seen:
         str(text.style),
         tuple((span.start, span.end, str(span.style)) for span in text.spans),
     )
+
+
+def node_key(name: str) -> str:
+    """The row key of a node in the cluster tables (node|NAME); the screens read the name back from it."""
+    return f"node|{name}"
 
 
 class KeyedTable(LineTable):

@@ -15,22 +15,14 @@ from console.model.gpu import GpuSnapshot
 from console.model.inventory import Node
 from console.model.node import NodeSnapshot
 from console.model.slurm import SlurmJob, SlurmNode, SlurmSnapshot
-from widgets.keyed_table import Column, KeyedTable
-from widgets.status import DASH, duration, level_style, status_text
+from widgets.keyed_table import Column, KeyedTable, node_key
+from widgets.status import count_text, duration, level_style, status_text
 
 Levels = Mapping[str, Status]  # Slurm node name -> its slurm.node level
 
 
-def node_key(name: str) -> str:
-    return f"node|{name}"
-
-
 def job_key(job_id: str) -> str:
     return f"job|{job_id}"
-
-
-def _count(value: int | None, style: str = "") -> Text:
-    return DASH if value is None else Text(str(value), style=style, justify="right")
 
 
 def _when(at: datetime | None) -> str:
@@ -76,9 +68,9 @@ def node_cells(
         "node": Text(label, style="bold"),
         "partitions": Text(",".join(node.partitions), style="dim"),
         "state": Text(node.shown_state, style=style),
-        "gpus": _count(node.gpus, gpus_style),
-        "used": _count(node.gpus_used),
-        "reported": _count(reported, gpus_style),
+        "gpus": count_text(node.gpus, gpus_style),
+        "used": count_text(node.gpus_used),
+        "reported": count_text(reported, gpus_style),
         "holders": gpu_jobs_text(snapshot, node.name, node.gpus),
         "reason": Text(node.reason or "", style=style),
         "who": Text(who, style="dim"),
@@ -130,7 +122,7 @@ def job_cells(job: SlurmJob, now: datetime, stuck: bool) -> dict[str, Text]:
         "user": Text(job.user or "", style=""),
         "age": Text(_age(job, now), justify="right"),
         "nodes": Text(where if running else "", style="dim"),
-        "gpus": _count(job.gpus),
+        "gpus": count_text(job.gpus),
         "reason": Text("" if running else job.reason or "", style="yellow" if stuck else "dim"),
         "name": Text(job.name),
     }

@@ -60,6 +60,11 @@ def or_dash(value: float | None, template: str, *, style: str = "") -> Text:
     return DASH if value is None else Text(template.format(value), style=style, justify="right")
 
 
+def count_text(value: int | None, style: str = "") -> Text:
+    """A count, right-aligned, or a dim dash when not known (0 is a count)."""
+    return or_dash(value, "{}", style=style)
+
+
 def duration(seconds: float) -> str:
     """A short human duration: 42s, 12m, 3h 20m, 3d 4h."""
     seconds = max(0, int(seconds))
