@@ -24,7 +24,7 @@ from console.collectors.kubernetes_parse import (
     parse_pods,
     parse_policies,
 )
-from console.collectors.reads import read_failure, run_read, run_reads
+from console.collectors.reads import LastRead, read_failure, run_read, run_reads
 from console.model.inventory import Node
 from console.model.kubernetes import (
     CONTEXT_PATTERN,
@@ -93,18 +93,13 @@ def _failure(settings: KubernetesSettings, what: str, result: CommandResult | Ba
 
 
 # The last read per via node: polls within `kubernetes.interval` reuse it. --check reads once anyway.
-_LAST: dict[str, KubernetesSnapshot] = {}
+_LAST: LastRead[KubernetesSnapshot] = LastRead()
 
 
 async def collect_kubernetes(transport: Transport, node: Node) -> KubernetesSnapshot:
     settings = node.settings("kubernetes")
     interval = settings.interval if isinstance(settings, KubernetesSettings) else 0.0
-    last = _LAST.get(node.name)
-    if last is not None and 0 <= (datetime.now(UTC) - last.taken_at).total_seconds() < interval:
-        return last
-    snapshot = await read_kubernetes(transport, node)
-    _LAST[node.name] = snapshot
-    return snapshot
+    return await _LAST.get(node.name, interval, lambda: read_kubernetes(transport, node))
 
 
 async def read_kubernetes(transport: Transport, node: Node) -> KubernetesSnapshot:

@@ -5,10 +5,20 @@ read leaves in the snapshot. Node trouble comes back as a value, never raised.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Generic, Protocol, TypeVar
 
 from console.text import clean_line
 from console.transport.base import CommandResult, Transport, TransportError
+
+
+class _Taken(Protocol):
+    @property
+    def taken_at(self) -> datetime: ...
+
+
+S = TypeVar("S", bound=_Taken)
 
 
 async def run_read(transport: Transport, command: str, timeout: float) -> CommandResult | TransportError:
@@ -38,3 +48,23 @@ def read_failure(what: str, result: CommandResult | BaseException, missing: str)
         return missing
     said = clean_line(" ".join((result.stderr or result.stdout).split()), limit=200)
     return f"{what}: exit {result.exit_status}" + (f": {said}" if said else "")
+
+
+class LastRead(Generic[S]):
+    """The last read of a cluster per via node: polls within the cluster's interval reuse it (the node's
+    other sections still refresh at the node's own rate). One console process reads one inventory."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, S] = {}
+
+    async def get(self, node: str, interval: float, read: Callable[[], Awaitable[S]]) -> S:
+        last = self._last.get(node)
+        if last is not None and 0 <= (datetime.now(UTC) - last.taken_at).total_seconds() < interval:
+            return last
+        snapshot = await read()
+        self._last[node] = snapshot
+        return snapshot
+
+    def forget(self, node: str) -> None:
+        """The next poll of this via node reads the cluster again."""
+        self._last.pop(node, None)

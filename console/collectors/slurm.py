@@ -12,7 +12,7 @@ import asyncio
 import shlex
 from datetime import UTC, datetime
 
-from console.collectors.reads import read_failure, run_read
+from console.collectors.reads import LastRead, read_failure, run_read
 from console.collectors.slurm_parse import (
     SINFO_FIELDS,
     SQUEUE_FORMAT,
@@ -79,25 +79,19 @@ async def _jobs(transport: Transport, timeout: float) -> tuple[tuple[SlurmJob, .
     raise SlurmParseError(f"{first}; {_failure(SQUEUE_TEXT, text)}")
 
 
-# The last read per via node: polls within `slurm.interval` reuse it (the node's other sections still
-# refresh at the node's own rate). One console process reads one inventory; a new read replaces it.
-_LAST: dict[str, SlurmSnapshot] = {}
+# The last read per via node: polls within `slurm.interval` reuse it.
+_LAST: LastRead[SlurmSnapshot] = LastRead()
 
 
 def forget(node: str) -> None:
     """The next poll of this via node reads the cluster again (after an action changed it)."""
-    _LAST.pop(node, None)
+    _LAST.forget(node)
 
 
 async def collect_slurm(transport: Transport, node: Node) -> SlurmSnapshot:
     """The cluster as the via node's Slurm clients see it (the last read when it is fresh enough)."""
     interval = node.slurm.interval if node.slurm is not None else 0.0
-    last = _LAST.get(node.name)
-    if last is not None and 0 <= (datetime.now(UTC) - last.taken_at).total_seconds() < interval:
-        return last
-    snapshot = await read_slurm(transport, node)
-    _LAST[node.name] = snapshot
-    return snapshot
+    return await _LAST.get(node.name, interval, lambda: read_slurm(transport, node))
 
 
 async def read_slurm(transport: Transport, node: Node) -> SlurmSnapshot:
