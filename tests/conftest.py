@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.lab.docker_fixtures",
     "tests.lab.nfs_fixtures",
     "tests.lab.prometheus_fixtures",
+    "tests.lab.prom_fleet_fixtures",
     "tests.lab.power_fixtures",
 ]
 

@@ -109,7 +109,7 @@ def limited_pod(ssh_lab: SshLab) -> Iterator[LabNode]:
     """A lab node put in cgroup v1 groups of its own (512 MiB, half a CPU) that its mount namespace sees as
     /sys/fs/cgroup/{memory,cpu,cpuacct}, as Docker's v1 bind mounts show a container its own groups."""
     if not (V1 / "memory" / "memory.limit_in_bytes").exists():
-        pytest.skip("no cgroup v1 memory hierarchy here (tests/lab/pod_limits_v2.py covers v2)")
+        pytest.skip("no cgroup v1 memory hierarchy here (v2: test_a_cgroup_v2_pod_reads_its_limits)")
     node = ssh_lab.start_node("pod-limited", gpu_capture=None, mount_namespace=True)
     groups: list[Path] = []
     try:

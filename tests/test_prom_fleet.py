@@ -9,36 +9,20 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from console.collectors.prom_fleet import TAG, PromFleetReader, collect_prom_fleet, fleet_queries, node_name
 from console.collectors.prometheus import PrometheusClient
 from console.model.prom_fleet import PromFleetSnapshot
-from tests.lab.availability import lab_unavailable
-from tests.lab.common import LabError
 from tests.lab.fleet_exporter import expected
 from tests.lab.fleet_exporter import node_name as lab_name
 from tests.lab.prom_fleet import PromFleetLab
+from tests.lab.prom_fleet_fixtures import PROM_FLEET_NODES
 from tests.test_prometheus_json import FixedAnswer
 
-NODES = 12
+NODES = PROM_FLEET_NODES
 WINDOW = "5s"  # covers five 1 s scrapes: rate() sees the exporter's exact rates once it has run that long
-
-
-@pytest.fixture(scope="module")
-def prom_fleet_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromFleetLab]:
-    """A real Prometheus scraping the synthetic fleet exporter (a lab part: outside CI, skipped with why)."""
-    try:
-        lab = PromFleetLab(tmp_path_factory.mktemp("prom-fleet"), NODES)
-        lab.start()
-    except LabError as exc:
-        lab_unavailable("the Prometheus fleet lab", exc)
-    try:
-        yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture

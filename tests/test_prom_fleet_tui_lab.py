@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,28 +10,13 @@ import pytest
 from console.inventory.loader import load_inventory
 from console.session import ConsoleSession
 from screens.app import OpsConsoleApp
-from tests.lab.availability import lab_unavailable
-from tests.lab.common import LabError
 from tests.lab.fleet_exporter import node_name
 from tests.lab.prom_fleet import PromFleetLab
+from tests.lab.prom_fleet_fixtures import PROM_FLEET_NODES
 from tests.tui_pilot import until
 from widgets.fleet_table import FleetTable
 
-NODES = 6
-
-
-@pytest.fixture(scope="module")
-def prom_fleet_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromFleetLab]:
-    """A real Prometheus scraping the synthetic fleet exporter (a lab part: outside CI, skipped with why)."""
-    try:
-        lab = PromFleetLab(tmp_path_factory.mktemp("prom-fleet-tui"), NODES)
-        lab.start()
-    except LabError as exc:
-        lab_unavailable("the Prometheus fleet lab", exc)
-    try:
-        yield lab
-    finally:
-        lab.stop()
+NODES = PROM_FLEET_NODES
 
 
 @pytest.fixture

@@ -119,7 +119,8 @@ async def _echo() -> tuple[asyncio.Server, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-async def test_t_opens_tunnels_and_o_x_open_and_close_a_real_one(tmp_path: Path) -> None:
+async def _echo_app(tmp_path: Path) -> tuple[asyncio.Server, OpsConsoleApp]:
+    """The console on a local node whose inventory plans one tunnel, `echo`, to a real echo server."""
     server, port = await _echo()
     inventory_path = tmp_path / "here.yaml"
     inventory_path.write_text(
@@ -129,7 +130,11 @@ async def test_t_opens_tunnels_and_o_x_open_and_close_a_real_one(tmp_path: Path)
     )
     inventory = load_inventory(inventory_path)
     session = ConsoleSession(inventory, RecordedSource({}), transports={"here": LocalTransport("here")})
-    app = OpsConsoleApp(session, cursor_blink=False, batch_window_s=0)
+    return server, OpsConsoleApp(session, cursor_blink=False, batch_window_s=0)
+
+
+async def test_t_opens_tunnels_and_o_x_open_and_close_a_real_one(tmp_path: Path) -> None:
+    server, app = await _echo_app(tmp_path)
     async with app.run_test(size=WIDE) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.press("T")
@@ -171,16 +176,7 @@ async def test_palette_lists_tunnels() -> None:
 
 
 async def test_quitting_the_console_closes_its_tunnels(tmp_path: Path) -> None:
-    server, port = await _echo()
-    inventory_path = tmp_path / "here.yaml"
-    inventory_path.write_text(
-        f"version: 1\nname: here\nnodes:\n  here: {{transport: local}}\n"
-        f"tunnels:\n  echo: {{node: here, remote: '127.0.0.1:{port}'}}\n",
-        encoding="utf-8",
-    )
-    inventory = load_inventory(inventory_path)
-    session = ConsoleSession(inventory, RecordedSource({}), transports={"here": LocalTransport("here")})
-    app = OpsConsoleApp(session, cursor_blink=False, batch_window_s=0)
+    server, app = await _echo_app(tmp_path)
     async with app.run_test(size=WIDE) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.press("T", "o")
