@@ -102,6 +102,11 @@ async def measure(
             if time.monotonic() > deadline:
                 raise SystemExit(f"the recorded fleet did not answer within {START_DEADLINE_S:g} s")
             await asyncio.sleep(0.05)
+        heap = getattr(app, "heap", None)  # a tree from before screens/heap.py has none
+        for _ in range(round(START_DEADLINE_S / 0.05)):  # the one full collection after the first round
+            if heap is None or heap.frozen:  # is start-up, not steady state
+                break
+            await asyncio.sleep(0.05)
         await pilot.pause()
         screen = app.screen
         table = screen.query_one(FleetTable)

@@ -1,6 +1,6 @@
-"""The Textual app: holds the session, owns the per-node poll workers, and opens the screens.
+"""The Textual app: holds the session, owns the per-node poll tasks, and opens the screens.
 
-Polls: one worker per node (group `poll-NODE`, exclusive), rescheduled `interval` seconds after each
+Polls: one asyncio task per node in flight, rescheduled `interval` seconds after each
 answer; never two polls of one node in flight. Only the nodes the active screen displays are polled: a node
 whose turn comes while it is not shown (or while refresh is paused) waits, and is polled as soon as a
 screen showing it is back. A poll that runs long is reported to the screen every SLOW_AFTER_S seconds, so a
@@ -40,6 +40,7 @@ from console.model.node import NodeSnapshot
 from console.session import ConsoleSession, state_dir
 from screens.base import ConsoleScreen
 from screens.commands import ConsoleCommands
+from screens.heap import HeapKeeper
 from screens.messages import ActionDone, NodePolled
 from widgets.safe import ControlFilter, line, title
 
@@ -73,6 +74,7 @@ TICK_S = 0.1  # how often the one poll timer looks for nodes whose turn came (a 
 SCREENSHOT_DEADLINE_S = 30.0
 CLOSER_TIMEOUT_S = 2.0
 SCREENSHOT_SETTLE_S = 0.3
+SETTLE_ROUNDS = 10  # settled(): how many times a new poll or worker may start while it waits
 _INTERVAL = Binding.Group("Interval", compact=True)
 
 
@@ -117,6 +119,9 @@ class OpsConsoleApp(App[None]):
         # What screens opened beside the session and must close before it (the tunnels' listeners).
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self._in_flight: dict[str, float] = {}  # node -> when its poll started
+        self._poll_tasks: dict[str, asyncio.Task[None]] = {}  # node -> its poll in flight
+        self._unanswered: set[str] = set(self.nodes)  # nodes with no answer yet: the heap settles after
+        self.heap = HeapKeeper()
         self._due_at: dict[str, float] = {}  # node -> when its next poll is due (monotonic)
         self._slow_at: dict[str, float] = {}  # node in flight -> when to report it slow (again)
         self._wanted: tuple[ConsoleScreen | None, frozenset[str]] | None = None
@@ -136,6 +141,7 @@ class OpsConsoleApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         from screens.fleet import FleetScreen
 
+        self.heap.start()
         self.push_screen(FleetScreen())
         self.set_interval(TICK_S, self._tick, name="polls")
         if self.screenshot_path:
@@ -145,6 +151,12 @@ class OpsConsoleApp(App[None]):
         self.session.remember_theme(theme.name)
 
     async def on_unmount(self) -> None:
+        polls = list(self._poll_tasks.values())
+        for task in polls:
+            task.cancel()
+        if polls:
+            await asyncio.wait(polls, timeout=CLOSER_TIMEOUT_S)
+        self.heap.release()
         for close in self.closers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(close(), CLOSER_TIMEOUT_S)
@@ -195,14 +207,34 @@ class OpsConsoleApp(App[None]):
         started = time.monotonic()
         self._in_flight[name] = started
         self._slow_at[name] = started + SLOW_AFTER_S
-        # Not `exclusive`: the in-flight check above already keeps one poll per node, and an exclusive
-        # worker makes Textual scan every worker of the app at each start (quadratic on a large fleet).
-        self.run_worker(
-            self._poll_once(self.nodes[name], force),
-            name=f"poll {name}",
-            group=f"poll-{name}",
-            exit_on_error=False,
-        )
+        # A plain task, not a Textual worker: a worker per poll (its state messages, its manager's
+        # bookkeeping) cost a fifth of the console's CPU on a 300-node fleet. `settled()` waits for them.
+        task = asyncio.create_task(self._poll_once(self.nodes[name], force), name=f"poll {name}")
+        self._poll_tasks[name] = task
+        task.add_done_callback(self._poll_ended)
+
+    def _poll_ended(self, task: asyncio.Task[None]) -> None:
+        name = task.get_name().removeprefix("poll ")
+        if self._poll_tasks.get(name) is task:
+            del self._poll_tasks[name]
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.log.error(f"poll of {name} failed: {error!r}")  # session.poll never raises: a console bug
+
+    def cancel_poll(self, name: str) -> None:
+        """Cancel the node's poll in flight, if any (a cancelled poll records nothing)."""
+        task = self._poll_tasks.get(name)
+        if task is not None:
+            task.cancel()
+
+    async def settled(self) -> None:
+        """Wait until no poll is in flight and the app's workers have finished (what the pilot tests and
+        the demo's screenshots wait for); a poll or worker started meanwhile is waited for too."""
+        for _ in range(SETTLE_ROUNDS):
+            if self._poll_tasks:
+                await asyncio.wait(list(self._poll_tasks.values()))
+            await self.workers.wait_for_complete()
+            if not self._poll_tasks:
+                return
 
     async def _poll_once(self, node: Node, force: bool) -> None:
         try:
@@ -243,6 +275,10 @@ class OpsConsoleApp(App[None]):
             return
         self._schedule(name)
         self._pending[name] = snapshot
+        if self._unanswered:
+            self._unanswered.discard(name)
+            if not self._unanswered:
+                self.set_timer(2 * FRAME_S, self._first_round_drawn, name="first-round")
         frame = FRAME_S if self.batch_window_s is None else self.batch_window_s
         if frame <= 0:
             if draw_now:
@@ -276,6 +312,13 @@ class OpsConsoleApp(App[None]):
             n in self.session.latest and n not in self._in_flight for n in self.wanted()
         ):
             self.set_timer(SCREENSHOT_SETTLE_S, self._cli_screenshot)  # let the footer and last rows paint
+
+    def _first_round_drawn(self) -> None:
+        """Every node answered once and its row is drawn: the long-lived heap is settled."""
+        if self._pending:  # the last answers are still being handed over in slices
+            self.set_timer(2 * FRAME_S, self._first_round_drawn, name="first-round")
+            return
+        self.heap.settled()
 
     def _schedule(self, name: str) -> None:
         if self.paused or name not in self.wanted():

@@ -11,7 +11,6 @@ cells, `FleetTable.show`.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -41,7 +40,6 @@ class PromFleetRows:
     _prom_fleet_waiting = False
     _prom_slicer: Timer | None = None  # the next slice of rows, while some are due
     _prom_grew = False  # nodes were added since the rows were last all in
-    _prom_froze = False  # gc.freeze() was called for the rows
     _prom_first: str | None = None  # the first node of a table that was empty: the cursor goes there
 
     def __init__(self) -> None:
@@ -125,17 +123,8 @@ class PromFleetRows:
                 self._prom_first = None
         screen.show_status()
         if self._prom_grew:
-            # The rows of a large fleet are hundreds of thousands of long-lived objects: every full collection
-            # walking them held the loop 100-200 ms at 2,000 nodes. Once the fleet grew: one collection, then
-            # what is left is kept out of the collector's walks (still freed when its count drops to 0).
             self._prom_grew = False
-            gc.collect()
-            gc.freeze()
-            self._prom_froze = True
-
-    def on_unmount(self) -> None:
-        if self._prom_froze:  # the screen and its rows go: the collector may walk them again
-            gc.unfreeze()
+            screen.ops_app.heap.settled()  # the new rows are hundreds of thousands of long-lived objects
 
     def _prom_fleet_due(self) -> None:
         screen = cast("FleetScreen", self)

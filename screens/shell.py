@@ -109,7 +109,7 @@ def _after_the_shell(screen: ConsoleScreen) -> None:
     app = screen.ops_app
     stale = [name for name in app.nodes if app.in_flight(name)]
     for name in stale:
-        app.workers.cancel_group(app, f"poll-{name}")  # the app's poll workers: group poll-NODE
+        app.cancel_poll(name)
 
     def poll_again() -> None:
         for name in stale:

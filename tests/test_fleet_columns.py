@@ -64,7 +64,7 @@ async def test_a_declared_column_is_shown_in_the_fleet(load_column: None) -> Non
     inventory, source = recorded_fleet()
     app = make_app(inventory, source)
     async with app.run_test(size=(160, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         table = app.screen.query_one(FleetTable)
         assert "load" in table.shown_columns

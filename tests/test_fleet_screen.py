@@ -61,7 +61,7 @@ async def test_fleet_fills_in_from_the_source() -> None:
     inventory, source = recorded_fleet()
     app = make_app(inventory, source)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         assert isinstance(app.screen, FleetScreen)
         table = app.screen.query_one(FleetTable)
@@ -84,7 +84,7 @@ async def test_refresh_key_polls_again_and_keeps_the_cursor() -> None:
     inventory, source = recorded_fleet()
     app = make_app(inventory, source)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         table = app.screen.query_one(FleetTable)
         assert table.cursor_key == "gpu1"  # the cursor starts on the first node, under its group's header
@@ -93,7 +93,7 @@ async def test_refresh_key_polls_again_and_keeps_the_cursor() -> None:
         assert table.cursor_key == "rack-a1"
         before = dict(source.polls)
         await pilot.press("r")
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         assert all(source.polls[name] == before[name] + 1 for name in before)
         assert table.cursor_key == "rack-a1"  # rows are updated in place, never cleared
@@ -104,7 +104,7 @@ async def test_changed_snapshot_updates_only_its_row() -> None:
     inventory, source = recorded_fleet()
     app = make_app(inventory, source)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         source.snapshots["cerberus"] = NodeSnapshot(
             "cerberus",
@@ -113,7 +113,7 @@ async def test_changed_snapshot_updates_only_its_row() -> None:
             gpu=GpuSnapshot("cerberus", AT, "nvidia-smi", "no_tooling", error="no GPU tooling"),
         )
         await pilot.press("r")
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         assert cell(app, "cerberus", "state") == "● up"
         assert cell(app, "gpu1", "temp") == "42°C"
@@ -136,7 +136,7 @@ async def test_no_group_headers_without_groups_and_singular_words() -> None:
     ungrouped = Inventory("flat", "recorded", (Node("gpu1", "10.60.0.20", refresh=3600),))
     app = make_app(ungrouped, source)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         table = app.screen.query_one(FleetTable)
         assert [row.key.value for row in table.ordered_rows] == ["gpu1"]  # no "▾ ungrouped" row
@@ -149,7 +149,7 @@ async def test_group_headers_count_nodes_in_words_and_have_no_second_highlight()
     inventory, source = recorded_fleet()
     app = make_app(inventory, source)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         table = app.screen.query_one(FleetTable)
         header = table.cells(f"{GROUP_PREFIX}compute")

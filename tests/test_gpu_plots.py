@@ -146,9 +146,9 @@ def test_the_window_grows_with_the_history_up_to_what_it_holds() -> None:
 async def test_the_plots_follow_the_gpu_under_the_cursor() -> None:
     app = OpsConsoleApp(recorded_fleet().session(), cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         app.open_node("rack-a1", tab="gpus")
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         plots = app.screen.query_one(GpuPlots)
         title = str(plots.query_one(".plots-title").render())

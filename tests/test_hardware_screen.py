@@ -49,7 +49,7 @@ def test_the_header_line() -> None:
 async def test_the_node_screen_shows_os_selinux_and_hardware() -> None:
     app = OpsConsoleApp(recorded_fleet().session(), cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         session = app.session
         snapshot = session.latest["gpu1"]

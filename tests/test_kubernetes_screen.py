@@ -74,9 +74,9 @@ def app(shots: dict[str, NodeSnapshot] | None = None) -> OpsConsoleApp:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.pause()
 
 

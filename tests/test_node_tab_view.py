@@ -62,7 +62,7 @@ def facts_tab() -> Iterator[None]:
 async def test_a_described_tab_is_shown_in_its_place_and_filled_from_its_view(facts_tab: None) -> None:
     app = OpsConsoleApp(recorded_fleet().session(), cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         app.open_node("gpu1")
         await pilot.pause()

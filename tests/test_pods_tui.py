@@ -38,10 +38,10 @@ def pod_fleet() -> RecordedFleet:
 
 
 async def open_tab(pilot: Pilot[None], tab: str) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.pause()
     pilot.app.open_node("pod-8", tab=tab)  # type: ignore[attr-defined]
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.pause()
 
 

@@ -246,7 +246,7 @@ async def test_s_without_a_terminal_to_hand_over_says_so() -> None:
     fleet = recorded_fleet()
     app = OpsConsoleApp(live_session(fleet.inventory, fleet.source), cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         app.open_node("gpu1")
         await pilot.pause()
@@ -262,7 +262,7 @@ async def test_s_on_the_recorded_demo_fleet_opens_no_shell(monkeypatch: pytest.M
     monkeypatch.setattr("screens.shell.subprocess.run", lambda argv, check: ran.append(argv))
     app = OpsConsoleApp(recorded_fleet().session(), cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         await pilot.press("s")
         await pilot.pause()
@@ -311,7 +311,7 @@ async def test_a_poll_in_flight_while_the_shell_ran_is_asked_again_not_shown_as_
     monkeypatch.setattr(app, "suspend", suspend)
     monkeypatch.setattr("screens.shell.subprocess.run", shell)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         assert app.session.latest["gpu1"].reachable
         await pilot.press("r")  # a poll in flight...
@@ -319,9 +319,9 @@ async def test_a_poll_in_flight_while_the_shell_ran_is_asked_again_not_shown_as_
         assert app.in_flight("gpu1")
         await pilot.press("s")  # ...while the shell runs
         await pilot.pause(0.1)
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause(0.8)
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         latest = app.session.latest["gpu1"]
         assert latest.reachable, latest.error
         assert source.asked == 3  # the first, the one cut off, and the one asked again

@@ -73,7 +73,7 @@ def slurm_session() -> ConsoleSession:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.pause()
 
 

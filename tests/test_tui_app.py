@@ -114,7 +114,7 @@ async def test_answers_reach_the_screen_in_batches() -> None:
     app = OpsConsoleApp(fleet.session(seed=False), cursor_blink=False, batch_window_s=1.0)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: all(name in app.session.latest for name in app.nodes))
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         assert cell(app, "gpu1", "state") == "… wait"  # answered, but the batch is still open
         await until(pilot, lambda: cell(app, "gpu1", "state") == "● up", timeout=3)
         assert cell(app, "cerberus", "state") == "✖ down"  # the whole batch arrived together

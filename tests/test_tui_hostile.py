@@ -37,7 +37,7 @@ def app_without_guard() -> OpsConsoleApp:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.pause()
     await pilot.pause()
 

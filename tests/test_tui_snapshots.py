@@ -22,7 +22,7 @@ NARROW, WIDE = (80, 24), (160, 48)
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.pause()
 
 

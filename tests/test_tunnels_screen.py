@@ -70,7 +70,7 @@ class RecordedBoard:
 
 
 async def _recorded(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.app.push_screen(TunnelsScreen(board=RecordedBoard(), clock=lambda: NOW))
     await pilot.pause()
     await pilot.press("down", "down", "down")  # the cursor on the down tunnel: its error below
@@ -99,11 +99,11 @@ async def test_recorded_rows_and_keys() -> None:
         assert (up["in"].plain, up["out"].plain, up["since"].plain) == ("48.2 MB", "1.2 MB", "3h12m")
         assert table.cells("pod-1/jupyter")["local"].plain == "–"
         await pilot.press("x")
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         assert table.cells("pod-3/dcgm")["state"].plain == "○ closed"
         await pilot.press("o")
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.pause()
         assert table.cells("pod-3/dcgm")["state"].plain == "● up"
 
@@ -136,7 +136,7 @@ async def _echo_app(tmp_path: Path) -> tuple[asyncio.Server, OpsConsoleApp]:
 async def test_t_opens_tunnels_and_o_x_open_and_close_a_real_one(tmp_path: Path) -> None:
     server, app = await _echo_app(tmp_path)
     async with app.run_test(size=WIDE) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.press("T")
         await pilot.pause()
         screen = pilot.app.screen
@@ -166,7 +166,7 @@ async def test_t_opens_tunnels_and_o_x_open_and_close_a_real_one(tmp_path: Path)
 async def test_palette_lists_tunnels() -> None:
     app = OpsConsoleApp(recorded_fleet().session(), cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=WIDE) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         from screens.commands import ConsoleCommands
 
         provider = ConsoleCommands(pilot.app.screen, None)  # type: ignore[arg-type]
@@ -178,7 +178,7 @@ async def test_palette_lists_tunnels() -> None:
 async def test_quitting_the_console_closes_its_tunnels(tmp_path: Path) -> None:
     server, app = await _echo_app(tmp_path)
     async with app.run_test(size=WIDE) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.settled()
         await pilot.press("T", "o")
         table = pilot.app.screen.query_one(TunnelTable)
         async with asyncio.timeout(10):

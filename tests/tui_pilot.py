@@ -20,7 +20,7 @@ def make_app(**options: object) -> tuple[OpsConsoleApp, object]:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await pilot.app.settled()
     await pilot.pause()
 
 
