@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 
 from console.model.checks import CheckResult, Status
@@ -215,6 +216,9 @@ class FleetTable(KeyedTable):
         self._words: list[str] = []  # the filter's words, lower case
         self._tallies: dict[str, tuple[Status | None, int]] = {}  # node -> its worst check status, how many
         self.headers = True  # group header rows: only when the inventory has groups
+        # Rows whose node changed while they were off the screen (scrolled past, folded, filtered out): their
+        # cells are worked out when they come into view. On a 300-node fleet most answers are for such rows.
+        self._stale: set[str] = set()
 
     def set_nodes(self, nodes: Sequence[Node]) -> None:
         self.groups = {}
@@ -261,19 +265,67 @@ class FleetTable(KeyedTable):
         header = header and (self._tallies.get(name) != tally or name not in self._views or bool(self.filter))
         self._views[name] = view
         self._tallies[name] = tally
-        shown = self.shown_columns
-        cells = node_cells(view, widths={k: w for k, w in self._spark_widths.items() if k in shown})
-        cells = {column.key: cells.get(column.key, DASH) for column in self.COLUMNS}  # no value: a dash
         before = self._sort_values.get(name)
         self._sort_values[name] = sort_value(self.sort_column, view)
         was_shown = name in self.rows
-        self.set_row(name, cells, visible=self._visible(name) if place else None)
+        if place and name in self._rows and not self.filter and not self._on_screen(name):
+            self._stale.add(name)  # drawn when it comes into view (the filter looks at cells: not deferred)
+        else:
+            self._stale.discard(name)
+            self.set_row(name, self._node_cells(view), visible=self._visible(name) if place else None)
         self._haystacks.pop(name, None)  # its state or detail may have changed
         if header:
             self._show_header(group_of(view.node))
         moved = before != self._sort_values[name] and self.sort_column != "node"
         if rearrange and (moved or was_shown != (name in self.rows)):
             self.regroup()
+
+    def _node_cells(self, view: NodeView) -> dict[str, Text]:
+        shown = self.shown_columns
+        cells = node_cells(view, widths={k: w for k, w in self._spark_widths.items() if k in shown})
+        return {column.key: cells.get(column.key, DASH) for column in self.COLUMNS}  # no value: a dash
+
+    def _on_screen(self, key: str) -> bool:
+        index = self._index.get(key)
+        if index is None:
+            return False
+        y = index + 1 - int(self.scroll_y)
+        return 1 <= y < self.size.height
+
+    def _draw_stale(self, keys: Iterable[str]) -> None:
+        """Work out the cells of these rows if they changed while off the screen."""
+        for key in keys:
+            if key in self._stale and key in self._views:
+                self._stale.discard(key)
+                self.set_row(key, self._node_cells(self._views[key]), visible=None)
+
+    def _draw_stale_in_view(self) -> None:
+        if self._stale:
+            top = int(self.scroll_y)
+            self._draw_stale(self._order[top : top + max(0, self.size.height - 1)])
+
+    def _place(self, keys: list[str]) -> None:
+        super()._place(keys)
+        self._draw_stale_in_view()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._draw_stale_in_view()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._draw_stale_in_view()  # (Textual calls KeyedTable's handler too: it refits after this)
+
+    def get_cell(self, key: str, column: str) -> Text:
+        self._draw_stale((key,))
+        return super().get_cell(key, column)
+
+    def get_row_at(self, index: int) -> list[Text]:
+        self._draw_stale(self._order[index : index + 1])
+        return super().get_row_at(index)
+
+    def cells(self, key: str) -> dict[str, Text]:
+        self._draw_stale((key,))
+        return super().cells(key)
 
     def _matches(self, name: str) -> bool:
         if not self._words:
@@ -331,6 +383,7 @@ class FleetTable(KeyedTable):
         self.restore_cursor(cursor)
 
     def set_filter(self, text: str) -> None:
+        self._draw_stale(list(self._stale))  # the filter looks in the cells (state, detail)
         self.filter = text.strip()
         self._words = self.filter.lower().split()
         self.regroup()

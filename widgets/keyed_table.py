@@ -60,6 +60,9 @@ class KeyedTable(LineTable):
         self._seen: dict[str, dict[str, _Seen]] = {}
         self._given: dict[str, dict[str, Text]] = {}  # the Text objects each row was last given
         self._natural: dict[str, dict[str, int]] = {}  # row key -> column key -> cells its text needs
+        # column key -> cell width -> how many rows need that width: the widest cell of a column without a
+        # pass over every row (a 300-node fleet changes widths every poll).
+        self._width_counts: dict[str, dict[int, int]] = {}
         self._hidden: set[str] = set()
         self._refit_due = False
         # Natural widths the last fit used: a refresh only widens columns (a value that shrinks for one
@@ -76,11 +79,26 @@ class KeyedTable(LineTable):
     def natural_widths(self) -> dict[str, int]:
         """Each column's widest cell (or its label), over every row the table holds."""
         widths = {column.key: cell_len(column.label) for column in self.COLUMNS}
-        for row in self._natural.values():
-            for key, width in row.items():
-                if width > widths.get(key, 0):
-                    widths[key] = width
+        for key, counts in self._width_counts.items():
+            if counts and (widest := max(counts)) > widths.get(key, 0):
+                widths[key] = widest
         return widths
+
+    def _count_widths(self, old: Mapping[str, int] | None, new: Mapping[str, int] | None) -> bool:
+        """A row's cell widths went from `old` to `new` (None: no row); whether a column now needs more
+        room than the last fit measured (only then can a refresh change the columns)."""
+        counts_of = self._width_counts
+        for column, width in (old or {}).items():
+            counts = counts_of[column]
+            counts[width] -= 1
+            if not counts[width]:
+                del counts[width]
+        grew = False
+        for column, width in (new or {}).items():
+            counts = counts_of.setdefault(column, {})
+            counts[width] = counts.get(width, 0) + 1
+            grew = grew or width > self._measured.get(column, 0)
+        return grew
 
     def fitted(self) -> Widths:
         natural = self.natural_widths()
@@ -161,9 +179,11 @@ class KeyedTable(LineTable):
             self._seen[key] = seen
             self.touch(key)
             natural = {column: text.cell_len for column, text in self._rows[key].items()}
-            if self._natural.get(key) != natural:
+            old_natural = self._natural.get(key)
+            if old_natural != natural:
                 self._natural[key] = natural
-                self._refit_soon()
+                if self._count_widths(old_natural, natural) or self._may_narrow:
+                    self._refit_soon()
         self._show_or_hide(key, visible)
 
     def _show_or_hide(self, key: str, visible: bool | None) -> None:
@@ -191,7 +211,8 @@ class KeyedTable(LineTable):
         self.forget_row(key)
         self._seen.pop(key, None)
         self._given.pop(key, None)
-        if self._natural.pop(key, None) is not None:
+        if (natural := self._natural.pop(key, None)) is not None:
+            self._count_widths(natural, None)
             self._may_narrow = True
             self._refit_soon()
         self._hidden.discard(key)
