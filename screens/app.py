@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 from rich.text import Text
 from textual.app import App, SystemCommand
@@ -42,6 +40,8 @@ from screens.base import ConsoleScreen
 from screens.commands import ConsoleCommands
 from screens.heap import HeapKeeper
 from screens.messages import ActionDone, NodePolled
+from screens.slices import in_slices
+from screens.svg import tidy_svg
 from widgets.safe import ControlFilter, line, title
 
 INTERVALS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0)
@@ -50,26 +50,6 @@ SLOW_AFTER_S = 5.0
 # enough that a fleet answering all the time repaints a few times a second, not once per answer; short
 # enough to be invisible at any refresh interval (the fastest is 1 s).
 FRAME_S = 0.1
-# A frame's answers are handed over in slices of SLICE_NODES, until SLICE_S has gone: on a 1,000-node fleet a
-# frame holds 50 answers, and drawing them at one go would keep a key waiting that long.
-SLICE_NODES = 10
-SLICE_S = 0.015
-
-T = TypeVar("T")
-
-
-def in_slices(items: Sequence[T], handle: Callable[[Sequence[T]], object]) -> int:
-    """Hand `items` to `handle` SLICE_NODES at a time until SLICE_S has gone (one slice at least, whatever the
-    clock says); how many were handed. The caller hands the rest at a later turn of the event loop."""
-    done, deadline = 0, time.perf_counter() + SLICE_S
-    while done < len(items):
-        handle(items[done : done + SLICE_NODES])
-        done += SLICE_NODES
-        if time.perf_counter() >= deadline:
-            break
-    return min(done, len(items))
-
-
 TICK_S = 0.1  # how often the one poll timer looks for nodes whose turn came (a poll starts up to this late)
 SCREENSHOT_DEADLINE_S = 30.0
 CLOSER_TIMEOUT_S = 2.0
@@ -487,29 +467,6 @@ class OpsConsoleApp(App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Pause or resume refresh", "p: stop or restart polling", self.action_toggle_pause)
         yield SystemCommand("Refresh now", "r: poll the shown nodes now", self.action_refresh_now)
-
-
-# Rich writes each run of text as <text x=… textLength=…>, spaces as &#160;. Several SVG renderers (librsvg,
-# so most converters and previews) drop a run's leading and trailing spaces, which shifts the text left
-# (a selected row lost its indent). Move those spaces into x and textLength instead.
-_SVG_RUN = re.compile(
-    r'(<text [^>]*?x=")([\d.]+)("[^>]*?textLength=")([\d.]+)("[^>]*>)'
-    r"((?:&#160;)*)([^<]*?)((?:&#160;)*)</text>"
-)
-SVG_CHAR_WIDTH = 12.2  # Rich's export: 20 px characters, aspect ratio 0.61
-
-
-def tidy_svg(svg: str) -> str:
-    def tidy(match: re.Match[str]) -> str:
-        start, x, mid, length, head, lead, body, trail = match.groups()
-        if not body:
-            return match.group()
-        before, after = lead.count("&#160;"), trail.count("&#160;")
-        x_new = float(x) + before * SVG_CHAR_WIDTH
-        length_new = float(length) - (before + after) * SVG_CHAR_WIDTH
-        return f"{start}{x_new:g}{mid}{length_new:g}{head}{body}</text>"
-
-    return _SVG_RUN.sub(tidy, svg)
 
 
 def run_app(

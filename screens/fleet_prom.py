@@ -21,6 +21,7 @@ from textual.timer import Timer
 
 from console.model.inventory import Node
 from console.model.prom_fleet import PromFleetSnapshot
+from screens.slices import in_slices
 
 if TYPE_CHECKING:
     from screens.fleet import FleetScreen
@@ -91,12 +92,10 @@ class PromFleetRows:
         screen.set_timer(screen.ops_app.base_interval, self._prom_fleet_due)
 
     def _prom_rows(self) -> None:
-        """Hand the rows due to the table in slices (screens/app.py in_slices), the rest at the next turn of
+        """Hand the rows due to the table in slices (screens/slices.py), the rest at the next turn of
         the event loop: a key pressed meanwhile is handled between slices, not after 2,000 rows. The rows are
         drawn from the session's latest snapshots, so a read that comes meanwhile only adds to what is due.
         Once all are in, the headers and the order, once for the whole read."""
-        from screens.app import in_slices
-
         self._prom_slicer = None
         screen = cast("FleetScreen", self)
         if not screen.is_current:

@@ -3,6 +3,11 @@ the sort) but its cells are worked out only when the row comes into view, and th
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from textual.pilot import Pilot
+
 from console.demo.fleet import recorded_fleet
 from screens.app import OpsConsoleApp
 from tests.tui_pilot import settle
@@ -21,12 +26,17 @@ def expected(table: FleetTable, key: str) -> list[str]:
     return [cells[column].plain for column in ("checks", "detail") if column in table.shown_columns]
 
 
-async def test_an_off_screen_row_is_drawn_with_its_newest_answer_when_it_comes_into_view() -> None:
-    fleet = recorded_fleet(40, moving=True)
-    app = OpsConsoleApp(fleet.session(), cursor_blink=False, batch_window_s=0)
+@asynccontextmanager
+async def forty_nodes() -> AsyncIterator[tuple[Pilot[None], OpsConsoleApp, FleetTable]]:
+    """The recorded fleet of 40 nodes with moving values on a 20-line terminal (most rows off the screen)."""
+    app = OpsConsoleApp(recorded_fleet(40, moving=True).session(), cursor_blink=False, batch_window_s=0)
     async with app.run_test(size=(120, 20)) as pilot:
         await settle(pilot)
-        table = app.screen.query_one(FleetTable)
+        yield pilot, app, app.screen.query_one(FleetTable)
+
+
+async def test_an_off_screen_row_is_drawn_with_its_newest_answer_when_it_comes_into_view() -> None:
+    async with forty_nodes() as (pilot, app, table):
         last = table._order[-1]
         first = next(key for key in table._order if key in app.nodes)
         assert not table._on_screen(last)
@@ -51,11 +61,7 @@ async def test_an_off_screen_row_is_drawn_with_its_newest_answer_when_it_comes_i
 
 
 async def test_a_filter_sees_the_newest_answers_of_rows_off_the_screen() -> None:
-    fleet = recorded_fleet(40, moving=True)
-    app = OpsConsoleApp(fleet.session(), cursor_blink=False, batch_window_s=0)
-    async with app.run_test(size=(120, 20)) as pilot:
-        await settle(pilot)
-        table = app.screen.query_one(FleetTable)
+    async with forty_nodes() as (pilot, _, table):
         await pilot.press("r")
         await settle(pilot)
         assert table._stale

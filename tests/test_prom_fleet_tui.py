@@ -236,11 +236,11 @@ async def test_the_checks_screen_lists_the_discovered_nodes_results() -> None:
 async def test_a_key_pressed_during_a_large_read_is_handled_before_every_row_is_updated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """2,000 nodes: a read's rows reach the table in slices (screens/app.py in_slices), so a key pressed
+    """2,000 nodes: a read's rows reach the table in slices (screens/slices.py in_slices), so a key pressed
     right after the read moves the cursor while rows are still due, not after all 2,000."""
-    import screens.app
+    import screens.slices
 
-    monkeypatch.setattr(screens.app, "SLICE_S", 0.0)  # one slice per turn of the loop, whatever the clock
+    monkeypatch.setattr(screens.slices, "SLICE_S", 0.0)  # one slice per turn of the loop, whatever the clock
     many = tuple(prom(f"p-{i:04d}", i % 50) for i in range(2000))
     hotter = tuple(replace(p, gpu_temp_max_c=99.0) for p in many)
     app = make_app(Recorded(many, hotter))

@@ -12,6 +12,7 @@ import pytest
 from textual import events
 
 import screens.app as app_module
+import screens.slices as slices_module
 from console.demo.fleet import recorded_fleet
 from console.model.node import NodeSnapshot
 from screens.app import OpsConsoleApp
@@ -239,7 +240,7 @@ async def test_a_poll_running_long_is_reported_by_the_tick(monkeypatch: pytest.M
 async def test_a_large_frame_is_drawn_in_slices_and_a_key_goes_between(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app_module, "SLICE_S", 0.0)  # every slice's time is up: one slice per turn
+    monkeypatch.setattr(slices_module, "SLICE_S", 0.0)  # every slice's time is up: one slice per turn
     fleet = recorded_fleet(60, moving=True)
     app = OpsConsoleApp(fleet.session(), cursor_blink=False, batch_window_s=FRAME)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -273,7 +274,7 @@ async def test_a_large_frame_is_drawn_in_slices_and_a_key_goes_between(
         table.action_cursor_down = noted_key  # type: ignore[method-assign]
         app.post_message(events.Key("down", None))  # as a terminal's key arrives, not waiting for idle
         await until(pilot, lambda: sum(len(batch) for batch in counts.batches) == 60)
-        assert all(len(batch) <= app_module.SLICE_NODES for batch in counts.batches)
+        assert all(len(batch) <= slices_module.SLICE_NODES for batch in counts.batches)
         assert len(counts.batches) == 6
         assert order.index("key") < len(order) - 1  # the key was handled before the last slice
         assert table.cursor_row == row + 1
