@@ -4,6 +4,8 @@
     python bench/tui_refresh.py --quick                  # 100 and 300 nodes, 8 s each: for iterating
     python bench/tui_refresh.py --before-tree /tmp/ops-before --before-python /tmp/ops-before-venv/bin/python
                                                          # the same, "before" and "after" side by side
+    python bench/tui_refresh.py --before-tree A --before-python PA --before-tree B --before-python PB
+                                                         # two older trees (before1, before2) and this one
     python bench/tui_refresh.py --nodes 300 --seconds 60 --size 160x48 --refresh 2
 
 Each configuration runs in a fresh child process (`--child`), so RSS is the console's own and a tree can be
@@ -250,8 +252,11 @@ HEADER = (
 def parent(args: argparse.Namespace) -> None:
     sizes = [int(part) for part in args.nodes.split(",")]
     configurations = []
-    if args.before_tree:
-        configurations.append(("before", args.before_python or sys.executable, args.before_tree))
+    pythons = args.before_python or []
+    for number, tree in enumerate(args.before_tree or []):
+        python = pythons[number] if number < len(pythons) else sys.executable
+        label = "before" if len(args.before_tree) == 1 else f"before{number + 1}"
+        configurations.append((label, python, tree))
     if not args.before_only:
         configurations.append(("after", sys.executable, str(HERE)))
     print(f"refresh {args.refresh:g} s, terminal {args.size}, {args.seconds:g} s of steady state each")
@@ -275,8 +280,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="steady state measured (default 30)")
     parser.add_argument("--size", default="160x48", help="terminal WIDTHxHEIGHT")
     parser.add_argument("--quick", action="store_true", help=f"100 and 300 nodes, {QUICK_SECONDS:g} s each")
-    parser.add_argument("--before-tree", help="also measure this tree (a frozen copy of an older commit)")
-    parser.add_argument("--before-python", help="the interpreter for --before-tree (its own venv)")
+    parser.add_argument(
+        "--before-tree",
+        action="append",
+        help="also measure this tree (a frozen copy of an older commit); once more for another one",
+    )
+    parser.add_argument(
+        "--before-python",
+        action="append",
+        help="the interpreter for the --before-tree of the same place (its own venv; default this one)",
+    )
     parser.add_argument("--before-only", action="store_true", help="measure only --before-tree")
     parser.add_argument("--json", help="also write the raw figures here")
     parser.add_argument("--frame", type=float, help="this tree's frame in seconds (default: the app's)")
