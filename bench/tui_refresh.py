@@ -18,9 +18,12 @@ snapshots, so every poll brings new values and the fleet table really changes ce
 poll answers after a fixed per-node delay of 20-290 ms (mimicking the network), so at almost any moment
 some polls are in flight.
 
-Prints, never asserts:
-- CPU %: process CPU time (time.process_time: user + system, all threads) over wall time, measured over
-  the steady-state run after the first round of polls.
+Prints, never asserts. Each configuration is measured twice after the first round of polls (and the one
+full collection that follows it, screens/heap.py): `seconds` at rest (the refresh alone: the screen an
+operator keeps open all day), then `seconds` with a key pressed every 250 ms.
+- CPU %: process CPU time (time.process_time: user + system, all threads) over wall time, per window. With
+  keys, the cursor walks down the table and back, so on a fleet taller than the terminal every press
+  scrolls the table and repaints all of it: the cost of using the screen, not of keeping it open.
 - frame: the time to compose a screen update and render it to the escape codes a terminal would be sent
   (`render_segments`), per frame, and frames per second.
 - keypress to repaint: every 250 ms a Down (or Up) key is sent the way a terminal's input arrives
@@ -142,6 +145,15 @@ async def measure(
 
             profiler = cProfile.Profile()
             profiler.enable()
+        # At rest first (the refresh alone: the screen an operator keeps open), then the same again with a
+        # key pressed every 250 ms (the cursor walks the table, scrolling it: the cost of using the screen).
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        rest_cpu, rest_wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        rest_polls = sum(fleet.source.polls.values()) - polls_before
+        rest_frames, rest_frame_s = frames, frame_s
+        frames, frame_s = 0, 0.0
+        polls_before = sum(fleet.source.polls.values())
         cpu0, wall0 = time.process_time(), time.perf_counter()
         during: list[float] = []
         idle: list[float] = []
@@ -179,6 +191,10 @@ async def measure(
         "nodes": nodes,
         "refresh": refresh,
         "size": f"{size[0]}x{size[1]}",
+        "rest_cpu_pct": 100 * rest_cpu / rest_wall,
+        "rest_cpu_ms_per_poll": 1000 * rest_cpu / max(rest_polls, 1),
+        "rest_frames_per_s": rest_frames / rest_wall,
+        "rest_frame_ms": 1000 * rest_frame_s / max(rest_frames, 1),
         "wall_s": wall,
         "cpu_pct": 100 * cpu / wall,
         "polls_per_s": polls / wall,
@@ -233,7 +249,9 @@ def describe(figures: dict[str, Any]) -> str:
         return f"{part['p95']:.0f} ({part['n']})" if part["n"] else "–"
 
     return (
-        f"{figures['label']:>7} {figures['nodes']:>5} {figures['textual']:>7} {figures['cpu_pct']:>6.1f} "
+        f"{figures['label']:>7} {figures['nodes']:>5} {figures['textual']:>7} "
+        f"{figures['rest_cpu_pct']:>5.1f} {figures['rest_cpu_ms_per_poll']:>5.2f} "
+        f"{figures['rest_frames_per_s']:>4.1f} {figures['cpu_pct']:>6.1f} "
         f"{figures['frame_ms']:>6.1f} {figures['frames_per_s']:>5.1f} {p95(during):>9} "
         f"{during.get('max', 0):>6.0f} {p95(idle):>9} {figures['missed']:>4} {figures['rss_mib']:>6.0f} "
         f"{figures['peak_rss_mib']:>6.0f} {figures['polls_per_s']:>6.1f} {figures['cpu_ms_per_poll']:>6.2f}  "
@@ -242,10 +260,11 @@ def describe(figures: dict[str, Any]) -> str:
 
 
 HEADER = (
-    "  tree   nodes textual  CPU%  frame   fps   key-p95 key-max  idle-p95 miss   RSS   peak polls/s"
-    " CPU ms  load\n"
-    "                      (1 core) ms         refresh (n)    ms    ms (n)         MiB   MiB       "
-    " /poll"
+    "                       at rest         with a key every 250 ms\n"
+    "  tree   nodes textual  CPU% CPU ms fps   CPU%  frame   fps   key-p95 key-max  idle-p95 miss   RSS"
+    "   peak polls/s CPU ms  load\n"
+    "                      (core) /poll     (core)  ms         refresh (n)    ms    ms (n)         MiB"
+    "   MiB         /poll"
 )
 
 
@@ -259,7 +278,8 @@ def parent(args: argparse.Namespace) -> None:
         configurations.append((label, python, tree))
     if not args.before_only:
         configurations.append(("after", sys.executable, str(HERE)))
-    print(f"refresh {args.refresh:g} s, terminal {args.size}, {args.seconds:g} s of steady state each")
+    windows = f"{args.seconds:g} s at rest, then {args.seconds:g} s with keys"
+    print(f"refresh {args.refresh:g} s, terminal {args.size}, {windows}, each")
     print(HEADER, flush=True)
     results = []
     for nodes in sizes:
