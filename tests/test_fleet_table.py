@@ -44,6 +44,31 @@ async def test_a_header_click_sorts_and_a_second_reverses() -> None:
         assert keys(table).index("pod-7") < keys(table).index("pod-8")
 
 
+async def test_a_row_click_moves_the_cursor_there_and_a_second_opens_the_node_even_when_scrolled() -> None:
+    from console.demo.fleet import recorded_fleet
+    from screens.app import OpsConsoleApp
+    from screens.node import NodeScreen
+
+    app = OpsConsoleApp(recorded_fleet(40).session(), cursor_blink=False, batch_window_s=0)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(FleetTable)
+        await pilot.press("end")  # scrolled: the row under a click is the scroll offset plus its line
+        await pilot.pause()
+        top = int(table.scroll_y)
+        assert top > 0
+        line = next(y for y in range(3, 12) if not keys(table)[top + y - 1].startswith(GROUP_PREFIX))
+        wanted = keys(table)[top + line - 1]
+        await pilot.click(FleetTable, offset=(4, line))
+        await pilot.pause()
+        assert table.cursor_key == wanted
+        assert not isinstance(app.screen, NodeScreen)
+        await pilot.click(FleetTable, offset=(4, line))
+        await settle(pilot)
+        assert isinstance(app.screen, NodeScreen)
+        assert app.screen.node.name == wanted
+
+
 async def test_the_cursor_stays_on_its_node_when_new_values_re_sort_the_rows() -> None:
     app, _ = make_app()
     async with app.run_test(size=(160, 48)) as pilot:

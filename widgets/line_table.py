@@ -351,10 +351,11 @@ class LineTable(ScrollView, can_focus=True):
         paint = self._paint
         header = index < 0
         cursor = not header and index == self._cursor
+        stripe = -1 if header else index % 2 if self.zebra_stripes else 0
         if header:
             row_style = paint["header"]
         elif self.zebra_stripes:
-            row_style = paint["odd" if index % 2 else "even"]
+            row_style = paint["odd" if stripe else "even"]
         else:
             row_style = paint["base"]
         component = paint["cursor"] if cursor else Style()
@@ -363,21 +364,21 @@ class LineTable(ScrollView, can_focus=True):
         cells = self._rows.get(key, {})
         segments: list[Segment] = []
         styled = self._styled
-        for position, (column, width) in enumerate(self._shown):
+        for column, width in self._shown:
             content = label(column.label) if header else cells.get(column.key, self.EMPTY)
             raw = self._cell_segments(key, column.key, content, width)
             kept = styled.get((key, column.key))
-            # Within one look a cell's styles follow from its segments, its row's place and the cursor.
-            if kept is None or kept[0] is not raw or kept[1] != index or kept[2] != cursor:
-                meta = Style.from_meta({"row": index, "column": position, "row_key": key})
+            # Within one look a cell's styles follow from its segments, its row's stripe and the cursor. No
+            # per-cell meta (a click is placed by its offset): lines share their styles, so Textual's and
+            # Rich's style caches hit when a scroll repaints every line.
+            if kept is None or kept[0] is not raw or kept[1] != stripe or kept[2] != cursor:
                 # DataTable's style sandwich: row style, then the cell's own, then the cursor's colours.
-                done = list(Segment.apply_style(raw, style=pre + meta, post_style=post))
-                kept = styled[(key, column.key)] = (raw, index, cursor, done)
+                done = list(Segment.apply_style(raw, style=pre, post_style=post))
+                kept = styled[(key, column.key)] = (raw, stripe, cursor, done)
                 self.restyled += 1
             segments.extend(kept[3])
         rest = max(0, self.size.width - self._table_width())
-        extend = pre + Style.from_meta({"row": index, "column": 0, "out_of_bounds": True})
-        segments.append(Segment(" " * rest, extend))
+        segments.append(Segment(" " * rest, pre))
         width = max(self.size.width, self._table_width())
         return Strip(segments).adjust_cell_length(width, paint["base"]).simplify()
 
@@ -429,22 +430,25 @@ class LineTable(ScrollView, can_focus=True):
             self.post_message(DataTable.RowSelected(self, self._cursor, RowKey(key)))  # type: ignore[arg-type]
 
     async def _on_click(self, event: events.Click) -> None:
-        meta = event.style.meta
-        if "row" not in meta or "column" not in meta:
+        offset = event.get_content_offset(self)
+        if offset is None:
             return
-        index, position = meta["row"], meta["column"]
-        if index == -1:
-            if 0 <= position < len(self._shown):
-                column = self._shown[position][0]
-                column_key = ColumnKey(column.key)
-                selected = DataTable.HeaderSelected(self, column_key, position, label(column.label))  # type: ignore[arg-type]
-                self.post_message(selected)
+        scroll_x, scroll_y = self.scroll_offset
+        if offset.y == 0:  # the header: which column's cells are under the pointer
+            x, left = offset.x + scroll_x, 0
+            for position, (column, width) in enumerate(self._shown):
+                left += width + 2 * self.cell_padding
+                if x < left:
+                    column_key = ColumnKey(column.key)
+                    selected = DataTable.HeaderSelected(self, column_key, position, label(column.label))  # type: ignore[arg-type]
+                    self.post_message(selected)
+                    break
             return
-        key = meta.get("row_key")
-        if key not in self._index:
+        index = offset.y - 1 + scroll_y
+        if not 0 <= index < len(self._order):
             return
-        again = self._index[key] == self._cursor
-        self.move_cursor(row=self._index[key])
+        again = index == self._cursor
+        self.move_cursor(row=index)
         if again:
             self.action_select_cursor()
         event.stop()
