@@ -3,8 +3,9 @@
 A fleet on screen is a few hundred thousand long-lived objects (the rows' rendered lines, each node's latest
 snapshot and history, the widgets), and the console allocates and frees thousands more per frame. With
 Python's defaults (a young collection every 700 net allocations, a full one whenever the old generation
-grew by a quarter) the collector walked that whole heap every few seconds: on the 300-node recorded fleet
-it cost about a third of the console's CPU (bench/tui_refresh.py; bench/README.md has the figures).
+grew by a quarter) the collector walked that whole heap every ~12 s and its young generation ~11 times a
+second: on the 300-node recorded fleet it cost a quarter to a third of the console's CPU
+(bench/tui_refresh.py; bench/README.md has the figures).
 
 So, while the app runs: the young generation is collected after YOUNG_THRESHOLD net allocations (the
 transient objects of a frame die before that, by reference count), and once the fleet's first round of
