@@ -49,11 +49,11 @@ async def write_screenshots(directory: Path, size: tuple[int, int] = (140, 32)) 
     app = OpsConsoleApp(recorded_fleet(refresh=5.0).session(), cursor_blink=False, batch_window_s=0)
     saved = []
     async with app.run_test(size=size) as pilot:
-        await pilot.app.settled()
+        await app.settled()
         await pilot.pause()
         saved.append(app.save_screenshot_to(directory / "fleet.svg"))
         app.open_node("gpu1", tab="containers")
-        await pilot.app.settled()
+        await app.settled()
         await pilot.pause()
         saved.append(app.save_screenshot_to(directory / "node.svg"))
     return saved
