@@ -13,7 +13,7 @@ discovered node says so (its numbers are not shown as fresh).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 
@@ -25,15 +25,13 @@ from console.checks.rules import planned_checks
 from console.collectors.gpu_prometheus import collect_gpus_from_prometheus
 from console.collectors.prom_fleet import PromFleetReader, node_name
 from console.collectors.prometheus import PrometheusClient, PrometheusError, open_prometheus
-from console.inventory.model import FleetSettings, Inventory, Node, PrometheusSettings
+from console.inventory.model import DISCOVERED_GROUP, FleetSettings, Inventory, Node, PrometheusSettings
 from console.model.gpu import GpuSnapshot
 from console.model.levels import NodeLevels, NodeVerdict
 from console.model.node import PROM_GONE, NodeSnapshot
 from console.model.prom_fleet import PromFleetSnapshot, PromNode
 from console.model.prometheus import AlertInfo
 from console.transport import Transport
-
-DISCOVERED_GROUP = "prometheus"  # the group discovered nodes are listed under (filter: "prometheus")
 
 
 class FleetReader:
@@ -79,9 +77,12 @@ class LiveFleetReader(FleetReader):
 _SHOWN = attrgetter(*(f.name for f in fields(PromNode) if f.name not in ("age_s", "newest_sample_at")))
 
 
-def discovered(name: str) -> Node:
-    """A node the series name and the inventory does not: built-in defaults, no SSH."""
-    return Node(name=name, host=name, groups=(DISCOVERED_GROUP,))
+def discovered(name: str, template: Node | None = None) -> Node:
+    """A node the series name and the inventory does not: what `defaults` and the group `prometheus` set
+    (`template`: Inventory.discovered_node) or the built-in defaults; never reached over SSH."""
+    if template is None:
+        return Node(name=name, host=name, groups=(DISCOVERED_GROUP,))
+    return replace(template, name=name, host=name, groups=(DISCOVERED_GROUP,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class PromFleet:
         self.reader = reader
         self.known = frozenset(node.name for node in inventory.nodes)  # SSH-polled: they win
         self.node_label = inventory.fleet.node_label
+        self.template = inventory.discovered_node
         self.nodes: dict[str, Node] = {}
         self.gone: set[str] = set()
         self.figures: dict[str, PromNode] = {}  # each node's latest figures (a gone node's last ones)
@@ -143,7 +145,7 @@ class PromFleet:
                 continue
             seen.add(name)
             if name not in self.nodes:
-                node = self.nodes[name] = discovered(name)
+                node = self.nodes[name] = discovered(name, self.template)
                 added.append(node)
             self.figures[name] = prom
             # A row changes when a figure does (or the node turns stale, or a stale one ages by a second),

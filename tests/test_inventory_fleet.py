@@ -3,6 +3,7 @@ mistake is named with its line, all in one pass."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,61 @@ def test_every_mistake_is_named_with_its_line(tmp_path: Path) -> None:
             'fleet: {node_label: "a b", rate_window: "1 min"}\nnodes: {a: {host: h}}\n',
         )
     assert {problem.key for problem in caught.value.errors} == {"fleet.node_label", "fleet.rate_window"}
+
+
+def test_discovered_nodes_take_the_defaults_and_the_prometheus_group(tmp_path: Path) -> None:
+    from console.fleet_from_prometheus import PromFleet
+    from console.model.checks import Status
+    from console.model.prom_fleet import PromFleetSnapshot, PromNode
+
+    inventory = _load(
+        tmp_path,
+        'version: 1\nprometheus: {url: "http://p:9090"}\nfleet: {source: prometheus}\n'
+        "defaults:\n  thresholds: {gpu_temperature: {warn: 70, crit: 80}}\n  gpus: {count: 4}\n"
+        "groups:\n  prometheus: {gpus: {count: 8}, power_budget_w: 5600}\n",
+    )
+    template = inventory.discovered_node
+    assert template is not None
+    assert template.thresholds.gpu_temperature.warn == 70
+    assert template.gpus.count == 8  # the group over defaults
+    assert template.power_budget_w == 5600
+
+    class Reader:
+        async def read(self) -> PromFleetSnapshot:
+            raise AssertionError("not read")
+
+        async def node_gpus(self, node):  # type: ignore[no-untyped-def]
+            raise AssertionError("not read")
+
+    fleet = PromFleet(inventory, Reader())
+    now = datetime.now(UTC)
+    hot = PromNode(
+        "gpu-9", gpu_count=8, gpu_temp_max_c=75.0, up=True, newest_sample_at=now.timestamp(), age_s=1.0
+    )
+    merged = fleet.merge(PromFleetSnapshot(now, "http://p:9090", (hot,)))
+    (node,) = merged.added
+    assert (node.name, node.host, node.groups) == ("gpu-9", "gpu-9", ("prometheus",))
+    assert node.thresholds.gpu_temperature.warn == 70
+    results = {r.check: r for r in fleet.verdict(node, merged.snapshots[0]).results}
+    assert results["gpu.temperature"].status is Status.WARNING  # 75 °C: over the inventory's 70, under 85
+    assert results["gpu.count"].status is Status.OK  # 8 expected, 8 seen
+
+
+def test_without_defaults_discovered_nodes_take_the_built_in_ones(tmp_path: Path) -> None:
+    inventory = _load(
+        tmp_path, 'version: 1\nprometheus: {url: "http://p:9090"}\nfleet: {source: prometheus}\n'
+    )
+    assert inventory.discovered_node is not None
+    assert inventory.discovered_node.thresholds.gpu_temperature.warn == 85
+    ssh_only = _load(tmp_path, "version: 1\nnodes: {a: {host: h}}\n")
+    assert ssh_only.discovered_node is None
+
+
+def test_a_bad_threshold_for_discovered_nodes_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError) as caught:
+        _load(
+            tmp_path,
+            'version: 1\nprometheus: {url: "http://p:9090"}\nfleet: {source: prometheus}\n'
+            "defaults:\n  thresholds: {gpu_temperature: {warn: 90, crit: 80}}\n",
+        )
+    assert any("gpu_temperature" in problem.key for problem in caught.value.errors), caught.value.errors

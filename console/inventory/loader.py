@@ -29,7 +29,7 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from console.text import clean_line, has_control
 
 from .crosscheck import check_nodes
-from .model import Inventory, Node
+from .model import DISCOVERED_GROUP, FleetSettings, Inventory, Node
 from .partial import INVALID, Builder, Partial, join, merge
 from .rules import CHECKS, NODE_NAME_RE, NORMALISE, Check, quote
 from .settings import registered_settings
@@ -331,6 +331,10 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
     kept = {key.key: read.values[key.key] for key in keys if key.keep}
     if (not read.nodes and not discovered) or name is INVALID or any(v is INVALID for v in kept.values()):
         return None
+    fleet = read.values.get("fleet")
+    template = None
+    if isinstance(fleet, FleetSettings) and fleet.source == "prometheus":
+        template = _discovered_node(conv, defaults, groups, checked=bool(read.nodes))
     fields = {f.name for f in dataclasses.fields(Inventory)}
     plugins = tuple(sorted((k, v) for k, v in kept.items() if k not in fields and v is not None))
     return Inventory(
@@ -339,7 +343,25 @@ def _convert(conv: _Converter, root: Any, path: str) -> Inventory | None:
         nodes=read.nodes,
         **{k: v for k, v in kept.items() if k in fields},
         plugins=plugins,
+        discovered_node=template,
     )
+
+
+def _discovered_node(
+    conv: _Converter, defaults: Partial, groups: dict[str, Partial], *, checked: bool
+) -> Node | None:
+    """What `defaults`, then the group DISCOVERED_GROUP, give a node found in Prometheus's series (None: they
+    do not build; their problems are reported). `checked`: the nodes' own checks already saw `defaults`."""
+    merged = merge(defaults, groups[DISCOVERED_GROUP]) if DISCOVERED_GROUP in groups else defaults
+    part = Partial(Node, merged.line, merged.key, dict(merged.values), dict(merged.origins), merged.broken)
+    if not checked or DISCOVERED_GROUP in groups:
+        check_nodes(conv.problem, {f"({DISCOVERED_GROUP})": part})
+    part.values.update(name="discovered", host="discovered")  # replaced by each node's series name
+    built = Builder().build(part, None)
+    if built is INVALID:
+        return None
+    node: Node = dataclasses.replace(built, groups=(DISCOVERED_GROUP,))
+    return node
 
 
 def _convert_groups(conv: _Converter, entry: tuple[int, Any] | None) -> dict[str, Partial]:

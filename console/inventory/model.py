@@ -3,6 +3,7 @@ importable from here."""
 
 from __future__ import annotations
 
+from console.model.inventory import DISCOVERED_GROUP as DISCOVERED_GROUP
 from console.model.inventory import AiStackSettings as AiStackSettings
 from console.model.inventory import BmcSettings as BmcSettings
 from console.model.inventory import DockerSettings as DockerSettings

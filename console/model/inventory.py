@@ -219,6 +219,9 @@ class MonitoringSettings:
 FleetSourceKind = Literal["ssh", "prometheus"]
 
 
+DISCOVERED_GROUP = "prometheus"  # the group nodes found in Prometheus's series are listed under
+
+
 @dataclass(frozen=True, slots=True)
 class FleetSettings:
     """Where the fleet's nodes come from (`fleet:`): the inventory's `nodes` over SSH, or also every node
@@ -353,6 +356,9 @@ class Inventory:
     fleet: FleetSettings = field(default_factory=FleetSettings)
     monitoring: MonitoringSettings | None = None  # None: Grafana and Alertmanager are not checked
     tunnels: tuple[TunnelSpec, ...] = ()  # `tunnels:`; planned_tunnels (model.tunnels) adds the implied
+    # With `fleet: {source: prometheus}`: what `defaults` and the group DISCOVERED_GROUP give a node found in
+    # the series (its thresholds, expected GPUs, power budget); its name and host are the series' name.
+    discovered_node: Node | None = None
     # Plug-in top-level keys (key, value) that are not fields here (console/inventory/toplevel.py).
     plugins: tuple[tuple[str, object], ...] = ()
 
