@@ -19,10 +19,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from console.collectors.reads import read_failure, run_read
 from console.model.cri import ContainersSettings, CriContainer, CriPod, CriSnapshot
 from console.model.inventory import Node
 from console.text import clean_line
-from console.transport.base import CommandResult, Transport, TransportError
+from console.transport.base import CommandResult, Transport
+
+_NO_CRICTL = "crictl: not found on the node"
 
 PS = ("crictl", "ps", "-a", "-o", "json")
 PODS = ("crictl", "pods", "-o", "json")
@@ -151,28 +154,12 @@ def parse_containers(text: str, pods: tuple[CriPod, ...] = ()) -> tuple[tuple[Cr
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
-async def _run(transport: Transport, command: str, timeout: float) -> CommandResult | TransportError:
-    try:
-        return await transport.run(command, timeout=timeout)
-    except TransportError as exc:
-        return exc
-
-
-def _failure(command: str, result: CommandResult | BaseException) -> str:
-    if isinstance(result, BaseException):
-        return f"{command}: {clean_line(result, limit=200)}"
-    if result.exit_status == 127:
-        return "crictl: not found on the node"
-    said = clean_line(" ".join((result.stderr or result.stdout).split()), limit=200)
-    return f"{command}: exit {result.exit_status}" + (f": {said}" if said else "")
-
-
 async def _detect(transport: Transport, node: Node, timeout: float) -> str | None:
     """None when the node runs CRI-O (no Docker socket, crictl present), else why it is not read."""
     known = _DETECTED.get(node.name)
     if known is not None and time.monotonic() - known[0] < DETECT_EVERY_S:
         return known[1]
-    result = await _run(transport, DETECT, timeout)
+    result = await run_read(transport, DETECT, timeout)
     if not isinstance(result, CommandResult):
         return f"runtime not detected: {clean_line(result, limit=200)}"
     lines = result.stdout.split()
@@ -192,17 +179,17 @@ async def collect_cri(transport: Transport, node: Node) -> CriSnapshot:
             return CriSnapshot(node.name, datetime.now(UTC), absent=why)
     sudo = ("sudo", "-n") if settings.sudo else ()
     ps, pods = shlex.join((*sudo, *PS)), shlex.join((*sudo, *PODS))
-    ps_r, pods_r = await asyncio.gather(_run(transport, ps, timeout), _run(transport, pods, timeout))
+    ps_r, pods_r = await asyncio.gather(run_read(transport, ps, timeout), run_read(transport, pods, timeout))
     now = datetime.now(UTC)
     if not (isinstance(ps_r, CommandResult) and ps_r.ok):
-        return CriSnapshot(node.name, now, error=_failure("crictl ps", ps_r))
+        return CriSnapshot(node.name, now, error=read_failure("crictl ps", ps_r, _NO_CRICTL))
     pod_list: tuple[CriPod, ...] = ()
     error = None
     try:
         if isinstance(pods_r, CommandResult) and pods_r.ok:
             pod_list = parse_pods(pods_r.stdout)
         else:
-            error = _failure("crictl pods", pods_r)
+            error = read_failure("crictl pods", pods_r, _NO_CRICTL)
         containers, left_out = parse_containers(ps_r.stdout, pod_list)
     except CriParseError as exc:
         return CriSnapshot(node.name, now, error=f"crictl: {exc}")
