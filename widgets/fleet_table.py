@@ -20,6 +20,7 @@ from console.model.columns import DETAIL, CellValue, ColumnSpec
 from console.model.inventory import Node
 from console.model.levels import NodeLevels
 from console.model.node import PROM_GONE, NodeSnapshot
+from console.text import clean_line
 from widgets.keyed_table import Column, KeyedTable
 from widgets.sparkline import spark_range
 from widgets.status import DASH, STATUS_WORD, level_style, plural, status_text
@@ -28,6 +29,7 @@ GROUP_PREFIX = "@group/"
 UNGROUPED = "ungrouped"
 TREND_WIDTH = 12  # a sparkline column's width when it is not shown (what node_cells draws by default)
 OWN_SORTABLE = ("node", "state", "checks")
+_HAYSTACK = 4096  # what the filter looks in of a node's detail (the cell shows less)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,7 @@ def node_cells(view: NodeView, *, widths: Mapping[str, int] | None = None) -> di
     """What each column shows for one node; status words, not colour alone, carry the meaning. The section
     columns come from `view.values` (console/sections/columns.py); an absent value is a dash. A sparkline
     is drawn as wide as `widths` says (0 for a column not shown; TREND_WIDTH without `widths`)."""
-    node, snapshot = view.node, view.snapshot
+    node = view.node
     cells = {
         key: value_text(value, TREND_WIDTH if widths is None else widths.get(key, 0))
         for key, value in view.values.items()
@@ -149,15 +151,19 @@ def node_cells(view: NodeView, *, widths: Mapping[str, int] | None = None) -> di
     cells["node"] = _name(node.name)
     cells["state"] = state_cell(view)
     cells["checks"] = checks_cell(view.results)
-    if snapshot is None:
-        cells[DETAIL] = Text(
-            f"polling for {view.polling_for:.0f}s" if view.polling_for else node.host, style="dim"
-        )
-    elif not snapshot.reachable:
-        cells[DETAIL] = Text(snapshot.error or "unreachable", style="red")
-    else:
-        cells[DETAIL] = value_text(view.values.get(DETAIL))
+    cells[DETAIL] = detail_cell(view)
     return cells
+
+
+def detail_cell(view: NodeView) -> Text:
+    """Why a node is down or slow, or its section's detail."""
+    snapshot = view.snapshot
+    if snapshot is None:
+        waiting = f"polling for {view.polling_for:.0f}s" if view.polling_for else view.node.host
+        return Text(waiting, style="dim")
+    if not snapshot.reachable:
+        return Text(snapshot.error or "unreachable", style="red")
+    return value_text(view.values.get(DETAIL))
 
 
 def sort_value(column: str, view: NodeView) -> Any:
@@ -268,8 +274,10 @@ class FleetTable(KeyedTable):
         before = self._sort_values.get(name)
         self._sort_values[name] = sort_value(self.sort_column, view)
         was_shown = name in self.rows
-        if place and name in self._rows and not self.filter and not self._on_screen(name):
-            self._stale.add(name)  # drawn when it comes into view (the filter looks at cells: not deferred)
+        if name in self._rows and not self.filter and not self._on_screen(name):
+            # Drawn when it comes into view. Not under a filter: an answer may make the row match or not.
+            # Otherwise its place is unchanged (whether it shows changes with a fold, which regroups).
+            self._stale.add(name)
         else:
             self._stale.discard(name)
             self.set_row(name, self._node_cells(view), visible=self._visible(name) if place else None)
@@ -332,16 +340,12 @@ class FleetTable(KeyedTable):
             return True
         haystack = self._haystacks.get(name)
         if haystack is None:  # worked out once per row change, not once per key press in the filter
+            # From the node's view, not its cells (a row off the screen has not drawn its newest ones), as
+            # the cells show the text (control characters made visible).
             view = self._views[name]
-            row = self._rows.get(name, {})
+            shown = (state_cell(view).plain, clean_line(detail_cell(view).plain, limit=_HAYSTACK))
             haystack = self._haystacks[name] = " ".join(
-                [
-                    name,
-                    view.node.host,
-                    *view.node.groups,
-                    row.get("state", DASH).plain,
-                    row.get("detail", DASH).plain,
-                ]
+                [name, view.node.host, *view.node.groups, *shown]
             ).lower()
         return all(word in haystack for word in self._words)
 
@@ -383,7 +387,6 @@ class FleetTable(KeyedTable):
         self.restore_cursor(cursor)
 
     def set_filter(self, text: str) -> None:
-        self._draw_stale(list(self._stale))  # the filter looks in the cells (state, detail)
         self.filter = text.strip()
         self._words = self.filter.lower().split()
         self.regroup()
