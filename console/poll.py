@@ -43,9 +43,23 @@ class SnapshotSource(Protocol):
         ...
 
 
-def unreachable(node: Node, error: ConnectError) -> NodeSnapshot:
-    """The snapshot of a node whose connection could not be made."""
-    return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(error))
+def unreachable(node: Node, error: ConnectError, sections: Mapping[str, Any] | None = None) -> NodeSnapshot:
+    """The snapshot of a node whose connection could not be made, with what the sections read without it
+    (`without_node_reads`; None: not read). Never hides a bug: a section that is an exception is raised."""
+    read = {name: value for name, value in (sections or {}).items() if value is not None}
+    for value in read.values():
+        if isinstance(value, BaseException):
+            raise value
+    return NodeSnapshot(node.name, datetime.now(UTC), reachable=False, error=str(error), **read)
+
+
+def without_node_reads(node: Node) -> dict[str, Awaitable[Any]]:
+    """The reads of this node's wanted sections that need no connection to it (Section.without_node)."""
+    return {
+        section.name: section.without_node(node)
+        for section in registered()
+        if section.without_node is not None and section.wanted(node)
+    }
 
 
 def assemble(node: Node, transport: Transport, sections: Mapping[str, Any]) -> NodeSnapshot:

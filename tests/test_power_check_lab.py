@@ -86,6 +86,37 @@ def test_unreachable_bmc_is_unknown_not_critical(
     assert code == 3
 
 
+def test_a_node_whose_ssh_is_down_still_has_its_bmc_read_over_redfish(
+    ssh_lab: SshLab, gpu_node: LabNode, snmp_lab: SnmpAgent, redfish_lab: RedfishBmc, tmp_path: Path
+) -> None:
+    text = power_inventory(ssh_lab, gpu_node, snmp_lab, redfish_lab, _free_port())
+    text = text.replace(f"port: {gpu_node.port}", f"port: {_free_port()}")  # nothing listens: SSH refused
+    inventory = tmp_path / "racks.yaml"
+    inventory.write_text(text)
+    started = time.monotonic()
+    code, report = run_check(inventory, "--timeout", "10")
+    assert time.monotonic() - started < 10 + 5
+    results = by_key(report)
+    assert results[("gpu1", "ssh.reachable", None)]["status"] == "critical"
+    bmc = results[("gpu1", "power.bmc", None)]
+    assert bmc["status"] == "ok"  # the BMC answers from the workstation: the host draws 1,640 W
+    assert bmc["perfdata"]["bmc_w"] == 1640.0
+    assert "gpu_w" not in bmc["perfdata"]  # no GPU figures without the node
+    assert results[("gpu1", "gpu.present", None)]["status"] == "skipped"
+    rack = results[("rack-a", "power.rack", None)]
+    assert "BMCs 1,640 W" in rack["summary"]
+    assert code == 2
+
+    dcmi = text.replace(
+        f'bmc: {{redfish: "{redfish_lab.url}", chassis: "1", verify_tls: false}}', "bmc: {ipmi: dcmi}"
+    )
+    inventory.write_text(dcmi)
+    code, report = run_check(inventory, "--timeout", "10")
+    bmc = by_key(report)[("gpu1", "power.bmc", None)]
+    assert bmc["status"] == "skipped"  # ipmitool runs on the node itself
+    assert code == 2
+
+
 def test_silent_pdu_counts_against_the_timeout(
     ssh_lab: SshLab, gpu_node: LabNode, snmp_lab: SnmpAgent, redfish_lab: RedfishBmc, tmp_path: Path
 ) -> None:

@@ -147,3 +147,23 @@ def test_assemble_phases_and_banks() -> None:
     assert [(p.number, p.watts) for p in reading.phases] == [(1, 1220.0), (2, None)]
     assert reading.watts is None  # no device column and one phase silent: unknown, never 1,220 W
     assert reading.amps == 6.6  # the bank-0 row only; banks 1 and 2 split it
+
+
+def test_an_unreachable_node_is_judged_on_its_bmc_when_redfish_answered() -> None:
+    import console.sections.power  # noqa: F401  (registers the power section)
+    from console.checks.rules import evaluate
+    from console.sections import registered
+
+    assert any(section.name == "power" and section.without_node for section in registered())
+    node = Node("gpu1", "10.0.0.5", bmc=BmcSettings(redfish="https://10.0.99.51"))
+    power = BmcPower("gpu1", NOW, watts=480.0, via="redfish https://10.0.99.51")
+    down = NodeSnapshot("gpu1", NOW, reachable=False, error="connection refused", power=power)
+    results = {result.check: result for result in evaluate(node, down)}
+    assert results["ssh.reachable"].status is Status.CRITICAL
+    assert results["power.bmc"].status is Status.OK
+    assert results["power.bmc"].summary.startswith("BMC 480 W")
+    assert all(
+        r.status is Status.SKIPPED for c, r in results.items() if c not in ("ssh.reachable", "power.bmc")
+    )
+    not_read = NodeSnapshot("gpu1", NOW, reachable=False, error="connection refused")
+    assert {r.check: r.status for r in evaluate(node, not_read)}["power.bmc"] is Status.SKIPPED

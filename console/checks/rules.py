@@ -64,14 +64,20 @@ def reachable_summary(node: Node, snapshot: NodeSnapshot) -> str:
 
 def evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
     if not snapshot.reachable:
-        # One critical names the cause; everything that needed the connection is skipped, not unknown.
+        # One critical names the cause; everything that needed the connection is skipped, not unknown. A
+        # section read without the node (a BMC over Redfish) is judged as usual.
         reason = snapshot.error or "unreachable"
-        unreachable = CheckResult(node.name, "ssh.reachable", Status.CRITICAL, reason)
-        skipped = (
-            CheckResult(node.name, check, Status.SKIPPED, UNREACHABLE_CAUSE, target=target)
-            for check, target in planned_checks(node)[1:]
-        )
-        return (unreachable, *skipped)
+        results = [CheckResult(node.name, "ssh.reachable", Status.CRITICAL, reason)]
+        for section in registered():
+            planned = section.planned(node)
+            if planned and section.without_node is not None and getattr(snapshot, section.name) is not None:
+                results += section.evaluate(node, snapshot)
+                continue
+            results += (
+                CheckResult(node.name, check, Status.SKIPPED, UNREACHABLE_CAUSE, target=target)
+                for check, target in planned
+            )
+        return tuple(results)
     results = [CheckResult(node.name, "ssh.reachable", Status.OK, reachable_summary(node, snapshot))]
     for section in registered():
         if section.wanted(node):

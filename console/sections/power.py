@@ -41,6 +41,15 @@ def _evaluate(node: Node, snapshot: NodeSnapshot) -> tuple[CheckResult, ...]:
     return evaluate_bmc(node, snapshot)
 
 
+async def _power_without_node(node: Node) -> BmcPower | None:
+    """Redfish is read from the workstation: the BMC answers whether or not the node's SSH does (a hung or
+    powered-off host is told apart by its watts). IPMI DCMI runs on the node itself: None."""
+    bmc = node.bmc
+    if bmc is None or bmc.redfish is None:
+        return None
+    return await read_redfish(node.name, bmc, timeout=node.ssh.command_timeout)
+
+
 def _timed_out(node: Node, message: str) -> BmcPower:
     return BmcPower(node.name, datetime.now(UTC), error=f"BMC: {message}")
 
@@ -54,4 +63,5 @@ POWER = Section(
     read_only_commands=(DCMI_COMMAND,),
     timed_out=_timed_out,
     settings=(BMC,),
+    without_node=_power_without_node,
 )

@@ -60,6 +60,9 @@ class Section:
     columns, cells: its fleet-table columns and one answered node's values in them (console/model/columns.py
       says how to declare them; console/sections/columns.py gathers them in registration order).
     tab: its tab on the node screen (console/model/columns.NodeTab; gathered by columns.node_tabs).
+    without_node: a read that needs no connection to the node (a BMC over Redfish, from the workstation), run
+      also when the node cannot be reached; it returns the section's value, or None where this node's
+      settings need the node (its rules are then skipped with the node's). None: the section has no such read.
     """
 
     name: str
@@ -74,6 +77,7 @@ class Section:
     columns: tuple[ColumnSpec, ...] = ()
     cells: Cells | None = None
     tab: NodeTab | None = None
+    without_node: Callable[[Node], Awaitable[Any]] | None = None
 
 
 SECTIONS: dict[str, Section] = {}

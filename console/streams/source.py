@@ -32,6 +32,7 @@ from console.poll import (
     on_demand_collectors,
     section_limit,
     unreachable,
+    without_node_reads,
 )
 from console.sections import Poll, SectionStream, StreamContext, registered, timed_out
 from console.snapshots import NodeSnapshot
@@ -142,7 +143,10 @@ class StreamingSource(FleetConnections):
         try:
             await transport.connect(force=force)
         except ConnectError as exc:
-            return unreachable(node, exc)
+            # What answers without the node (its BMC over Redfish) is still read, within the poll's limit.
+            reads = without_node_reads(node)
+            limit = section_limit(node, self.poll_within, started)
+            return unreachable(node, exc, await gather_sections(node, reads, limit) if reads else None)
         streams = self.streams_for(node)
         streams.kick()  # connected: a stream waiting out a connection backoff may start now
         warm = streams.polls > 0 or self.one_shot  # a cold start leaves the slow reads to the next poll
