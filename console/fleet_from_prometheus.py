@@ -74,7 +74,9 @@ class LiveFleetReader(FleetReader):
 
 # What a row shows of a node's figures: all but how old its series are (a stale node's age is added, to the
 # second). One attrgetter call per node, not a dataclass rebuilt: a read of 2,000 nodes runs on the loop.
-_SHOWN = attrgetter(*(f.name for f in fields(PromNode) if f.name not in ("age_s", "newest_sample_at")))
+# `ahead_s` is new every read for a node whose clock runs ahead: what the row says of it is `clock_skew`.
+_HIDDEN = ("age_s", "newest_sample_at", "ahead_s")
+_SHOWN = attrgetter(*(f.name for f in fields(PromNode) if f.name not in _HIDDEN))
 
 
 def discovered(name: str, template: Node | None = None) -> Node:
@@ -151,7 +153,7 @@ class PromFleet:
             # A row changes when a figure does (or the node turns stale, or a stale one ages by a second),
             # not because its series are a scrape newer: on a quiet fleet a read redraws nothing.
             stale_age = round(prom.age_s) if prom.stale and prom.age_s is not None else None
-            shown = (_SHOWN(prom), stale_age)
+            shown = (_SHOWN(prom), stale_age, prom.clock_skew)
             if self._shown.get(name) == shown and name not in self.gone:
                 continue
             self.gone.discard(name)

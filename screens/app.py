@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -191,10 +192,9 @@ class OpsConsoleApp(App[None]):
         # bookkeeping) cost a fifth of the console's CPU on a 300-node fleet. `settled()` waits for them.
         task = asyncio.create_task(self._poll_once(self.nodes[name], force), name=f"poll {name}")
         self._poll_tasks[name] = task
-        task.add_done_callback(self._poll_ended)
+        task.add_done_callback(functools.partial(self._poll_ended, name))
 
-    def _poll_ended(self, task: asyncio.Task[None]) -> None:
-        name = task.get_name().removeprefix("poll ")
+    def _poll_ended(self, name: str, task: asyncio.Task[None]) -> None:
         if self._poll_tasks.get(name) is task:
             del self._poll_tasks[name]
         if not task.cancelled() and (error := task.exception()) is not None:

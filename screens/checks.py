@@ -59,8 +59,8 @@ class ChecksScreen(ConsoleScreen):
     def all_results(self) -> list[CheckResult]:
         if self.scope == "prometheus":
             return list(self.fleet_results)
-        fleet = self.session.prom_fleet  # and the nodes read from Prometheus, judged from their series
-        nodes = [*self.ops_app.nodes.values(), *(fleet.nodes.values() if fleet is not None else ())]
+        # and the nodes read from Prometheus, judged from their series
+        nodes = [*self.ops_app.nodes.values(), *self.ops_app.discovered_nodes().values()]
         results = [result for node in nodes for result in self.session.checks(node)]
         return results + list(self.fleet_results)
 
@@ -145,12 +145,10 @@ class ChecksScreen(ConsoleScreen):
         result = self.shown.get(self.query_one(FleetChecksTable).cursor_key or "")
         if result is not None and result.node in self.ops_app.nodes:
             self.ops_app.open_node(result.node, tab="checks")
-        elif result is not None and self.session.prom_fleet is not None:
-            node = self.session.prom_fleet.nodes.get(result.node)
-            if node is not None:
-                from screens.prom_node import PromNodeScreen
+        elif result is not None and (node := self.ops_app.discovered_nodes().get(result.node)) is not None:
+            from screens.prom_node import PromNodeScreen
 
-                self.app.push_screen(PromNodeScreen(node))
+            self.app.push_screen(PromNodeScreen(node))
 
     def action_back(self) -> None:
         self.app.pop_screen()

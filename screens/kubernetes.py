@@ -16,7 +16,14 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from console.checks.k8s_rules import FAILING, GPUS, NODE, OPERATOR, evaluate_kubernetes
+from console.checks.k8s_rules import (
+    FAILING,
+    GPUS,
+    NODE,
+    OPERATOR,
+    evaluate_kubernetes,
+    wanted_kubernetes,
+)
 from console.inventory.kubernetes import kubernetes_of
 from console.model.checks import Status
 from console.model.inventory import Node
@@ -33,13 +40,8 @@ GPU_PRODUCT = "nvidia.com/gpu.product"
 
 
 def via_nodes(nodes: Iterable[Node]) -> list[Node]:
-    """The nodes that read a cluster (the loader gave them its members)."""
-    out = []
-    for node in nodes:
-        settings = kubernetes_of(node)
-        if settings is not None and settings.via == node.name and settings.members:
-            out.append(node)
-    return out
+    """The nodes that read a cluster (the loader gave them its members): those its checks judge."""
+    return [node for node in nodes if wanted_kubernetes(node)]
 
 
 class KubernetesScreen(ViaClusterScreen):

@@ -237,18 +237,6 @@ class FleetTable(KeyedTable):
         first = next((names[0] for names in self.groups.values() if names), None)
         self.restore_cursor(first)  # on the first node, not its group's header
 
-    def add_nodes(self, nodes: Sequence[Node]) -> None:
-        """Nodes found after start (a fleet read from Prometheus): rows at the end of their group, one
-        regroup for them all."""
-        if not nodes:
-            return
-        empty = self.enrol(nodes)
-        for node in nodes:
-            self.show(NodeView(node, None), rearrange=False, header=False, place=False)
-        self.regroup()
-        if empty:
-            self.restore_cursor(nodes[0].name)
-
     def enrol(self, nodes: Sequence[Node]) -> bool:
         """Nodes found after start, in their groups (their rows come with `show`, placed by a regroup);
         whether the table had no node before."""

@@ -13,7 +13,6 @@ node trouble: what could not be read goes in the snapshot's errors.
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 from datetime import UTC, datetime
 
@@ -24,7 +23,7 @@ from console.collectors.kubernetes_parse import (
     parse_pods,
     parse_policies,
 )
-from console.collectors.reads import LastRead, read_failure, run_read, run_reads
+from console.collectors.reads import LastRead, read_failure, run_reads
 from console.model.inventory import Node
 from console.model.kubernetes import (
     CONTEXT_PATTERN,
@@ -156,11 +155,9 @@ async def _compact_pods(
 ) -> tuple[tuple[K8sPod, ...], int, str | None]:
     """The pods of a cluster whose PodList JSON passed the cap: one line each, and the operator's as JSON."""
     namespace = settings.operator_namespace
-    compact, operator = await asyncio.gather(
-        run_read(transport, kube_command(settings, timeout, *PODS_COMPACT), timeout),
-        run_read(
-            transport, kube_command(settings, timeout, "get", "pods", "-n", namespace, "-o", "json"), timeout
-        ),
+    operator_pods = kube_command(settings, timeout, "get", "pods", "-n", namespace, "-o", "json")
+    compact, operator = await run_reads(
+        transport, [kube_command(settings, timeout, *PODS_COMPACT), operator_pods], timeout
     )
     if not (isinstance(compact, CommandResult) and compact.ok):
         return (), 0, _failure(settings, "pods", compact)

@@ -150,12 +150,7 @@ def _racks(read: TopRead) -> tuple[RackSpec, ...]:
 
 
 def _slurm(read: TopRead) -> None:
-    top = None
-    if (entry := read.top.get("slurm")) is not None:
-        line, vnode = entry
-        conv = read.conv
-        partial = conv.complete(conv.value(vnode, SlurmSettings | None, "slurm", line), "slurm", line)
-        top = Builder().build(partial, None) if isinstance(partial, Partial) else None
+    top = read.settings("slurm", SlurmSettings)
     read.nodes = apply_slurm(read.problem, read.nodes, top, read.line("slurm"), read.names)
 
 
